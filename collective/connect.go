@@ -1,0 +1,324 @@
+package collective
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults for Options.
+const (
+	DefaultRendezvousTimeout = 5 * time.Minute
+	DefaultSegmentBytes      = 256 << 10
+)
+
+// Options configures Connect.
+type Options struct {
+	// Rank of this process in [0, Size).
+	Rank int
+	// Size is the number of processes.
+	Size int
+	// MasterAddr and MasterPort locate the store that rank 0 hosts.
+	MasterAddr string
+	MasterPort int
+	// Token is the job's shared secret; the store and the ring refuse peers
+	// that do not present it.
+	Token string
+	// Timeout bounds the whole rendezvous (DefaultRendezvousTimeout if 0).
+	Timeout time.Duration
+	// OpTimeout bounds each operation whose context has no deadline
+	// (DefaultOpTimeout if 0).
+	OpTimeout time.Duration
+	// SegmentBytes is the pipelining granularity (DefaultSegmentBytes if 0).
+	SegmentBytes int
+	// SocketBuffer, if positive, sets the TCP send and receive buffer sizes.
+	SocketBuffer int
+	// Transport chooses Unix sockets between ranks on one host
+	// (TransportAuto, the default) or TCP only.
+	Transport Transport
+}
+
+func (o *Options) validate() error {
+	if o.Size < 1 {
+		return fmt.Errorf("world size %d: must be at least 1", o.Size)
+	}
+	if o.Rank < 0 || o.Rank >= o.Size {
+		return fmt.Errorf("rank %d is outside the world of %d ranks (0..%d)", o.Rank, o.Size, o.Size-1)
+	}
+	if o.Size == 1 {
+		return nil
+	}
+	if o.MasterAddr == "" {
+		return errors.New("no master address: set MASTER_ADDR (launch does this for you)")
+	}
+	if o.MasterPort < 1 || o.MasterPort > 65535 {
+		return fmt.Errorf("master port %d: must be in 1..65535", o.MasterPort)
+	}
+	if o.SegmentBytes < 0 || o.Timeout < 0 || o.OpTimeout < 0 || o.SocketBuffer < 0 {
+		return errors.New("negative segment size, timeout or socket buffer")
+	}
+	switch o.Transport {
+	case "", TransportAuto, TransportTCP:
+	default:
+		return fmt.Errorf("unknown transport %q (want %q or %q)", o.Transport, TransportAuto, TransportTCP)
+	}
+	return nil
+}
+
+// Connect joins this process to the job: rank 0 hosts the store on
+// MasterPort, every rank publishes where it listens, waits for all the
+// others, and connects to its ring neighbours. With Size 1 it opens no
+// sockets and returns a Ring whose operations cost nothing and an in-memory
+// Store.
+//
+// Close the Ring when done; close the Store after the last use by any rank
+// (on rank 0 closing it stops serving the others).
+func Connect(ctx context.Context, o Options) (*Ring, *Store, error) {
+	if err := o.validate(); err != nil {
+		return nil, nil, fmt.Errorf("collective: %w", err)
+	}
+	ring := &Ring{rank: o.Rank, size: o.Size, closed: make(chan struct{})}
+	if o.Size == 1 {
+		return ring, NewMemoryStore(), nil
+	}
+	if !littleEndian() {
+		return nil, nil, errors.New("collective: the CPU ring needs a little-endian machine")
+	}
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = DefaultRendezvousTimeout
+	}
+	ring.opTimeout = o.OpTimeout
+	if ring.opTimeout == 0 {
+		ring.opTimeout = DefaultOpTimeout
+	}
+	segBytes := o.SegmentBytes
+	if segBytes == 0 {
+		segBytes = DefaultSegmentBytes
+	}
+	ring.segElems = max(segBytes/4, 1)
+	ring.scratch = make([]float32, ring.segElems)
+
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	loopback := isLoopback(o.MasterAddr)
+	storeAddr := net.JoinHostPort(o.MasterAddr, strconv.Itoa(o.MasterPort))
+
+	var store *Store
+	var err error
+	if o.Rank == 0 {
+		bind := ""
+		if loopback {
+			bind = o.MasterAddr
+		}
+		store, err = HostStore(net.JoinHostPort(bind, strconv.Itoa(o.MasterPort)), o.Token)
+	} else {
+		store, err = DialStore(ctx, storeAddr, o.Token)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ring.join(ctx, store, o, loopback, timeout); err != nil {
+		ring.Close()
+		store.Close()
+		return nil, nil, err
+	}
+	return ring, store, nil
+}
+
+// join publishes this rank's endpoint, waits for everyone's and connects
+// the ring.
+func (r *Ring) join(ctx context.Context, store *Store, o Options, loopback bool, timeout time.Duration) error {
+	// Peers dial the address this rank reaches the store from, which is
+	// routable from rank 0's network; rank 0 is reached at the store's
+	// address.
+	listenHost, advertise, storeHost := "", "", ""
+	if loopback {
+		listenHost, advertise = "127.0.0.1", "127.0.0.1"
+	}
+	if store.localAddr != nil {
+		local, _, _ := net.SplitHostPort(store.localAddr.String())
+		remote, _, _ := net.SplitHostPort(store.remoteAddr.String())
+		storeHost = remote
+		if !loopback {
+			advertise = local
+		}
+	}
+	ls, err := listen(listenHost, o.Transport)
+	if err != nil {
+		return fmt.Errorf("rendezvous: %w", err)
+	}
+	defer ls.close()
+	me, _ := json.Marshal(ls.endpoint(advertise))
+	if err := store.Set(ctx, endpointKey(r.rank), me); err != nil {
+		return fmt.Errorf("rendezvous: publish rank %d's address: %w", r.rank, err)
+	}
+	keys := make([]string, r.size)
+	for i := range keys {
+		keys[i] = endpointKey(i)
+	}
+	if err := store.Wait(ctx, keys...); err != nil {
+		return joinError(err, r.size, timeout)
+	}
+	raw, err := store.Get(ctx, endpointKey(r.nextRank()))
+	if err != nil {
+		return fmt.Errorf("rendezvous: %w", err)
+	}
+	var next endpoint
+	if err := json.Unmarshal(raw, &next); err != nil {
+		return fmt.Errorf("rendezvous: rank %d published a malformed address %q: %w", r.nextRank(), raw, err)
+	}
+	if h, p, err := net.SplitHostPort(next.TCP); err == nil && h == "" {
+		next.TCP = net.JoinHostPort(storeHost, p)
+	}
+
+	accepted := make(chan error, 1)
+	go func() {
+		c, err := acceptPrev(ctx, ls, o.Token, r.prevRank(), r.size)
+		r.prev = c
+		accepted <- err
+	}()
+	c, err := dialNext(ctx, next, o, r.rank)
+	if err == nil {
+		tuneConn(c, o.SocketBuffer)
+		r.next = c
+	}
+	aerr := <-accepted
+	if err != nil {
+		return err
+	}
+	if aerr != nil {
+		return aerr
+	}
+	tuneConn(r.prev, o.SocketBuffer)
+	return nil
+}
+
+func endpointKey(rank int) string { return "ring/endpoint/" + strconv.Itoa(rank) }
+
+// joinError turns a failed wait for the endpoints into a message naming the
+// ranks that never showed up.
+func joinError(err error, size int, timeout time.Duration) error {
+	var mk *MissingKeysError
+	if !errors.As(err, &mk) {
+		return fmt.Errorf("rendezvous: %w", err)
+	}
+	var ranks []string
+	for _, k := range mk.Keys {
+		ranks = append(ranks, strings.TrimPrefix(k, "ring/endpoint/"))
+	}
+	who := "rank " + ranks[0]
+	if len(ranks) > 1 {
+		who = "ranks " + strings.Join(ranks, ", ")
+	}
+	return fmt.Errorf("rendezvous: %s of %d did not join within %s; check that every rank was started with the same MASTER_ADDR/MASTER_PORT and WORLD_SIZE: %w",
+		who, size, timeout.Round(time.Millisecond), mk.Err)
+}
+
+const ringProtocol = "unigrpo-ring/1"
+
+// dialNext connects to the next rank and introduces this rank.
+func dialNext(ctx context.Context, e endpoint, o Options, rank int) (net.Conn, error) {
+	next := (rank + 1) % o.Size
+	c, err := dialPeer(ctx, e, o.Transport)
+	if err != nil {
+		return nil, fmt.Errorf("rendezvous: connect to rank %d at %s: %w", next, e.TCP, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	err = writeMessage(c, message{kind: kindHello, fields: [][]byte{
+		[]byte(ringProtocol), []byte(o.Token), putInt64(int64(rank)), putInt64(int64(o.Size)),
+	}})
+	var resp message
+	if err == nil {
+		resp, err = readMessage(c, maxHelloFrame)
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("rendezvous: handshake with rank %d: %w", next, err)
+	}
+	if resp.kind != kindOK {
+		c.Close()
+		why := "unexpected answer"
+		if resp.kind == kindErr && len(resp.fields) == 1 {
+			why = string(resp.fields[0])
+		}
+		if why == msgBadToken {
+			return nil, fmt.Errorf("rendezvous: rank %d: %w", next, ErrBadToken)
+		}
+		return nil, fmt.Errorf("rendezvous: rank %d refused the ring connection: %s", next, why)
+	}
+	c.SetDeadline(time.Time{})
+	return c, nil
+}
+
+// acceptPrev waits for the previous rank's connection, dropping any other
+// caller (stray or with the wrong token).
+func acceptPrev(ctx context.Context, ls *listeners, token string, prev, size int) (net.Conn, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	conns := ls.accept(ctx)
+	want := tokenDigest(token)
+	// Handshakes run concurrently so that a silent stray connection cannot
+	// hold up the real peer. The first verified connection wins.
+	verified := make(chan net.Conn)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("rendezvous: rank %d did not connect: %w", prev, ctx.Err())
+		case c := <-verified:
+			return c, nil
+		case c := <-conns:
+			go func() {
+				if verifyPrev(ctx, c, want, prev, size) != nil {
+					c.Close()
+					return
+				}
+				select {
+				case verified <- c:
+				case <-ctx.Done():
+					c.Close()
+				}
+			}()
+		}
+	}
+}
+
+// verifyPrev checks a ring hello and answers it.
+func verifyPrev(ctx context.Context, c net.Conn, token [32]byte, prev, size int) error {
+	dl := time.Now().Add(handshakeTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	c.SetDeadline(dl)
+	m, err := readMessage(c, maxHelloFrame)
+	if err != nil {
+		return err
+	}
+	refuse := func(why string) error {
+		writeMessage(c, message{kind: kindErr, fields: [][]byte{[]byte(why)}})
+		return errors.New(why)
+	}
+	if m.kind != kindHello || len(m.fields) != 4 || string(m.fields[0]) != ringProtocol {
+		return refuse("not a " + ringProtocol + " peer")
+	}
+	if !tokenMatches(token, m.fields[1]) {
+		return refuse(msgBadToken)
+	}
+	from, err1 := getInt64(m.fields[2])
+	n, err2 := getInt64(m.fields[3])
+	if err1 != nil || err2 != nil || from != int64(prev) || n != int64(size) {
+		return refuse(fmt.Sprintf("expected rank %d of a world of %d", prev, size))
+	}
+	if err := writeMessage(c, message{kind: kindOK}); err != nil {
+		return err
+	}
+	c.SetDeadline(time.Time{})
+	return nil
+}
