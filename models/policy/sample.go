@@ -1,0 +1,200 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/unigrpo/unigrpo/models/internal/raw"
+	"github.com/unigrpo/unigrpo/models/world"
+)
+
+// SampleOptions controls Sample.
+type SampleOptions struct {
+	// Temperature divides the logits before the softmax (1 samples the model's distribution).
+	// It must be positive unless Greedy is set; with Greedy, 0 means 1 for the reported
+	// log-probabilities.
+	Temperature float64
+	// TopK, when positive, samples among the TopK most likely tokens only (renormalised).
+	// The reported log-probabilities are still those of the full tempered distribution, the
+	// ones LogProbs computes.
+	TopK int
+	// MaxLen is the most tokens a caption may have, EOS included; 0 means the model's MaxLen,
+	// which is also the upper limit.
+	MaxLen int
+	// Greedy takes the most likely token at every step (ties: the lowest id) and needs no
+	// random generators.
+	Greedy bool
+}
+
+// Rollout is the result of Sample for N = B*G rows, row b*G+g being sample g of image b.
+type Rollout struct {
+	// Tokens holds each row's caption: without BOS, ending with EOS when one was emitted.
+	Tokens [][]int
+	// Lengths holds len(Tokens[r]): the tokens that count in a loss, EOS included.
+	Lengths []int
+	// LogProbs holds the log-probability of each token of Tokens under the tempered
+	// distribution softmax(logits / Temperature).
+	LogProbs [][]float32
+	// Hidden holds, per row, the final (normalised) hidden state [D] of the position that
+	// predicted the caption's last token: the state that has read the whole caption (the
+	// condition of a hidden-state decoder, UMM-1 in the paper).
+	Hidden [][]float32
+	// Truncated reports rows that reached MaxLen without emitting EOS.
+	Truncated []bool
+}
+
+// Sample draws G captions for each image, all B*G rows in one batch, one token per step with a
+// key/value cache. The image prefix is encoded once per image. rngs holds one generator per row
+// (len B*G, row b*G+g), each used only for its row: a row's caption depends only on the image,
+// the weights and its own generator, not on how rows are batched. rngs may be nil with Greedy.
+// Sample records no autograd graph.
+func (m *Model) Sample(images []world.Image, G int, opt SampleOptions, rngs []*rand.Rand) (*Rollout, error) {
+	return m.sample(images, G, opt, rngs, true)
+}
+
+// sample is Sample; cached false uses the slow reference path that recomputes the whole
+// sequence, image included, at every step (for tests).
+func (m *Model) sample(images []world.Image, G int, opt SampleOptions, rngs []*rand.Rand, cached bool) (*Rollout, error) {
+	if G < 1 {
+		return nil, fmt.Errorf("policy: sample: G must be at least 1, got %d", G)
+	}
+	maxLen, temp, err := m.checkSampleOptions(opt)
+	if err != nil {
+		return nil, err
+	}
+	B := len(images)
+	N := B * G
+	if !opt.Greedy {
+		if len(rngs) != N {
+			return nil, fmt.Errorf("policy: sample: %d random generators for %d images x %d samples = %d rows; give one per row", len(rngs), B, G, N)
+		}
+		for r, g := range rngs {
+			if g == nil {
+				return nil, fmt.Errorf("policy: sample: random generator of row %d is nil", r)
+			}
+		}
+	}
+	prev := raw.SetGradEnabled(false)
+	defer raw.SetGradEnabled(prev)
+
+	a := m.a
+	defer a.Free()
+	z, err := m.encodeImages(a, images)
+	if err != nil {
+		return nil, fmt.Errorf("policy: sample: %w", err)
+	}
+	var caches []kvCache
+	if cached {
+		ks, vs := m.prefix(a, z, int64(B))
+		caches = m.newCache(a, ks, vs, int64(B), int64(G), int64(maxLen))
+	} else if G > 1 {
+		z = a.RepeatInterleave(z, int64(G), 0)
+	}
+	if err := a.Err(); err != nil {
+		return nil, fmt.Errorf("policy: sample: encode images: %w", err)
+	}
+
+	V, D := m.cfg.Vocab, m.cfg.Dim
+	roll := &Rollout{
+		Tokens:    make([][]int, N),
+		Lengths:   make([]int, N),
+		LogProbs:  make([][]float32, N),
+		Hidden:    make([][]float32, N),
+		Truncated: make([]bool, N),
+	}
+	ids := make([]int64, N) // token fed at this step, per row
+	var hist []int64        // reference path: every fed token, [N, t+1] row-major
+	logits := make([]float32, N*V)
+	hidden := make([]float32, N*D)
+	done := make([]bool, N)
+	var pick picker
+	for r := range ids {
+		ids[r] = int64(m.cfg.BOS)
+	}
+	active := N
+	for t := 0; t < maxLen && active > 0; t++ {
+		s := m.tokArena
+		var hT, lT raw.Tensor
+		if cached {
+			hT, lT = m.step(s, caches, ids, int64(t))
+		} else {
+			hist = appendColumn(hist, ids, t)
+			hT, lT = m.full(s, z, s.FromInt64(hist, int64(N), int64(t+1)), int64(N), int64(t+1))
+		}
+		s.CopyToFloat32(lT, logits)
+		if err := s.Err(); err != nil {
+			_ = s.Free()
+			return nil, fmt.Errorf("policy: sample: step %d: %w", t, err)
+		}
+		var ended []int
+		for r := range N {
+			if done[r] {
+				continue
+			}
+			var rng *rand.Rand
+			if !opt.Greedy {
+				rng = rngs[r]
+			}
+			tok, lp := pick.choose(logits[r*V:(r+1)*V], temp, opt.TopK, opt.Greedy, rng)
+			roll.Tokens[r] = append(roll.Tokens[r], tok)
+			roll.LogProbs[r] = append(roll.LogProbs[r], float32(lp))
+			ids[r] = int64(tok)
+			if tok == m.cfg.EOS || t == maxLen-1 {
+				done[r] = true
+				roll.Truncated[r] = tok != m.cfg.EOS
+				ended = append(ended, r)
+				active--
+			}
+		}
+		if len(ended) > 0 {
+			s.CopyToFloat32(hT, hidden)
+			for _, r := range ended {
+				roll.Hidden[r] = append([]float32(nil), hidden[r*D:(r+1)*D]...)
+			}
+		}
+		if err := s.Free(); err != nil {
+			return nil, fmt.Errorf("policy: sample: step %d: %w", t, err)
+		}
+	}
+	for r := range N {
+		roll.Lengths[r] = len(roll.Tokens[r])
+	}
+	if err := a.Free(); err != nil {
+		return nil, fmt.Errorf("policy: sample: %w", err)
+	}
+	return roll, nil
+}
+
+// checkSampleOptions validates opt and returns the effective max length and temperature.
+func (m *Model) checkSampleOptions(opt SampleOptions) (maxLen int, temp float64, err error) {
+	maxLen = opt.MaxLen
+	if maxLen == 0 {
+		maxLen = m.cfg.MaxLen
+	}
+	if maxLen < 1 || maxLen > m.cfg.MaxLen {
+		return 0, 0, fmt.Errorf("policy: sample: MaxLen %d outside [1, %d] (the model's MaxLen)", opt.MaxLen, m.cfg.MaxLen)
+	}
+	temp = opt.Temperature
+	if opt.Greedy && temp == 0 {
+		temp = 1
+	}
+	if !(temp > 0) {
+		return 0, 0, errors.New("policy: sample: Temperature must be positive (or set Greedy)")
+	}
+	if opt.TopK < 0 {
+		return 0, 0, fmt.Errorf("policy: sample: TopK must be 0 (off) or positive, got %d", opt.TopK)
+	}
+	return maxLen, temp, nil
+}
+
+// appendColumn appends column t (ids, one per row) to the row-major matrix hist [N, t].
+func appendColumn(hist, ids []int64, t int) []int64 {
+	N := len(ids)
+	out := make([]int64, N*(t+1))
+	for r := range N {
+		copy(out[r*(t+1):], hist[r*t:(r+1)*t])
+		out[r*(t+1)+t] = ids[r]
+	}
+	return out
+}
