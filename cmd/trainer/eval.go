@@ -1,0 +1,3 @@
+package main
+
+func runEval(args []string) error { return usagef("eval: not built yet") }

@@ -1,0 +1,103 @@
+// Command trainer trains and evaluates the Unified-GRPO captioner of this project.
+//
+//	trainer sft   --out DIR            supervised baseline (partial captions)
+//	trainer train --init CKPT --out DIR  Unified-GRPO (the default command)
+//	trainer eval  --ckpt A [--ckpt B]  Unified-Bench protocol 1
+//	trainer plot  --metrics FILE --out DIR
+//	trainer world                      the reward table of the synthetic world
+//
+// Run one process per device with `launch -np N trainer ...`, or under SLURM with srun.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// usageError marks a mistake in the command line: exit status 2.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+var commands = []struct {
+	name, summary string
+	run           func(args []string) error
+}{
+	{"train", "Unified-GRPO: reconstructive RL of the captioner (default)", runTrain},
+	{"sft", "supervised baseline on partial captions", runSFT},
+	{"eval", "Unified-Bench: caption, regenerate, compare under every embedder", runEval},
+	{"plot", "redraw the training plots from a metrics file", runPlot},
+	{"world", "print the reward table of the synthetic world", runWorld},
+}
+
+func main() {
+	args := os.Args[1:]
+	name := "train"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	} else if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		usage()
+		os.Exit(0)
+	}
+	for _, c := range commands {
+		if c.name == name {
+			os.Exit(exitCode(c.run(args)))
+		}
+	}
+	fmt.Fprintf(os.Stderr, "trainer: unknown command %q\n\n", name)
+	usage()
+	os.Exit(2)
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: trainer [command] [flags]   (command defaults to train)")
+	fmt.Fprintln(os.Stderr, "\ncommands:")
+	for _, c := range commands {
+		fmt.Fprintf(os.Stderr, "  %-6s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(os.Stderr, "\n`trainer COMMAND --help` lists a command's flags with their defaults.")
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, pflag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "trainer: %v\n", err)
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+// newFlags returns a flag set whose parse errors are usage errors.
+func newFlags(name, synopsis string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: trainer %s %s\n\nflags:\n%s", name, synopsis, fs.FlagUsages())
+	}
+	return fs
+}
+
+func parse(fs *pflag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}

@@ -1,0 +1,3 @@
+package main
+
+func runWorld(args []string) error { return usagef("world: not built yet") }

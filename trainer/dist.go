@@ -1,0 +1,139 @@
+package trainer
+
+import (
+	"context"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"time"
+	"unsafe"
+
+	"github.com/unigrpo/unigrpo/collective"
+)
+
+// Dist is this process's place in a data-parallel job: the communicator plus the helpers the loops
+// need. A world of one (no launcher) uses a Ring of size 1, whose operations cost nothing.
+type Dist struct {
+	Comm      collective.Communicator
+	OpTimeout time.Duration // deadline of each collective operation
+}
+
+// Rank and World of this process.
+func (d *Dist) Rank() int  { return d.Comm.Rank() }
+func (d *Dist) World() int { return d.Comm.Size() }
+
+func (d *Dist) ctx() (context.Context, context.CancelFunc) {
+	t := d.OpTimeout
+	if t <= 0 {
+		t = 10 * time.Minute
+	}
+	return context.WithTimeout(context.Background(), t)
+}
+
+// Share returns the half-open range [lo, hi) of the global batch of n items this rank works on.
+// Callers check divisibility up front (CheckDivisible), so every rank gets n/World items.
+func (d *Dist) Share(n int) (lo, hi int) {
+	per := n / d.World()
+	return d.Rank() * per, (d.Rank() + 1) * per
+}
+
+// CheckDivisible returns a clear error when a global batch cannot be split evenly over the ranks.
+func CheckDivisible(what string, n, world int) error {
+	if world < 1 {
+		return fmt.Errorf("world size %d", world)
+	}
+	if n%world != 0 {
+		return fmt.Errorf("%s %d is not divisible by the %d ranks: use a multiple of %d (each rank takes whole scenes, with all their samples)", what, n, world, world)
+	}
+	return nil
+}
+
+// AverageGrads all-reduces the flat gradient buffer to its mean over ranks, in place.
+func (d *Dist) AverageGrads(g []float32) error {
+	if d.World() == 1 {
+		return nil
+	}
+	ctx, cancel := d.ctx()
+	defer cancel()
+	if err := d.Comm.AllReduce(ctx, collective.Host(g), collective.Avg); err != nil {
+		return fmt.Errorf("all-reduce of gradients: %w", err)
+	}
+	return nil
+}
+
+// Broadcast copies rank 0's buffer to every rank.
+func (d *Dist) Broadcast(x []float32) error {
+	if d.World() == 1 || len(x) == 0 {
+		return nil
+	}
+	ctx, cancel := d.ctx()
+	defer cancel()
+	if err := d.Comm.Broadcast(ctx, collective.Host(x), 0); err != nil {
+		return fmt.Errorf("broadcast from rank 0: %w", err)
+	}
+	return nil
+}
+
+// Sum returns the element-wise sum of x over ranks (float32 on the wire: for counts and
+// statistics, not for values that need more than 7 digits).
+func (d *Dist) Sum(x []float64) ([]float64, error) { return d.reduce(x, collective.Sum) }
+
+// Max returns the element-wise maximum of x over ranks.
+func (d *Dist) Max(x []float64) ([]float64, error) { return d.reduce(x, collective.Max) }
+
+func (d *Dist) reduce(x []float64, op collective.Op) ([]float64, error) {
+	if d.World() == 1 {
+		return append([]float64(nil), x...), nil
+	}
+	buf := make([]float32, len(x))
+	for i, v := range x {
+		buf[i] = float32(v)
+	}
+	ctx, cancel := d.ctx()
+	defer cancel()
+	if err := d.Comm.AllReduce(ctx, collective.Host(buf), op); err != nil {
+		return nil, fmt.Errorf("all-reduce of metrics: %w", err)
+	}
+	out := make([]float64, len(x))
+	for i, v := range buf {
+		out[i] = float64(v)
+	}
+	return out, nil
+}
+
+// Barrier waits for every rank.
+func (d *Dist) Barrier() error {
+	if d.World() == 1 {
+		return nil
+	}
+	ctx, cancel := d.ctx()
+	defer cancel()
+	return d.Comm.Barrier(ctx)
+}
+
+// Checksum is a CRC-32 of the bytes of a float32 vector.
+func Checksum(x []float32) uint32 {
+	if len(x) == 0 {
+		return 0
+	}
+	return crc32.ChecksumIEEE(unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), 4*len(x)))
+}
+
+// CheckSame fails when the ranks' checksums differ. The checksum travels as two 16-bit halves,
+// which float32 carries exactly; every rank compares the maximum with the minimum.
+func (d *Dist) CheckSame(sum uint32, step int) error {
+	if d.World() == 1 {
+		return nil
+	}
+	hi, lo := float64(sum>>16), float64(sum&0xffff)
+	mx, err := d.Max([]float64{hi, lo, -hi, -lo})
+	if err != nil {
+		return err
+	}
+	if mx[0] != -mx[2] || mx[1] != -mx[3] {
+		return fmt.Errorf("step %d: the ranks' weights diverged (checksums differ); this is a bug or a failing machine, not something to ignore", step)
+	}
+	return nil
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

@@ -1,0 +1,101 @@
+package trainer
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Observer is told about the progress of a loop; the loop does not know how it is drawn (a
+// progress bar, plain log lines, nothing). Only rank 0 reports.
+type Observer interface {
+	Begin(what string, first, total int) // steps first+1..total are about to run
+	Step(r map[string]float64)           // one finished step's metrics
+	Logf(format string, args ...any)     // a message for the user
+	End()
+}
+
+// Quiet is an Observer that reports nothing.
+type Quiet struct{}
+
+func (Quiet) Begin(string, int, int)  {}
+func (Quiet) Step(map[string]float64) {}
+func (Quiet) Logf(string, ...any)     {}
+func (Quiet) End()                    {}
+
+// runFolder is the part of a run every loop shares: the folder, its log file and metrics.
+type runFolder struct {
+	dir     string
+	primary bool // rank 0: the only rank that writes files
+	log     *os.File
+	metrics *MetricsLog
+	obs     Observer
+}
+
+// openRun prepares dir. resumeStep < 0 starts a new run: config is written to config.json;
+// otherwise metrics after resumeStep are dropped. Ranks other than 0 touch no file.
+func openRun(dir string, primary bool, config any, resumeStep int, obs Observer) (*runFolder, error) {
+	if obs == nil {
+		obs = Quiet{}
+	}
+	r := &runFolder{dir: dir, primary: primary, obs: obs}
+	if !primary {
+		return r, nil
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "plots"), 0o755); err != nil {
+		return nil, fmt.Errorf("run folder: %w", err)
+	}
+	if resumeStep < 0 {
+		js, err := json.MarshalIndent(config, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		if err := WriteFileAtomic(filepath.Join(dir, "config.json"), append(js, '\n')); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if r.log, err = os.OpenFile(filepath.Join(dir, "log.txt"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err != nil {
+		return nil, fmt.Errorf("run folder: %w", err)
+	}
+	if r.metrics, err = OpenMetrics(filepath.Join(dir, "metrics.jsonl"), resumeStep); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// logf writes a line to the run's log file and to the observer (rank 0 only).
+func (r *runFolder) logf(format string, args ...any) {
+	if !r.primary {
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	fmt.Fprintf(r.log, "%s %s\n", time.Now().Format(time.RFC3339), msg)
+	r.obs.Logf("%s", msg)
+}
+
+func (r *runFolder) close() error {
+	if !r.primary {
+		return nil
+	}
+	err := r.metrics.Close()
+	if cerr := r.log.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// writeJSON writes v as indented JSON to a file of the run folder, atomically.
+func (r *runFolder) writeJSON(name string, v any) error {
+	if !r.primary {
+		return nil
+	}
+	js, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(r.dir, name), append(js, '\n'))
+}

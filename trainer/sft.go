@@ -1,0 +1,271 @@
+package trainer
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/sugarme/gotch"
+
+	"github.com/unigrpo/unigrpo/eval"
+	"github.com/unigrpo/unigrpo/internal/stream"
+	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/models/world"
+)
+
+// SFTConfig configures the supervised baseline: teacher-forced cross-entropy on deliberately
+// incomplete captions, so that the baseline describes scenes only in part, as a general-purpose
+// captioner does before reconstructive RL.
+type SFTConfig struct {
+	Out         string               `json:"out"`          // run folder
+	Steps       int                  `json:"steps"`        // optimizer steps
+	Batch       int                  `json:"batch"`        // scenes (one caption each) per step, over all ranks
+	LR          float64              `json:"lr"`           // peak learning rate
+	Warmup      int                  `json:"warmup"`       // linear warmup steps
+	MinLRRatio  float64              `json:"min_lr_ratio"` // cosine decay floor, as a fraction of LR
+	WeightDecay float64              `json:"weight_decay"` // AdamW decoupled decay on matrices
+	ClipNorm    float64              `json:"clip_norm"`    // global gradient-norm clip (0: off)
+	Seed        uint64               `json:"seed"`         // keys every random stream of the run
+	EvalEvery   int                  `json:"eval_every"`   // held-out evaluation interval (0: only at the end)
+	EvalScenes  int                  `json:"eval_scenes"`  // held-out scenes per evaluation
+	EvalSeed    uint64               `json:"eval_seed"`    // seed of the held-out scenes (shared by all runs)
+	CkptEvery   int                  `json:"ckpt_every"`   // checkpoint interval (0: only at the end)
+	Keep        int                  `json:"keep"`         // checkpoints kept
+	LogEvery    int                  `json:"log_every"`    // metrics flush interval
+	Partial     world.PartialOptions `json:"partial"`      // how incomplete the captions are
+	World       world.Config         `json:"world"`
+	Model       policy.Config        `json:"model"`
+	Device      string               `json:"device"`
+}
+
+// DefaultSFTConfig returns the defaults of `trainer sft`.
+func DefaultSFTConfig() SFTConfig {
+	return SFTConfig{
+		Steps: 2000, Batch: 64, LR: 1e-3, Warmup: 100, MinLRRatio: 0.1, WeightDecay: 0.01, ClipNorm: 1,
+		Seed: 1, EvalEvery: 500, EvalScenes: 200, EvalSeed: 20251125, CkptEvery: 500, Keep: 2, LogEvery: 10,
+		Partial: world.DefaultPartialOptions(), World: world.DefaultConfig(), Model: policy.DefaultConfig(), Device: "cpu",
+	}
+}
+
+// Validate checks the configuration before any work.
+func (c SFTConfig) Validate(worldSize int) error {
+	switch {
+	case c.Out == "":
+		return fmt.Errorf("--out is required: the run folder to write")
+	case c.Steps < 1:
+		return fmt.Errorf("--steps %d: must be at least 1", c.Steps)
+	case c.Batch < 1:
+		return fmt.Errorf("--batch %d: must be at least 1", c.Batch)
+	case !(c.LR > 0):
+		return fmt.Errorf("--lr %v: must be positive", c.LR)
+	case c.Warmup < 0 || c.ClipNorm < 0 || c.WeightDecay < 0 || c.EvalScenes < 0 || c.Keep < 0:
+		return fmt.Errorf("--warmup, --clip, --weight-decay, --eval-scenes and --keep must not be negative")
+	}
+	if err := c.Partial.Validate(); err != nil {
+		return err
+	}
+	if err := c.World.Validate(); err != nil {
+		return err
+	}
+	return CheckDivisible("--batch", c.Batch, worldSize)
+}
+
+// SFT trains the supervised baseline. It must run on a goroutine locked to its OS thread.
+func SFT(cfg SFTConfig, d *Dist, obs Observer) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := cfg.Validate(d.World()); err != nil {
+		return err
+	}
+	cfg.Model.Vocab, cfg.Model.ImageSize = world.NewVocab().V(), cfg.World.Size
+	env, err := NewEnv(cfg.World, "all")
+	if err != nil {
+		return err
+	}
+	dev, err := ParseDevice(cfg.Device, 0)
+	if err != nil {
+		return err
+	}
+	model, err := policy.New(cfg.Model, dev, cfg.Seed)
+	if err != nil {
+		return err
+	}
+	defer model.Close()
+	sched := Schedule{LR: cfg.LR, Warmup: cfg.Warmup, Total: cfg.Steps, Cosine: true, MinRatio: cfg.MinLRRatio}
+	l, err := newLearner(model, d, sched, cfg.ClipNorm, cfg.WeightDecay)
+	if err != nil {
+		return err
+	}
+	if err := l.syncFromRank0(); err != nil {
+		return err
+	}
+	run, err := openRun(cfg.Out, d.Rank() == 0, cfg, -1, obs)
+	if err != nil {
+		return err
+	}
+	defer run.close()
+	cfgJSON, _ := json.Marshal(cfg)
+	run.logf("sft: %d parameters (%d trainable), %d ranks, %d scenes per step", model.NumParams(), l.flat.N, d.World(), cfg.Batch)
+	heldScenes, heldImages := env.HeldOut(cfg.EvalSeed, cfg.EvalScenes)
+
+	obs.Begin("sft", 0, cfg.Steps)
+	defer obs.End()
+	for step := 1; step <= cfg.Steps; step++ {
+		t0 := time.Now()
+		rec, err := sftStep(cfg, env, l, d, step)
+		if err != nil {
+			return err
+		}
+		rec["step_time"] = time.Since(t0).Seconds()
+		last := step == cfg.Steps
+		if last || (cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0) {
+			res, err := evaluate(model, env, heldScenes, heldImages, cfg.EvalSeed)
+			if err != nil {
+				return err
+			}
+			addEval(rec, res)
+			if last {
+				if err := run.writeJSON("eval.json", evalSummary(res, len(heldScenes))); err != nil {
+					return err
+				}
+			}
+		}
+		if run.primary {
+			if err := run.metrics.Append(rec); err != nil {
+				return err
+			}
+			obs.Step(rec)
+			if step%max(cfg.LogEvery, 1) == 0 || last {
+				if err := run.metrics.Flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if last || (cfg.CkptEvery > 0 && step%cfg.CkptEvery == 0) {
+			if err := checkpoint(run, l, State{Step: step, Seed: cfg.Seed, Kind: "sft", Config: cfgJSON}, cfg.Keep); err != nil {
+				return err
+			}
+		}
+	}
+	run.logf("sft: done; eval.json and checkpoints in %s", cfg.Out)
+	return nil
+}
+
+// sftStep is one data-parallel SFT step: this rank's share of scenes, partial captions,
+// teacher-forced cross-entropy scaled so that the average over ranks is the global token mean,
+// backward, update.
+func sftStep(cfg SFTConfig, env *Env, l *learner, d *Dist, step int) (Record, error) {
+	lo, hi := d.Share(cfg.Batch)
+	scenes, images := env.Scenes(cfg.Seed, step, lo, hi)
+	captions := make([][]int, len(scenes))
+	words := 0
+	for i, s := range scenes {
+		captions[i] = world.Partial(s, cfg.Partial, stream.RNG(cfg.Seed, stream.Caption, step, lo+i))
+		words += len(captions[i])
+	}
+	loss, ntok, err := l.model.Loss(images, captions)
+	if err != nil {
+		return nil, fmt.Errorf("sft step %d: %w", step, err)
+	}
+	tot, err := d.Sum([]float64{float64(ntok), float64(words)})
+	if err != nil {
+		loss.MustDrop()
+		return nil, err
+	}
+	// The model's loss is a mean over this rank's tokens; rescale so the rank average is the
+	// mean over all tokens of the global batch (exactly what one process would compute).
+	scale := float64(ntok) * float64(d.World()) / tot[0]
+	scaled := loss.MustMulScalar(scalar(scale), false)
+	lossVal := loss.Float64Values()[0]
+	scaled.MustBackward()
+	scaled.MustDrop()
+	loss.MustDrop()
+	if math.IsNaN(lossVal) || math.IsInf(lossVal, 0) {
+		return nil, fmt.Errorf("sft step %d: loss is %v; stopping (the last checkpoint is the last good state)", step, lossVal)
+	}
+	gn, lr, err := l.update(step)
+	if err != nil {
+		return nil, err
+	}
+	ls, err := d.Sum([]float64{lossVal * float64(ntok)})
+	if err != nil {
+		return nil, err
+	}
+	return Record{"step": float64(step), "loss": ls[0] / tot[0], "grad_norm": gn, "lr": lr,
+		"tokens": tot[0], "length_mean": tot[1] / float64(cfg.Batch)}, nil
+}
+
+// checkpoint saves on rank 0 while the others wait, so no rank runs ahead of a checkpoint.
+func checkpoint(run *runFolder, l *learner, st State, keep int) error {
+	if run.primary {
+		dir, err := SaveCheckpoint(run.dir, st, l.opt, func(p string) error {
+			return l.model.Save(p, map[string]string{"step": fmt.Sprint(st.Step), "kind": st.Kind})
+		}, keep)
+		if err != nil {
+			return err
+		}
+		run.logf("checkpoint %s", filepath.Base(dir))
+	}
+	return l.dist.Barrier()
+}
+
+// evaluate captions the held-out scenes greedily and scores them.
+func evaluate(m *policy.Model, env *Env, scenes []world.Scene, images []world.Image, seed uint64) (*eval.Result, error) {
+	if len(scenes) == 0 {
+		return nil, nil
+	}
+	caps, err := eval.Captions(m, images, eval.SampleOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return eval.Score("policy", env.Decoder, env.Embedders, scenes, images, caps, seed, 0)
+}
+
+// addEval puts held-out results into a metrics record under eval_ keys.
+func addEval(rec Record, r *eval.Result) {
+	if r == nil {
+		return
+	}
+	rec["eval_reward"] = r.Overall
+	rec["eval_length"] = r.LengthMean
+	rec["eval_object_recall"] = r.ObjectRecall
+	rec["eval_object_precision"] = r.ObjectPrecision
+	rec["eval_attribute_accuracy"] = r.AttributeAccuracy
+	rec["eval_small_object_recall"] = r.SmallObjectRecall
+	rec["eval_position_accuracy"] = r.PositionAccuracy
+	rec["eval_coverage"] = r.Coverage
+}
+
+// evalSummary is eval.json: the understanding metrics of greedy captions on held-out scenes.
+func evalSummary(r *eval.Result, scenes int) map[string]any {
+	if r == nil {
+		return map[string]any{"scenes": 0}
+	}
+	return map[string]any{
+		"scenes": scenes, "object_recall": r.ObjectRecall, "object_precision": r.ObjectPrecision,
+		"attribute_accuracy": r.AttributeAccuracy, "small_object_recall": r.SmallObjectRecall,
+		"position_accuracy": r.PositionAccuracy, "coverage": r.Coverage, "size_accuracy": r.SizeAccuracy,
+		"color_accuracy": r.ColorAccuracy, "shape_accuracy": r.ShapeAccuracy,
+		"reward": r.Overall, "embedders": r.Embedders, "length_mean": r.LengthMean,
+	}
+}
+
+// ParseDevice turns --device into a gotch device: "cpu", "cuda" (GPU localRank) or "auto".
+func ParseDevice(s string, localRank int) (gotch.Device, error) {
+	switch s {
+	case "cpu", "":
+		return gotch.CPU, nil
+	case "cuda", "auto":
+		if gotch.CUDA.IsAvailable() {
+			return gotch.CudaBuilder(uint(localRank)), nil
+		}
+		if s == "auto" {
+			return gotch.CPU, nil
+		}
+		return gotch.CPU, fmt.Errorf("--device cuda: no CUDA device is usable here (this libtorch build or machine has no CUDA); use --device cpu, or rebuild with LIBTORCH pointing at a CUDA libtorch (see README)")
+	}
+	return gotch.CPU, fmt.Errorf("--device %q: use cpu, cuda or auto", s)
+}
