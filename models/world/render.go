@@ -40,14 +40,21 @@ func (c Config) draw(im Image, o Object) {
 	plane := n * n
 	x0, x1 := clampPix(cx-r-1, n), clampPix(cx+r+1, n)
 	y0, y1 := clampPix(cy-r-1, n), clampPix(cy+r+1, n)
+	// Sample offsets in units of r: row y's are vs, column x's are us.
 	const step = 1.0 / subsamples
+	inv := 1 / r
+	var us, vs [subsamples]float64
 	for y := y0; y <= y1; y++ {
+		for k := range vs {
+			vs[k] = (float64(y) + (float64(k)+0.5)*step - cy) * inv
+		}
 		for x := x0; x <= x1; x++ {
+			for k := range us {
+				us[k] = (float64(x) + (float64(k)+0.5)*step - cx) * inv
+			}
 			hits := 0
-			for sy := range subsamples {
-				v := (float64(y) + (float64(sy)+0.5)*step - cy) / r
-				for sx := range subsamples {
-					u := (float64(x) + (float64(sx)+0.5)*step - cx) / r
+			for _, v := range vs {
+				for _, u := range us {
 					if inside(o.Shape, u, v) {
 						hits++
 					}
