@@ -3,7 +3,6 @@ package trainer
 import (
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -144,7 +143,8 @@ func SaveCheckpoint(runDir string, st State, opt *AdamW, saveModel func(path str
 	return final, nil
 }
 
-// LoadState reads a checkpoint folder's state and optimizer moments for n trainable values.
+// LoadState reads a checkpoint folder's state and optimizer moments for n trainable values
+// (n < 0: any number, checked by the caller).
 func LoadState(dir string, n int) (State, *AdamW, error) {
 	var st State
 	js, err := os.ReadFile(filepath.Join(dir, stateFile))
@@ -158,7 +158,7 @@ func LoadState(dir string, n int) (State, *AdamW, error) {
 	if err != nil {
 		return st, nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
-	if len(m) != n || len(v) != n {
+	if n >= 0 && (len(m) != n || len(v) != n) {
 		return st, nil, fmt.Errorf("checkpoint %s: optimizer state holds %d values, the model trains %d (different trainable groups or model size?)", dir, len(m), n)
 	}
 	opt := &AdamW{M: m, V: v, Step: st.OptimStep}
@@ -215,6 +215,3 @@ func loadOptimizer(path string) (m, v []float32, err error) {
 	}
 	return m, v, nil
 }
-
-// errNoCheckpoint says a run folder has nothing to resume from.
-var errNoCheckpoint = errors.New("no checkpoint to resume from")

@@ -1,5 +1,69 @@
 package trainer
 
-import "github.com/sugarme/gotch/ts"
+import (
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+)
 
-func scalar(x float64) *ts.Scalar { return ts.FloatScalar(x) }
+// scaledBackward back-propagates x*s for a scalar tensor x, freeing what it creates.
+func scaledBackward(x *ts.Tensor, s float64) error {
+	sc := ts.FloatScalar(s)
+	defer sc.MustDrop()
+	y, err := x.MulScalar(sc, false)
+	if err != nil {
+		return err
+	}
+	defer y.MustDrop()
+	return y.Backward()
+}
+
+// weightedBackward back-propagates sum(x * w) for x [N, T] and host weights w (row-major N*T).
+func weightedBackward(x *ts.Tensor, w []float32, N, T int) error {
+	wt, err := ts.OfSlice(w)
+	if err != nil {
+		return err
+	}
+	defer wt.MustDrop()
+	w2, err := wt.View([]int64{int64(N), int64(T)}, false)
+	if err != nil {
+		return err
+	}
+	defer w2.MustDrop()
+	if dev := x.MustDevice(); dev != gotch.CPU {
+		moved, err := w2.ToDevice(dev, gotch.Float, false, false, false)
+		if err != nil {
+			return err
+		}
+		defer moved.MustDrop()
+		w2 = moved
+	}
+	prod, err := x.Mul(w2, false)
+	if err != nil {
+		return err
+	}
+	defer prod.MustDrop()
+	s, err := prod.Sum(gotch.Float, false)
+	if err != nil {
+		return err
+	}
+	defer s.MustDrop()
+	return s.Backward()
+}
+
+// rows copies an [N, T] float32 tensor into N rows of float64.
+func rows(x *ts.Tensor, N, T int) ([][]float64, error) {
+	flat := make([]float32, N*T)
+	if N*T > 0 {
+		if err := x.CopyData(flat, uint(N*T)); err != nil {
+			return nil, err
+		}
+	}
+	out := make([][]float64, N)
+	for i := range out {
+		out[i] = make([]float64, T)
+		for t := 0; t < T; t++ {
+			out[i][t] = float64(flat[i*T+t])
+		}
+	}
+	return out, nil
+}

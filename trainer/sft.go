@@ -178,11 +178,12 @@ func sftStep(cfg SFTConfig, env *Env, l *learner, d *Dist, step int) (Record, er
 	// The model's loss is a mean over this rank's tokens; rescale so the rank average is the
 	// mean over all tokens of the global batch (exactly what one process would compute).
 	scale := float64(ntok) * float64(d.World()) / tot[0]
-	scaled := loss.MustMulScalar(scalar(scale), false)
 	lossVal := loss.Float64Values()[0]
-	scaled.MustBackward()
-	scaled.MustDrop()
+	err = scaledBackward(loss, scale)
 	loss.MustDrop()
+	if err != nil {
+		return nil, fmt.Errorf("sft step %d: backward: %w", step, err)
+	}
 	if math.IsNaN(lossVal) || math.IsInf(lossVal, 0) {
 		return nil, fmt.Errorf("sft step %d: loss is %v; stopping (the last checkpoint is the last good state)", step, lossVal)
 	}

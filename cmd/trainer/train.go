@@ -1,3 +1,69 @@
 package main
 
-func runTrain(args []string) error { return usagef("train: not built yet") }
+import (
+	"os"
+
+	"github.com/unigrpo/unigrpo/internal/progress"
+	"github.com/unigrpo/unigrpo/trainer"
+)
+
+func runTrain(args []string) error {
+	c := trainer.DefaultGRPOConfig()
+	fs := newFlags("train", "--init CKPT --out DIR [flags]  |  --resume DIR [--steps N]")
+	resume := fs.String("resume", "", "continue the run in this folder from its newest checkpoint (its config.json is used)")
+	fs.StringVar(&c.Init, "init", "", "checkpoint to start from: a .safetensors file, a checkpoint folder or a run folder (its newest)")
+	fs.StringVar(&c.Out, "out", "", "run folder to write (config.json, metrics.jsonl, plots/, checkpoints/, log.txt)")
+	fs.IntVar(&c.Steps, "steps", c.Steps, "GRPO steps (with --resume: run on to this step)")
+	fs.IntVarP(&c.Batch, "batch", "B", c.Batch, "scenes per step over all ranks (paper: 1)")
+	fs.IntVarP(&c.Group, "group", "G", c.Group, "captions sampled per scene (paper: 4)")
+	fs.Float64Var(&c.LR, "lr", c.LR, "AdamW learning rate (paper: 1e-6 for a 7B model)")
+	fs.IntVar(&c.Warmup, "warmup", c.Warmup, "linear warmup steps")
+	fs.Float64Var(&c.WeightDecay, "weight-decay", c.WeightDecay, "AdamW weight decay")
+	fs.Float64Var(&c.ClipNorm, "clip", c.ClipNorm, "global gradient-norm clip (0 turns it off)")
+	fs.Float64Var(&c.Beta, "beta", c.Beta, "weight of the k3 KL to the initial policy (paper: 1e-6; 0 turns it off)")
+	fs.Float64Var(&c.Temperature, "temperature", c.Temperature, "sampling temperature (paper: 1.0)")
+	fs.IntVar(&c.TopK, "top-k", c.TopK, "sample among the k most likely tokens (0: all)")
+	fs.IntVar(&c.MaxLen, "max-len", c.MaxLen, "most tokens per caption, EOS included (0: the model's limit)")
+	fs.Float64Var(&c.EpsLow, "eps-low", c.EpsLow, "ratio clip below: 1 - eps-low")
+	fs.Float64Var(&c.EpsHigh, "eps-high", c.EpsHigh, "ratio clip above: 1 + eps-high (DAPO uses 0.28)")
+	agg := fs.String("loss-agg", string(c.LossAgg), "seq-mean-token-mean (paper Eq. 1), token-mean or dr-grpo")
+	fs.BoolVar(&c.ScaleStd, "scale-std", c.ScaleStd, "divide advantages by the group's std (false: Dr. GRPO)")
+	fs.IntVar(&c.Mu, "mu", c.Mu, "policy updates per rollout")
+	fs.StringVar(&c.Reward, "reward", c.Reward, "reward embedders, comma-separated (conv, colour, edge) or all: the reward is their mean cosine")
+	fs.BoolVar(&c.TrainVision, "train-vision", c.TrainVision, "train the vision encoder too (the paper keeps it frozen)")
+	fs.Uint64Var(&c.Seed, "seed", c.Seed, "seed of every random stream of the run")
+	fs.IntVar(&c.EvalEvery, "eval-every", c.EvalEvery, "held-out evaluation every N steps (and at the end)")
+	fs.IntVar(&c.EvalScenes, "eval-scenes", c.EvalScenes, "held-out scenes per evaluation")
+	fs.IntVar(&c.CkptEvery, "ckpt-every", c.CkptEvery, "checkpoint every N steps (and at the end)")
+	fs.IntVar(&c.Keep, "keep", c.Keep, "checkpoints to keep")
+	fs.IntVar(&c.LogEvery, "log-every", c.LogEvery, "flush metrics and print a line every N steps")
+	fs.IntVar(&c.PlotEvery, "plot-every", c.PlotEvery, "redraw plots every N steps (and at the end)")
+	fs.IntVar(&c.CheckEvery, "check-every", c.CheckEvery, "compare weight checksums over ranks every N steps")
+	fs.StringVar(&c.Device, "device", c.Device, "cpu, cuda (GPU LOCAL_RANK) or auto")
+	threads := fs.Int("threads", 1, "libtorch threads per process (1 is fastest for this small model)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	c.LossAgg = trainer.LossAgg(*agg)
+	if *resume != "" {
+		saved, err := trainer.ReadRunConfig(*resume)
+		if err != nil {
+			return err
+		}
+		// The run's own settings hold; only --steps (how far to go) may change.
+		steps := saved.Steps
+		if fs.Changed("steps") {
+			steps = c.Steps
+		}
+		c, c.Steps, c.Out = saved, steps, *resume
+	} else if c.Init == "" || c.Out == "" {
+		return usagef("train: --init and --out are required (or --resume DIR)")
+	}
+	d, cleanup, err := connect(*threads)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	obs := progress.New(os.Stdout, c.LogEvery, "reward_mean", "length_mean", "kl", "eval_reward")
+	return trainer.Train(c, *resume != "", d, obs)
+}
