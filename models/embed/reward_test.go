@@ -96,6 +96,7 @@ func TestRewardTable(t *testing.T) {
 func TestRewardNotHackable(t *testing.T) {
 	probes := append(HonestProbes(), DegenerateProbes()...)
 	tb, cols := measure(t, probes)
+	t.Logf("degenerate captions (seed %d):\n%s", rewardSeed, tb.Markdown())
 	for k, name := range cols {
 		first := reward(t, tb, "first object only", k)
 		partial := reward(t, tb, "partial (baseline)", k)
