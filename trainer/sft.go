@@ -77,6 +77,9 @@ func (c SFTConfig) Validate(worldSize int) error {
 func SFT(cfg SFTConfig, d *Dist, obs Observer) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if obs == nil {
+		obs = Quiet{}
+	}
 	if err := cfg.Validate(d.World()); err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ import (
 type grpo struct {
 	cfg GRPOConfig
 	env *Env
-	l   *learner     // the policy being trained and its optimizer
+	l   *learner      // the policy being trained and its optimizer
 	ref *policy.Model // frozen copy of the initial policy, the KL reference (nil when Beta is 0)
 	d   *Dist
 }

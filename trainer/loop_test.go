@@ -1,0 +1,229 @@
+package trainer
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/sugarme/gotch"
+
+	"github.com/unigrpo/unigrpo/collective"
+	"github.com/unigrpo/unigrpo/models/policy"
+)
+
+// tinyModel is a policy small enough for loop tests to take seconds.
+func tinyModel() policy.Config {
+	m := policy.DefaultConfig()
+	m.Stem1, m.Stem2, m.VisionDim, m.VisionLayers, m.VisionHeads = 8, 8, 16, 1, 2
+	m.ProjectorHidden, m.Dim, m.Layers, m.Heads, m.MaxLen = 0, 16, 1, 2, 28
+	return m
+}
+
+func solo(t *testing.T) *Dist {
+	t.Helper()
+	ring, store, err := collective.Connect(context.Background(), collective.Options{Rank: 0, Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ring.Close(); store.Close() })
+	return &Dist{Comm: ring}
+}
+
+// baseline trains a tiny SFT checkpoint once per test binary.
+func baseline(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("unigrpo-test-sft-%d", os.Getpid()))
+	if _, err := os.Stat(filepath.Join(dir, "eval.json")); err == nil {
+		return dir
+	}
+	c := DefaultSFTConfig()
+	c.Out, c.Steps, c.Batch, c.EvalScenes, c.Model, c.LogEvery = dir, 6, 8, 4, tinyModel(), 1
+	if err := SFT(c, solo(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	os.RemoveAll(filepath.Join(os.TempDir(), fmt.Sprintf("unigrpo-test-sft-%d", os.Getpid())))
+	os.Exit(code)
+}
+
+func smallGRPO(init, out string) GRPOConfig {
+	c := DefaultGRPOConfig()
+	c.Init, c.Out, c.Steps, c.Batch, c.Group = init, out, 6, 4, 2
+	c.EvalEvery, c.EvalScenes, c.CkptEvery, c.PlotEvery, c.LogEvery, c.CheckEvery = 3, 4, 3, 0, 1, 3
+	return c
+}
+
+func TestSFTWritesRunFolder(t *testing.T) {
+	dir := baseline(t)
+	for _, f := range []string{"config.json", "metrics.jsonl", "eval.json", "log.txt"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("sft run folder lacks %s", f)
+		}
+	}
+	recs, err := ReadRecords(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil || len(recs) != 6 {
+		t.Fatalf("metrics: %d records, %v", len(recs), err)
+	}
+	if _, ok := recs[5]["eval_object_recall"]; !ok {
+		t.Fatalf("last SFT record has no eval_ keys: %v", recs[5])
+	}
+	if _, err := ResolveModel(dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A run interrupted after step 3 and resumed to step 6 matches an uninterrupted run: same
+// metrics at every step, no duplicate or missing step, same final weights.
+func TestResumeMatchesUninterrupted(t *testing.T) {
+	init := baseline(t)
+	tmp := t.TempDir()
+	full := smallGRPO(init, filepath.Join(tmp, "full"))
+	if err := Train(full, false, solo(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	part := smallGRPO(init, filepath.Join(tmp, "part"))
+	part.Steps = 3
+	if err := Train(part, false, solo(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	// A crash after step 4 would leave a line the resumed run must replace.
+	f, _ := os.OpenFile(filepath.Join(part.Out, "metrics.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"step":4,"reward_mean":123}` + "\n")
+	f.Close()
+	cfg, err := ReadRunConfig(part.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Steps = 6
+	if err := Train(cfg, true, solo(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := ReadRecords(filepath.Join(full.Out, "metrics.jsonl"))
+	b, _ := ReadRecords(filepath.Join(part.Out, "metrics.jsonl"))
+	if len(a) != 6 || len(b) != 6 {
+		t.Fatalf("records: uninterrupted %d, resumed %d; want 6 each", len(a), len(b))
+	}
+	for i := range a {
+		if int(b[i]["step"]) != i+1 {
+			t.Fatalf("resumed run's record %d has step %v", i, b[i]["step"])
+		}
+		for _, k := range []string{"reward_mean", "length_mean", "loss", "kl", "grad_norm"} {
+			if math.Abs(a[i][k]-b[i][k]) > 1e-5 {
+				t.Errorf("step %d %s: uninterrupted %v, resumed %v", i+1, k, a[i][k], b[i][k])
+			}
+		}
+	}
+	if a[5]["weights_crc"] != b[5]["weights_crc"] {
+		t.Errorf("final weights differ: crc %v vs %v", a[5]["weights_crc"], b[5]["weights_crc"])
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// runRanks runs fn on `world` in-process ranks connected by the CPU ring.
+func runRanks(t *testing.T, world int, fn func(d *Dist) error) {
+	t.Helper()
+	port := freePort(t)
+	var wg sync.WaitGroup
+	errs := make([]error, world)
+	for r := 0; r < world; r++ {
+		wg.Add(1)
+		go func(r int) {
+			defer wg.Done()
+			ring, store, err := collective.Connect(context.Background(), collective.Options{
+				Rank: r, Size: world, MasterAddr: "127.0.0.1", MasterPort: port, Token: "test", Transport: collective.TransportTCP})
+			if err != nil {
+				errs[r] = err
+				return
+			}
+			defer store.Close()
+			defer ring.Close()
+			errs[r] = fn(&Dist{Comm: ring})
+		}(r)
+	}
+	wg.Wait()
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v", r, err)
+		}
+	}
+}
+
+// The same seed and global batch give the same run on 1, 2 or 4 ranks.
+func TestWorldSizeInvariance(t *testing.T) {
+	init := baseline(t)
+	tmp := t.TempDir()
+	var runs [][]Record
+	for _, world := range []int{1, 2, 4} {
+		c := smallGRPO(init, filepath.Join(tmp, fmt.Sprint(world)))
+		c.Steps = 4
+		runRanks(t, world, func(d *Dist) error { return Train(c, false, d, nil) })
+		recs, err := ReadRecords(filepath.Join(c.Out, "metrics.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, recs)
+	}
+	for w := 1; w < len(runs); w++ {
+		for i := range runs[0] {
+			for _, k := range []string{"reward_mean", "reward_std", "length_mean", "loss", "kl", "grad_norm", "entropy"} {
+				x, y := runs[0][i][k], runs[w][i][k]
+				if math.Abs(x-y) > 1e-4*math.Max(1, math.Abs(x)) {
+					t.Errorf("world %d step %d %s = %v, one rank gave %v", []int{1, 2, 4}[w], i+1, k, y, x)
+				}
+			}
+		}
+	}
+	pa, _ := ResolveModel(filepath.Join(tmp, "1"))
+	for _, w := range []string{"2", "4"} {
+		pb, _ := ResolveModel(filepath.Join(tmp, w))
+		if d := maxWeightDiff(t, pa, pb); d > 1e-4 {
+			t.Errorf("weights after %s ranks differ from one rank by up to %g", w, d)
+		}
+	}
+}
+
+var tinyDevice = gotch.CPU
+
+func maxWeightDiff(t *testing.T, a, b string) float64 {
+	t.Helper()
+	ma, _, err := policy.Load(a, tinyDevice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ma.Close()
+	mb, _, err := policy.Load(b, tinyDevice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	fa, fb := NewFlat(ma.Params(), tinyDevice), NewFlat(mb.Params(), tinyDevice)
+	xa, xb := make([]float32, fa.N), make([]float32, fb.N)
+	if err := fa.ReadParams(xa); err != nil {
+		t.Fatal(err)
+	}
+	if err := fb.ReadParams(xb); err != nil {
+		t.Fatal(err)
+	}
+	d := 0.0
+	for i := range xa {
+		d = math.Max(d, math.Abs(float64(xa[i]-xb[i])))
+	}
+	return d
+}
