@@ -16,6 +16,7 @@ import (
 type Dist struct {
 	Comm      collective.Communicator
 	OpTimeout time.Duration // deadline of each collective operation
+	LocalRank int           // rank on this node: the GPU index with --device cuda
 }
 
 // Rank and World of this process.

@@ -88,7 +88,7 @@ func SFT(cfg SFTConfig, d *Dist, obs Observer) error {
 	if err != nil {
 		return err
 	}
-	dev, err := ParseDevice(cfg.Device, 0)
+	dev, err := ParseDevice(cfg.Device, d.LocalRank)
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func Train(cfg GRPOConfig, resume bool, d *Dist, obs Observer) error {
 	if err := cfg.Validate(d.World()); err != nil {
 		return err
 	}
-	dev, err := ParseDevice(cfg.Device, 0)
+	dev, err := ParseDevice(cfg.Device, d.LocalRank)
 	if err != nil {
 		return err
 	}
