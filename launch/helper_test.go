@@ -69,14 +69,14 @@ func workerMain(args []string) int {
 		os.Rename(tmp, filepath.Join(dir, name))
 	}
 	switch mode {
-	case "env":
+	case "env", "train": // "train": stands in for the trainer in the SLURM scripts
 		e, err := FromEnv()
 		if err != nil {
 			fmt.Println("ENVERR", err)
 			return 1
 		}
 		b, _ := json.Marshal(e)
-		fmt.Printf("ENV %s OMP=%s\n", b, os.Getenv("OMP_NUM_THREADS"))
+		fmt.Printf("ENV %s OMP=%s ARGS=%s\n", b, os.Getenv("OMP_NUM_THREADS"), strings.Join(args, " "))
 		return 0
 	case "chatter":
 		// Each line goes out in three writes, to tempt mid-line mixing.

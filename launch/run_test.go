@@ -48,7 +48,7 @@ func TestRunDeliversEnv(t *testing.T) {
 		var token string
 		for lr := range c.cfg.NProcs {
 			rank := c.firstRank + lr
-			re := regexp.MustCompile(fmt.Sprintf(`(?m)^\[rank %d\] ENV (\{.*\}) OMP=(\S*)$`, rank))
+			re := regexp.MustCompile(fmt.Sprintf(`(?m)^\[rank %d\] ENV (\{.*\}) OMP=(\S*) ARGS=env$`, rank))
 			m := re.FindStringSubmatch(out)
 			if m == nil {
 				t.Fatalf("no environment from rank %d in:\n%s", rank, out)
