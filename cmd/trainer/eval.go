@@ -1,3 +1,69 @@
 package main
 
-func runEval(args []string) error { return usagef("eval: not built yet") }
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/unigrpo/unigrpo/eval"
+	"github.com/unigrpo/unigrpo/trainer"
+)
+
+func runEval(args []string) error {
+	fs := newFlags("eval", "--ckpt PATH [--ckpt PATH ...] [--out DIR] [flags]")
+	ckpts := fs.StringArray("ckpt", nil, "checkpoint to evaluate (run folder, checkpoint folder or .safetensors); repeat for several; NAME=PATH names a row")
+	out := fs.String("out", "", "folder for unibench.json, unibench.md, unibench_scenes.csv and examples.png (nothing written when empty)")
+	scenes := fs.Int("scenes", 100, "held-out scenes (the paper uses 100 images)")
+	seed := fs.Uint64("seed", trainer.DefaultGRPOConfig().EvalSeed, "seed of the held-out scenes, disjoint from training scenes")
+	temp := fs.Float64("temperature", 0, "sample captions at this temperature (0: greedy)")
+	examples := fs.Int("examples", 6, "scenes drawn in examples.png")
+	device := fs.String("device", "cpu", "cpu, cuda or auto")
+	threads := fs.Int("threads", 1, "libtorch threads")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if len(*ckpts) == 0 {
+		return usagef("eval: give at least one --ckpt")
+	}
+	if *scenes < 1 || *temp < 0 || *examples < 0 {
+		return usagef("eval: --scenes must be positive, --temperature and --examples not negative")
+	}
+	var list []eval.Checkpoint
+	for _, c := range *ckpts {
+		name, path := "", c
+		if i := strings.Index(c, "="); i > 0 {
+			name, path = c[:i], c[i+1:]
+		}
+		file, err := trainer.ResolveModel(path)
+		if err != nil {
+			return usagef("eval: --ckpt %s: %v", path, err)
+		}
+		if name == "" {
+			name = filepath.Base(filepath.Clean(path))
+		}
+		list = append(list, eval.Checkpoint{Name: name, Path: file})
+	}
+	d, cleanup, err := connect(*threads)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	dev, err := trainer.ParseDevice(*device, d.LocalRank)
+	if err != nil {
+		return err
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	rep, err := eval.Bench(list, eval.Options{Scenes: *scenes, Seed: *seed, Sampling: eval.SampleOptions{Temperature: *temp, Seed: *seed},
+		Examples: *examples, Out: *out, Device: dev})
+	if err != nil {
+		return err
+	}
+	fmt.Print(rep.Markdown())
+	if *out != "" {
+		fmt.Printf("\nwrote %s, %s, %s and %s\n", filepath.Join(*out, "unibench.json"), filepath.Join(*out, "unibench.md"),
+			filepath.Join(*out, "unibench_scenes.csv"), filepath.Join(*out, "examples.png"))
+	}
+	return nil
+}

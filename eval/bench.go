@@ -1,0 +1,196 @@
+package eval
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/sugarme/gotch"
+
+	"github.com/unigrpo/unigrpo/internal/stream"
+	"github.com/unigrpo/unigrpo/models/embed"
+	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/models/world"
+)
+
+// Checkpoint is a model to evaluate: a display name and a model file.
+type Checkpoint struct {
+	Name string
+	Path string
+}
+
+// Options configure a Unified-Bench run.
+type Options struct {
+	Scenes   int           // held-out scenes
+	Seed     uint64        // seed of the held-out scenes and of the decoder's draws
+	Sampling SampleOptions // greedy by default
+	Examples int           // scenes shown in the example grid
+	Out      string        // folder for unibench.json, per-scene CSVs and the example grid ("" writes nothing)
+	Device   gotch.Device
+}
+
+// Report is the outcome of a Unified-Bench run.
+type Report struct {
+	Scenes    int       `json:"scenes"`
+	Seed      uint64    `json:"seed"`
+	Embedders []string  `json:"embedder_names"`
+	Rows      []*Result `json:"rows"` // one per checkpoint, then "oracle" (ceiling) and "empty" (floor)
+}
+
+// Bench runs protocol 1 of Unified-Bench: every checkpoint captions the held-out scenes, the
+// decoder regenerates each image from its caption, and each embedder compares it to the source.
+// The oracle caption (the whole scene) and the empty caption bound what a captioner can reach.
+// It must run on one goroutine locked to its OS thread (the models' rule).
+func Bench(ckpts []Checkpoint, o Options) (*Report, error) {
+	if o.Scenes < 1 {
+		return nil, fmt.Errorf("--scenes %d: need at least one scene", o.Scenes)
+	}
+	wc := world.DefaultConfig()
+	dec, err := world.NewDecoder(wc)
+	if err != nil {
+		return nil, err
+	}
+	es, err := embed.All(wc)
+	if err != nil {
+		return nil, err
+	}
+	scenes := make([]world.Scene, o.Scenes)
+	images := make([]world.Image, o.Scenes)
+	for i := range scenes {
+		scenes[i] = wc.Sample(stream.RNG(o.Seed, stream.Eval, 0, i))
+		images[i] = wc.Render(scenes[i])
+	}
+	rep := &Report{Scenes: o.Scenes, Seed: o.Seed}
+	for _, e := range es {
+		rep.Embedders = append(rep.Embedders, e.Name())
+	}
+	for _, ck := range ckpts {
+		m, _, err := policy.Load(ck.Path, o.Device)
+		if err != nil {
+			return nil, fmt.Errorf("--ckpt %s: %w", ck.Path, err)
+		}
+		caps, err := Captions(m, images, o.Sampling)
+		m.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ck.Name, err)
+		}
+		r, err := Score(ck.Name, dec, es, scenes, images, caps, o.Seed, o.Examples)
+		if err != nil {
+			return nil, err
+		}
+		rep.Rows = append(rep.Rows, r)
+	}
+	oracle := make([][]int, len(scenes))
+	empty := make([][]int, len(scenes))
+	for i, s := range scenes {
+		oracle[i] = world.Oracle(s)
+	}
+	for _, c := range []struct {
+		name string
+		caps [][]int
+	}{{"oracle", oracle}, {"empty", empty}} {
+		r, err := Score(c.name, dec, es, scenes, images, c.caps, o.Seed, o.Examples)
+		if err != nil {
+			return nil, err
+		}
+		rep.Rows = append(rep.Rows, r)
+	}
+	if o.Out != "" {
+		if err := rep.write(o.Out, images[:min(o.Examples, len(images))]); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// Markdown renders the two tables: similarity per embedder with Overall (the paper's Tables
+// 2-3) and understanding (the paper's Table 8).
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Unified-Bench, protocol 1: %d held-out scenes (seed %d); similarity of the regenerated image to the source\n\n", r.Scenes, r.Seed)
+	b.WriteString("| model |")
+	for _, e := range r.Embedders {
+		fmt.Fprintf(&b, " %s (min-max) |", e)
+	}
+	b.WriteString(" Overall | caption length |\n|---|")
+	for range r.Embedders {
+		b.WriteString("---|")
+	}
+	b.WriteString("---|---|\n")
+	for _, row := range r.Rows {
+		fmt.Fprintf(&b, "| %s |", row.Name)
+		for _, e := range r.Embedders {
+			st := row.Stats[e]
+			fmt.Fprintf(&b, " %.3f (%.2f-%.2f) |", st.Mean, st.Min, st.Max)
+		}
+		fmt.Fprintf(&b, " **%.3f** | %.1f |\n", row.Overall, row.LengthMean)
+	}
+	b.WriteString("\nUnderstanding of the captions\n\n")
+	b.WriteString("| model | object precision | object recall | attribute accuracy | small-object recall | position accuracy | coverage |\n|---|---|---|---|---|---|---|\n")
+	for _, row := range r.Rows {
+		fmt.Fprintf(&b, "| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", row.Name, row.ObjectPrecision, row.ObjectRecall,
+			row.AttributeAccuracy, row.SmallObjectRecall, row.PositionAccuracy, row.Coverage)
+	}
+	return b.String()
+}
+
+func (r *Report) write(dir string, sources []world.Image) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(filepath.Join(dir, "unibench.json"), append(js, '\n')); err != nil {
+		return err
+	}
+	if err := writeAtomic(filepath.Join(dir, "unibench.md"), []byte(r.Markdown())); err != nil {
+		return err
+	}
+	var csvb strings.Builder
+	w := csv.NewWriter(&csvb)
+	head := []string{"model", "scene", "caption", "length"}
+	names := append([]string(nil), r.Embedders...)
+	sort.Strings(names)
+	head = append(append(head, names...), "overall")
+	w.Write(head)
+	for _, row := range r.Rows {
+		for _, s := range row.Scenes {
+			rec := []string{row.Name, strconv.Itoa(s.Scene), s.Caption, strconv.Itoa(s.Length)}
+			for _, n := range names {
+				rec = append(rec, strconv.FormatFloat(s.Similarity[n], 'f', 4, 64))
+			}
+			w.Write(append(rec, strconv.FormatFloat(s.Overall, 'f', 4, 64)))
+		}
+	}
+	w.Flush()
+	if err := writeAtomic(filepath.Join(dir, "unibench_scenes.csv"), []byte(csvb.String())); err != nil {
+		return err
+	}
+	if len(sources) > 0 {
+		return writeGrid(filepath.Join(dir, "examples.png"), sources, r.Rows)
+	}
+	return nil
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("eval: write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("eval: write %s: %w", path, err)
+	}
+	return os.Rename(tmp.Name(), path)
+}
