@@ -19,7 +19,7 @@ const DevicesFile = "devices.png"
 // use in percent of one core and MemUsedMiB its resident memory.
 type DeviceSample struct {
 	T           float64 // seconds since sampling started
-	Device      string  // "gpu0", "gpu1", ... or "cpu"
+	Device      string  // "gpu0", "gpu1", ... or "cpu" ("cpu0", "cpu1", ... per rank)
 	Util        float64 // percent
 	MemUsedMiB  float64
 	MemTotalMiB float64
@@ -113,32 +113,37 @@ func DeviceSamplesFromMetrics(m *Metrics) []DeviceSample {
 	return out
 }
 
-// deviceLess orders "gpu2" before "gpu10" and GPUs before "cpu".
+// isCPU reports whether a device name is the CPU fallback's: "cpu", or
+// "cpu<N>" for rank N's process.
+func isCPU(dev string) bool { return strings.HasPrefix(dev, "cpu") }
+
+// deviceLess orders GPUs before CPUs, then by number ("gpu2" before
+// "gpu10"), then by name.
 func deviceLess(a, b string) bool {
-	na, oka := gpuNumber(a)
-	nb, okb := gpuNumber(b)
-	switch {
-	case oka && okb:
+	if ca, cb := isCPU(a), isCPU(b); ca != cb {
+		return cb
+	}
+	na, nb := deviceNumber(a), deviceNumber(b)
+	if na != nb {
 		return na < nb
-	case oka != okb:
-		return oka
 	}
 	return a < b
 }
 
-func gpuNumber(dev string) (int, bool) {
-	digits, ok := strings.CutPrefix(dev, "gpu")
-	if !ok || digits == "" {
-		return 0, false
+// deviceNumber is the number ending a device name, or -1.
+func deviceNumber(dev string) int {
+	i := len(dev)
+	for i > 0 && dev[i-1] >= '0' && dev[i-1] <= '9' {
+		i--
+	}
+	if i == len(dev) || len(dev)-i > 9 {
+		return -1
 	}
 	n := 0
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
+	for _, c := range dev[i:] {
 		n = n*10 + int(c-'0')
 	}
-	return n, true
+	return n
 }
 
 // Figure sizes of Devices, in inches.
@@ -153,8 +158,8 @@ const (
 // Devices writes DevicesFile into outDir. When any sample comes from a GPU
 // it draws four panels (utilisation, memory used with the total as a
 // dashed line, power and SM clock) with one line per device; when all
-// samples come from "cpu" it draws the process's CPU use and resident
-// memory. No samples give a figure of empty panels labelled NoData.
+// samples come from CPUs ("cpu", "cpu<N>") it draws the processes' CPU use
+// and resident memory. No samples give a figure of empty panels labelled NoData.
 func Devices(samples []DeviceSample, outDir string) error {
 	devs := deviceOrder(samples)
 	series := func(dev string, f func(DeviceSample) float64) plotter.XYs {
@@ -178,7 +183,7 @@ func Devices(samples []DeviceSample, outDir string) error {
 	used := func(s DeviceSample) float64 { return s.MemUsedMiB }
 	gpu := false
 	for _, d := range devs {
-		gpu = gpu || d != "cpu"
+		gpu = gpu || !isCPU(d)
 	}
 	if !gpu {
 		panels := []*panel{

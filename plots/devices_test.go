@@ -13,18 +13,23 @@ func TestDeviceSamplesFromMetrics(t *testing.T) {
 		`{"step":1,"dev_t":0.5,"dev_gpu10_util":10,"dev_gpu2_util":20,"dev_gpu2_mem_used_mib":1000,"dev_gpu2_power_w":300,"dev_gpu2_bogus":1,"dev_x":3}`,
 		`{"step":2,"dev_t":1.5,"dev_gpu2_util":30,"dev_gpu2_temp_c":60,"dev_gpu2_sm_clock_mhz":1980,"dev_gpu2_mem_total_mib":81559}`,
 		`{"step":3,"dev_cpu_util":150,"dev_cpu_mem_used_mib":512}`,
+		`{"step":4,"dev_t":9,"dev_cpu10_util":1,"dev_cpu2_util":2}`,
 	}, "\n")
 	m, err := DecodeMetrics(strings.NewReader(lines))
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := DeviceSamplesFromMetrics(m)
-	if len(got) != 4 {
-		t.Fatalf("got %d samples, want 4: %+v", len(got), got)
+	if len(got) != 6 {
+		t.Fatalf("got %d samples, want 6: %+v", len(got), got)
 	}
-	// Order: gpu2 (t 0.5, 1.5), gpu10, then cpu.
-	if got[0].Device != "gpu2" || got[1].Device != "gpu2" || got[2].Device != "gpu10" || got[3].Device != "cpu" {
-		t.Fatalf("device order %s %s %s %s", got[0].Device, got[1].Device, got[2].Device, got[3].Device)
+	// Order: gpu2 (t 0.5, 1.5), gpu10, then cpu, cpu2, cpu10.
+	var order []string
+	for _, s := range got {
+		order = append(order, s.Device)
+	}
+	if strings.Join(order, " ") != "gpu2 gpu2 gpu10 cpu cpu2 cpu10" {
+		t.Fatalf("device order %v", order)
 	}
 	a, b := got[0], got[1]
 	if a.T != 0.5 || a.Util != 20 || a.MemUsedMiB != 1000 || a.PowerW != 300 || !math.IsNaN(a.TempC) {
@@ -93,8 +98,10 @@ func TestDevicesCPUAndEmpty(t *testing.T) {
 	dir := t.TempDir()
 	var s []DeviceSample
 	for i := range 20 {
-		s = append(s, DeviceSample{T: float64(i), Device: "cpu", Util: float64(90 + i), MemUsedMiB: float64(300 + i),
-			MemTotalMiB: math.NaN(), PowerW: math.NaN(), TempC: math.NaN(), SMClockMHz: math.NaN()})
+		for _, dev := range []string{"cpu1", "cpu0"} {
+			s = append(s, DeviceSample{T: float64(i), Device: dev, Util: float64(90 + i), MemUsedMiB: float64(300 + i),
+				MemTotalMiB: math.NaN(), PowerW: math.NaN(), TempC: math.NaN(), SMClockMHz: math.NaN()})
+		}
 	}
 	if err := Devices(s, dir); err != nil {
 		t.Fatal(err)

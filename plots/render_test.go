@@ -173,3 +173,24 @@ func TestWriteFileAtomicBadDir(t *testing.T) {
 		t.Errorf("error %q does not name the path", err)
 	}
 }
+
+// The trainer writes held-out values as eval_reward and eval_length: they
+// are drawn as markers even without the training series.
+func TestTrainingDynamicsEvalOnly(t *testing.T) {
+	dir := t.TempDir()
+	m := NewMetrics()
+	for s := 10.0; s <= 100; s += 10 {
+		m.Add("eval_reward", s, 0.5+s/1000)
+		m.Add("eval_length", s, 10+s/10)
+	}
+	if err := TrainingDynamics(m, dir); err != nil {
+		t.Fatal(err)
+	}
+	img := decodePNG(t, filepath.Join(dir, DynamicsFile), dynamicsW*DPI, dynamicsH*DPI)
+	half := img.Bounds().Dx() / 2
+	for i, r := range []image.Rectangle{image.Rect(0, 0, half, img.Bounds().Dy()), image.Rect(half, 0, img.Bounds().Dx(), img.Bounds().Dy())} {
+		if n := colored(img, r); n < 50 {
+			t.Errorf("panel %d: %d coloured pixels, want the eval markers", i, n)
+		}
+	}
+}

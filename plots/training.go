@@ -46,7 +46,7 @@ var sheetPanels = []sheetPanel{
 //   - DynamicsFile: mean reward and mean caption length against step, raw
 //     values as a thin light line and their EMA (see SmoothingWindow) as a
 //     thick line, with held-out evaluation values (eval_reward_mean or
-//     eval_reward; eval_length_mean) as markers, as in the paper's Fig. 8;
+//     eval_reward; eval_length_mean or eval_length) as markers, as in the paper's Fig. 8;
 //   - SheetFile: a grid of small panels for kl, entropy, loss, grad_norm and
 //     the clip fractions (clip_low, clip_high, clip_frac), plus lr,
 //     reward_std and frac_zero_std when present.
@@ -71,7 +71,7 @@ func writeDynamics(m *Metrics, path string) error {
 		title: "Caption length (tokens)", xLabel: "step", yLabel: "mean length",
 		curves: []curve{
 			{label: "train (raw, EMA)", xys: finite(m.Series("length_mean")), style: rawSmoothed},
-			{label: "held-out eval", xys: finite(m.Series("eval_length_mean")), style: markers},
+			{label: "held-out eval", xys: finite(firstSeries(m, "eval_length_mean", "eval_length")), style: markers},
 		},
 	}
 	return grid([]*panel{reward, length}, 1, 2, dynamicsW*vg.Inch, dynamicsH*vg.Inch, path)
