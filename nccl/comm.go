@@ -32,9 +32,11 @@ type Config struct {
 }
 
 // Comm is one rank's NCCL communicator with its own CUDA stream. It
-// implements collective.Communicator for collective.Device buffers. Its
-// operations are serialised; Close may be called concurrently to abort one
-// in progress.
+// implements collective.Communicator for collective.Device buffers. Each
+// collective is queued on the stream, which waits for the work already on
+// the legacy default stream (libtorch's), and the call returns once the
+// collective has completed. Operations are serialised; Close may be called
+// concurrently to abort one in progress.
 type Comm struct {
 	lib      *Library
 	comm     rawComm

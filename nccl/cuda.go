@@ -74,10 +74,13 @@ func (l *Library) OnDevice(dev int, f func() error) error {
 // Stream is a cudaStream_t.
 type Stream uintptr
 
-// NewStream creates a non-blocking stream on the current device.
+// NewStream creates a stream on the current device. It is a blocking
+// stream (cudaStreamDefault): work queued on it starts after the work
+// already queued on the legacy default stream, where libtorch computes by
+// default, so gradients are complete before NCCL reads them.
 func (l *Library) NewStream() (Stream, error) {
 	var s C.uintptr_t
-	err := l.cudaErr("cudaStreamCreateWithFlags", C.ug_cuda_stream_create(C.uintptr_t(l.cuda.streamCreateWithFlags), &s, cudaStreamNonBlocking))
+	err := l.cudaErr("cudaStreamCreateWithFlags", C.ug_cuda_stream_create(C.uintptr_t(l.cuda.streamCreateWithFlags), &s, cudaStreamDefault))
 	return Stream(s), err
 }
 

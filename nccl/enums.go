@@ -93,7 +93,9 @@ func (r Result) String() string {
 
 // CUDA runtime values used by the binding (cuda_runtime_api.h ABI).
 const (
-	cudaSuccess           = 0
-	cudaErrorNotReady     = 600
-	cudaStreamNonBlocking = 0x01
+	cudaSuccess       = 0
+	cudaErrorNotReady = 600
+	// cudaStreamDefault makes a stream that synchronises with the legacy
+	// default stream, where libtorch queues its kernels by default.
+	cudaStreamDefault = 0x00
 )

@@ -37,7 +37,7 @@ func TestABIConstants(t *testing.T) {
 	if Bfloat16.String() != "bfloat16" || Avg.String() != "avg" {
 		t.Errorf("names: %v %v", Bfloat16, Avg)
 	}
-	if cudaErrorNotReady != 600 || cudaStreamNonBlocking != 1 {
+	if cudaErrorNotReady != 600 || cudaStreamDefault != 0 {
 		t.Error("CUDA runtime constants changed")
 	}
 }

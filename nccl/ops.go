@@ -125,7 +125,18 @@ func (c *Comm) deviceBuffer(op string, buf collective.Buffer) (collective.Device
 	}
 }
 
-var collectiveOps = map[collective.Op]RedOp{collective.Sum: Sum, collective.Avg: Avg, collective.Max: Max}
+// redOp maps a collective reduction to NCCL's.
+func redOp(op collective.Op) (RedOp, bool) {
+	switch op {
+	case collective.Sum:
+		return Sum, true
+	case collective.Avg:
+		return Avg, true
+	case collective.Max:
+		return Max, true
+	}
+	return 0, false
+}
 
 // AllReduce reduces a collective.Device buffer of float32 in place.
 func (c *Comm) AllReduce(ctx context.Context, buf collective.Buffer, op collective.Op) error {
@@ -133,7 +144,7 @@ func (c *Comm) AllReduce(ctx context.Context, buf collective.Buffer, op collecti
 	if err != nil {
 		return err
 	}
-	rop, ok := collectiveOps[op]
+	rop, ok := redOp(op)
 	if !ok {
 		return fmt.Errorf("nccl: all-reduce: unsupported reduction %v", op)
 	}
