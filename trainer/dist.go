@@ -102,6 +102,16 @@ func (d *Dist) reduce(x []float64, op collective.Op) ([]float64, error) {
 	return out, nil
 }
 
+// gather concatenates every rank's x into all (len World*len(x)), in rank order.
+func (d *Dist) gather(x, all []float32) error {
+	ctx, cancel := d.ctx()
+	defer cancel()
+	if err := d.Comm.AllGather(ctx, collective.Host(x), collective.Host(all)); err != nil {
+		return fmt.Errorf("all-gather of device readings: %w", err)
+	}
+	return nil
+}
+
 // Barrier waits for every rank.
 func (d *Dist) Barrier() error {
 	if d.World() == 1 {

@@ -38,6 +38,8 @@ type GRPOConfig struct {
 	PlotEvery   int     `json:"plot_every"`   // redraw plots every N steps (0: only at the end)
 	CheckEvery  int     `json:"check_every"`  // compare weight checksums over ranks every N steps
 	Device      string  `json:"device"`       // cpu, cuda or auto
+	// MonitorInterval is the seconds between device readings (0: no monitor).
+	MonitorInterval float64 `json:"monitor_interval"`
 }
 
 // DefaultGRPOConfig returns the defaults of `trainer train`.
@@ -46,7 +48,7 @@ func DefaultGRPOConfig() GRPOConfig {
 		Steps: 300, Batch: 8, Group: 8, LR: 1e-4, Warmup: 10, WeightDecay: 0, ClipNorm: 1, Beta: 0.01,
 		Temperature: 1, EpsLow: 0.2, EpsHigh: 0.2, LossAgg: SeqMeanTokenMean, ScaleStd: true, Mu: 1,
 		Reward: "all", Seed: 1, EvalEvery: 50, EvalScenes: 100, EvalSeed: 20251125, CkptEvery: 50, Keep: 3,
-		LogEvery: 5, PlotEvery: 25, CheckEvery: 50, Device: "cpu",
+		LogEvery: 5, PlotEvery: 25, CheckEvery: 50, Device: "cpu", MonitorInterval: 2,
 	}
 }
 

@@ -39,6 +39,8 @@ type SFTConfig struct {
 	World       world.Config         `json:"world"`
 	Model       policy.Config        `json:"model"`
 	Device      string               `json:"device"`
+	// MonitorInterval is the seconds between device readings (0: no monitor).
+	MonitorInterval float64 `json:"monitor_interval"`
 }
 
 // DefaultSFTConfig returns the defaults of `trainer sft`.
@@ -46,7 +48,7 @@ func DefaultSFTConfig() SFTConfig {
 	return SFTConfig{
 		Steps: 2000, Batch: 64, LR: 1e-3, Warmup: 100, MinLRRatio: 0.1, WeightDecay: 0.01, ClipNorm: 1,
 		Seed: 1, EvalEvery: 500, EvalScenes: 200, EvalSeed: 20251125, CkptEvery: 500, Keep: 2, LogEvery: 10,
-		Partial: world.DefaultPartialOptions(), World: world.DefaultConfig(), Model: policy.DefaultConfig(), Device: "cpu",
+		Partial: world.DefaultPartialOptions(), World: world.DefaultConfig(), Model: policy.DefaultConfig(), Device: "cpu", MonitorInterval: 2,
 	}
 }
 
@@ -111,6 +113,14 @@ func SFT(cfg SFTConfig, d *Dist, obs Observer) error {
 	}
 	defer run.close()
 	cfgJSON, _ := json.Marshal(cfg)
+	dv, notice, err := startDevices(time.Duration(cfg.MonitorInterval*float64(time.Second)), dev != gotch.CPU, d.LocalRank)
+	if err != nil {
+		return err
+	}
+	defer dv.stop()
+	if notice != "" {
+		run.logf("%s", notice)
+	}
 	run.logf("sft: %d parameters (%d trainable), %d ranks, %d scenes per step", model.NumParams(), l.flat.N, d.World(), cfg.Batch)
 	heldScenes, heldImages := env.HeldOut(cfg.EvalSeed, cfg.EvalScenes)
 
@@ -136,6 +146,15 @@ func SFT(cfg SFTConfig, d *Dist, obs Observer) error {
 				}
 			}
 		}
+		if step%max(cfg.LogEvery, 1) == 0 || last {
+			f, err := dv.fields(d)
+			if err != nil {
+				return err
+			}
+			for k, v := range f {
+				rec[k] = v
+			}
+		}
 		if run.primary {
 			if err := run.metrics.Append(rec); err != nil {
 				return err
@@ -151,6 +170,11 @@ func SFT(cfg SFTConfig, d *Dist, obs Observer) error {
 			if err := checkpoint(run, l, State{Step: step, Seed: cfg.Seed, Kind: "sft", Config: cfgJSON}, cfg.Keep); err != nil {
 				return err
 			}
+		}
+	}
+	if run.primary {
+		if err := drawPlots(run); err != nil {
+			run.logf("plots: %v", err)
 		}
 	}
 	run.logf("sft: done; eval.json and checkpoints in %s", cfg.Out)

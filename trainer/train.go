@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/sugarme/gotch"
+
 	"github.com/unigrpo/unigrpo/eval"
 	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/policy"
@@ -111,6 +113,14 @@ func Train(cfg GRPOConfig, resume bool, d *Dist, obs Observer) error {
 	}
 	defer run.close()
 	cfgJSON, _ := json.Marshal(cfg)
+	dv, notice, err := startDevices(time.Duration(cfg.MonitorInterval*float64(time.Second)), dev != gotch.CPU, d.LocalRank)
+	if err != nil {
+		return err
+	}
+	defer dv.stop()
+	if notice != "" {
+		run.logf("%s", notice)
+	}
 	if resume {
 		run.logf("train: resumed at step %d from %s", first, start)
 	}
@@ -146,6 +156,15 @@ func Train(cfg GRPOConfig, resume bool, d *Dist, obs Observer) error {
 			}
 			rec["weights_crc"] = float64(sum)
 		}
+		if step%max(cfg.LogEvery, 1) == 0 || last {
+			f, err := dv.fields(d)
+			if err != nil {
+				return err
+			}
+			for k, v := range f {
+				rec[k] = v
+			}
+		}
 		if run.primary {
 			if err := run.metrics.Append(rec); err != nil {
 				return err
@@ -178,7 +197,14 @@ func drawPlots(run *runFolder) error {
 	if err != nil {
 		return err
 	}
-	return plots.TrainingDynamics(m, filepath.Join(run.dir, "plots"))
+	dir := filepath.Join(run.dir, "plots")
+	if err := plots.TrainingDynamics(m, dir); err != nil {
+		return err
+	}
+	if s := plots.DeviceSamplesFromMetrics(m); len(s) > 0 {
+		return plots.Devices(s, dir)
+	}
+	return nil
 }
 
 // step is one Unified-GRPO step on this rank's share of the global batch:

@@ -40,6 +40,7 @@ func runTrain(args []string) error {
 	fs.IntVar(&c.PlotEvery, "plot-every", c.PlotEvery, "redraw plots every N steps (and at the end)")
 	fs.IntVar(&c.CheckEvery, "check-every", c.CheckEvery, "compare weight checksums over ranks every N steps")
 	fs.StringVar(&c.Device, "device", c.Device, "cpu, cuda (GPU LOCAL_RANK) or auto")
+	fs.Float64Var(&c.MonitorInterval, "monitor-interval", c.MonitorInterval, "seconds between device readings (GPU via NVML, else CPU and memory); 0 turns it off")
 	threads := fs.Int("threads", 1, "libtorch threads per process (1 is fastest for this small model)")
 	if err := parse(fs, args); err != nil {
 		return err
