@@ -234,6 +234,7 @@ func (m *Model) setWeights(path string, st safetensors.SafeTensors) error {
 	if err := m.checkTensors(st); err != nil {
 		return fmt.Errorf("policy: load %s: %w", path, err)
 	}
+	m.vision.reset()
 	a := m.a
 	prev := raw.SetGradEnabled(false)
 	defer raw.SetGradEnabled(prev)

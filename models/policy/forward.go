@@ -31,8 +31,7 @@ func (m *Model) qkv(a *raw.Arena, bw *blockW, x raw.Tensor, R, L int64, w width)
 }
 
 // finish completes block bw on x [R, L, d]: attention of q [R, H, L, Dh] over keys and values
-// [R, H, Lk, Dh] with an optional additive mask [L, Lk], the output projection and residual,
-// then the MLP and its residual.
+// [R, H, Lk, Dh] with an optional additive mask [L, Lk], then post.
 func (m *Model) finish(a *raw.Arena, bw *blockW, x, q, keys, values, mask raw.Tensor, R, L int64, w width) raw.Tensor {
 	q = a.MulScalar(q, 1/math.Sqrt(float64(w.dh())))
 	s := a.Matmul(q, a.Transpose(keys, -2, -1)) // [R, H, L, Lk]
@@ -40,7 +39,12 @@ func (m *Model) finish(a *raw.Arena, bw *blockW, x, q, keys, values, mask raw.Te
 		s = a.Add(s, mask)
 	}
 	o := a.Matmul(a.Softmax(s, -1), values) // [R, H, L, Dh]
-	o = a.Reshape(a.Transpose(o, 1, 2), R, L, w.d)
+	return m.post(a, bw, x, a.Reshape(a.Transpose(o, 1, 2), R, L, w.d), w)
+}
+
+// post adds the output projection of the attention result o [R, L, d] (heads concatenated) to
+// the residual stream x [R, L, d], then the MLP branch.
+func (m *Model) post(a *raw.Arena, bw *blockW, x, o raw.Tensor, w width) raw.Tensor {
 	x = a.Add(x, a.Linear(o, bw.out.w, bw.out.b))
 	h := a.LayerNorm(x, bw.ln2.w, bw.ln2.b, w.d, m.cfg.LayerNormEps)
 	h = a.Linear(a.Gelu(a.Linear(h, bw.fc1.w, bw.fc1.b)), bw.fc2.w, bw.fc2.b)
@@ -146,24 +150,21 @@ func (m *Model) mask(a *raw.Arena, start, rows, cols int64) raw.Tensor {
 	return a.FromFloat32(vals, rows, cols)
 }
 
-// kvCache is one layer's preallocated keys and values [N, H, P+maxLen, Dh].
-type kvCache struct{ k, v raw.Tensor }
+// kvCache is one layer's keys and values for sampling: the image prefix's [B, H, P, Dh], shared
+// by the G rows of each image, and a preallocated cache of the caption positions
+// [N, H, maxLen, Dh] written one position per step.
+type kvCache struct{ kp, vp, k, v raw.Tensor }
 
-// newCache allocates the caches of every layer for N = B*G rows and fills positions 0..P-1 of
-// row b*G+g with image b's prefix keys and values.
-func (m *Model) newCache(a *raw.Arena, ks, vs []raw.Tensor, B, G, maxLen int64) []kvCache {
-	P := int64(m.cfg.ImageTokens())
+// newCache allocates the caption caches of every layer for N = B*G rows next to the prefix
+// keys and values ks, vs [B, H, P, Dh].
+func (m *Model) newCache(a *raw.Arena, ks, vs []raw.Tensor, N, maxLen int64) []kvCache {
 	lw := m.lmWidth()
-	L := P + maxLen
 	caches := make([]kvCache, len(ks))
 	for l := range ks {
-		for _, c := range []struct {
-			dst *raw.Tensor
-			src raw.Tensor
-		}{{&caches[l].k, ks[l]}, {&caches[l].v, vs[l]}} {
-			buf := a.Zeros(B, G, lw.heads, L, lw.dh())
-			a.Copy(a.Narrow(buf, 3, 0, P), a.Unsqueeze(c.src, 1))
-			*c.dst = a.View(buf, B*G, lw.heads, L, lw.dh())
+		caches[l] = kvCache{
+			kp: ks[l], vp: vs[l],
+			k: a.Zeros(N, lw.heads, maxLen, lw.dh()),
+			v: a.Zeros(N, lw.heads, maxLen, lw.dh()),
 		}
 	}
 	return caches
@@ -172,7 +173,7 @@ func (m *Model) newCache(a *raw.Arena, ks, vs []raw.Tensor, B, G, maxLen int64) 
 // step feeds one token per row, ids [N] at caption position t (BOS is position 0), through the
 // cached language model: it writes the position's keys and values into the caches and returns
 // the final normalised hidden states [N, 1, D] and logits [N, 1, V].
-func (m *Model) step(a *raw.Arena, caches []kvCache, ids []int64, t int64) (h, logits raw.Tensor) {
+func (m *Model) step(a *raw.Arena, caches []kvCache, ids []int64, t, G int64) (h, logits raw.Tensor) {
 	N := int64(len(ids))
 	pos := int64(m.cfg.ImageTokens()) + t
 	lw := m.lmWidth()
@@ -181,11 +182,31 @@ func (m *Model) step(a *raw.Arena, caches []kvCache, ids []int64, t int64) (h, l
 		bw := &m.w.blocks[l]
 		q, k, v := m.qkv(a, bw, x, N, 1, lw)
 		c := caches[l]
-		a.Copy(a.Narrow(c.k, 2, pos, 1), k)
-		a.Copy(a.Narrow(c.v, 2, pos, 1), v)
-		x = m.finish(a, bw, x, q, a.Narrow(c.k, 2, 0, pos+1), a.Narrow(c.v, 2, 0, pos+1), nil, N, 1, lw)
+		a.Copy(a.Narrow(c.k, 2, t, 1), k)
+		a.Copy(a.Narrow(c.v, 2, t, 1), v)
+		x = m.post(a, bw, x, m.attendCached(a, q, c, t, N/G, G, lw), lw)
 	}
 	return m.head(a, x)
+}
+
+// attendCached is the attention of one new query per row, q [N, H, 1, Dh], over the image
+// prefix (shared by the G rows of an image: one small matrix product per image and head
+// instead of one per row) and the caption positions 0..t of the row's cache. It returns the
+// heads' outputs concatenated: [N, 1, d].
+func (m *Model) attendCached(a *raw.Arena, q raw.Tensor, c kvCache, t, B, G int64, w width) raw.Tensor {
+	N, H, Dh := B*G, w.heads, w.dh()
+	P := int64(m.cfg.ImageTokens())
+	q = a.MulScalar(q, 1/math.Sqrt(float64(Dh)))                              // [N, H, 1, Dh]
+	qb := a.Permute(a.Reshape(q, B, G, H, Dh), 0, 2, 1, 3)                    // [B, H, G, Dh]
+	sp := a.Matmul(qb, a.Transpose(c.kp, -2, -1))                             // [B, H, G, P]
+	sp = a.Reshape(a.Permute(sp, 0, 2, 1, 3), N, H, P)                        // [N, H, P]
+	ss := a.SumDim(a.Mul(q, a.Narrow(c.k, 2, 0, t+1)), -1, false)             // [N, H, t+1]
+	p := a.Softmax(a.Cat(-1, sp, ss), -1)                                     // [N, H, P+t+1]
+	pp := a.Permute(a.Reshape(a.Narrow(p, -1, 0, P), B, G, H, P), 0, 2, 1, 3) // [B, H, G, P]
+	op := a.Permute(a.Matmul(pp, c.vp), 0, 2, 1, 3)                           // [B, G, H, Dh]
+	ps := a.Unsqueeze(a.Narrow(p, -1, P, t+1), -1)                            // [N, H, t+1, 1]
+	os := a.SumDim(a.Mul(ps, a.Narrow(c.v, 2, 0, t+1)), 2, false)             // [N, H, Dh]
+	return a.Reshape(a.Add(a.Reshape(op, N, H, Dh), os), N, 1, H*Dh)
 }
 
 // full is the slow reference path: it runs the whole sequence [image tokens ; ids] for image

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"math"
+	"path/filepath"
+	"slices"
 	"sort"
 	"testing"
 
@@ -165,5 +167,56 @@ func TestSetTrainable(t *testing.T) {
 		if got := len(m.TrainableParams()); got != nTrainable {
 			t.Fatalf("%+v: TrainableParams lists %d, %d have gradients", tc, got, nTrainable)
 		}
+	}
+}
+
+// TestFrozenVisionCache: with the vision group frozen, the cached vision features give the same
+// log-probs as a fresh computation, follow a change of images, and are dropped when the vision
+// weights change through CopyFrom or LoadWeights.
+func TestFrozenVisionCache(t *testing.T) {
+	cfg := tinyConfig()
+	m := newModel(t, cfg, 1)
+	other := newModel(t, cfg, 2)
+	x, _ := scenes(t, cfg, 2, 1)
+	y, _ := scenes(t, cfg, 2, 2)
+	caps := [][]int{{5, 6, cfg.EOS}, {7, cfg.EOS}}
+	score := func(m *Model, images []world.Image) []float64 {
+		s, err := m.LogProbs(images, 1, caps, 1, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Drop()
+		return s.LogProbs.Float64Values()
+	}
+	fresh := score(m, x)          // vision trainable: no cache
+	freshOther := score(other, x) // the other model's weights
+	freshY := score(m, y)
+	if err := m.SetTrainable(false, true, true); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range [][]float64{fresh, fresh, freshY, fresh} {
+		images := x
+		if i == 2 {
+			images = y
+		}
+		if got := score(m, images); !slices.Equal(got, want) {
+			t.Fatalf("call %d with frozen vision: %v, want %v", i, got, want)
+		}
+	}
+	if err := m.CopyFrom(other); err != nil {
+		t.Fatal(err)
+	}
+	if got := score(m, x); !slices.Equal(got, freshOther) {
+		t.Fatalf("after CopyFrom: %v, want the other model's %v", got, freshOther)
+	}
+	path := filepath.Join(t.TempDir(), "m.safetensors")
+	if err := newModel(t, cfg, 1).Save(path, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.LoadWeights(path); err != nil {
+		t.Fatal(err)
+	}
+	if got := score(m, x); !slices.Equal(got, fresh) {
+		t.Fatalf("after LoadWeights: %v, want %v", got, fresh)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/sugarme/gotch"
-	lib "github.com/sugarme/gotch/libtch"
 
 	"github.com/unigrpo/unigrpo/models/internal/raw"
 	"github.com/unigrpo/unigrpo/models/world"
@@ -15,7 +14,7 @@ import (
 
 // TestMain sets one libtorch thread.
 func TestMain(m *testing.M) {
-	lib.AtSetNumThreads(1)
+	SetThreads(1)
 	os.Exit(m.Run())
 }
 
@@ -31,7 +30,7 @@ func tinyConfig() Config {
 	c := DefaultConfig()
 	c.ImageSize = 16
 	c.Stem1, c.Stem2 = 8, 16
-	c.VisionDim, c.VisionLayers, c.VisionHeads = 32, 1, 2
+	c.VisionDim, c.VisionLayers, c.VisionHeads = 24, 1, 2
 	c.Dim, c.Layers, c.Heads = 32, 2, 2
 	c.MLPRatio = 2
 	c.MaxLen = 12
@@ -50,7 +49,8 @@ func newModel(t testing.TB, cfg Config, seed uint64) *Model {
 	return m
 }
 
-// scenes renders n world scenes at the model's image size with their oracle captions.
+// scenes renders n world scenes at the model's image size with their oracle captions, cut to
+// fit the model's MaxLen with EOS.
 func scenes(t testing.TB, cfg Config, n int, seed uint64) ([]world.Image, [][]int) {
 	t.Helper()
 	wc := world.DefaultConfig()
@@ -66,6 +66,7 @@ func scenes(t testing.TB, cfg Config, n int, seed uint64) ([]world.Image, [][]in
 		s := wc.Sample(rng)
 		images[i] = wc.Render(s)
 		caps[i] = world.Oracle(s)
+		caps[i] = caps[i][:min(len(caps[i]), cfg.MaxLen-1)]
 	}
 	return images, caps
 }

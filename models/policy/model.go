@@ -24,6 +24,9 @@ type Model struct {
 	ban raw.Tensor
 	// statics owns ban.
 	statics *raw.Arena
+	// vision caches the frozen vision encoder's output; pix is scratch for packed images.
+	vision visionCache
+	pix    []float32
 }
 
 // linearW is a linear layer (or convolution): weight and bias.
@@ -69,6 +72,7 @@ func build(cfg Config, dev gotch.Device, rng *rand.Rand) (*Model, error) {
 	m.a = raw.New(dev.CInt())
 	m.tokArena = raw.New(dev.CInt())
 	m.statics = raw.New(dev.CInt())
+	m.vision.arena = raw.New(dev.CInt())
 	b := &builder{m: m, rng: rng}
 	c := cfg
 	P := c.ImageTokens()
@@ -122,6 +126,12 @@ func (m *Model) Config() Config { return m.cfg }
 // Device returns the device the model's tensors live on.
 func (m *Model) Device() gotch.Device { return m.dev }
 
+// SetThreads sets the number of threads libtorch uses inside one operation, for the whole
+// process, and OpenBLAS's own pool when libtorch runs on OpenBLAS. One thread per process is
+// fastest for this model on CPU (run more processes to use more cores). It reports whether
+// OpenBLAS was found.
+func SetThreads(n int) (openBLAS bool) { return raw.SetThreads(n) }
+
 // Close frees the model's tensors. The model must not be used afterwards.
 func (m *Model) Close() {
 	for _, p := range m.params {
@@ -131,6 +141,7 @@ func (m *Model) Close() {
 		}
 	}
 	m.params = nil
+	m.vision.reset()
 	if m.statics != nil {
 		_ = m.statics.Free()
 	}
@@ -149,6 +160,7 @@ func (m *Model) CopyFrom(src *Model) error {
 	if d := m.cfg.diff(src.cfg); len(d) > 0 {
 		return fmt.Errorf("policy: copy between models of different configs: %v", d)
 	}
+	m.vision.reset()
 	a := m.a
 	prev := raw.SetGradEnabled(false)
 	defer raw.SetGradEnabled(prev)

@@ -115,6 +115,7 @@ func (m *Model) SetTrainable(vision, projector, lm bool) error {
 		}
 	}
 	m.trainable = want
+	m.vision.reset()
 	return nil
 }
 

@@ -87,7 +87,7 @@ func (m *Model) sample(images []world.Image, G int, opt SampleOptions, rngs []*r
 	var caches []kvCache
 	if cached {
 		ks, vs := m.prefix(a, z, int64(B))
-		caches = m.newCache(a, ks, vs, int64(B), int64(G), int64(maxLen))
+		caches = m.newCache(a, ks, vs, int64(N), int64(maxLen))
 	} else if G > 1 {
 		z = a.RepeatInterleave(z, int64(G), 0)
 	}
@@ -117,7 +117,7 @@ func (m *Model) sample(images []world.Image, G int, opt SampleOptions, rngs []*r
 		s := m.tokArena
 		var hT, lT raw.Tensor
 		if cached {
-			hT, lT = m.step(s, caches, ids, int64(t))
+			hT, lT = m.step(s, caches, ids, int64(t), int64(G))
 		} else {
 			hist = appendColumn(hist, ids, t)
 			hT, lT = m.full(s, z, s.FromInt64(hist, int64(N), int64(t+1)), int64(N), int64(t+1))

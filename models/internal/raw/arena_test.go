@@ -177,3 +177,15 @@ func TestGradModeAndRequiresGrad(t *testing.T) {
 	}
 	l.MustDrop()
 }
+
+// TestSetThreads: on this project's machines libtorch runs on OpenBLAS, whose thread count
+// SetThreads must reach.
+func TestSetThreads(t *testing.T) {
+	lock(t)
+	found := SetThreads(1)
+	blas, _ := os.Readlink("/etc/alternatives/libblas.so.3-x86_64-linux-gnu")
+	if strings.Contains(blas, "openblas") && !found {
+		t.Fatalf("BLAS is %s but openblas_set_num_threads was not found", blas)
+	}
+	t.Logf("BLAS %q, OpenBLAS threads set: %v", blas, found)
+}

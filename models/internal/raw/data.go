@@ -162,11 +162,6 @@ func RequiresGrad(x Tensor) bool {
 	return r
 }
 
-// SetThreads sets libtorch's intra-op thread count for the process.
-func SetThreads(n int) {
-	lib.AtSetNumThreads(n)
-	_ = lastErr("set_num_threads")
-}
 
 // ManualSeed seeds libtorch's global random generators.
 func ManualSeed(seed int64) {
