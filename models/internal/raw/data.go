@@ -162,7 +162,6 @@ func RequiresGrad(x Tensor) bool {
 	return r
 }
 
-
 // ManualSeed seeds libtorch's global random generators.
 func ManualSeed(seed int64) {
 	lib.AtManualSeed(seed)
