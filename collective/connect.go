@@ -38,8 +38,8 @@ type Options struct {
 	SegmentBytes int
 	// SocketBuffer, if positive, sets the TCP send and receive buffer sizes.
 	SocketBuffer int
-	// Transport chooses Unix sockets between ranks on one host
-	// (TransportAuto, the default) or TCP only.
+	// Transport chooses how ranks on one host connect: shared memory
+	// (TransportAuto, the default), Unix sockets or TCP.
 	Transport Transport
 }
 
@@ -63,9 +63,9 @@ func (o *Options) validate() error {
 		return errors.New("negative segment size, timeout or socket buffer")
 	}
 	switch o.Transport {
-	case "", TransportAuto, TransportTCP:
+	case "", TransportAuto, TransportUnix, TransportTCP:
 	default:
-		return fmt.Errorf("unknown transport %q (want %q or %q)", o.Transport, TransportAuto, TransportTCP)
+		return fmt.Errorf("unknown transport %q (want %q, %q or %q)", o.Transport, TransportAuto, TransportUnix, TransportTCP)
 	}
 	return nil
 }
@@ -179,14 +179,32 @@ func (r *Ring) join(ctx context.Context, store *Store, o Options, loopback bool,
 
 	accepted := make(chan error, 1)
 	go func() {
-		c, err := acceptPrev(ctx, ls, o.Token, r.prevRank(), r.size)
-		r.prev = c
+		c, err := acceptPrev(ctx, ls, o.Token, r.prevRank(), r.size, r.segElems)
+		if err == nil {
+			r.prev = c
+			if uc, ok := c.(*net.UnixConn); ok {
+				setDeadline(ctx, c)
+				r.shmIn, err = acceptShm(uc, 4*r.segElems)
+				c.SetDeadline(time.Time{})
+				if err != nil {
+					err = fmt.Errorf("rendezvous: shared memory with rank %d: %w", r.prevRank(), err)
+				}
+			}
+		}
 		accepted <- err
 	}()
-	c, err := dialNext(ctx, next, o, r.rank)
+	c, err := dialNext(ctx, next, o, r.rank, r.segElems)
 	if err == nil {
 		tuneConn(c, o.SocketBuffer)
 		r.next = c
+		if uc, ok := c.(*net.UnixConn); ok {
+			setDeadline(ctx, c)
+			r.shmOut, err = offerShm(uc, 4*r.segElems, o.Transport != TransportUnix)
+			c.SetDeadline(time.Time{})
+			if err != nil {
+				err = fmt.Errorf("rendezvous: shared memory with rank %d: %w", r.nextRank(), err)
+			}
+		}
 	}
 	aerr := <-accepted
 	if err != nil {
@@ -197,6 +215,13 @@ func (r *Ring) join(ctx context.Context, store *Store, o Options, loopback bool,
 	}
 	tuneConn(r.prev, o.SocketBuffer)
 	return nil
+}
+
+// setDeadline applies ctx's deadline, if any, to c.
+func setDeadline(ctx context.Context, c net.Conn) {
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
 }
 
 func endpointKey(rank int) string { return "ring/endpoint/" + strconv.Itoa(rank) }
@@ -223,7 +248,7 @@ func joinError(err error, size int, timeout time.Duration) error {
 const ringProtocol = "unigrpo-ring/1"
 
 // dialNext connects to the next rank and introduces this rank.
-func dialNext(ctx context.Context, e endpoint, o Options, rank int) (net.Conn, error) {
+func dialNext(ctx context.Context, e endpoint, o Options, rank, segElems int) (net.Conn, error) {
 	next := (rank + 1) % o.Size
 	c, err := dialPeer(ctx, e, o.Transport)
 	if err != nil {
@@ -233,7 +258,7 @@ func dialNext(ctx context.Context, e endpoint, o Options, rank int) (net.Conn, e
 		c.SetDeadline(dl)
 	}
 	err = writeMessage(c, message{kind: kindHello, fields: [][]byte{
-		[]byte(ringProtocol), []byte(o.Token), putInt64(int64(rank)), putInt64(int64(o.Size)),
+		[]byte(ringProtocol), []byte(o.Token), putInt64(int64(rank)), putInt64(int64(o.Size)), putInt64(int64(segElems)),
 	}})
 	var resp message
 	if err == nil {
@@ -260,7 +285,7 @@ func dialNext(ctx context.Context, e endpoint, o Options, rank int) (net.Conn, e
 
 // acceptPrev waits for the previous rank's connection, dropping any other
 // caller (stray or with the wrong token).
-func acceptPrev(ctx context.Context, ls *listeners, token string, prev, size int) (net.Conn, error) {
+func acceptPrev(ctx context.Context, ls *listeners, token string, prev, size, segElems int) (net.Conn, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	conns := ls.accept(ctx)
@@ -276,7 +301,7 @@ func acceptPrev(ctx context.Context, ls *listeners, token string, prev, size int
 			return c, nil
 		case c := <-conns:
 			go func() {
-				if verifyPrev(ctx, c, want, prev, size) != nil {
+				if verifyPrev(ctx, c, want, prev, size, segElems) != nil {
 					c.Close()
 					return
 				}
@@ -291,7 +316,7 @@ func acceptPrev(ctx context.Context, ls *listeners, token string, prev, size int
 }
 
 // verifyPrev checks a ring hello and answers it.
-func verifyPrev(ctx context.Context, c net.Conn, token [32]byte, prev, size int) error {
+func verifyPrev(ctx context.Context, c net.Conn, token [32]byte, prev, size, segElems int) error {
 	dl := time.Now().Add(handshakeTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
 		dl = d
@@ -305,7 +330,7 @@ func verifyPrev(ctx context.Context, c net.Conn, token [32]byte, prev, size int)
 		writeMessage(c, message{kind: kindErr, fields: [][]byte{[]byte(why)}})
 		return errors.New(why)
 	}
-	if m.kind != kindHello || len(m.fields) != 4 || string(m.fields[0]) != ringProtocol {
+	if m.kind != kindHello || len(m.fields) != 5 || string(m.fields[0]) != ringProtocol {
 		return refuse("not a " + ringProtocol + " peer")
 	}
 	if !tokenMatches(token, m.fields[1]) {
@@ -315,6 +340,9 @@ func verifyPrev(ctx context.Context, c net.Conn, token [32]byte, prev, size int)
 	n, err2 := getInt64(m.fields[3])
 	if err1 != nil || err2 != nil || from != int64(prev) || n != int64(size) {
 		return refuse(fmt.Sprintf("expected rank %d of a world of %d", prev, size))
+	}
+	if seg, err := getInt64(m.fields[4]); err != nil || seg != int64(segElems) {
+		return refuse(fmt.Sprintf("segment sizes differ (this rank uses %d bytes): give every rank the same SegmentBytes", 4*segElems))
 	}
 	if err := writeMessage(c, message{kind: kindOK}); err != nil {
 		return err

@@ -98,7 +98,7 @@ func TestStrayConnectionToRingListener(t *testing.T) {
 	defer cancel()
 	got := make(chan error, 1)
 	go func() {
-		c, err := acceptPrev(ctx, ls, "tok", 1, 3)
+		c, err := acceptPrev(ctx, ls, "tok", 1, 3, 64)
 		if err == nil {
 			c.Close()
 		}
@@ -110,13 +110,13 @@ func TestStrayConnectionToRingListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stranger.Close()
-	if _, err := dialNext(ctx, e, Options{Size: 3, Token: "nope", Transport: TransportTCP}, 1); !errors.Is(err, ErrBadToken) {
+	if _, err := dialNext(ctx, e, Options{Size: 3, Token: "nope", Transport: TransportTCP}, 1, 64); !errors.Is(err, ErrBadToken) {
 		t.Errorf("wrong token: %v", err)
 	}
-	if _, err := dialNext(ctx, e, Options{Size: 3, Token: "tok", Transport: TransportTCP}, 0); err == nil || !strings.Contains(err.Error(), "expected rank 1") {
+	if _, err := dialNext(ctx, e, Options{Size: 3, Token: "tok", Transport: TransportTCP}, 0, 64); err == nil || !strings.Contains(err.Error(), "expected rank 1") {
 		t.Errorf("wrong rank: %v", err)
 	}
-	c, err := dialNext(ctx, e, Options{Size: 3, Token: "tok", Transport: TransportTCP}, 1)
+	c, err := dialNext(ctx, e, Options{Size: 3, Token: "tok", Transport: TransportTCP}, 1, 64)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,11 @@ type Ring struct {
 
 	// next carries this rank's data to rank+1; prev brings rank-1's.
 	next, prev net.Conn
-	scratch    []float32
+	// shmOut and shmIn, when set, carry the data through shared memory
+	// instead, the sockets only signalling.
+	shmOut  *shmSender
+	shmIn   *shmReceiver
+	scratch []float32
 
 	op  sync.Mutex // one operation at a time
 	seq uint64     // operations issued, guarded by op
@@ -54,6 +58,16 @@ func (r *Ring) Close() error {
 	r.closeOnce.Do(func() {
 		close(r.closed)
 		r.closeConns()
+		// An aborted operation ends quickly once its sockets are closed;
+		// only then may the shared memory go.
+		r.op.Lock()
+		defer r.op.Unlock()
+		if r.shmOut != nil {
+			unmap(r.shmOut.mem)
+		}
+		if r.shmIn != nil {
+			unmap(r.shmIn.mem)
+		}
 	})
 	return nil
 }

@@ -171,7 +171,13 @@ func (r *Ring) writeAll(buf []float32, sends []xfer, ready <-chan struct{}, sent
 					return errAborted
 				}
 			}
-			if _, err := r.next.Write(asBytes(buf[a:b])); err != nil {
+			var err error
+			if r.shmOut != nil {
+				err = r.shmOut.send(r.next, buf[a:b])
+			} else {
+				_, err = r.next.Write(asBytes(buf[a:b]))
+			}
+			if err != nil {
 				return r.sendError(err)
 			}
 			if x.notify {
@@ -208,6 +214,10 @@ func (r *Ring) exchangeHeaders(h header) error {
 
 func (r *Ring) readAll(buf []float32, recvs []xfer, ready chan<- struct{}, sent <-chan struct{}, op Op, divisor float32) error {
 	seg := r.segElems
+	left := 0
+	for _, x := range recvs {
+		left += segments(x.n, seg)
+	}
 	for _, x := range recvs {
 		for a := x.off; a < x.off+x.n; a += seg {
 			b := min(a+seg, x.off+x.n)
@@ -217,26 +227,60 @@ func (r *Ring) readAll(buf []float32, recvs []xfer, ready chan<- struct{}, sent 
 					return errAborted
 				}
 			}
-			if x.mode == recvCopy {
-				if _, err := io.ReadFull(r.prev, asBytes(dst)); err != nil {
-					return r.recvError(err)
-				}
+			var err error
+			if r.shmIn != nil {
+				err = r.recvShm(dst, x.mode, op, divisor, left)
 			} else {
-				src := r.scratch[:b-a]
-				if _, err := io.ReadFull(r.prev, asBytes(src)); err != nil {
-					return r.recvError(err)
-				}
-				if op == Max {
-					maxInto(dst, src)
-				} else {
-					addInto(dst, src)
-				}
-				if x.mode == recvFinal && divisor != 1 {
-					divide(dst, divisor)
-				}
+				err = r.recvStream(dst, x.mode, op, divisor)
 			}
+			if err != nil {
+				return r.recvError(err)
+			}
+			left--
 			ready <- struct{}{}
 		}
 	}
 	return nil
+}
+
+// recvStream reads one segment from the socket into dst.
+func (r *Ring) recvStream(dst []float32, mode recvMode, op Op, divisor float32) error {
+	if mode == recvCopy {
+		_, err := io.ReadFull(r.prev, asBytes(dst))
+		return err
+	}
+	src := r.scratch[:len(dst)]
+	if _, err := io.ReadFull(r.prev, asBytes(src)); err != nil {
+		return err
+	}
+	combine(dst, src, mode, op, divisor)
+	return nil
+}
+
+// recvShm combines one segment straight from shared memory into dst.
+func (r *Ring) recvShm(dst []float32, mode recvMode, op Op, divisor float32, left int) error {
+	src, err := r.shmIn.wait(r.prev, len(dst), left)
+	if err != nil {
+		return err
+	}
+	if mode == recvCopy {
+		copy(dst, src)
+	} else {
+		combine(dst, src, mode, op, divisor)
+	}
+	r.shmIn.release(r.prev)
+	return nil
+}
+
+// combine reduces src into dst, dividing afterwards for the final step of
+// an average.
+func combine(dst, src []float32, mode recvMode, op Op, divisor float32) {
+	if op == Max {
+		maxInto(dst, src)
+	} else {
+		addInto(dst, src)
+	}
+	if mode == recvFinal && divisor != 1 {
+		divide(dst, divisor)
+	}
 }

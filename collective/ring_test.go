@@ -14,11 +14,24 @@ import (
 func contribution(r, i int) float32 { return float32((r+1)*(i%1000) + 7*r) }
 
 func TestAllReduceExact(t *testing.T) {
-	lengths := []int{0, 1, 7, 1000003}
-	for _, seg := range []int{12, DefaultSegmentBytes} {
-		for n := 1; n <= 5; n++ {
-			t.Run(fmt.Sprintf("seg=%d/n=%d", seg, n), func(t *testing.T) {
-				rings := world(t, n, func(o *Options) { o.SegmentBytes = seg })
+	lengths := []int{0, 1, 7, 1000, 1000003}
+	type setup struct {
+		transport Transport
+		seg       int
+		sizes     []int
+	}
+	for _, c := range []setup{
+		{TransportAuto, 12, []int{1, 2, 3, 4, 5}},
+		{TransportAuto, DefaultSegmentBytes, []int{1, 2, 3, 4, 5}},
+		{TransportUnix, 12, []int{2, 3}},
+		{TransportUnix, DefaultSegmentBytes, []int{3}},
+		{TransportTCP, 12, []int{3}},
+		{TransportTCP, DefaultSegmentBytes, []int{2, 3}},
+	} {
+		seg := c.seg
+		for _, n := range c.sizes {
+			t.Run(fmt.Sprintf("%s/seg=%d/n=%d", c.transport, seg, n), func(t *testing.T) {
+				rings := world(t, n, func(o *Options) { o.SegmentBytes = seg; o.Transport = c.transport })
 				for _, length := range lengths {
 					if seg == 12 && length > 1000 {
 						continue // tiny segments are for the short lengths
@@ -274,6 +287,23 @@ func TestMismatchedOperations(t *testing.T) {
 	}
 }
 
+func TestTransportsInUse(t *testing.T) {
+	for _, c := range []struct {
+		transport Transport
+		network   string
+		shm       bool
+	}{{TransportAuto, "unix", true}, {TransportUnix, "unix", false}, {TransportTCP, "tcp", false}} {
+		for _, rg := range world(t, 3, func(o *Options) { o.Transport = c.transport }) {
+			if net := rg.next.LocalAddr().Network(); net != c.network {
+				t.Errorf("%s: rank %d streams over %s", c.transport, rg.Rank(), net)
+			}
+			if (rg.shmOut != nil) != c.shm || (rg.shmIn != nil) != c.shm {
+				t.Errorf("%s: rank %d: shared memory out %v in %v, want %v", c.transport, rg.Rank(), rg.shmOut != nil, rg.shmIn != nil, c.shm)
+			}
+		}
+	}
+}
+
 func TestTCPTransport(t *testing.T) {
 	rings := world(t, 3, func(o *Options) { o.Transport = TransportTCP; o.SocketBuffer = 1 << 20 })
 	for _, rg := range rings {
@@ -287,5 +317,25 @@ func TestTCPTransport(t *testing.T) {
 	}))
 	if fmt.Sprint(bufs[1]) != "[9 12]" {
 		t.Fatalf("got %v", bufs[1])
+	}
+}
+
+func TestPeerLeavingAfterLastOperation(t *testing.T) {
+	// A rank may finish an operation and exit while its neighbour is still
+	// wrapping up the same operation; that is not a failure.
+	for i := range 20 {
+		rings := world(t, 2, nil)
+		errs := each(rings, func(rg *Ring) error {
+			err := rg.AllReduce(ctxTimeout(t, 10*time.Second), make(Host, 1<<16), Sum)
+			if rg.Rank() == 1 {
+				rg.Close()
+			}
+			return err
+		})
+		for r, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, rank %d: %v", i, r, err)
+			}
+		}
 	}
 }

@@ -17,9 +17,12 @@ type Transport string
 
 // Transports.
 const (
-	// TransportAuto uses Unix domain sockets between ranks on the same host
-	// (faster than loopback TCP) and TCP between hosts.
+	// TransportAuto connects ranks on the same host with shared memory
+	// (signalled over a Unix socket) and ranks on different hosts with TCP.
 	TransportAuto Transport = "auto"
+	// TransportUnix streams over Unix sockets between ranks on the same
+	// host, without shared memory, and TCP between hosts.
+	TransportUnix Transport = "unix"
 	// TransportTCP always uses TCP.
 	TransportTCP Transport = "tcp"
 )

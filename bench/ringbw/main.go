@@ -1,0 +1,132 @@
+// Command ringbw measures the bus bandwidth of the CPU ring all-reduce
+// (package collective) between real processes.
+//
+// Start it like any worker, e.g. `launch -np 2 ringbw`: it reads the
+// launch environment (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT,
+// UNIGRPO_JOB_TOKEN or SLURM's variables). Rank 0 prints one JSON object per
+// message size:
+//
+//	{"op":"allreduce","bytes":1048576,"ranks":2,"iters":400,"sec_per_op":...,"algbw_GBps":...,"busbw_GBps":...}
+//
+// as nccl-tests defines them: algbw = bytes / time, busbw = algbw *
+// 2(n-1)/n. The time of an iteration batch is the slowest rank's.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/unigrpo/unigrpo/collective"
+	"github.com/unigrpo/unigrpo/launch"
+)
+
+type result struct {
+	Op        string  `json:"op"`
+	Bytes     int     `json:"bytes"`
+	Ranks     int     `json:"ranks"`
+	Iters     int     `json:"iters"`
+	Transport string  `json:"transport"`
+	SecPerOp  float64 `json:"sec_per_op"`
+	AlgBW     float64 `json:"algbw_GBps"`
+	BusBW     float64 `json:"busbw_GBps"`
+	Correct   bool    `json:"correct"`
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "ringbw:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	minBytes := pflag.Int("min-bytes", 64<<10, "smallest message, bytes")
+	maxBytes := pflag.Int("max-bytes", 64<<20, "largest message, bytes (sizes grow by --factor)")
+	factor := pflag.Int("factor", 4, "growth factor between sizes")
+	perSize := pflag.Duration("time", 500*time.Millisecond, "measuring time per size")
+	transport := pflag.String("transport", "auto", "ring transport: auto (Unix sockets on one host) or tcp")
+	segment := pflag.Int("segment-bytes", 0, "pipelining segment size (0: the package default)")
+	sockBuf := pflag.Int("socket-buffer", 0, "TCP socket buffer size (0: the system default)")
+	pflag.Parse()
+	if *minBytes < 4 || *maxBytes < *minBytes || *factor < 2 {
+		return fmt.Errorf("bad sizes: --min-bytes %d --max-bytes %d --factor %d", *minBytes, *maxBytes, *factor)
+	}
+
+	env, err := launch.FromEnv()
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	ring, store, err := collective.Connect(ctx, collective.Options{
+		Rank: env.Rank, Size: env.WorldSize, MasterAddr: env.MasterAddr, MasterPort: env.MasterPort,
+		Token: env.Token, Timeout: time.Minute, SegmentBytes: *segment, SocketBuffer: *sockBuf,
+		Transport: collective.Transport(*transport),
+	})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	defer ring.Close()
+
+	n := ring.Size()
+	for size := *minBytes; size <= *maxBytes; size *= *factor {
+		buf := make(collective.Host, size/4)
+		// Correctness: every element sums to n(n+1)/2 times its index pattern.
+		fill := func() {
+			for i := range buf {
+				buf[i] = float32((env.Rank + 1) * (i % 97))
+			}
+		}
+		fill()
+		if err := ring.AllReduce(ctx, buf, collective.Sum); err != nil {
+			return err
+		}
+		correct := true
+		for i, v := range buf {
+			if v != float32(n*(n+1)/2*(i%97)) {
+				correct = false
+				break
+			}
+		}
+		// Rank 0 picks the iteration count from a timed warm-up and tells
+		// the others.
+		start := time.Now()
+		for range 3 {
+			if err := ring.AllReduce(ctx, buf, collective.Sum); err != nil {
+				return err
+			}
+		}
+		iters := collective.Host{float32(max(3, int(*perSize/(time.Since(start)/3))))}
+		if err := ring.Broadcast(ctx, iters, 0); err != nil {
+			return err
+		}
+		if err := ring.Barrier(ctx); err != nil {
+			return err
+		}
+		start = time.Now()
+		for range int(iters[0]) {
+			if err := ring.AllReduce(ctx, buf, collective.Sum); err != nil {
+				return err
+			}
+		}
+		elapsed := collective.Host{float32(time.Since(start).Seconds())}
+		if err := ring.AllReduce(ctx, elapsed, collective.Max); err != nil {
+			return err
+		}
+		if env.Rank != 0 {
+			continue
+		}
+		sec := float64(elapsed[0]) / float64(iters[0])
+		alg := float64(size) / sec / 1e9
+		line, _ := json.Marshal(result{
+			Op: "allreduce", Bytes: size, Ranks: n, Iters: int(iters[0]), Transport: *transport,
+			SecPerOp: sec, AlgBW: alg, BusBW: alg * 2 * float64(n-1) / float64(n), Correct: correct,
+		})
+		fmt.Println(string(line))
+	}
+	return ring.Barrier(ctx)
+}
