@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -60,28 +61,43 @@ func BenchmarkSample(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(steps), "us/step")
 }
 
-// BenchmarkLogProbsBackward: teacher-forced log-probs of 64 captions of 12 tokens and a
-// backward pass (the GRPO update's model work, vision frozen).
+// BenchmarkLogProbsBackward: teacher-forced log-probs (with entropy) of 64 captions of 12
+// tokens and a backward pass (the GRPO update's model work, vision frozen). "cached" reuses
+// the frozen vision features of the rollout's images (as in a GRPO step); "uncached" alternates
+// two batches of images so the vision encoder runs every time.
 func BenchmarkLogProbsBackward(b *testing.B) {
-	m, images, tokens := benchSetup(b)
-	b.ResetTimer()
-	clock := startCPU()
-	defer clock.report(b)
-	for range b.N {
-		sc, err := m.LogProbs(images, benchG, tokens, 1, true)
-		if err != nil {
-			b.Fatal(err)
+	for _, cached := range []bool{true, false} {
+		name := "cached"
+		if !cached {
+			name = "uncached"
 		}
-		a := raw.New(-1)
-		loss := a.Keep(a.Sum(raw.Handle(sc.LogProbs)))
-		if err := a.Free(); err != nil {
-			b.Fatal(err)
-		}
-		if err := loss.Backward(); err != nil {
-			b.Fatal(err)
-		}
-		loss.MustDrop()
-		sc.Drop()
+		b.Run(name, func(b *testing.B) {
+			m, images, tokens := benchSetup(b)
+			other, _ := scenes(b, m.cfg, benchB, 4)
+			b.ResetTimer()
+			clock := startCPU()
+			defer clock.report(b)
+			for i := range b.N {
+				im := images
+				if !cached && i%2 == 1 {
+					im = other
+				}
+				sc, err := m.LogProbs(im, benchG, tokens, 1, true)
+				if err != nil {
+					b.Fatal(err)
+				}
+				a := raw.New(-1)
+				loss := a.Keep(a.Sum(raw.Handle(sc.LogProbs)))
+				if err := a.Free(); err != nil {
+					b.Fatal(err)
+				}
+				if err := loss.Backward(); err != nil {
+					b.Fatal(err)
+				}
+				loss.MustDrop()
+				sc.Drop()
+			}
+		})
 	}
 }
 
@@ -103,24 +119,35 @@ func BenchmarkLogProbsNoGrad(b *testing.B) {
 	}
 }
 
-// BenchmarkSFTLossBackward: Loss and backward for 64 scenes with their oracle captions and
-// every group trainable (an SFT step's model work).
+// BenchmarkSFTLossBackward: Loss and backward for 64 oracle captions with every group
+// trainable (an SFT step's model work): 64 scenes with one caption each, or 8 scenes with 8
+// captions each (the image prefix computed once per scene).
 func BenchmarkSFTLossBackward(b *testing.B) {
-	cfg := DefaultConfig()
-	m := newModel(b, cfg, 1)
-	images, caps := scenes(b, cfg, 64, 5)
-	b.ResetTimer()
-	clock := startCPU()
-	defer clock.report(b)
-	for range b.N {
-		loss, _, err := m.Loss(images, caps)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := loss.Backward(); err != nil {
-			b.Fatal(err)
-		}
-		loss.MustDrop()
+	for _, shape := range []struct{ scenes, per int }{{64, 1}, {8, 8}} {
+		b.Run(fmt.Sprintf("%dx%d", shape.scenes, shape.per), func(b *testing.B) {
+			cfg := DefaultConfig()
+			m := newModel(b, cfg, 1)
+			images, caps := scenes(b, cfg, shape.scenes, 5)
+			var all [][]int
+			for i := range caps {
+				for range shape.per {
+					all = append(all, caps[i])
+				}
+			}
+			b.ResetTimer()
+			clock := startCPU()
+			defer clock.report(b)
+			for range b.N {
+				loss, _, err := m.Loss(images, all)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := loss.Backward(); err != nil {
+					b.Fatal(err)
+				}
+				loss.MustDrop()
+			}
+		})
 	}
 }
 

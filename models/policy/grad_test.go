@@ -220,3 +220,30 @@ func TestFrozenVisionCache(t *testing.T) {
 		t.Fatalf("after LoadWeights: %v, want %v", got, fresh)
 	}
 }
+
+// TestLossSharedImages: Loss with G captions per image (the image prefix shared) equals Loss
+// with every image repeated G times, one caption each.
+func TestLossSharedImages(t *testing.T) {
+	cfg := tinyConfig()
+	m := newModel(t, cfg, 6)
+	images, _ := scenes(t, cfg, 2, 7)
+	caps := [][]int{{5, 9}, {6}, {7, 8, 10}, {11, cfg.EOS}, {12, 5}, {4}}
+	const G = 3
+	shared := lossValue(t, m, images, caps)
+	var repeated []world.Image
+	for _, im := range images {
+		for range G {
+			repeated = append(repeated, im)
+		}
+	}
+	each := lossValue(t, m, repeated, caps)
+	if math.Abs(shared-each) > 1e-5 {
+		t.Fatalf("loss with shared images %g, with repeated images %g", shared, each)
+	}
+	// A different assignment of captions to images changes the loss (the test can fail).
+	swapped := append([][]int{caps[3], caps[4], caps[5]}, caps[:3]...)
+	other := lossValue(t, m, images, swapped)
+	if math.Abs(other-shared) < 1e-6 {
+		t.Fatalf("loss ignores which image a caption belongs to: %g vs %g", other, shared)
+	}
+}

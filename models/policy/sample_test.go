@@ -230,9 +230,9 @@ func TestSampleRejectsBadInput(t *testing.T) {
 			return err
 		}, "EOS at token 0"},
 		{"caption count", func() error {
-			_, _, err := m.Loss(images, [][]int{{5}})
+			_, _, err := m.Loss(images, [][]int{{5}, {6}, {7}})
 			return err
-		}, "1 captions for 2 images"},
+		}, "3 captions for 2 images"},
 		{"too long", func() error {
 			_, _, err := m.Loss(images, [][]int{slices.Repeat([]int{5}, cfg.MaxLen), {5}})
 			return err

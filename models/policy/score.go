@@ -75,14 +75,17 @@ func (m *Model) LogProbs(images []world.Image, G int, tokens [][]int, temperatur
 	return out, nil
 }
 
-// Loss returns the teacher-forced mean token cross-entropy of captions given their images
-// (one caption per image) and the number of tokens it averages over. A caption is the token
-// ids without BOS; EOS is appended unless it is already last, so the model learns to stop.
-// Free the loss with MustDrop after Backward.
+// Loss returns the teacher-forced mean token cross-entropy of captions given their images and
+// the number of tokens it averages over. captions holds G captions per image, G =
+// len(captions)/len(images), caption b*G+g describing image b: several captions of one image
+// share its image prefix, which is most of the model's work, so G > 1 makes a step much
+// cheaper per caption. A caption is the token ids without BOS; EOS is appended unless it is
+// already last, so the model learns to stop. Free the loss with MustDrop after Backward.
 func (m *Model) Loss(images []world.Image, captions [][]int) (*ts.Tensor, int, error) {
-	if len(captions) != len(images) {
-		return nil, 0, fmt.Errorf("policy: loss: %d captions for %d images; give one per image", len(captions), len(images))
+	if len(images) == 0 || len(captions) == 0 || len(captions)%len(images) != 0 {
+		return nil, 0, fmt.Errorf("policy: loss: %d captions for %d images; give the same number of captions (at least one) for every image", len(captions), len(images))
 	}
+	G := len(captions) / len(images)
 	targets := make([][]int, len(captions))
 	for i, c := range captions {
 		if len(c) > 0 && c[len(c)-1] == m.cfg.EOS {
@@ -96,7 +99,7 @@ func (m *Model) Loss(images []world.Image, captions [][]int) (*ts.Tensor, int, e
 	}
 	a := m.a
 	defer a.Free()
-	tf, err := m.teacherForce(a, images, 1, targets, 1)
+	tf, err := m.teacherForce(a, images, G, targets, 1)
 	if err != nil {
 		return nil, 0, fmt.Errorf("policy: loss: %w", err)
 	}
