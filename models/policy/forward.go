@@ -113,17 +113,43 @@ func (m *Model) captions(a *raw.Arena, ks, vs []raw.Tensor, ids raw.Tensor, N, T
 	lw := m.lmWidth()
 	x := a.Add(a.Embedding(m.w.tok, ids), a.Narrow(m.w.pos, 0, P, T))
 	mask := m.mask(a, P, T, P+T)
+	self := a.Narrow(mask, 1, P, T) // [T, T]: causal among caption positions
 	for l := range m.w.blocks {
 		bw := &m.w.blocks[l]
 		q, k, v := m.qkv(a, bw, x, N, T, lw)
-		kp, vp := ks[l], vs[l]
-		if G > 1 {
-			kp = a.RepeatInterleave(kp, G, 0)
-			vp = a.RepeatInterleave(vp, G, 0)
-		}
-		x = m.finish(a, bw, x, q, a.Cat(2, kp, k), a.Cat(2, vp, v), mask, N, T, lw)
+		o := m.attendShared(a, q, ks[l], vs[l], k, v, self, N/G, G, T, lw)
+		x = m.post(a, bw, x, o, lw)
 	}
 	return m.head(a, x)
+}
+
+// attendShared is the attention of caption queries q [N, H, T, Dh] over the image prefix
+// kp, vp [B, H, P, Dh] (shared by the G rows of each image: one matrix product per image and
+// head over all its rows' queries) and the caption keys and values k, v [N, H, T, Dh] under the
+// causal mask self [T, T]. It returns the heads' outputs concatenated: [N, T, d].
+func (m *Model) attendShared(a *raw.Arena, q, kp, vp, k, v, self raw.Tensor, B, G, T int64, w width) raw.Tensor {
+	N, H, Dh := B*G, w.heads, w.dh()
+	P := int64(m.cfg.ImageTokens())
+	// toImage regroups [N, H, T, X] as [B, H, G*T, X]; toRows undoes it.
+	toImage := func(x raw.Tensor, X int64) raw.Tensor {
+		if G == 1 {
+			return x
+		}
+		return a.Reshape(a.Permute(a.Reshape(x, B, G, H, T, X), 0, 2, 1, 3, 4), B, H, G*T, X)
+	}
+	toRows := func(x raw.Tensor, X int64) raw.Tensor {
+		if G == 1 {
+			return x
+		}
+		return a.Reshape(a.Permute(a.Reshape(x, B, H, G, T, X), 0, 2, 1, 3, 4), N, H, T, X)
+	}
+	q = a.MulScalar(q, 1/math.Sqrt(float64(Dh)))
+	sp := toRows(a.Matmul(toImage(q, Dh), a.Transpose(kp, -2, -1)), P) // [N, H, T, P]
+	ss := a.Add(a.Matmul(q, a.Transpose(k, -2, -1)), self)            // [N, H, T, T]
+	p := a.Softmax(a.Cat(-1, sp, ss), -1)                             // [N, H, T, P+T]
+	op := toRows(a.Matmul(toImage(a.Narrow(p, -1, 0, P), P), vp), Dh) // [N, H, T, Dh]
+	os := a.Matmul(a.Narrow(p, -1, P, T), v)                          // [N, H, T, Dh]
+	return a.Reshape(a.Transpose(a.Add(op, os), 1, 2), N, T, H*Dh)
 }
 
 // head applies the final norm and the output layer to x [..., D]; PAD and BOS get logit -1e9.

@@ -162,12 +162,6 @@ func RequiresGrad(x Tensor) bool {
 	return r
 }
 
-// ManualSeed seeds libtorch's global random generators.
-func ManualSeed(seed int64) {
-	lib.AtManualSeed(seed)
-	_ = lastErr("manual_seed")
-}
-
 // numel returns the number of elements of shape.
 func numel(shape []int64) int {
 	n := 1
