@@ -145,10 +145,10 @@ func (m *Model) attendShared(a *raw.Arena, q, kp, vp, k, v, self raw.Tensor, B, 
 	}
 	q = a.MulScalar(q, 1/math.Sqrt(float64(Dh)))
 	sp := toRows(a.Matmul(toImage(q, Dh), a.Transpose(kp, -2, -1)), P) // [N, H, T, P]
-	ss := a.Add(a.Matmul(q, a.Transpose(k, -2, -1)), self)            // [N, H, T, T]
-	p := a.Softmax(a.Cat(-1, sp, ss), -1)                             // [N, H, T, P+T]
-	op := toRows(a.Matmul(toImage(a.Narrow(p, -1, 0, P), P), vp), Dh) // [N, H, T, Dh]
-	os := a.Matmul(a.Narrow(p, -1, P, T), v)                          // [N, H, T, Dh]
+	ss := a.Add(a.Matmul(q, a.Transpose(k, -2, -1)), self)             // [N, H, T, T]
+	p := a.Softmax(a.Cat(-1, sp, ss), -1)                              // [N, H, T, P+T]
+	op := toRows(a.Matmul(toImage(a.Narrow(p, -1, 0, P), P), vp), Dh)  // [N, H, T, Dh]
+	os := a.Matmul(a.Narrow(p, -1, P, T), v)                           // [N, H, T, Dh]
 	return a.Reshape(a.Transpose(a.Add(op, os), 1, 2), N, T, H*Dh)
 }
 
