@@ -18,9 +18,19 @@ func asBytes(f []float32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(f))), 4*len(f))
 }
 
-// addInto sets dst[i] += src[i]. The unrolled body lets the compiler drop
-// bounds checks and keeps several additions in flight.
+// addInto sets dst[i] += src[i], with vector instructions where the
+// machine has them (the results are the same bit for bit).
 func addInto(dst, src []float32) {
+	src = src[:len(dst)]
+	if n := addVector(dst, src); n > 0 {
+		dst, src = dst[n:], src[n:]
+	}
+	addGeneric(dst, src)
+}
+
+// addGeneric is the portable addInto. The unrolled body lets the compiler
+// drop bounds checks and keeps several additions in flight.
+func addGeneric(dst, src []float32) {
 	src = src[:len(dst)]
 	i := 0
 	for ; i+8 <= len(dst); i += 8 {
