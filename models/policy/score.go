@@ -118,7 +118,6 @@ type forced struct {
 	logp    raw.Tensor // [N, T, V] log-softmax of the tempered logits
 	tokLogp raw.Tensor // [N, T] log-prob of each caption token, 0 at padding
 	mask    raw.Tensor // [N, T] float32
-	hidden  raw.Tensor // [N, T, D]
 	T       int64
 	count   int
 }
@@ -158,11 +157,11 @@ func (m *Model) teacherForce(a *raw.Arena, images []world.Image, G int, tokens [
 	}
 	n, t := int64(N), int64(T)
 	ks, vs := m.prefix(a, z, int64(len(images)))
-	h, logits := m.captions(a, ks, vs, a.FromInt64(in, n, t), n, t, int64(G))
+	_, logits := m.captions(a, ks, vs, a.FromInt64(in, n, t), n, t, int64(G))
 	if temperature != 1 {
 		logits = a.MulScalar(logits, 1/temperature)
 	}
-	f := &forced{hidden: h, T: t, count: count}
+	f := &forced{T: t, count: count}
 	f.logp = a.LogSoftmax(logits, -1)
 	f.mask = a.FromFloat32(mask, n, t)
 	tok := a.View(a.Gather(f.logp, 2, a.FromInt64(tgt, n, t, 1)), n, t)
