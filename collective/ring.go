@@ -127,10 +127,7 @@ func (r *Ring) run(ctx context.Context, name string, body func() error) error {
 	}
 	r.next.SetDeadline(deadline)
 	r.prev.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() {
-		r.next.SetDeadline(time.Unix(1, 0))
-		r.prev.SetDeadline(time.Unix(1, 0))
-	})
+	stop := interruptOnCancel(ctx, r.next, r.prev)
 	err := body()
 	stop()
 	if err == nil {

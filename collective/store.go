@@ -253,16 +253,22 @@ func (s *Store) roundTrip(ctx context.Context, req message) (message, error) {
 	dl, _ := ctx.Deadline()
 	// The server answers a wait at the deadline itself; leave it time to.
 	conn.SetDeadline(dl.Add(2 * time.Second))
-	stop := context.AfterFunc(ctx, func() {
+	// At the deadline the server answers (listing missing keys); only a
+	// cancellation must interrupt the call.
+	cancelled, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	unwatch := context.AfterFunc(ctx, func() {
 		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			conn.SetDeadline(time.Unix(1, 0))
+			cancel()
 		}
 	})
+	stop := interruptOnCancel(cancelled, conn)
 	err = writeMessage(conn, req)
 	var resp message
 	if err == nil {
 		resp, err = readMessage(conn, maxFrame)
 	}
+	unwatch()
 	stop()
 	if err != nil {
 		s.release(conn, false)

@@ -103,7 +103,7 @@ func workerMain(args []string) int {
 		return 0
 	case "sleep", "stubborn", "family":
 		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, syscall.SIGTERM)
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 		if mode == "family" {
 			c := exec.Command(os.Args[0], "grandchild")
 			if err := c.Start(); err != nil {
@@ -114,9 +114,9 @@ func workerMain(args []string) int {
 		writePid(fmt.Sprintf("pid-%d", rank), os.Getpid())
 		for {
 			select {
-			case <-sigs:
+			case sig := <-sigs:
 				if mode != "stubborn" {
-					fmt.Printf("rank %d got terminated\n", rank)
+					fmt.Printf("rank %d got %v\n", rank, sig)
 					return 0
 				}
 			case <-time.After(time.Minute):

@@ -240,3 +240,27 @@ func TestRunProgramNotFound(t *testing.T) {
 		t.Fatalf("code %d: %v", code, err)
 	}
 }
+
+func TestRunSecondSignalKillsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	signals := make(chan os.Signal, 2)
+	done := make(chan int, 1)
+	go func() {
+		code, _, _, _ := runWorkers(t, Config{NProcs: 2, NNodes: 1, Env: testEnv(dir), Grace: time.Minute,
+			Args: []string{"stubborn"}}, signals)
+		done <- code
+	}()
+	pids := waitPids(t, dir, "pid-0", "pid-1")
+	signals <- syscall.SIGINT
+	time.Sleep(100 * time.Millisecond)
+	signals <- syscall.SIGINT
+	select {
+	case code := <-done:
+		if code != 130 {
+			t.Errorf("exit code %d, want 130 (SIGINT)", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second SIGINT did not end the stubborn workers")
+	}
+	assertGone(t, pids...)
+}
