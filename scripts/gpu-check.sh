@@ -81,9 +81,22 @@ if [[ $status -ne 0 ]]; then
 	exit "$status"
 fi
 
-# TODO(lead): once `trainer train --device cuda` exists, run a short CUDA
-# training of the default world here (for example
-#   "$root/bin/trainer" train --device cuda --steps 20 --out "$(mktemp -d)/gpu-check-run"
-# under `launch -np <GPUs>`) and fail the script if it fails.
+# A short CUDA training of the default world: the supervised baseline on one GPU, then
+# Unified-GRPO on every GPU of the host through launch. bin/trainer must have been built
+# against a CUDA libtorch (LIBTORCH=... make build, see README); a CPU-only build stops here
+# with a message saying so. GPU_CHECK_SKIP_TRAIN=1 skips this part.
+if [[ "${GPU_CHECK_SKIP_TRAIN:-0}" != 1 ]]; then
+	trainer="$root/bin/trainer"
+	launcher="$root/bin/launch"
+	[[ -x "$trainer" && -x "$launcher" ]] || { echo "gpu-check: $trainer or $launcher missing: run make build" >&2; exit 1; }
+	ngpu=$(nvidia-smi -L 2>/dev/null | wc -l)
+	[[ "$ngpu" -ge 1 ]] || ngpu=1
+	run=$(mktemp -d)/gpu-check
+	echo "gpu-check: CUDA training, SFT on 1 GPU then GRPO on $ngpu GPU(s), in $run"
+	"$trainer" sft --device cuda --steps 50 --eval-scenes 16 --log-every 25 --out "$run/sft"
+	"$launcher" -np "$ngpu" "$trainer" train --device cuda --init "$run/sft" --out "$run/grpo" \
+		--steps 10 --batch $((ngpu * 2)) --eval-scenes 16 --log-every 5 --monitor-interval 0.5
+	echo "gpu-check: CUDA training finished; plots in $run/grpo/plots"
+fi
 
 echo "gpu-check: OK"

@@ -22,7 +22,8 @@ import (
 type SFTConfig struct {
 	Out         string               `json:"out"`          // run folder
 	Steps       int                  `json:"steps"`        // optimizer steps
-	Batch       int                  `json:"batch"`        // scenes (one caption each) per step, over all ranks
+	Batch       int                  `json:"batch"`        // scenes per step, over all ranks
+	Captions    int                  `json:"captions"`     // partial captions per scene (they share the image encoding)
 	LR          float64              `json:"lr"`           // peak learning rate
 	Warmup      int                  `json:"warmup"`       // linear warmup steps
 	MinLRRatio  float64              `json:"min_lr_ratio"` // cosine decay floor, as a fraction of LR
@@ -46,7 +47,7 @@ type SFTConfig struct {
 // DefaultSFTConfig returns the defaults of `trainer sft`.
 func DefaultSFTConfig() SFTConfig {
 	return SFTConfig{
-		Steps: 2000, Batch: 64, LR: 1e-3, Warmup: 100, MinLRRatio: 0.1, WeightDecay: 0.01, ClipNorm: 1,
+		Steps: 2000, Batch: 16, Captions: 4, LR: 1e-3, Warmup: 100, MinLRRatio: 0.1, WeightDecay: 0.01, ClipNorm: 1,
 		Seed: 1, EvalEvery: 500, EvalScenes: 200, EvalSeed: 20251125, CkptEvery: 500, Keep: 2, LogEvery: 10,
 		Partial: world.DefaultPartialOptions(), World: world.DefaultConfig(), Model: policy.DefaultConfig(), Device: "cpu", MonitorInterval: 2,
 	}
@@ -61,6 +62,8 @@ func (c SFTConfig) Validate(worldSize int) error {
 		return fmt.Errorf("--steps %d: must be at least 1", c.Steps)
 	case c.Batch < 1:
 		return fmt.Errorf("--batch %d: must be at least 1", c.Batch)
+	case c.Captions < 1:
+		return fmt.Errorf("--captions %d: must be at least 1", c.Captions)
 	case !(c.LR > 0):
 		return fmt.Errorf("--lr %v: must be positive", c.LR)
 	case c.Warmup < 0 || c.ClipNorm < 0 || c.WeightDecay < 0 || c.EvalScenes < 0 || c.Keep < 0:
@@ -121,7 +124,7 @@ func SFT(cfg SFTConfig, d *Dist, obs Observer) error {
 	if notice != "" {
 		run.logf("%s", notice)
 	}
-	run.logf("sft: %d parameters (%d trainable), %d ranks, %d scenes per step", model.NumParams(), l.flat.N, d.World(), cfg.Batch)
+	run.logf("sft: %d parameters (%d trainable), %d ranks, %d scenes x %d captions per step", model.NumParams(), l.flat.N, d.World(), cfg.Batch, cfg.Captions)
 	heldScenes, heldImages := env.HeldOut(cfg.EvalSeed, cfg.EvalScenes)
 
 	obs.Begin("sft", 0, cfg.Steps)
@@ -187,11 +190,15 @@ func SFT(cfg SFTConfig, d *Dist, obs Observer) error {
 func sftStep(cfg SFTConfig, env *Env, l *learner, d *Dist, step int) (Record, error) {
 	lo, hi := d.Share(cfg.Batch)
 	scenes, images := env.Scenes(cfg.Seed, step, lo, hi)
-	captions := make([][]int, len(scenes))
+	K := cfg.Captions
+	captions := make([][]int, len(scenes)*K)
 	words := 0
 	for i, s := range scenes {
-		captions[i] = world.Partial(s, cfg.Partial, stream.RNG(cfg.Seed, stream.Caption, step, lo+i))
-		words += len(captions[i])
+		for k := 0; k < K; k++ {
+			c := world.Partial(s, cfg.Partial, stream.RNG(cfg.Seed, stream.Caption, step, (lo+i)*K+k))
+			captions[i*K+k] = c
+			words += len(c)
+		}
 	}
 	loss, ntok, err := l.model.Loss(images, captions)
 	if err != nil {
@@ -223,7 +230,7 @@ func sftStep(cfg SFTConfig, env *Env, l *learner, d *Dist, step int) (Record, er
 		return nil, err
 	}
 	return Record{"step": float64(step), "loss": ls[0] / tot[0], "grad_norm": gn, "lr": lr,
-		"tokens": tot[0], "length_mean": tot[1] / float64(cfg.Batch)}, nil
+		"tokens": tot[0], "length_mean": tot[1] / float64(cfg.Batch*K)}, nil
 }
 
 // checkpoint saves on rank 0 while the others wait, so no rank runs ahead of a checkpoint.

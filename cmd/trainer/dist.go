@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	lib "github.com/sugarme/gotch/libtch"
-
 	"github.com/unigrpo/unigrpo/collective"
 	"github.com/unigrpo/unigrpo/launch"
+	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/trainer"
 )
 
@@ -18,7 +17,7 @@ func connect(threads int) (*trainer.Dist, func(), error) {
 	if threads < 1 {
 		return nil, nil, usagef("--threads %d: must be at least 1", threads)
 	}
-	lib.AtSetNumThreads(threads)
+	policy.SetThreads(threads)
 	env, err := launch.FromEnv()
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the job's environment: %w", err)
