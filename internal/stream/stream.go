@@ -1,23 +1,24 @@
-package trainer
+// Package stream keys every random draw of a run by (seed, stream, step, index).
+package stream
 
 import "math/rand/v2"
 
-// Stream names an independent family of random streams. Every random draw of a run comes from a
+// ID names an independent family of random streams. Every random draw of a run comes from a
 // stream keyed by (seed, stream, step, index), never from a process-global generator, so a run's
 // numbers do not depend on how its scenes are split over ranks, and a resumed run draws exactly
 // what an uninterrupted one would (the RNG state of a checkpoint is its seed and step).
-type Stream uint64
+type ID uint64
 
 // The streams of a run. Held-out evaluation scenes use their own stream, so they are disjoint
 // from training scenes for any step.
 const (
-	StreamScene   Stream = iota + 1 // training scenes: index = global scene index in the step
-	StreamCaption                   // SFT's partial captions: index = global scene index
-	StreamSample                    // policy sampling: index = global trajectory index (scene*G + g)
-	StreamDecode                    // the decoder's guesses: index = global trajectory index
-	StreamEval                      // held-out scenes: step 0, index = scene number
-	StreamEvalDecode                // the decoder in evaluation: index = scene number
-	StreamInit                      // model initialisation
+	Scene      ID = iota + 1 // training scenes: index = global scene index in the step
+	Caption                  // SFT's partial captions: index = global scene index
+	Sample                   // policy sampling: index = global trajectory index (scene*G + g)
+	Decode                   // the decoder's guesses: index = global trajectory index
+	Eval                     // held-out scenes: step 0, index = scene number
+	EvalDecode               // the decoder in evaluation: index = scene number
+	Init                     // model initialisation
 )
 
 func splitmix(x uint64) uint64 {
@@ -28,7 +29,7 @@ func splitmix(x uint64) uint64 {
 }
 
 // RNG returns the generator of one keyed stream.
-func RNG(seed uint64, s Stream, step, index int) *rand.Rand {
+func RNG(seed uint64, s ID, step, index int) *rand.Rand {
 	a := splitmix(seed ^ splitmix(uint64(s)))
 	b := splitmix(splitmix(a^uint64(step)) ^ uint64(index))
 	return rand.New(rand.NewPCG(a, b))
