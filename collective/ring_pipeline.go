@@ -214,10 +214,6 @@ func (r *Ring) exchangeHeaders(h header) error {
 
 func (r *Ring) readAll(buf []float32, recvs []xfer, ready chan<- struct{}, sent <-chan struct{}, op Op, divisor float32) error {
 	seg := r.segElems
-	left := 0
-	for _, x := range recvs {
-		left += segments(x.n, seg)
-	}
 	for _, x := range recvs {
 		for a := x.off; a < x.off+x.n; a += seg {
 			b := min(a+seg, x.off+x.n)
@@ -229,14 +225,13 @@ func (r *Ring) readAll(buf []float32, recvs []xfer, ready chan<- struct{}, sent 
 			}
 			var err error
 			if r.shmIn != nil {
-				err = r.recvShm(dst, x.mode, op, divisor, left)
+				err = r.recvShm(dst, x.mode, op, divisor)
 			} else {
 				err = r.recvStream(dst, x.mode, op, divisor)
 			}
 			if err != nil {
 				return r.recvError(err)
 			}
-			left--
 			ready <- struct{}{}
 		}
 	}
@@ -258,8 +253,8 @@ func (r *Ring) recvStream(dst []float32, mode recvMode, op Op, divisor float32) 
 }
 
 // recvShm combines one segment straight from shared memory into dst.
-func (r *Ring) recvShm(dst []float32, mode recvMode, op Op, divisor float32, left int) error {
-	src, err := r.shmIn.wait(r.prev, len(dst), left)
+func (r *Ring) recvShm(dst []float32, mode recvMode, op Op, divisor float32) error {
+	src, err := r.shmIn.wait(r.prev, len(dst))
 	if err != nil {
 		return err
 	}

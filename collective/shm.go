@@ -4,105 +4,147 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"unsafe"
 )
 
 // Shared-memory links between ranks on one host.
 //
-// The sending rank owns a region of shmSlots slots of one segment each,
-// shared with the next rank through a memory file passed over their Unix
-// socket. To send a segment it copies the data into the next free slot and
-// writes one doorbell byte on the socket; the receiver combines the slot
-// straight into its buffer (no copy through the kernel) and answers with
-// one credit byte. The socket still carries the operation headers, and its
-// deadlines and end-of-file give shared-memory links the same timeout and
-// dead-peer behaviour as plain sockets.
+// The sending rank owns a region shared with the next rank through a memory
+// file passed over their Unix socket: a header page with two counters, then
+// shmSlots slots of one segment each. To send a segment the sender copies
+// it into the next free slot and advances head; the receiver combines the
+// slot straight into its buffer (no copy through the kernel) and advances
+// tail. Neither side makes a system call while the other keeps up.
+//
+// A side that has to wait announces it in a flag, checks the counter
+// again, and sleeps in a one-byte read on the socket; the other side, after
+// moving its counter, claims the flag (compare-and-swap) and writes that
+// byte. A waiter that finds the counter moved after all withdraws its flag,
+// or, if the byte was already claimed, reads it; so every byte written is
+// read exactly once and the socket stays in step with the operation
+// headers it also carries. Its deadlines and end-of-file give shared-memory
+// links the same timeout and dead-peer behaviour as plain sockets.
 
 const (
-	shmSlots = 8
-	doorbell = 0xDB
-	credit   = 0xCC
+	shmSlots  = 8
+	shmHeader = 4096 // header page: counters and flags on separate cache lines
+	doorbell  = 0xDB // receiver wake-up
+	credit    = 0xCC // sender wake-up
 )
+
+// shmControl points into a region's header page.
+type shmControl struct {
+	head      *atomic.Uint64 // segments published by the sender
+	tail      *atomic.Uint64 // segments consumed by the receiver
+	rxWaiting *atomic.Uint32 // the receiver sleeps until a doorbell
+	txWaiting *atomic.Uint32 // the sender sleeps until a credit
+}
+
+func newControl(mem []byte) shmControl {
+	at := func(off int) unsafe.Pointer { return unsafe.Pointer(&mem[off]) }
+	return shmControl{
+		head:      (*atomic.Uint64)(at(0)),
+		tail:      (*atomic.Uint64)(at(64)),
+		rxWaiting: (*atomic.Uint32)(at(128)),
+		txWaiting: (*atomic.Uint32)(at(192)),
+	}
+}
+
+// sleep blocks until the other side claims flag and writes want on c, or
+// returns at once if ready() turns true before the wait is announced.
+func sleep(c net.Conn, flag *atomic.Uint32, ready func() bool, want byte, buf []byte) error {
+	flag.Store(1)
+	if ready() && flag.CompareAndSwap(1, 0) {
+		return nil // withdrawn before anyone claimed it
+	}
+	if _, err := c.Read(buf[:1]); err != nil {
+		return err
+	}
+	if buf[0] != want {
+		return fmt.Errorf("shared-memory link out of step (byte %#x, want %#x)", buf[0], want)
+	}
+	return nil
+}
 
 // shmSender fills the slots of the outgoing region.
 type shmSender struct {
 	mem       []byte
+	ctl       shmControl
 	slots     int
 	slotBytes int
-	next      int // slot to fill next
-	inflight  int // filled slots not yet credited back
-	buf       [64]byte
+	sent      uint64 // == head
+	buf       [1]byte
 }
 
-// send copies data into a free slot, waiting for a credit when all are in
-// use, and rings the doorbell on c.
+func newSender(mem []byte, slotBytes int) *shmSender {
+	return &shmSender{mem: mem, ctl: newControl(mem), slots: (len(mem) - shmHeader) / slotBytes, slotBytes: slotBytes}
+}
+
+// send copies data into a free slot, waiting for one if necessary, and
+// publishes it, waking the receiver if it sleeps.
 func (s *shmSender) send(c net.Conn, data []float32) error {
-	for s.inflight == s.slots {
-		n, err := c.Read(s.buf[:])
-		if err != nil {
+	free := func() bool { return s.sent-s.ctl.tail.Load() < uint64(s.slots) }
+	for !free() {
+		if err := sleep(c, s.ctl.txWaiting, free, credit, s.buf[:]); err != nil {
 			return err
 		}
-		for _, b := range s.buf[:n] {
-			if b != credit {
-				return errors.New("shared-memory link out of step (bad credit byte)")
-			}
-		}
-		if n > s.inflight {
-			return errors.New("shared-memory link out of step (too many credits)")
-		}
-		s.inflight -= n
 	}
-	off := s.next * s.slotBytes
+	off := shmHeader + int(s.sent%uint64(s.slots))*s.slotBytes
 	copy(s.mem[off:off+4*len(data)], asBytes(data))
-	s.buf[0] = doorbell
-	if _, err := c.Write(s.buf[:1]); err != nil {
-		return err
+	s.sent++
+	s.ctl.head.Store(s.sent)
+	if s.ctl.rxWaiting.CompareAndSwap(1, 0) {
+		s.buf[0] = doorbell
+		if _, err := c.Write(s.buf[:1]); err != nil {
+			return err
+		}
 	}
-	s.inflight++
-	s.next = (s.next + 1) % s.slots
 	return nil
 }
 
 // shmReceiver consumes the slots of the incoming region.
 type shmReceiver struct {
 	mem       []byte
+	ctl       shmControl
 	slots     int
 	slotBytes int
-	next      int // slot to consume next
-	ready     int // doorbells received, slots not yet consumed
-	buf       [64]byte
+	consumed  uint64 // == tail
+	buf       [1]byte
 }
 
-// wait returns the next filled slot as n elements, reading doorbells from c
-// when none is pending. left bounds how many doorbells may be read (the
-// segments remaining in this operation), so that the next operation's
-// header is never consumed.
-func (s *shmReceiver) wait(c net.Conn, n, left int) ([]float32, error) {
+func newReceiver(mem []byte, slotBytes int) *shmReceiver {
+	return &shmReceiver{mem: mem, ctl: newControl(mem), slots: (len(mem) - shmHeader) / slotBytes, slotBytes: slotBytes}
+}
+
+// wait returns the next published slot as n elements, sleeping until the
+// sender publishes it if necessary.
+func (s *shmReceiver) wait(c net.Conn, n int) ([]float32, error) {
 	if 4*n > s.slotBytes {
 		return nil, fmt.Errorf("segment of %d elements exceeds the %d-byte slot", n, s.slotBytes)
 	}
-	if s.ready == 0 {
-		k, err := c.Read(s.buf[:min(left, len(s.buf))])
-		if err != nil {
+	published := func() bool { return s.ctl.head.Load() > s.consumed }
+	for !published() {
+		if err := sleep(c, s.ctl.rxWaiting, published, doorbell, s.buf[:]); err != nil {
 			return nil, err
 		}
-		for _, b := range s.buf[:k] {
-			if b != doorbell {
-				return nil, errors.New("shared-memory link out of step (bad doorbell byte)")
-			}
-		}
-		s.ready = k
 	}
-	off := s.next * s.slotBytes
+	if s.ctl.head.Load()-s.consumed > uint64(s.slots) {
+		return nil, errors.New("shared-memory link out of step (sender overran the slots)")
+	}
+	off := shmHeader + int(s.consumed%uint64(s.slots))*s.slotBytes
 	return unsafe.Slice((*float32)(unsafe.Pointer(&s.mem[off])), n), nil
 }
 
-// release hands the slot returned by wait back to the sender. A failed
-// credit is not an error: the sender may have finished the operation and
-// exited already, and if it died instead, the next wait sees it.
+// release hands the slot returned by wait back to the sender, waking it if
+// it sleeps. A failed wake-up is not an error: the sender may have finished
+// the operation and exited already; if it died instead, the next wait
+// sees it.
 func (s *shmReceiver) release(c net.Conn) {
-	s.ready--
-	s.next = (s.next + 1) % s.slots
-	s.buf[0] = credit
-	c.Write(s.buf[:1])
+	s.consumed++
+	s.ctl.tail.Store(s.consumed)
+	if s.ctl.txWaiting.CompareAndSwap(1, 0) {
+		s.buf[0] = credit
+		c.Write(s.buf[:1])
+	}
 }

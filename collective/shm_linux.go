@@ -23,7 +23,7 @@ const (
 // c. It returns nil (and no error) when shared memory is unavailable on
 // either side; the link then streams over the socket.
 func offerShm(c *net.UnixConn, slotBytes int, want bool) (*shmSender, error) {
-	size := shmSlots * slotBytes
+	size := shmHeader + shmSlots*slotBytes
 	var mem []byte
 	fd := -1
 	if want {
@@ -55,7 +55,7 @@ func offerShm(c *net.UnixConn, slotBytes int, want bool) (*shmSender, error) {
 		}
 		return nil, err
 	}
-	return &shmSender{mem: mem, slots: shmSlots, slotBytes: slotBytes}, nil
+	return newSender(mem, slotBytes), nil
 }
 
 // acceptShm receives the previous rank's region, if offered, and maps it.
@@ -81,7 +81,7 @@ func acceptShm(c *net.UnixConn, slotBytes int) (*shmReceiver, error) {
 		unix.Munmap(mem)
 		return nil, err
 	}
-	return &shmReceiver{mem: mem, slots: len(mem) / slotBytes, slotBytes: slotBytes}, nil
+	return newReceiver(mem, slotBytes), nil
 }
 
 // mapOffer maps the file descriptor carried by a control message.
@@ -103,7 +103,7 @@ func mapOffer(oob []byte, slotBytes int) ([]byte, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, err
 	}
-	if st.Size < int64(slotBytes) || st.Size%int64(slotBytes) != 0 || st.Size > 1<<30 {
+	if slots := (st.Size - shmHeader) / int64(slotBytes); slots < 1 || st.Size != shmHeader+slots*int64(slotBytes) || st.Size > 1<<30 {
 		return nil, fmt.Errorf("shared-memory region of %d bytes does not fit %d-byte slots", st.Size, slotBytes)
 	}
 	return unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
