@@ -94,19 +94,23 @@ func TestProcessKilledMidOperation(t *testing.T) {
 			}
 			start := time.Now()
 			cmds[1].Process.Signal(syscall.SIGKILL)
+			// The first survivor to notice names rank 1; the other may see
+			// that survivor's sockets close first and name it instead.
+			namedKilled := false
 			for _, r := range []int{0, 2} {
 				select {
 				case l := <-lines[r]:
-					if !strings.HasPrefix(l, "ERR ") || !strings.Contains(l, "rank 1") && !strings.Contains(l, "rank 2") && !strings.Contains(l, "rank 0") {
-						t.Errorf("rank %d: %q does not name a peer", r, l)
+					if !strings.HasPrefix(l, "ERR ") || !strings.Contains(l, "closed the connection") {
+						t.Errorf("rank %d: %q does not say a peer closed the connection", r, l)
 					}
-					if r == 2 && !strings.Contains(l, "receive from rank 1: rank 1 closed the connection") {
-						t.Errorf("rank 2 (after the killed rank 1): %q", l)
-					}
+					namedKilled = namedKilled || strings.Contains(l, "rank 1 closed the connection")
 					t.Logf("rank %d after %v: %s", r, time.Since(start).Round(time.Millisecond), l)
 				case <-time.After(10 * time.Second):
 					t.Fatalf("rank %d still running 10s after rank 1 was killed", r)
 				}
+			}
+			if !namedKilled {
+				t.Error("no survivor named rank 1")
 			}
 		})
 	}

@@ -117,43 +117,42 @@ func segments(n, seg int) int { return (n + seg - 1) / seg }
 // A writer goroutine does the sending so that it overlaps with receiving
 // and reducing; the reader hands it one token per received segment.
 func (r *Ring) pipeline(buf []float32, h header, sends, recvs []xfer, op Op, divisor float32) error {
-	seg := r.segElems
-	total := 0
-	for _, x := range recvs {
-		total += segments(x.n, seg)
-	}
-	notified := 0
-	for _, x := range sends {
-		if x.notify {
-			notified += segments(x.n, seg)
-		}
-	}
-	ready := make(chan struct{}, total)
-	sent := make(chan struct{}, notified)
-	abort := make(chan struct{})
-	// The first failure is the cause; the other side then fails because it
-	// was interrupted, which is not worth reporting.
-	var first error
-	var once sync.Once
 	// Headers are exchanged before any data, so that ranks running
 	// different operations report the mismatch. This costs no round trip:
 	// the previous rank sent its header when it entered the operation.
 	if err := r.exchangeHeaders(h); err != nil {
 		return err
 	}
+	seg := r.segElems
+	received, notified := 0, 0
+	for _, x := range recvs {
+		received += segments(x.n, seg)
+	}
+	for _, x := range sends {
+		if x.notify {
+			notified += segments(x.n, seg)
+		}
+	}
+	ready := make(chan struct{}, received)
+	sent := make(chan struct{}, notified)
+	abort := make(chan struct{})
+	// The first failure is the cause; the other side then fails because it
+	// was interrupted, which is not worth reporting.
+	var first error
+	var once sync.Once
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		defer close(sent) // wakes a reader waiting for a send that failed
 		if err := r.writeAll(buf, sends, ready, sent, abort); err != nil {
 			once.Do(func() { first = err })
-			r.prev.SetDeadline(time.Unix(1, 0))
+			r.prev.SetDeadline(time.Unix(1, 0)) // unblock the reader
 		}
 	}()
 	if err := r.readAll(buf, recvs, ready, sent, op, divisor); err != nil {
 		once.Do(func() { first = err })
 		close(abort)
-		r.next.SetDeadline(time.Unix(1, 0))
+		r.next.SetDeadline(time.Unix(1, 0)) // unblock the writer
 	}
 	<-done
 	return first
