@@ -79,9 +79,3 @@ func signalGroup(w *worker, sig syscall.Signal) {
 		syscall.Kill(-w.pid, sig)
 	}
 }
-
-// workerAttrs runs a worker in its own process group and kills it when
-// launch dies.
-func workerAttrs() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-}
