@@ -53,3 +53,23 @@ func byteSize(n int) string {
 	}
 	return fmt.Sprintf("%dB", n)
 }
+
+// BenchmarkBarrier measures the latency of a barrier between two ranks in
+// this process.
+func BenchmarkBarrier(b *testing.B) {
+	for _, transport := range []Transport{TransportAuto, TransportTCP} {
+		b.Run(string(transport), func(b *testing.B) {
+			rings := world(b, 2, func(o *Options) { o.Transport = transport })
+			b.ResetTimer()
+			each(rings, func(rg *Ring) error {
+				for range b.N {
+					if err := rg.Barrier(context.Background()); err != nil {
+						b.Error(err)
+						return err
+					}
+				}
+				return nil
+			})
+		})
+	}
+}

@@ -163,7 +163,11 @@ func (r *Ring) join(ctx context.Context, store *Store, o Options, loopback bool,
 		keys[i] = endpointKey(i)
 	}
 	if err := store.Wait(ctx, keys...); err != nil {
-		return joinError(err, r.size, timeout)
+		err = joinError(err, r.size, timeout)
+		if n := store.RefusedTokens(); n > 0 {
+			err = fmt.Errorf("%w (the store refused %d connection(s) with a wrong job token: are all ranks given the same UNIGRPO_JOB_TOKEN?)", err, n)
+		}
+		return err
 	}
 	raw, err := store.Get(ctx, endpointKey(r.nextRank()))
 	if err != nil {

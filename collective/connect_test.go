@@ -67,7 +67,8 @@ func TestConnectWrongToken(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("refusal took %v", d)
 	}
-	if err := <-done; err == nil || !strings.Contains(err.Error(), "rank 1 of 2 did not join") {
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "rank 1 of 2 did not join") ||
+		!strings.Contains(err.Error(), "refused 1 connection(s) with a wrong job token") {
 		t.Errorf("rank 0: got %v, want rank 1 reported missing", err)
 	}
 }

@@ -117,6 +117,15 @@ func dialStore(ctx context.Context, addr, token string) (net.Conn, error) {
 	return conn, nil
 }
 
+// RefusedTokens returns how many clients the hosted store refused for
+// presenting the wrong job token (0 on other ranks).
+func (s *Store) RefusedTokens() int64 {
+	if s.srv == nil {
+		return 0
+	}
+	return s.srv.badTokens.Load()
+}
+
 // Addr returns the store's address, or "" for an in-memory store.
 func (s *Store) Addr() string { return s.addr }
 

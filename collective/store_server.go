@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -55,6 +56,10 @@ type server struct {
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
+
+	// badTokens counts clients refused for a wrong token, to explain a
+	// rendezvous that times out.
+	badTokens atomic.Int64
 }
 
 // serve starts accepting clients on ln.
@@ -135,6 +140,7 @@ func (s *server) handle(conn net.Conn) {
 		return
 	}
 	if !tokenMatches(s.token, hello.fields[1]) {
+		s.badTokens.Add(1)
 		writeMessage(conn, message{kind: kindErr, fields: [][]byte{[]byte(msgBadToken)}})
 		return
 	}

@@ -179,8 +179,12 @@ func (a *attempt) run(ctx context.Context, signals <-chan os.Signal) (int, error
 	if a.number == 0 {
 		c := a.cfg
 		first := c.NodeRank * c.NProcs
-		fmt.Fprintf(a.errOut, "launch: started ranks %d-%d of %d (node %d of %d), master %s\n",
-			first, first+c.NProcs-1, c.WorldSize(), c.NodeRank, c.NNodes, net.JoinHostPort(c.MasterAddr, strconv.Itoa(a.port)))
+		ranks := fmt.Sprintf("ranks %d-%d", first, first+c.NProcs-1)
+		if c.NProcs == 1 {
+			ranks = fmt.Sprintf("rank %d", first)
+		}
+		fmt.Fprintf(a.errOut, "launch: started %s of %d (node %d of %d), master %s\n",
+			ranks, c.WorldSize(), c.NodeRank, c.NNodes, net.JoinHostPort(c.MasterAddr, strconv.Itoa(a.port)))
 	}
 	return a.supervise(ctx, signals, exits)
 }
