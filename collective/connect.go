@@ -36,7 +36,8 @@ type Options struct {
 	OpTimeout time.Duration
 	// SegmentBytes is the pipelining granularity (DefaultSegmentBytes if 0).
 	SegmentBytes int
-	// SocketBuffer, if positive, sets the TCP send and receive buffer sizes.
+	// SocketBuffer, if positive, sets the TCP send and receive buffer sizes;
+	// 0 keeps the kernel's autotuning, which measured as fast on loopback.
 	SocketBuffer int
 	// Transport chooses how ranks on one host connect: shared memory
 	// (TransportAuto, the default), Unix sockets or TCP.

@@ -8,8 +8,10 @@
 //     present the job token;
 //   - the [Communicator] interface (all-reduce, broadcast, all-gather,
 //     barrier) shared by every backend, the GPU one included;
-//   - [Ring], the CPU backend: the ranks form a ring of stream connections
-//     and run bandwidth-optimal, pipelined collectives over it.
+//   - [Ring], the CPU backend: the ranks form a ring and run
+//     bandwidth-optimal, pipelined collectives over it. Neighbours on one
+//     host exchange data through shared memory, others over TCP (see
+//     [Transport]).
 //
 // [Connect] performs the whole setup for one rank. Every operation has a
 // deadline, and a rank that dies makes the others fail with an error that

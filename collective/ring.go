@@ -16,8 +16,9 @@ import (
 const DefaultOpTimeout = 30 * time.Minute
 
 // Ring is the CPU Communicator: every rank sends to rank+1 and receives from
-// rank-1 over stream sockets, and collectives are pipelined around the ring
-// in segments so that sending, receiving and reducing overlap.
+// rank-1 (through shared memory on one host, over TCP between hosts), and
+// collectives are pipelined around the ring in segments so that sending,
+// receiving and reducing overlap.
 //
 // A Ring of size 1 has no sockets and its operations return at once.
 type Ring struct {
