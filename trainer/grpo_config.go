@@ -54,6 +54,13 @@ func DefaultGRPOConfig() GRPOConfig {
 
 // Validate checks every value before any work starts.
 func (c GRPOConfig) Validate(worldSize int) error {
+	if err := c.validate(worldSize); err != nil {
+		return ConfigError{err}
+	}
+	return nil
+}
+
+func (c GRPOConfig) validate(worldSize int) error {
 	switch {
 	case c.Out == "":
 		return fmt.Errorf("--out is required: the run folder to write")

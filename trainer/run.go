@@ -99,3 +99,9 @@ func (r *runFolder) writeJSON(name string, v any) error {
 	}
 	return WriteFileAtomic(filepath.Join(r.dir, name), append(js, '\n'))
 }
+
+// ConfigError is a mistake in a run's configuration (flags), found before any work starts.
+type ConfigError struct{ Err error }
+
+func (e ConfigError) Error() string { return e.Err.Error() }
+func (e ConfigError) Unwrap() error { return e.Err }

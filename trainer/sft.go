@@ -55,6 +55,13 @@ func DefaultSFTConfig() SFTConfig {
 
 // Validate checks the configuration before any work.
 func (c SFTConfig) Validate(worldSize int) error {
+	if err := c.validate(worldSize); err != nil {
+		return ConfigError{err}
+	}
+	return nil
+}
+
+func (c SFTConfig) validate(worldSize int) error {
 	switch {
 	case c.Out == "":
 		return fmt.Errorf("--out is required: the run folder to write")

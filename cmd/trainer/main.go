@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/unigrpo/unigrpo/trainer"
 )
 
 // usageError marks a mistake in the command line: exit status 2.
@@ -73,7 +75,8 @@ func exitCode(err error) int {
 	}
 	fmt.Fprintf(os.Stderr, "trainer: %v\n", err)
 	var u usageError
-	if errors.As(err, &u) {
+	var c trainer.ConfigError
+	if errors.As(err, &u) || errors.As(err, &c) {
 		return 2
 	}
 	return 1

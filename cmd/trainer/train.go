@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/unigrpo/unigrpo/internal/progress"
+	"github.com/unigrpo/unigrpo/launch"
 	"github.com/unigrpo/unigrpo/trainer"
 )
 
@@ -46,6 +48,13 @@ func runTrain(args []string) error {
 		return err
 	}
 	c.LossAgg = trainer.LossAgg(*agg)
+	if *resume == "" && c.Out != "" && os.Getenv(launch.EnvRestartCount) != "" && os.Getenv(launch.EnvRestartCount) != "0" {
+		// Restarted by launch --max-restarts: go on from the run's newest checkpoint if it has one.
+		if cks, err := trainer.Checkpoints(c.Out); err == nil && len(cks) > 0 {
+			fmt.Fprintf(os.Stderr, "trainer: restart %s: resuming %s from its newest checkpoint\n", os.Getenv(launch.EnvRestartCount), c.Out)
+			*resume = c.Out
+		}
+	}
 	if *resume != "" {
 		saved, err := trainer.ReadRunConfig(*resume)
 		if err != nil {

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sugarme/gotch"
+
+	"github.com/unigrpo/unigrpo/models/policy"
+)
+
+// The program is exercised in a child process: it calls os.Exit.
+func TestMain(m *testing.M) {
+	if os.Getenv("TRAINER_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func runProgram(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "TRAINER_TEST_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+func tinyCheckpoint(t *testing.T) string {
+	t.Helper()
+	cfg := policy.DefaultConfig()
+	cfg.Stem1, cfg.Stem2, cfg.VisionDim, cfg.VisionLayers, cfg.VisionHeads = 8, 8, 16, 1, 2
+	cfg.ProjectorHidden, cfg.Dim, cfg.Layers, cfg.Heads = 0, 16, 1, 2
+	m, err := policy.New(cfg, gotch.CPU, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	path := filepath.Join(t.TempDir(), "tiny.safetensors")
+	if err := m.Save(path, nil); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	ck := tinyCheckpoint(t)
+	out := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, "unknown command"},
+		{[]string{"train", "--out", out}, "--init and --out are required"},
+		{[]string{"train", "--init", ck, "--out", out, "--group", "1"}, "at least 2 samples"},
+		{[]string{"train", "--init", ck, "--out", out, "--temperature", "0"}, "--temperature"},
+		{[]string{"train", "--init", ck, "--out", out, "--eps-low", "1.5"}, "must be in (0, 1)"},
+		{[]string{"train", "--init", ck, "--out", out, "--loss-agg", "mean"}, "unknown loss aggregation"},
+		{[]string{"train", "--init", filepath.Join(out, "missing"), "--out", out}, "no such file"},
+		{[]string{"train", "--steps", "x"}, "invalid argument"},
+		{[]string{"sft"}, "--out is required"},
+		{[]string{"eval"}, "at least one --ckpt"},
+		{[]string{"plot", "--metrics", "m.jsonl"}, "--metrics and --out are required"},
+	} {
+		got, code := runProgram(t, c.args...)
+		if code != 2 || !strings.Contains(got, c.want) {
+			t.Errorf("trainer %v: exit %d, output %q; want exit 2 mentioning %q", c.args, code, got, c.want)
+		}
+		if strings.Contains(got, "goroutine ") {
+			t.Errorf("trainer %v printed a panic trace", c.args)
+		}
+	}
+}
+
+func TestDeviceCUDAWithoutCUDAIsAClearError(t *testing.T) {
+	if gotch.CUDA.IsAvailable() {
+		t.Skip("this machine has CUDA")
+	}
+	got, code := runProgram(t, "train", "--init", tinyCheckpoint(t), "--out", t.TempDir(), "--device", "cuda", "--steps", "1")
+	if code != 1 || !strings.Contains(got, "--device cuda: no CUDA device") {
+		t.Fatalf("exit %d, output %q", code, got)
+	}
+}
+
+func TestHelpListsEveryFlagWithDefaults(t *testing.T) {
+	got, code := runProgram(t, "train", "--help")
+	if code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, f := range []string{"--init", "--resume", "--group", "(default 8)", "--beta", "--loss-agg", "(default \"seq-mean-token-mean\")"} {
+		if !strings.Contains(got, f) {
+			t.Errorf("train --help lacks %q", f)
+		}
+	}
+}
+
+func TestMismatchedCheckpointIsAClearError(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.safetensors")
+	os.WriteFile(bad, []byte("not a checkpoint"), 0o644)
+	got, code := runProgram(t, "train", "--init", bad, "--out", t.TempDir(), "--steps", "1")
+	if code != 1 || !strings.Contains(got, "bad.safetensors") {
+		t.Fatalf("exit %d, output %q", code, got)
+	}
+}
