@@ -11,6 +11,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/eval"
+	"github.com/unigrpo/unigrpo/internal/cmem"
 	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/models/world"
@@ -157,6 +158,7 @@ func SFT(cfg SFTConfig, d *Dist, obs Observer) error {
 			}
 		}
 		if step%max(cfg.LogEvery, 1) == 0 || last {
+			cmem.Trim()
 			f, err := dv.fields(d)
 			if err != nil {
 				return err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/unigrpo/unigrpo/internal/cmem"
 	"github.com/unigrpo/unigrpo/trainer"
 )
 
@@ -39,6 +40,7 @@ var commands = []struct {
 }
 
 func main() {
+	cmem.Tune()
 	args := os.Args[1:]
 	name := "train"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
