@@ -12,6 +12,7 @@ import (
 
 	"github.com/sugarme/gotch"
 
+	"github.com/unigrpo/unigrpo/internal/atomicfile"
 	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/embed"
 	"github.com/unigrpo/unigrpo/models/policy"
@@ -147,10 +148,10 @@ func (r *Report) write(dir string, sources []world.Image) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(dir, "unibench.json"), append(js, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, "unibench.json"), append(js, '\n')); err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(dir, "unibench.md"), []byte(r.Markdown())); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, "unibench.md"), []byte(r.Markdown())); err != nil {
 		return err
 	}
 	var csvb strings.Builder
@@ -170,27 +171,11 @@ func (r *Report) write(dir string, sources []world.Image) error {
 		}
 	}
 	w.Flush()
-	if err := writeAtomic(filepath.Join(dir, "unibench_scenes.csv"), []byte(csvb.String())); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, "unibench_scenes.csv"), []byte(csvb.String())); err != nil {
 		return err
 	}
 	if len(sources) > 0 {
 		return writeGrid(filepath.Join(dir, "examples.png"), sources, r.Rows)
 	}
 	return nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("eval: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("eval: write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("eval: write %s: %w", path, err)
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
 
+	"github.com/unigrpo/unigrpo/internal/atomicfile"
 	"github.com/unigrpo/unigrpo/models/world"
 )
 
@@ -53,7 +54,7 @@ func writeGrid(path string, sources []world.Image, rows []*Result) error {
 	if err := png.Encode(&b, img); err != nil {
 		return err
 	}
-	return writeAtomic(path, b.Bytes())
+	return atomicfile.Write(path, b.Bytes())
 }
 
 // wrap splits text into at most n lines of at most width characters.

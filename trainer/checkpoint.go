@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/unigrpo/unigrpo/internal/atomicfile"
 	"math"
 	"os"
 	"path/filepath"
@@ -120,7 +121,7 @@ func SaveCheckpoint(runDir string, st State, opt *AdamW, saveModel func(path str
 	if err != nil {
 		return "", err
 	}
-	if err := WriteFileAtomic(filepath.Join(tmp, stateFile), js); err != nil {
+	if err := atomicfile.Write(filepath.Join(tmp, stateFile), js); err != nil {
 		return "", err
 	}
 	if err := os.RemoveAll(final); err != nil {
@@ -183,7 +184,7 @@ func saveOptimizer(path string, o *AdamW) error {
 	if err != nil {
 		return fmt.Errorf("optimizer state: %w", err)
 	}
-	return WriteFileAtomic(path, buf)
+	return atomicfile.Write(path, buf)
 }
 
 func loadOptimizer(path string) (m, v []float32, err error) {

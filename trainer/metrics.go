@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
+
+	"github.com/unigrpo/unigrpo/internal/atomicfile"
 )
 
 // Record is one line of metrics.jsonl: metric name to value. Every line has "step".
@@ -149,7 +150,7 @@ func truncateMetrics(path string, upTo int) error {
 			b.Write(line)
 		}
 	}
-	return WriteFileAtomic(path, b.Bytes())
+	return atomicfile.Write(path, b.Bytes())
 }
 
 func unwrapAll(err error) error {
@@ -160,29 +161,4 @@ func unwrapAll(err error) error {
 		}
 		err = u.Unwrap()
 	}
-}
-
-// WriteFileAtomic writes data to a temporary file beside path, syncs it and renames it over path,
-// so readers see the old or the new content, never a part.
-func WriteFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

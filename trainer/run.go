@@ -3,6 +3,7 @@ package trainer
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/unigrpo/unigrpo/internal/atomicfile"
 
 	"os"
 	"path/filepath"
@@ -53,7 +54,7 @@ func openRun(dir string, primary bool, config any, resumeStep int, obs Observer)
 		if err != nil {
 			return nil, err
 		}
-		if err := WriteFileAtomic(filepath.Join(dir, "config.json"), append(js, '\n')); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, "config.json"), append(js, '\n')); err != nil {
 			return nil, err
 		}
 	}
@@ -97,7 +98,7 @@ func (r *runFolder) writeJSON(name string, v any) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(r.dir, name), append(js, '\n'))
+	return atomicfile.Write(filepath.Join(r.dir, name), append(js, '\n'))
 }
 
 // ConfigError is a mistake in a run's configuration (flags), found before any work starts.

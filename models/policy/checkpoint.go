@@ -1,20 +1,20 @@
 package policy
 
 import (
-	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/nlpodyssey/safetensors"
 	"github.com/sugarme/gotch"
 
+	"github.com/unigrpo/unigrpo/internal/atomicfile"
 	"github.com/unigrpo/unigrpo/models/internal/raw"
 )
 
@@ -65,10 +65,10 @@ func (m *Model) Save(path string, meta map[string]string) error {
 	if err := a.Free(); err != nil {
 		return fmt.Errorf("policy: save %s: read weights: %w", path, err)
 	}
-	if err := writeAtomic(path, func(w *bufio.Writer) error {
+	if err := atomicfile.WriteFunc(path, func(w io.Writer) error {
 		return safetensors.SerializeToWriter(views, info, w)
 	}); err != nil {
-		return fmt.Errorf("policy: save %s: %w", path, err)
+		return fmt.Errorf("policy: save: %w", err)
 	}
 	return nil
 }
@@ -263,44 +263,6 @@ func (v tensorView) DType() safetensors.DType { return safetensors.F32 }
 func (v tensorView) Shape() []uint64          { return v.shape }
 func (v tensorView) Data() []byte             { return v.data }
 func (v tensorView) DataLen() uint64          { return uint64(len(v.data)) }
-
-// writeAtomic writes a file through write into a temporary file next to path, syncs it and
-// renames it over path.
-func writeAtomic(path string, write func(*bufio.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	w := bufio.NewWriterSize(f, 1<<20)
-	if err = write(w); err != nil {
-		return err
-	}
-	if err = w.Flush(); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
-}
 
 // numel returns the number of elements of shape.
 func numel(shape []int64) int {
