@@ -1,17 +1,14 @@
 package trainer
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"path/filepath"
 	"runtime"
-	"time"
 
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/eval"
-	"github.com/unigrpo/unigrpo/internal/cmem"
 	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/models/world"
@@ -118,78 +115,24 @@ func SFT(cfg SFTConfig, d *Dist, obs Observer) error {
 	if err := l.syncFromRank0(); err != nil {
 		return err
 	}
-	run, err := openRun(cfg.Out, d.Rank() == 0, cfg, -1, obs)
+	lp, err := openLoop("sft", cfg.Out, cfg, -1, d, l, env, cfg.MonitorInterval, obs)
 	if err != nil {
 		return err
 	}
-	defer run.close()
-	cfgJSON, _ := json.Marshal(cfg)
-	dv, notice, err := startDevices(time.Duration(cfg.MonitorInterval*float64(time.Second)), dev != gotch.CPU, d.LocalRank)
-	if err != nil {
+	defer lp.close()
+	lp.run.logf("sft: %d parameters (%d trainable), %d ranks, %d scenes x %d captions per step", model.NumParams(), l.flat.N, d.World(), cfg.Batch, cfg.Captions)
+	lp.every = Intervals{Log: cfg.LogEvery, Eval: cfg.EvalEvery, Ckpt: cfg.CkptEvery, Keep: cfg.Keep}
+	lp.state.Kind, lp.state.Seed = "sft", cfg.Seed
+	lp.heldScenes, lp.heldImages = env.HeldOut(cfg.EvalSeed, cfg.EvalScenes)
+	lp.evalSeed = cfg.EvalSeed
+	lp.step = func(step int) (Record, error) { return sftStep(cfg, env, l, d, step) }
+	lp.final = func(res *eval.Result) error {
+		return lp.run.writeJSON("eval.json", evalSummary(res, len(lp.heldScenes)))
+	}
+	if err := lp.steps(0, cfg.Steps); err != nil {
 		return err
 	}
-	defer dv.stop()
-	if notice != "" {
-		run.logf("%s", notice)
-	}
-	run.logf("sft: %d parameters (%d trainable), %d ranks, %d scenes x %d captions per step", model.NumParams(), l.flat.N, d.World(), cfg.Batch, cfg.Captions)
-	heldScenes, heldImages := env.HeldOut(cfg.EvalSeed, cfg.EvalScenes)
-
-	obs.Begin("sft", 0, cfg.Steps)
-	defer obs.End()
-	for step := 1; step <= cfg.Steps; step++ {
-		t0 := time.Now()
-		rec, err := sftStep(cfg, env, l, d, step)
-		if err != nil {
-			return err
-		}
-		rec["step_time"] = time.Since(t0).Seconds()
-		last := step == cfg.Steps
-		if last || (cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0) {
-			res, err := evaluate(model, env, heldScenes, heldImages, cfg.EvalSeed)
-			if err != nil {
-				return err
-			}
-			addEval(rec, res)
-			if last {
-				if err := run.writeJSON("eval.json", evalSummary(res, len(heldScenes))); err != nil {
-					return err
-				}
-			}
-		}
-		if step%max(cfg.LogEvery, 1) == 0 || last {
-			cmem.Trim()
-			f, err := dv.fields(d)
-			if err != nil {
-				return err
-			}
-			for k, v := range f {
-				rec[k] = v
-			}
-		}
-		if run.primary {
-			if err := run.metrics.Append(rec); err != nil {
-				return err
-			}
-			obs.Step(rec)
-			if step%max(cfg.LogEvery, 1) == 0 || last {
-				if err := run.metrics.Flush(); err != nil {
-					return err
-				}
-			}
-		}
-		if last || (cfg.CkptEvery > 0 && step%cfg.CkptEvery == 0) {
-			if err := checkpoint(run, l, State{Step: step, Seed: cfg.Seed, Kind: "sft", Config: cfgJSON}, cfg.Keep); err != nil {
-				return err
-			}
-		}
-	}
-	if run.primary {
-		if err := drawPlots(run); err != nil {
-			run.logf("plots: %v", err)
-		}
-	}
-	run.logf("sft: done; eval.json and checkpoints in %s", cfg.Out)
+	lp.run.logf("sft: done; eval.json and checkpoints in %s", cfg.Out)
 	return nil
 }
 

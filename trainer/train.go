@@ -10,14 +10,10 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/sugarme/gotch"
-
 	"github.com/unigrpo/unigrpo/eval"
-	"github.com/unigrpo/unigrpo/internal/cmem"
 	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/models/world"
-	"github.com/unigrpo/unigrpo/plots"
 )
 
 // grpo holds what a Unified-GRPO run needs between steps.
@@ -108,104 +104,24 @@ func Train(cfg GRPOConfig, resume bool, d *Dist, obs Observer) error {
 	if resume {
 		resumeAt = first
 	}
-	run, err := openRun(cfg.Out, d.Rank() == 0, cfg, resumeAt, obs)
+	lp, err := openLoop("train", cfg.Out, cfg, resumeAt, d, g.l, env, cfg.MonitorInterval, obs)
 	if err != nil {
 		return err
 	}
-	defer run.close()
-	cfgJSON, _ := json.Marshal(cfg)
-	dv, notice, err := startDevices(time.Duration(cfg.MonitorInterval*float64(time.Second)), dev != gotch.CPU, d.LocalRank)
-	if err != nil {
-		return err
-	}
-	defer dv.stop()
-	if notice != "" {
-		run.logf("%s", notice)
-	}
+	defer lp.close()
 	if resume {
-		run.logf("train: resumed at step %d from %s", first, start)
+		lp.run.logf("train: resumed at step %d from %s", first, start)
 	}
-	run.logf("train: %d trainable of %d parameters, %d ranks, B=%d scenes x G=%d samples per step", g.l.flat.N, model.NumParams(), d.World(), cfg.Batch, cfg.Group)
-	heldScenes, heldImages := env.HeldOut(cfg.EvalSeed, cfg.EvalScenes)
-	obs.Begin("train", first, cfg.Steps)
-	defer obs.End()
-	lastGood := first
-	for step := first + 1; step <= cfg.Steps; step++ {
-		t0 := time.Now()
-		rec, err := g.step(step)
-		if err != nil {
-			if lastGood > first || resume {
-				run.logf("stopping at step %d; the newest checkpoint (step %d) is the last good state", step, lastGood)
-			}
-			return err
-		}
-		rec["step_time"] = time.Since(t0).Seconds()
-		rec["samples_per_s"] = rec["samples"] / rec["step_time"]
-		rec["tokens_per_s"] = rec["tokens"] / rec["step_time"]
-		last := step == cfg.Steps
-		if last || (cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0) {
-			res, err := evaluate(model, env, heldScenes, heldImages, cfg.EvalSeed)
-			if err != nil {
-				return err
-			}
-			addEval(rec, res)
-		}
-		if cfg.CheckEvery > 0 && (step%cfg.CheckEvery == 0 || last) {
-			sum := Checksum(g.l.params)
-			if err := d.CheckSame(sum, step); err != nil {
-				return err
-			}
-			rec["weights_crc"] = float64(sum)
-		}
-		if step%max(cfg.LogEvery, 1) == 0 || last {
-			cmem.Trim()
-			f, err := dv.fields(d)
-			if err != nil {
-				return err
-			}
-			for k, v := range f {
-				rec[k] = v
-			}
-		}
-		if run.primary {
-			if err := run.metrics.Append(rec); err != nil {
-				return err
-			}
-			obs.Step(rec)
-			if step%max(cfg.LogEvery, 1) == 0 || last {
-				if err := run.metrics.Flush(); err != nil {
-					return err
-				}
-			}
-			if last || (cfg.PlotEvery > 0 && step%cfg.PlotEvery == 0) {
-				if err := drawPlots(run); err != nil {
-					run.logf("plots: %v", err)
-				}
-			}
-		}
-		if last || (cfg.CkptEvery > 0 && step%cfg.CkptEvery == 0) {
-			if err := checkpoint(run, g.l, State{Step: step, Seed: cfg.Seed, Kind: "grpo", Config: cfgJSON}, cfg.Keep); err != nil {
-				return err
-			}
-			lastGood = step
-		}
-	}
-	run.logf("train: done; weights crc %08x; plots in %s", Checksum(g.l.params), filepath.Join(cfg.Out, "plots"))
-	return nil
-}
-
-func drawPlots(run *runFolder) error {
-	m, err := plots.ReadMetrics(filepath.Join(run.dir, "metrics.jsonl"))
-	if err != nil {
+	lp.run.logf("train: %d trainable of %d parameters, %d ranks, B=%d scenes x G=%d samples per step", g.l.flat.N, model.NumParams(), d.World(), cfg.Batch, cfg.Group)
+	lp.every = Intervals{Log: cfg.LogEvery, Eval: cfg.EvalEvery, Ckpt: cfg.CkptEvery, Plot: cfg.PlotEvery, Check: cfg.CheckEvery, Keep: cfg.Keep}
+	lp.state.Kind, lp.state.Seed = "grpo", cfg.Seed
+	lp.heldScenes, lp.heldImages = env.HeldOut(cfg.EvalSeed, cfg.EvalScenes)
+	lp.evalSeed = cfg.EvalSeed
+	lp.step = g.step
+	if err := lp.steps(first, cfg.Steps); err != nil {
 		return err
 	}
-	dir := filepath.Join(run.dir, "plots")
-	if err := plots.TrainingDynamics(m, dir); err != nil {
-		return err
-	}
-	if s := plots.DeviceSamplesFromMetrics(m); len(s) > 0 {
-		return plots.Devices(s, dir)
-	}
+	lp.run.logf("train: done; weights crc %08x; plots in %s", Checksum(g.l.params), filepath.Join(cfg.Out, "plots"))
 	return nil
 }
 

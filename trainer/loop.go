@@ -1,0 +1,163 @@
+package trainer
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"time"
+
+	"github.com/sugarme/gotch"
+
+	"github.com/unigrpo/unigrpo/eval"
+	"github.com/unigrpo/unigrpo/internal/cmem"
+	"github.com/unigrpo/unigrpo/models/world"
+	"github.com/unigrpo/unigrpo/plots"
+)
+
+// Intervals say how often a loop does its bookkeeping, in steps; 0 means only at the last step.
+type Intervals struct {
+	Log, Eval, Ckpt, Plot, Check int
+	Keep                         int // checkpoints kept
+}
+
+// loop is what SFT and GRPO share around their step function: held-out evaluation, weight
+// checksums over ranks, device readings, metrics, plots and checkpoints. Every rank runs it;
+// only rank 0 writes.
+type loop struct {
+	what  string // "sft" or "train"
+	run   *runFolder
+	d     *Dist
+	l     *learner
+	env   *Env
+	dv    *devices
+	every Intervals
+	state State // Kind, Seed and Config of the checkpoints
+
+	heldScenes []world.Scene
+	heldImages []world.Image
+	evalSeed   uint64
+
+	step func(step int) (Record, error)
+	// final, when set, receives the last step's held-out evaluation.
+	final func(*eval.Result) error
+}
+
+// openLoop opens the run folder and the device monitor. resumeAt < 0 starts a new run.
+func openLoop(what, dir string, config any, resumeAt int, d *Dist, l *learner, env *Env, monitor float64, obs Observer) (*loop, error) {
+	run, err := openRun(dir, d.Rank() == 0, config, resumeAt, obs)
+	if err != nil {
+		return nil, err
+	}
+	dv, notice, err := startDevices(time.Duration(monitor*float64(time.Second)), l.model.Device() != gotch.CPU, d.LocalRank)
+	if err != nil {
+		run.close()
+		return nil, err
+	}
+	if notice != "" {
+		run.logf("%s", notice)
+	}
+	js, _ := json.Marshal(config)
+	return &loop{what: what, run: run, d: d, l: l, env: env, dv: dv, state: State{Config: js}}, nil
+}
+
+func (lp *loop) close() error {
+	lp.dv.stop()
+	return lp.run.close()
+}
+
+// due reports whether an interval falls on step (always at the last step).
+func due(every, step int, last bool) bool { return last || (every > 0 && step%every == 0) }
+
+// steps runs steps first+1..total.
+func (lp *loop) steps(first, total int) error {
+	obs := lp.run.obs
+	obs.Begin(lp.what, first, total)
+	defer obs.End()
+	lastGood := first
+	for step := first + 1; step <= total; step++ {
+		t0 := time.Now()
+		rec, err := lp.step(step)
+		if err != nil {
+			if lastGood > 0 {
+				lp.run.logf("stopping at step %d; the newest checkpoint (step %d) is the last good state", step, lastGood)
+			}
+			return err
+		}
+		dt := time.Since(t0).Seconds()
+		rec["step_time"] = dt
+		rec["tokens_per_s"] = rec["tokens"] / dt
+		if n, ok := rec["samples"]; ok {
+			rec["samples_per_s"] = n / dt
+		}
+		last := step == total
+		if len(lp.heldScenes) > 0 && due(lp.every.Eval, step, last) {
+			res, err := evaluate(lp.l.model, lp.env, lp.heldScenes, lp.heldImages, lp.evalSeed)
+			if err != nil {
+				return err
+			}
+			addEval(rec, res)
+			if last && lp.final != nil {
+				if err := lp.final(res); err != nil {
+					return err
+				}
+			}
+		}
+		if lp.every.Check > 0 && due(lp.every.Check, step, last) {
+			sum := Checksum(lp.l.params)
+			if err := lp.d.CheckSame(sum, step); err != nil {
+				return err
+			}
+			rec["weights_crc"] = float64(sum)
+		}
+		logNow := due(max(lp.every.Log, 1), step, last)
+		if logNow {
+			cmem.Trim()
+			f, err := lp.dv.fields(lp.d)
+			if err != nil {
+				return err
+			}
+			for k, v := range f {
+				rec[k] = v
+			}
+		}
+		if lp.run.primary {
+			if err := lp.run.metrics.Append(rec); err != nil {
+				return err
+			}
+			obs.Step(rec)
+			if logNow {
+				if err := lp.run.metrics.Flush(); err != nil {
+					return err
+				}
+			}
+			if due(lp.every.Plot, step, last) {
+				if err := drawPlots(lp.run); err != nil {
+					lp.run.logf("plots: %v", err)
+				}
+			}
+		}
+		if due(lp.every.Ckpt, step, last) {
+			st := lp.state
+			st.Step = step
+			if err := checkpoint(lp.run, lp.l, st, lp.every.Keep); err != nil {
+				return err
+			}
+			lastGood = step
+		}
+	}
+	return nil
+}
+
+func drawPlots(run *runFolder) error {
+	m, err := plots.ReadMetrics(filepath.Join(run.dir, "metrics.jsonl"))
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(run.dir, "plots")
+	if err := plots.TrainingDynamics(m, dir); err != nil {
+		return err
+	}
+	if s := plots.DeviceSamplesFromMetrics(m); len(s) > 0 {
+		return plots.Devices(s, dir)
+	}
+	return nil
+}
