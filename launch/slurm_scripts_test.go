@@ -103,7 +103,11 @@ func TestSlurmScripts(t *testing.T) {
 				if len(token) < 16 {
 					t.Errorf("weak token %q", token)
 				}
-				if m[2] == "" || m[3] != "train --steps 5" {
+				wantArgs := "train --steps 5"
+				if strings.Contains(filepath.Base(path), "gpu") {
+					wantArgs = "train --device cuda --steps 5" // GPU scripts put each rank on its GPU
+				}
+				if m[2] == "" || m[3] != wantArgs {
 					t.Errorf("rank %d: OMP_NUM_THREADS=%q, args %q", e.Rank, m[2], m[3])
 				}
 			}

@@ -20,29 +20,46 @@ func NewAdamW(n int, beta1, beta2, eps, weightDecay float64) *AdamW {
 	return &AdamW{Beta1: beta1, Beta2: beta2, Eps: eps, WeightDecay: weightDecay, M: make([]float32, n), V: make([]float32, n)}
 }
 
-// Update applies one step with learning rate lr to params given grads. decay[i] says whether
-// parameter i gets weight decay (norms and biases usually do not); nil means all do.
-func (o *AdamW) Update(params, grads []float32, decay []bool, lr float64) error {
-	if len(params) != len(o.M) || len(grads) != len(o.M) || (decay != nil && len(decay) != len(o.M)) {
+// Segment is a run [Lo, Hi) of the flat vector with its own update rule: whether it gets weight
+// decay (matrices do; norms, biases and position tables do not), and a learning-rate multiplier.
+type Segment struct {
+	Lo, Hi  int
+	Decay   bool
+	LRScale float64
+}
+
+// Update applies one step with learning rate lr to params given grads. segs must cover the
+// vector; nil means one segment with decay and scale 1.
+func (o *AdamW) Update(params, grads []float32, segs []Segment, lr float64) error {
+	if len(params) != len(o.M) || len(grads) != len(o.M) {
 		return fmt.Errorf("adamw: %d parameters, %d gradients, state for %d", len(params), len(grads), len(o.M))
+	}
+	if segs == nil {
+		segs = []Segment{{0, len(params), true, 1}}
 	}
 	o.Step++
 	b1, b2 := float32(o.Beta1), float32(o.Beta2)
 	c1 := 1 - math.Pow(o.Beta1, float64(o.Step))
 	c2 := 1 - math.Pow(o.Beta2, float64(o.Step))
-	stepSize := float32(lr / c1)
 	rc2 := float32(1 / math.Sqrt(c2))
 	eps := float32(o.Eps)
-	wd := float32(1 - lr*o.WeightDecay)
-	for i, g := range grads {
-		m := b1*o.M[i] + (1-b1)*g
-		v := b2*o.V[i] + (1-b2)*g*g
-		o.M[i], o.V[i] = m, v
-		p := params[i]
-		if decay == nil || decay[i] {
-			p *= wd
+	for _, sg := range segs {
+		if sg.Lo < 0 || sg.Hi > len(params) || sg.Lo > sg.Hi {
+			return fmt.Errorf("adamw: segment [%d, %d) outside %d parameters", sg.Lo, sg.Hi, len(params))
 		}
-		params[i] = p - stepSize*m/(float32(math.Sqrt(float64(v)))*rc2+eps)
+		slr := lr * sg.LRScale
+		stepSize := float32(slr / c1)
+		wd := float32(1)
+		if sg.Decay {
+			wd = float32(1 - slr*o.WeightDecay)
+		}
+		for i := sg.Lo; i < sg.Hi; i++ {
+			g := grads[i]
+			m := b1*o.M[i] + (1-b1)*g
+			v := b2*o.V[i] + (1-b2)*g*g
+			o.M[i], o.V[i] = m, v
+			params[i] = params[i]*wd - stepSize*m/(float32(math.Sqrt(float64(v)))*rc2+eps)
+		}
 	}
 	return nil
 }

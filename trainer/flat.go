@@ -19,9 +19,10 @@ type Flat struct {
 	Params []policy.Param
 	Offset []int // Offset[i] is where parameter i starts; Offset[len] == N
 	N      int
-	// Decay marks the values that get weight decay (matrices; not norms, biases or positions).
-	Decay []bool
-	cpu   bool
+	// Segments give each parameter's update rule: weight decay for matrices (not norms, biases
+	// or position tables), and a learning-rate multiplier (see NewFlat).
+	Segments []Segment
+	cpu      bool
 }
 
 // NewFlat lays out params.
@@ -35,18 +36,21 @@ func NewFlat(params []policy.Param, dev gotch.Device) *Flat {
 		f.Offset[i+1] = f.Offset[i] + n
 	}
 	f.N = f.Offset[len(params)]
-	f.Decay = make([]bool, f.N)
 	for i, p := range params {
-		if len(p.Shape) >= 2 && !isEmbeddingOfPositions(p.Name) {
-			for j := f.Offset[i]; j < f.Offset[i+1]; j++ {
-				f.Decay[j] = true
-			}
+		sg := Segment{Lo: f.Offset[i], Hi: f.Offset[i+1], Decay: len(p.Shape) >= 2 && !strings.Contains(p.Name, "pos"), LRScale: 1}
+		if len(p.Shape) == 4 {
+			// Convolutions start at Kaiming scale, an order of magnitude above the N(0, 0.02)
+			// of the transformer's matrices; Adam moves every weight by about lr per step, so
+			// they get a proportionally larger rate to learn at the same relative speed.
+			sg.LRScale = convLRScale
 		}
+		f.Segments = append(f.Segments, sg)
 	}
 	return f
 }
 
-func isEmbeddingOfPositions(name string) bool { return strings.Contains(name, "pos") }
+// convLRScale multiplies the learning rate of convolution weights.
+const convLRScale = 10
 
 // ReadParams copies the parameters into dst (len N).
 func (f *Flat) ReadParams(dst []float32) error {

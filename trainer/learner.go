@@ -67,7 +67,7 @@ func (l *learner) update(step int) (gradNorm, lr float64, err error) {
 		return gradNorm, 0, fmt.Errorf("step %d: gradient norm is %v; stopping with the weights of the last good step", step, gradNorm)
 	}
 	lr = l.sched.At(l.opt.Step + 1)
-	if err := l.opt.Update(l.params, l.grads, l.flat.Decay, lr); err != nil {
+	if err := l.opt.Update(l.params, l.grads, l.flat.Segments, lr); err != nil {
 		return 0, 0, err
 	}
 	return gradNorm, lr, l.flat.WriteParams(l.params)
