@@ -9,7 +9,10 @@
 //	{"op":"allreduce","bytes":1048576,"ranks":2,"iters":400,"sec_per_op":...,"algbw_GBps":...,"busbw_GBps":...}
 //
 // as nccl-tests defines them: algbw = bytes / time, busbw = algbw *
-// 2(n-1)/n. The time of an iteration batch is the slowest rank's.
+// 2(n-1)/n. The time of an iteration batch is the slowest rank's; the
+// iteration count is calibrated on warm-up calls for about --time of work.
+// bench/mpibw and bench/torch/gloobw.py measure OpenMPI and gloo the same way
+// (scripts/bench.sh runs all three).
 package main
 
 import (
@@ -92,22 +95,27 @@ func run() error {
 				break
 			}
 		}
-		// Rank 0 picks the iteration count from a timed warm-up and tells
-		// the others.
-		start := time.Now()
-		for range 3 {
-			if err := ring.AllReduce(ctx, buf, collective.Sum); err != nil {
+		// Rank 0 picks the iteration count from a timed warm-up in two
+		// stages (3 calls, then about 50 ms of calls) and tells the others.
+		iters := collective.Host{3}
+		for _, budget := range []time.Duration{50 * time.Millisecond, *perSize} {
+			calls := int(iters[0])
+			start := time.Now()
+			for range calls {
+				if err := ring.AllReduce(ctx, buf, collective.Sum); err != nil {
+					return err
+				}
+			}
+			per := time.Since(start) / time.Duration(calls)
+			iters[0] = float32(max(3, int(budget/max(per, 1))))
+			if err := ring.Broadcast(ctx, iters, 0); err != nil {
 				return err
 			}
-		}
-		iters := collective.Host{float32(max(3, int(*perSize/(time.Since(start)/3))))}
-		if err := ring.Broadcast(ctx, iters, 0); err != nil {
-			return err
 		}
 		if err := ring.Barrier(ctx); err != nil {
 			return err
 		}
-		start = time.Now()
+		start := time.Now()
 		for range int(iters[0]) {
 			if err := ring.AllReduce(ctx, buf, collective.Sum); err != nil {
 				return err
