@@ -20,12 +20,10 @@ func NewAdamW(n int, beta1, beta2, eps, weightDecay float64) *AdamW {
 	return &AdamW{Beta1: beta1, Beta2: beta2, Eps: eps, WeightDecay: weightDecay, M: make([]float32, n), V: make([]float32, n)}
 }
 
-// Segment is a run [Lo, Hi) of the flat vector with its own update rule: whether it gets weight
-// decay (matrices do; norms, biases and position tables do not), and a learning-rate multiplier.
+// Segment is a run [Lo, Hi) of the flat vector and whether it gets weight decay.
 type Segment struct {
-	Lo, Hi  int
-	Decay   bool
-	LRScale float64
+	Lo, Hi int
+	Decay  bool
 }
 
 // Update applies one step with learning rate lr to params given grads. segs must cover the
@@ -35,7 +33,7 @@ func (o *AdamW) Update(params, grads []float32, segs []Segment, lr float64) erro
 		return fmt.Errorf("adamw: %d parameters, %d gradients, state for %d", len(params), len(grads), len(o.M))
 	}
 	if segs == nil {
-		segs = []Segment{{0, len(params), true, 1}}
+		segs = []Segment{{0, len(params), true}}
 	}
 	o.Step++
 	b1, b2 := float32(o.Beta1), float32(o.Beta2)
@@ -47,11 +45,10 @@ func (o *AdamW) Update(params, grads []float32, segs []Segment, lr float64) erro
 		if sg.Lo < 0 || sg.Hi > len(params) || sg.Lo > sg.Hi {
 			return fmt.Errorf("adamw: segment [%d, %d) outside %d parameters", sg.Lo, sg.Hi, len(params))
 		}
-		slr := lr * sg.LRScale
-		stepSize := float32(slr / c1)
+		stepSize := float32(lr / c1)
 		wd := float32(1)
 		if sg.Decay {
-			wd = float32(1 - slr*o.WeightDecay)
+			wd = float32(1 - lr*o.WeightDecay)
 		}
 		for i := sg.Lo; i < sg.Hi; i++ {
 			g := grads[i]

@@ -19,8 +19,8 @@ type Flat struct {
 	Params []policy.Param
 	Offset []int // Offset[i] is where parameter i starts; Offset[len] == N
 	N      int
-	// Segments give each parameter's update rule: weight decay for matrices (not norms, biases
-	// or position tables), and a learning-rate multiplier (see NewFlat).
+	// Segments say which parameters get weight decay: matrices, not norms, biases or
+	// position tables.
 	Segments []Segment
 	cpu      bool
 }
@@ -37,20 +37,11 @@ func NewFlat(params []policy.Param, dev gotch.Device) *Flat {
 	}
 	f.N = f.Offset[len(params)]
 	for i, p := range params {
-		sg := Segment{Lo: f.Offset[i], Hi: f.Offset[i+1], Decay: len(p.Shape) >= 2 && !strings.Contains(p.Name, "pos"), LRScale: 1}
-		if len(p.Shape) == 4 {
-			// Convolutions start at Kaiming scale, an order of magnitude above the N(0, 0.02)
-			// of the transformer's matrices; Adam moves every weight by about lr per step, so
-			// they get a proportionally larger rate to learn at the same relative speed.
-			sg.LRScale = convLRScale
-		}
-		f.Segments = append(f.Segments, sg)
+		decay := len(p.Shape) >= 2 && !strings.Contains(p.Name, "pos")
+		f.Segments = append(f.Segments, Segment{Lo: f.Offset[i], Hi: f.Offset[i+1], Decay: decay})
 	}
 	return f
 }
-
-// convLRScale multiplies the learning rate of convolution weights.
-const convLRScale = 10
 
 // ReadParams copies the parameters into dst (len N).
 func (f *Flat) ReadParams(dst []float32) error {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/unigrpo/unigrpo/internal/cmem"
 	"github.com/unigrpo/unigrpo/trainer"
 )
 
@@ -40,7 +39,6 @@ var commands = []struct {
 }
 
 func main() {
-	cmem.Tune()
 	args := os.Args[1:]
 	name := "train"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
