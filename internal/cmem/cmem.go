@@ -11,5 +11,11 @@ package cmem
 // #include <malloc.h>
 import "C"
 
-// Trim returns free heap memory to the operating system.
-func Trim() { C.malloc_trim(0) }
+import "runtime/debug"
+
+// Trim returns free memory to the operating system: the C heap's, then the Go heap's (a
+// collection, which also runs the finalizers of any tensor handle left to the garbage collector).
+func Trim() {
+	debug.FreeOSMemory()
+	C.malloc_trim(0)
+}
