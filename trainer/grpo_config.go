@@ -45,7 +45,7 @@ type GRPOConfig struct {
 // DefaultGRPOConfig returns the defaults of `trainer train`.
 func DefaultGRPOConfig() GRPOConfig {
 	return GRPOConfig{
-		Steps: 300, Batch: 8, Group: 8, LR: 5e-5, Warmup: 10, WeightDecay: 0, ClipNorm: 1, Beta: 0.05,
+		Steps: 300, Batch: 8, Group: 8, LR: 5e-5, Warmup: 10, WeightDecay: 0, ClipNorm: 1, Beta: 0.2,
 		Temperature: 1, EpsLow: 0.2, EpsHigh: 0.2, LossAgg: SeqMeanTokenMean, ScaleStd: true, Mu: 1,
 		Reward: "all", Seed: 1, EvalEvery: 50, EvalScenes: 100, EvalSeed: 20251125, CkptEvery: 50, Keep: 3,
 		LogEvery: 5, PlotEvery: 25, CheckEvery: 50, Device: "cpu", MonitorInterval: 2,
