@@ -78,10 +78,7 @@ func TestScoreOracleAndEmpty(t *testing.T) {
 func TestBenchWritesReport(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	cfg := policy.DefaultConfig()
-	cfg.Stem1, cfg.Stem2, cfg.VisionDim, cfg.VisionLayers, cfg.VisionHeads = 8, 8, 16, 1, 2
-	cfg.ProjectorHidden, cfg.Dim, cfg.Layers, cfg.Heads = 0, 16, 1, 2
-	m, err := policy.New(cfg, gotch.CPU, 3)
+	m, err := policy.New(policy.TinyConfig(), gotch.CPU, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,9 +18,8 @@ import (
 
 // tinyModel is a policy small enough for loop tests to take seconds.
 func tinyModel() policy.Config {
-	m := policy.DefaultConfig()
-	m.Stem1, m.Stem2, m.VisionDim, m.VisionLayers, m.VisionHeads = 8, 8, 16, 1, 2
-	m.ProjectorHidden, m.Dim, m.Layers, m.Heads, m.MaxLen = 0, 16, 1, 2, 28
+	m := policy.TinyConfig()
+	m.MaxLen = 28
 	return m
 }
 

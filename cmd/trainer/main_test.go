@@ -39,10 +39,7 @@ func runProgram(t *testing.T, args ...string) (string, int) {
 
 func tinyCheckpoint(t *testing.T) string {
 	t.Helper()
-	cfg := policy.DefaultConfig()
-	cfg.Stem1, cfg.Stem2, cfg.VisionDim, cfg.VisionLayers, cfg.VisionHeads = 8, 8, 16, 1, 2
-	cfg.ProjectorHidden, cfg.Dim, cfg.Layers, cfg.Heads = 0, 16, 1, 2
-	m, err := policy.New(cfg, gotch.CPU, 1)
+	m, err := policy.New(policy.TinyConfig(), gotch.CPU, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

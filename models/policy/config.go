@@ -73,6 +73,15 @@ func DefaultConfig() Config {
 	}
 }
 
+// TinyConfig returns a model of a few thousand parameters with the default image size and
+// vocabulary: for tests and smoke runs of the training loops, not for learning anything.
+func TinyConfig() Config {
+	c := DefaultConfig()
+	c.Stem1, c.Stem2, c.VisionDim, c.VisionLayers, c.VisionHeads = 8, 8, 16, 1, 2
+	c.ProjectorHidden, c.Dim, c.Layers, c.Heads = 0, 16, 1, 2
+	return c
+}
+
 // ImageTokens returns P, the number of image tokens: the stem halves the side twice.
 func (c Config) ImageTokens() int {
 	s := c.gridSide()
