@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -225,4 +227,46 @@ func maxWeightDiff(t *testing.T, a, b string) float64 {
 		d = math.Max(d, math.Abs(float64(xa[i]-xb[i])))
 	}
 	return d
+}
+
+// A step that fails (a NaN loss) stops the loop with the step named, and the checkpoints of the
+// steps before it stay the last good state.
+func TestLoopStopsAtBadStepKeepingCheckpoints(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	m, err := policy.New(tinyModel(), tinyDevice, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	d := solo(t)
+	l, err := newLearner(m, d, Schedule{LR: 1e-3}, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	lp, err := openLoop("train", dir, map[string]int{"x": 1}, -1, d, l, nil, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lp.close()
+	lp.every = Intervals{Log: 1, Ckpt: 1, Plot: 100, Keep: 10}
+	lp.step = func(step int) (Record, error) {
+		if step == 4 {
+			return nil, fmt.Errorf("step %d: loss is NaN", step)
+		}
+		return Record{"step": float64(step), "tokens": 1, "loss": 0.5}, nil
+	}
+	err = lp.steps(0, 6)
+	if err == nil || !strings.Contains(err.Error(), "step 4") {
+		t.Fatalf("error %v, want one naming step 4", err)
+	}
+	cks, _ := Checkpoints(dir)
+	if len(cks) != 3 || filepath.Base(cks[2]) != "step-000003" {
+		t.Fatalf("checkpoints %v, want steps 1-3", cks)
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "log.txt"))
+	if !strings.Contains(string(log), "newest checkpoint (step 3) is the last good state") {
+		t.Fatalf("log does not name the last good checkpoint:\n%s", log)
+	}
 }

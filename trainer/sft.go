@@ -164,8 +164,12 @@ func sftStep(cfg SFTConfig, env *Env, l *learner, d *Dist, step int) (Record, er
 	// The model's loss is a mean over this rank's tokens; rescale so the rank average is the
 	// mean over all tokens of the global batch (exactly what one process would compute).
 	scale := float64(ntok) * float64(d.World()) / tot[0]
-	lossVal := loss.Float64Values()[0]
-	err = scaledBackward(loss, scale)
+	var lv [1]float32
+	err = loss.CopyData(lv[:], 1)
+	lossVal := float64(lv[0])
+	if err == nil {
+		err = scaledBackward(loss, scale)
+	}
 	loss.MustDrop()
 	if err != nil {
 		return nil, fmt.Errorf("sft step %d: backward: %w", step, err)

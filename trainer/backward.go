@@ -1,5 +1,8 @@
 package trainer
 
+// The few tensor operations the loops run with gotch's ts.Tensor API: scaling a loss before
+// backward, back-propagating the GRPO coefficients, and copying [N, T] results to the host.
+
 import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
