@@ -68,7 +68,7 @@ func writeDynamics(m *Metrics, path string) error {
 		},
 	}
 	length := &panel{
-		title: "Caption length (tokens)", xLabel: "step", yLabel: "mean length",
+		title: "Caption length (words, EOS excluded)", xLabel: "step", yLabel: "mean length",
 		curves: []curve{
 			{label: "train (raw, EMA)", xys: finite(m.Series("length_mean")), style: rawSmoothed},
 			{label: "held-out eval", xys: finite(firstSeries(m, "eval_length_mean", "eval_length")), style: markers},
