@@ -14,7 +14,10 @@ import (
 // Dist is this process's place in a data-parallel job: the communicator plus the helpers the loops
 // need. A world of one (no launcher) uses a Ring of size 1, whose operations cost nothing.
 type Dist struct {
-	Comm      collective.Communicator
+	Comm collective.Communicator
+	// Grads, when set, averages the gradients instead of Comm, on a fused buffer kept on the
+	// model's device (NCCL on GPUs); metrics, checksums and broadcasts still use Comm.
+	Grads     collective.Communicator
 	OpTimeout time.Duration // deadline of each collective operation
 	LocalRank int           // rank on this node: the GPU index with --device cuda
 }

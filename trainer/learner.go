@@ -19,6 +19,7 @@ type learner struct {
 	sched  Schedule
 	clip   float64
 	dist   *Dist
+	fused  *deviceGrads // the device-side gradient buffer when dist.Grads is set
 }
 
 func newLearner(m *policy.Model, d *Dist, sched Schedule, clip, weightDecay float64) (*learner, error) {
@@ -30,6 +31,12 @@ func newLearner(m *policy.Model, d *Dist, sched Schedule, clip, weightDecay floa
 		opt: NewAdamW(flat.N, 0.9, 0.999, 1e-8, weightDecay), sched: sched, clip: clip, dist: d}
 	if err := flat.ReadParams(l.params); err != nil {
 		return nil, err
+	}
+	if d.Grads != nil {
+		var err error
+		if l.fused, err = newDeviceGrads(flat.N, m.Device()); err != nil {
+			return nil, err
+		}
 	}
 	return l, nil
 }
@@ -56,11 +63,17 @@ func (l *learner) syncFromRank0() error {
 // update runs after backward: it returns the gradient norm before clipping and the learning
 // rate used. A NaN or Inf gradient norm leaves the weights untouched and returns an error.
 func (l *learner) update(step int) (gradNorm, lr float64, err error) {
-	if err := l.flat.ReadGrads(l.grads); err != nil {
-		return 0, 0, err
-	}
-	if err := l.dist.AverageGrads(l.grads); err != nil {
-		return 0, 0, err
+	if l.fused != nil {
+		if err := l.fused.reduce(l.flat, l.dist.Grads, l.dist, l.grads); err != nil {
+			return 0, 0, err
+		}
+	} else {
+		if err := l.flat.ReadGrads(l.grads); err != nil {
+			return 0, 0, err
+		}
+		if err := l.dist.AverageGrads(l.grads); err != nil {
+			return 0, 0, err
+		}
 	}
 	gradNorm = ClipGradNorm(l.grads, l.clip)
 	if math.IsNaN(gradNorm) || math.IsInf(gradNorm, 0) {
@@ -72,6 +85,9 @@ func (l *learner) update(step int) (gradNorm, lr float64, err error) {
 	}
 	return gradNorm, lr, l.flat.WriteParams(l.params)
 }
+
+// close frees the fused gradient buffer.
+func (l *learner) close() { l.fused.close() }
 
 // restore loads a checkpoint's optimizer state (moments and step) into the learner.
 func (l *learner) restore(opt *AdamW) {

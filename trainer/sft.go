@@ -112,6 +112,7 @@ func SFT(cfg SFTConfig, d *Dist, obs Observer) error {
 	if err != nil {
 		return err
 	}
+	defer l.close()
 	if err := l.syncFromRank0(); err != nil {
 		return err
 	}

@@ -86,6 +86,7 @@ func Train(cfg GRPOConfig, resume bool, d *Dist, obs Observer) error {
 	if g.l, err = newLearner(model, d, sched, cfg.ClipNorm, cfg.WeightDecay); err != nil {
 		return err
 	}
+	defer g.l.close()
 	first := 0
 	if startState != nil {
 		if len(startOpt.M) != g.l.flat.N {

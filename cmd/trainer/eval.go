@@ -44,7 +44,7 @@ func runEval(args []string) error {
 		}
 		list = append(list, eval.Checkpoint{Name: name, Path: file})
 	}
-	d, cleanup, err := connect(*threads)
+	d, cleanup, err := connect(*threads, *device)
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ func runSFT(args []string) error {
 	if c.Out == "" {
 		return usagef("sft: --out is required")
 	}
-	d, cleanup, err := connect(*threads)
+	d, cleanup, err := connect(*threads, c.Device)
 	if err != nil {
 		return err
 	}

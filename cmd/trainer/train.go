@@ -69,7 +69,7 @@ func runTrain(args []string) error {
 	} else if c.Init == "" || c.Out == "" {
 		return usagef("train: --init and --out are required (or --resume DIR)")
 	}
-	d, cleanup, err := connect(*threads)
+	d, cleanup, err := connect(*threads, c.Device)
 	if err != nil {
 		return err
 	}

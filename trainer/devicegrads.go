@@ -1,0 +1,72 @@
+package trainer
+
+import (
+	"fmt"
+
+	"github.com/sugarme/gotch"
+	lib "github.com/sugarme/gotch/libtch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/unigrpo/unigrpo/collective"
+)
+
+// deviceGrads is the fused gradient buffer kept where the model lives (the GPU under NCCL): the
+// gradients are copied into it, all-reduced in place by a communicator of device buffers, and
+// only the reduced vector travels to the host for the clip and the AdamW update.
+type deviceGrads struct {
+	buf *ts.Tensor // [N] float32 on the model's device
+}
+
+func newDeviceGrads(n int, dev gotch.Device) (*deviceGrads, error) {
+	buf, err := ts.Zeros([]int64{int64(n)}, gotch.Float, dev)
+	if err != nil {
+		return nil, fmt.Errorf("fused gradient buffer of %d values: %w", n, err)
+	}
+	return &deviceGrads{buf: buf}, nil
+}
+
+// reduce packs the model's gradients into the buffer (zeroing them in the model), averages the
+// buffer over ranks with comm, and copies the result into host (len N).
+func (g *deviceGrads) reduce(f *Flat, comm collective.Communicator, d *Dist, host []float32) error {
+	for i, p := range f.Params {
+		n := int64(f.Offset[i+1] - f.Offset[i])
+		var grad, flat, seg, z lib.Ctensor
+		lib.AtgGrad(&grad, lib.Ctensor(p.Tensor.Ctensor()))
+		if err := ts.TorchErr(); err != nil {
+			return fmt.Errorf("gradient of %s: %w", p.Name, err)
+		}
+		lib.AtgNarrow(&seg, lib.Ctensor(g.buf.Ctensor()), 0, int64(f.Offset[i]), n)
+		if lib.AtDefined(grad) {
+			lib.AtgReshape(&flat, grad, []int64{n}, 1)
+			lib.AtCopy_(seg, flat)
+			lib.AtgZero_(&z, grad)
+		} else {
+			lib.AtgZero_(&z, seg)
+		}
+		err := ts.TorchErr()
+		for _, h := range []lib.Ctensor{grad, flat, seg, z} {
+			if h != nil {
+				lib.AtFree(h)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("packing the gradient of %s: %w", p.Name, err)
+		}
+	}
+	if d.World() > 1 {
+		ctx, cancel := d.ctx()
+		defer cancel()
+		ptr := uintptr(lib.AtDataPtr(lib.Ctensor(g.buf.Ctensor())))
+		if err := comm.AllReduce(ctx, collective.Device{Ptr: ptr, Count: f.N}, collective.Avg); err != nil {
+			return fmt.Errorf("all-reduce of the fused gradient buffer: %w", err)
+		}
+	}
+	return g.buf.CopyData(host, uint(f.N))
+}
+
+func (g *deviceGrads) close() {
+	if g != nil && g.buf != nil {
+		g.buf.MustDrop()
+		g.buf = nil
+	}
+}
