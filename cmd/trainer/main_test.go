@@ -110,3 +110,25 @@ func TestMismatchedCheckpointIsAClearError(t *testing.T) {
 		t.Fatalf("exit %d, output %q", code, got)
 	}
 }
+
+// A worker restarted by `launch --max-restarts` (UNIGRPO_RESTART_COUNT > 0) resumes its run from
+// the newest checkpoint instead of starting over.
+func TestRestartedWorkerResumes(t *testing.T) {
+	ck := tinyCheckpoint(t)
+	out := filepath.Join(t.TempDir(), "run")
+	args := []string{"train", "--init", ck, "--out", out, "--batch", "2", "--group", "2", "--eval-scenes", "2",
+		"--eval-every", "0", "--plot-every", "0", "--monitor-interval", "0"}
+	if got, code := runProgram(t, append(args, "--steps", "2")...); code != 0 {
+		t.Fatalf("first run: exit %d\n%s", code, got)
+	}
+	os.Setenv("UNIGRPO_RESTART_COUNT", "1")
+	defer os.Unsetenv("UNIGRPO_RESTART_COUNT")
+	got, code := runProgram(t, append(args, "--steps", "3")...)
+	if code != 0 || !strings.Contains(got, "resuming") {
+		t.Fatalf("restarted run: exit %d, output %q; want it to resume", code, got)
+	}
+	metrics, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
+	if n := strings.Count(string(metrics), "\n"); n != 3 {
+		t.Fatalf("metrics.jsonl has %d lines after the restart, want steps 1-3 once each:\n%s", n, metrics)
+	}
+}
