@@ -94,6 +94,7 @@ func (lp *loop) steps(first, total int) error {
 			if err != nil {
 				return err
 			}
+			cmem.Trim() // the evaluation's large batches would otherwise stay resident
 			addEval(rec, res)
 			if last && lp.final != nil {
 				if err := lp.final(res); err != nil {
