@@ -60,12 +60,7 @@ func Bench(ckpts []Checkpoint, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	scenes := make([]world.Scene, o.Scenes)
-	images := make([]world.Image, o.Scenes)
-	for i := range scenes {
-		scenes[i] = wc.Sample(stream.RNG(o.Seed, stream.Eval, 0, i))
-		images[i] = wc.Render(scenes[i])
-	}
+	scenes, images := HeldOut(wc, o.Seed, o.Scenes)
 	rep := &Report{Scenes: o.Scenes, Seed: o.Seed}
 	for _, e := range es {
 		rep.Embedders = append(rep.Embedders, e.Name())
@@ -107,6 +102,18 @@ func Bench(ckpts []Checkpoint, o Options) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// HeldOut returns n evaluation scenes and their images: the same for every run with the same
+// seed, and disjoint from training scenes (their own random stream).
+func HeldOut(wc world.Config, seed uint64, n int) ([]world.Scene, []world.Image) {
+	scenes := make([]world.Scene, n)
+	images := make([]world.Image, n)
+	for i := range scenes {
+		scenes[i] = wc.Sample(stream.RNG(seed, stream.Eval, 0, i))
+		images[i] = wc.Render(scenes[i])
+	}
+	return scenes, images
 }
 
 // Markdown renders the two tables: similarity per embedder with Overall (the paper's Tables

@@ -11,22 +11,10 @@ import (
 
 	"github.com/sugarme/gotch"
 
-	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/embed"
 	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/models/world"
 )
-
-func heldOut(n int) ([]world.Scene, []world.Image) {
-	wc := world.DefaultConfig()
-	var ss []world.Scene
-	var ims []world.Image
-	for i := 0; i < n; i++ {
-		s := wc.Sample(stream.RNG(5, stream.Eval, 0, i))
-		ss, ims = append(ss, s), append(ims, wc.Render(s))
-	}
-	return ss, ims
-}
 
 func TestScoreOracleAndEmpty(t *testing.T) {
 	wc := world.DefaultConfig()
@@ -35,7 +23,7 @@ func TestScoreOracleAndEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scenes, images := heldOut(30)
+	scenes, images := HeldOut(wc, 5, 30)
 	oracle := make([][]int, len(scenes))
 	first := make([][]int, len(scenes))
 	for i, s := range scenes {

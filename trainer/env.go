@@ -3,6 +3,7 @@ package trainer
 import (
 	"fmt"
 
+	"github.com/unigrpo/unigrpo/eval"
 	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/embed"
 	"github.com/unigrpo/unigrpo/models/world"
@@ -47,16 +48,9 @@ func (e *Env) Scenes(seed uint64, step, lo, hi int) ([]world.Scene, []world.Imag
 	return scenes, images
 }
 
-// HeldOut returns n evaluation scenes, the same for every run with the same seed and disjoint
-// from training scenes (their own stream).
+// HeldOut returns n evaluation scenes (see eval.HeldOut).
 func (e *Env) HeldOut(seed uint64, n int) ([]world.Scene, []world.Image) {
-	scenes := make([]world.Scene, n)
-	images := make([]world.Image, n)
-	for i := range scenes {
-		scenes[i] = e.World.Sample(stream.RNG(seed, stream.Eval, 0, i))
-		images[i] = e.World.Render(scenes[i])
-	}
-	return scenes, images
+	return eval.HeldOut(e.World, seed, n)
 }
 
 // Rewards reconstructs each of the N = B*G captions (row b*G+g belongs to source image b) and
