@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"sort"
@@ -134,7 +136,7 @@ func ReadRecords(path string) ([]Record, error) {
 
 func truncateMetrics(path string, upTo int) error {
 	recs, err := ReadRecords(path)
-	if os.IsNotExist(unwrapAll(err)) {
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
@@ -151,14 +153,4 @@ func truncateMetrics(path string, upTo int) error {
 		}
 	}
 	return atomicfile.Write(path, b.Bytes())
-}
-
-func unwrapAll(err error) error {
-	for {
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return err
-		}
-		err = u.Unwrap()
-	}
 }
