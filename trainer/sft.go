@@ -216,33 +216,40 @@ func evaluate(m *policy.Model, env *Env, scenes []world.Scene, images []world.Im
 	return eval.Score("policy", env.Decoder, env.Embedders, scenes, images, caps, seed, 0)
 }
 
+// evalFields are the held-out results of greedy captions, under the names of eval.json (and,
+// prefixed with eval_, of metrics.jsonl).
+func evalFields(r *eval.Result) map[string]float64 {
+	return map[string]float64{
+		"reward": r.Overall, "length": r.LengthMean, "object_recall": r.ObjectRecall,
+		"object_precision": r.ObjectPrecision, "attribute_accuracy": r.AttributeAccuracy,
+		"small_object_recall": r.SmallObjectRecall, "position_accuracy": r.PositionAccuracy,
+		"coverage": r.Coverage, "size_accuracy": r.SizeAccuracy, "color_accuracy": r.ColorAccuracy,
+		"shape_accuracy": r.ShapeAccuracy,
+	}
+}
+
 // addEval puts held-out results into a metrics record under eval_ keys.
 func addEval(rec Record, r *eval.Result) {
 	if r == nil {
 		return
 	}
-	rec["eval_reward"] = r.Overall
-	rec["eval_length"] = r.LengthMean
-	rec["eval_object_recall"] = r.ObjectRecall
-	rec["eval_object_precision"] = r.ObjectPrecision
-	rec["eval_attribute_accuracy"] = r.AttributeAccuracy
-	rec["eval_small_object_recall"] = r.SmallObjectRecall
-	rec["eval_position_accuracy"] = r.PositionAccuracy
-	rec["eval_coverage"] = r.Coverage
+	for k, v := range evalFields(r) {
+		rec["eval_"+k] = v
+	}
 }
 
 // evalSummary is eval.json: the understanding metrics of greedy captions on held-out scenes.
 func evalSummary(r *eval.Result, scenes int) map[string]any {
+	out := map[string]any{"scenes": scenes}
 	if r == nil {
-		return map[string]any{"scenes": 0}
+		out["scenes"] = 0
+		return out
 	}
-	return map[string]any{
-		"scenes": scenes, "object_recall": r.ObjectRecall, "object_precision": r.ObjectPrecision,
-		"attribute_accuracy": r.AttributeAccuracy, "small_object_recall": r.SmallObjectRecall,
-		"position_accuracy": r.PositionAccuracy, "coverage": r.Coverage, "size_accuracy": r.SizeAccuracy,
-		"color_accuracy": r.ColorAccuracy, "shape_accuracy": r.ShapeAccuracy,
-		"reward": r.Overall, "embedders": r.Embedders, "length_mean": r.LengthMean,
+	for k, v := range evalFields(r) {
+		out[k] = v
 	}
+	out["length_mean"], out["embedders"] = r.LengthMean, r.Embedders
+	return out
 }
 
 // ParseDevice turns --device into a gotch device: "cpu", "cuda" (GPU localRank) or "auto".
