@@ -42,10 +42,13 @@ type SFTConfig struct {
 	MonitorInterval float64 `json:"monitor_interval"`
 }
 
-// DefaultSFTConfig returns the defaults of `trainer sft`.
+// DefaultSFTConfig returns the defaults of `trainer sft`. Batch and Captions trade distinct
+// images against captions per image: shapes are learned from distinct images, and with 16 scenes
+// x 4 captions the baseline still named shapes at chance after 2,000 steps, where 32 scenes x 2
+// captions (about 1.3x the time per step) learns them between steps 1,000 and 2,000.
 func DefaultSFTConfig() SFTConfig {
 	return SFTConfig{
-		Steps: 2000, Batch: 16, Captions: 4, LR: 1e-3, Warmup: 100, MinLRRatio: 0.1, WeightDecay: 0.01, ClipNorm: 1,
+		Steps: 2000, Batch: 32, Captions: 2, LR: 1e-3, Warmup: 100, MinLRRatio: 0.1, WeightDecay: 0.01, ClipNorm: 1,
 		Seed: 1, EvalEvery: 500, EvalScenes: 200, EvalSeed: 20251125, CkptEvery: 500, Keep: 2, LogEvery: 10,
 		Partial: world.DefaultPartialOptions(), World: world.DefaultConfig(), Model: policy.DefaultConfig(), Device: "cpu", MonitorInterval: 2,
 	}

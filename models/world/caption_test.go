@@ -226,21 +226,25 @@ func TestPartial(t *testing.T) {
 			bgs++
 		}
 	}
-	// Expected rates: objects 1 + 0.4 + 0.16 (+0.064): about 1.6 per caption;
-	// size and position kept 0.4; colour kept 0.7 + 0.09*0.5, shape the same.
+	// Expected rates, with q = 1 - StopProb the chance of going on after an
+	// object: 1 + q + q^2 objects, plus q^3 for the half of the scenes that
+	// hold four; an attribute is kept with 1 - its drop probability, and
+	// colour and shape also when both were dropped and it was the one restored.
 	near := func(name string, got, want float64) {
 		if got < want-0.04 || got > want+0.04 {
 			t.Errorf("%s = %.3f, want about %.3f", name, got, want)
 		}
 	}
-	near("objects per caption", float64(objects)/2000, 1+0.4+0.16+0.5*0.064)
-	near("size kept", float64(sizes)/float64(objects), 0.4)
-	near("position kept", float64(cells)/float64(objects), 0.4)
-	near("colour kept", float64(colors)/float64(objects), 0.7+0.09/2)
-	near("shape kept", float64(shapes)/float64(objects), 0.7+0.09/2)
-	near("background kept", float64(bgs)/2000, 0.4)
-	if stops < 1500 {
-		t.Errorf("stopped early in only %d of 2000 captions", stops)
+	q := 1 - opt.StopProb
+	both := opt.DropColor * opt.DropShape / 2
+	near("objects per caption", float64(objects)/2000, 1+q+q*q+0.5*q*q*q)
+	near("size kept", float64(sizes)/float64(objects), 1-opt.DropSize)
+	near("position kept", float64(cells)/float64(objects), 1-opt.DropPosition)
+	near("colour kept", float64(colors)/float64(objects), 1-opt.DropColor+both)
+	near("shape kept", float64(shapes)/float64(objects), 1-opt.DropShape+both)
+	near("background kept", float64(bgs)/2000, 1-opt.DropBackground)
+	if want := 2000 * (1 - q*q*(1+q)/2); float64(stops) < want-100 {
+		t.Errorf("stopped early in only %d of 2000 captions, want about %.0f", stops, want)
 	}
 	full := Partial(cfg.Sample(rngFor(1, 1)), PartialOptions{}, rngFor(1, 2))
 	if s := cfg.Sample(rngFor(1, 1)); !reflect.DeepEqual(full, Oracle(s)) {
@@ -249,6 +253,21 @@ func TestPartial(t *testing.T) {
 	if err := (PartialOptions{StopProb: 1.5, DropShape: -0.1}).Validate(); err == nil ||
 		!strings.Contains(err.Error(), "stop probability 1.5") || !strings.Contains(err.Error(), "drop-shape probability -0.1") {
 		t.Errorf("Validate of bad options = %v", err)
+	}
+}
+
+// TestDefaultPartialGreedyStops checks the property the default recipe is
+// chosen for: after an object phrase, a model that learned these captions
+// exactly gives the end of the caption more probability than "and" or the
+// background word, so its greedy captions describe one object and RL has
+// objects left to add.
+func TestDefaultPartialGreedyStops(t *testing.T) {
+	o := DefaultPartialOptions()
+	end := o.StopProb * o.DropBackground
+	more := 1 - o.StopProb
+	bg := o.StopProb * (1 - o.DropBackground)
+	if !(end > more && end > bg) {
+		t.Errorf("after a phrase: end %.2f, \"and\" %.2f, background %.2f: greedy decoding would not stop", end, more, bg)
 	}
 }
 
