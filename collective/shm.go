@@ -67,18 +67,43 @@ func sleep(c net.Conn, flag *atomic.Uint32, ready func() bool, want byte, buf []
 	return nil
 }
 
-// shmSender fills the slots of the outgoing region.
-type shmSender struct {
+// shmRegion is one side's view of a region: its memory, header and slots.
+type shmRegion struct {
 	mem       []byte
 	ctl       shmControl
 	slots     int
 	slotBytes int
-	sent      uint64 // == head
-	buf       [1]byte
+	buf       [1]byte // the byte written or read on the socket
+}
+
+func newRegion(mem []byte, slotBytes int) shmRegion {
+	return shmRegion{mem: mem, ctl: newControl(mem), slots: (len(mem) - shmHeader) / slotBytes, slotBytes: slotBytes}
+}
+
+// offset returns where the slot of the i-th segment starts in mem.
+func (r *shmRegion) offset(i uint64) int {
+	return shmHeader + int(i%uint64(r.slots))*r.slotBytes
+}
+
+// wake claims the other side's waiting flag, if it is set, and writes b on c
+// to wake it.
+func (r *shmRegion) wake(c net.Conn, flag *atomic.Uint32, b byte) error {
+	if !flag.CompareAndSwap(1, 0) {
+		return nil
+	}
+	r.buf[0] = b
+	_, err := c.Write(r.buf[:1])
+	return err
+}
+
+// shmSender fills the slots of the outgoing region.
+type shmSender struct {
+	shmRegion
+	sent uint64 // == head
 }
 
 func newSender(mem []byte, slotBytes int) *shmSender {
-	return &shmSender{mem: mem, ctl: newControl(mem), slots: (len(mem) - shmHeader) / slotBytes, slotBytes: slotBytes}
+	return &shmSender{shmRegion: newRegion(mem, slotBytes)}
 }
 
 // send copies data into a free slot, waiting for one if necessary, and
@@ -90,31 +115,21 @@ func (s *shmSender) send(c net.Conn, data []float32) error {
 			return err
 		}
 	}
-	off := shmHeader + int(s.sent%uint64(s.slots))*s.slotBytes
+	off := s.offset(s.sent)
 	copy(s.mem[off:off+4*len(data)], asBytes(data))
 	s.sent++
 	s.ctl.head.Store(s.sent)
-	if s.ctl.rxWaiting.CompareAndSwap(1, 0) {
-		s.buf[0] = doorbell
-		if _, err := c.Write(s.buf[:1]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.wake(c, s.ctl.rxWaiting, doorbell)
 }
 
 // shmReceiver consumes the slots of the incoming region.
 type shmReceiver struct {
-	mem       []byte
-	ctl       shmControl
-	slots     int
-	slotBytes int
-	consumed  uint64 // == tail
-	buf       [1]byte
+	shmRegion
+	consumed uint64 // == tail
 }
 
 func newReceiver(mem []byte, slotBytes int) *shmReceiver {
-	return &shmReceiver{mem: mem, ctl: newControl(mem), slots: (len(mem) - shmHeader) / slotBytes, slotBytes: slotBytes}
+	return &shmReceiver{shmRegion: newRegion(mem, slotBytes)}
 }
 
 // wait returns the next published slot as n elements, sleeping until the
@@ -132,7 +147,7 @@ func (s *shmReceiver) wait(c net.Conn, n int) ([]float32, error) {
 	if s.ctl.head.Load()-s.consumed > uint64(s.slots) {
 		return nil, errors.New("shared-memory link out of step (sender overran the slots)")
 	}
-	off := shmHeader + int(s.consumed%uint64(s.slots))*s.slotBytes
+	off := s.offset(s.consumed)
 	return unsafe.Slice((*float32)(unsafe.Pointer(&s.mem[off])), n), nil
 }
 
@@ -143,8 +158,5 @@ func (s *shmReceiver) wait(c net.Conn, n int) ([]float32, error) {
 func (s *shmReceiver) release(c net.Conn) {
 	s.consumed++
 	s.ctl.tail.Store(s.consumed)
-	if s.ctl.txWaiting.CompareAndSwap(1, 0) {
-		s.buf[0] = credit
-		c.Write(s.buf[:1])
-	}
+	s.wake(c, s.ctl.txWaiting, credit)
 }
