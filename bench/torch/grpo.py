@@ -68,33 +68,14 @@ class Env:
 
 
 class Policy(reference.Policy):
-    """reference.Policy with the GRPO pieces: split vision/projection, early-stopping sampler,
-    and teacher forcing with the image prefix shared by the G rows of each image."""
-
-    def vision(self, x):
-        c, w = self.c, self.w
-        B = x.shape[0]
-        h = F.gelu(F.conv2d(x, w["vision.conv1.weight"], w["vision.conv1.bias"], 1, 1))
-        h = F.gelu(F.conv2d(h, w["vision.conv2.weight"], w["vision.conv2.bias"], 2, 1))
-        h = F.conv2d(h, w["vision.conv3.weight"], w["vision.conv3.bias"], 2, 1)
-        h = h.view(B, c["vision_dim"], self.P).transpose(1, 2) + w["vision.pos"]
-        for i in range(c["vision_layers"]):
-            h = self.block("vision.layer%d" % i, h, c["vision_dim"], c["vision_heads"])
-        return F.layer_norm(h, (c["vision_dim"],), w["vision.norm.weight"], w["vision.norm.bias"],
-                            self.eps)
-
-    def project(self, h):
-        w = self.w
-        if self.c["projector_hidden"] > 0:
-            h = F.linear(h, w["projector.fc1.weight"], w["projector.fc1.bias"])
-            return F.linear(F.gelu(h), w["projector.fc2.weight"], w["projector.fc2.bias"])
-        return F.linear(h, w["projector.fc.weight"], w["projector.fc.bias"])
+    """reference.Policy with the GRPO pieces: early-stopping sampler and teacher forcing with
+    the image prefix shared by the G rows of each image."""
 
     @torch.no_grad()
     def rollout(self, feats, G, max_len, gen, temperature):
         """G captions per image, KV cache, all rows per step; returns tokens [N, T] (PAD after
         EOS) and lengths [N] (EOS included)."""
-        c, P = self.c, self.P
+        c = self.c
         B = feats.shape[0]
         N, H, D = B * G, c["heads"], c["dim"]
         Dh = D // H
@@ -104,26 +85,9 @@ class Policy(reference.Policy):
         ids = torch.full((N,), c["bos"], dtype=torch.long)
         done = torch.zeros(N, dtype=torch.bool)
         out = torch.full((N, max_len), c["pad"], dtype=torch.long)
-        scale = 1 / math.sqrt(Dh)
         T = max_len
         for t in range(max_len):
-            x = F.embedding(ids.view(N, 1), self.w["lm.tok"]) + self.w["lm.pos"][P + t:P + t + 1]
-            for l in range(c["layers"]):
-                pre = "lm.layer%d" % l
-                q, k, v = self.qkv(pre, x, D, H)
-                kc[l][:, :, t:t + 1] = k
-                vc[l][:, :, t:t + 1] = v
-                q = q * scale
-                qb = q.reshape(B, G, H, Dh).permute(0, 2, 1, 3)
-                sp = (qb @ ks[l].transpose(-2, -1)).permute(0, 2, 1, 3).reshape(N, H, P)
-                ss = (q * kc[l][:, :, :t + 1]).sum(-1)
-                p = torch.cat([sp, ss], -1).softmax(-1)
-                pp = p[..., :P].reshape(B, G, H, P).permute(0, 2, 1, 3)
-                op = (pp @ vs[l]).permute(0, 2, 1, 3).reshape(N, H, Dh)
-                os_ = (p[..., P:].unsqueeze(-1) * vc[l][:, :, :t + 1]).sum(2)
-                x = self.post(pre, x, (op + os_).reshape(N, 1, D), D)
-            _, logits = self.head(x)
-            probs = (logits[:, 0] / temperature).softmax(-1)
+            probs = (self.step_logits(ks, vs, kc, vc, ids, t, G) / temperature).softmax(-1)
             nxt = torch.multinomial(probs, 1, generator=gen).view(N)
             nxt = nxt.masked_fill(done, c["pad"])
             out[:, t] = nxt

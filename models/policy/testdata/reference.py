@@ -127,7 +127,8 @@ class Policy:
         o = (s.softmax(-1) @ v).transpose(1, 2).reshape(R, L, d)
         return self.post(pre, x, o, d)
 
-    def encode(self, x):
+    def vision(self, x):
+        """Vision encoder: images [B, C, S, S] -> tokens [B, P, Dv]."""
         c, w = self.c, self.w
         B = x.shape[0]
         h = F.gelu(F.conv2d(x, w["vision.conv1.weight"], w["vision.conv1.bias"], 1, 1))
@@ -136,11 +137,19 @@ class Policy:
         h = h.view(B, c["vision_dim"], self.P).transpose(1, 2) + w["vision.pos"]
         for i in range(c["vision_layers"]):
             h = self.block("vision.layer%d" % i, h, c["vision_dim"], c["vision_heads"])
-        h = F.layer_norm(h, (c["vision_dim"],), w["vision.norm.weight"], w["vision.norm.bias"], self.eps)
-        if c["projector_hidden"] > 0:
+        return F.layer_norm(h, (c["vision_dim"],), w["vision.norm.weight"], w["vision.norm.bias"],
+                            self.eps)
+
+    def project(self, h):
+        """Projector: vision tokens [B, P, Dv] -> [B, P, D]."""
+        w = self.w
+        if self.c["projector_hidden"] > 0:
             h = F.linear(h, w["projector.fc1.weight"], w["projector.fc1.bias"])
             return F.linear(F.gelu(h), w["projector.fc2.weight"], w["projector.fc2.bias"])
         return F.linear(h, w["projector.fc.weight"], w["projector.fc.bias"])
+
+    def encode(self, x):
+        return self.project(self.vision(x))
 
     def prefix(self, z):
         c = self.c
@@ -193,11 +202,37 @@ class Policy:
         lp = (logits / temperature).log_softmax(-1)
         return lp.gather(2, tgt.unsqueeze(2)).squeeze(2) * mask, lp, mask
 
+    def step_logits(self, ks, vs, kc, vc, ids, t, G):
+        """One decoding step of the Go sampler's algorithm: the tokens ids [N] at caption
+        position t attend to the image prefix keys/values [B, H, P, Dh] (shared by the G rows of
+        each image) and to the caption cache kc/vc [N, H, T, Dh], which gets their keys and
+        values; returns the logits [N, V]."""
+        c, P = self.c, self.P
+        N, H, D = ids.shape[0], c["heads"], c["dim"]
+        B, Dh = N // G, D // H
+        x = F.embedding(ids.view(N, 1), self.w["lm.tok"]) + self.w["lm.pos"][P + t:P + t + 1]
+        for l in range(c["layers"]):
+            pre = "lm.layer%d" % l
+            q, k, v = self.qkv(pre, x, D, H)
+            kc[l][:, :, t:t + 1] = k
+            vc[l][:, :, t:t + 1] = v
+            q = q / math.sqrt(Dh)
+            qb = q.reshape(B, G, H, Dh).permute(0, 2, 1, 3)
+            sp = (qb @ ks[l].transpose(-2, -1)).permute(0, 2, 1, 3).reshape(N, H, P)
+            ss = (q * kc[l][:, :, :t + 1]).sum(-1)
+            p = torch.cat([sp, ss], -1).softmax(-1)
+            pp = p[..., :P].reshape(B, G, H, P).permute(0, 2, 1, 3)
+            op = (pp @ vs[l]).permute(0, 2, 1, 3).reshape(N, H, Dh)
+            os_ = (p[..., P:].unsqueeze(-1) * vc[l][:, :, :t + 1]).sum(2)
+            x = self.post(pre, x, (op + os_).reshape(N, 1, D), D)
+        _, logits = self.head(x)
+        return logits[:, 0]
+
     @torch.no_grad()
     def sample(self, images, G, steps, gen, temperature=1.0):
         """Same algorithm as the Go sampler: prefix once per image, attention over it shared by
         the G rows, preallocated caption cache, one token per step for all rows."""
-        c, P = self.c, self.P
+        c = self.c
         B = images.shape[0]
         N, H, D = B * G, c["heads"], c["dim"]
         Dh = D // H
@@ -207,23 +242,7 @@ class Policy:
         ids = torch.full((N,), c["bos"], dtype=torch.long)
         out = []
         for t in range(steps):
-            x = F.embedding(ids.view(N, 1), self.w["lm.tok"]) + self.w["lm.pos"][P + t:P + t + 1]
-            for l in range(c["layers"]):
-                pre = "lm.layer%d" % l
-                q, k, v = self.qkv(pre, x, D, H)
-                kc[l][:, :, t:t + 1] = k
-                vc[l][:, :, t:t + 1] = v
-                q = q / math.sqrt(Dh)
-                qb = q.reshape(B, G, H, Dh).permute(0, 2, 1, 3)
-                sp = (qb @ ks[l].transpose(-2, -1)).permute(0, 2, 1, 3).reshape(N, H, P)
-                ss = (q * kc[l][:, :, :t + 1]).sum(-1)
-                p = torch.cat([sp, ss], -1).softmax(-1)
-                pp = p[..., :P].reshape(B, G, H, P).permute(0, 2, 1, 3)
-                op = (pp @ vs[l]).permute(0, 2, 1, 3).reshape(N, H, Dh)
-                os_ = (p[..., P:].unsqueeze(-1) * vc[l][:, :, :t + 1]).sum(2)
-                x = self.post(pre, x, (op + os_).reshape(N, 1, D), D)
-            _, logits = self.head(x)
-            probs = (logits[:, 0] / temperature).softmax(-1)
+            probs = (self.step_logits(ks, vs, kc, vc, ids, t, G) / temperature).softmax(-1)
             ids = torch.multinomial(probs, 1, generator=gen).view(N)
             out.append(ids)
         return torch.stack(out, 1)
