@@ -212,6 +212,10 @@ var tinyDevice = gotch.CPU
 
 func maxWeightDiff(t *testing.T, a, b string) float64 {
 	t.Helper()
+	// Model work belongs on one OS thread: libtorch's grad mode is per thread, and Load turns
+	// it off around its copies.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	ma, _, err := policy.Load(a, tinyDevice)
 	if err != nil {
 		t.Fatal(err)

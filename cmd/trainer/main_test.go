@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -39,6 +40,8 @@ func runProgram(t *testing.T, args ...string) (string, int) {
 
 func tinyCheckpoint(t *testing.T) string {
 	t.Helper()
+	runtime.LockOSThread() // model work on one OS thread (libtorch state is per thread)
+	defer runtime.UnlockOSThread()
 	m, err := policy.New(policy.TinyConfig(), gotch.CPU, 1)
 	if err != nil {
 		t.Fatal(err)
