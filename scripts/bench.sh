@@ -36,17 +36,9 @@ done
 start=$(date +%s)
 
 # --- peers ---------------------------------------------------------------------------------------
-need=()
-for p in python3-torch openmpi-bin libopenmpi-dev; do
-  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  command -v apt-get >/dev/null || die "missing ${need[*]} and no apt-get: install them first"
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  say "installing ${need[*]} (apt-get)"
-  $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+# shellcheck source=scripts/apt.sh
+. scripts/apt.sh
+apt_install "install them first" python3-torch openmpi-bin libopenmpi-dev
 [ -x "$py" ] && "$py" -c 'import torch' 2>/dev/null || die "$py cannot import torch (apt-get install python3-torch)"
 command -v mpicc >/dev/null && command -v mpirun >/dev/null || die "mpicc/mpirun not found (apt-get install openmpi-bin libopenmpi-dev)"
 [ -x bin/trainer ] && [ -x bin/launch ] || die "bin/trainer and bin/launch are missing: run make build"

@@ -27,17 +27,12 @@ say() { echo "setup: $*"; }
 die() { echo "setup: error: $*" >&2; exit 1; }
 
 # --- 1. Debian packages -------------------------------------------------------------------------
-need_pkgs=()
+# shellcheck source=scripts/apt.sh
+. scripts/apt.sh
 if [ -z "${LIBTORCH:-}" ]; then
-  dpkg -s libtorch-dev >/dev/null 2>&1 || need_pkgs+=(libtorch-dev)
-fi
-dpkg -s libopenblas0-pthread >/dev/null 2>&1 || need_pkgs+=(libopenblas0-pthread)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-  command -v apt-get >/dev/null || die "missing packages ${need_pkgs[*]} and no apt-get; install them or set LIBTORCH"
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  say "installing ${need_pkgs[*]} (apt-get, about 2 minutes the first time)"
-  $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+  apt_install "install them or set LIBTORCH" libtorch-dev libopenblas0-pthread
+else
+  apt_install "install it" libopenblas0-pthread
 fi
 
 # --- 2. locate libtorch -------------------------------------------------------------------------
