@@ -89,12 +89,14 @@ func (lp *loop) steps(first, total int) error {
 			rec["samples_per_s"] = n / dt
 		}
 		last := step == total
+		trimmed := false
 		if len(lp.heldScenes) > 0 && due(lp.every.Eval, step, last) {
 			res, err := evaluate(lp.l.model, lp.env, lp.heldScenes, lp.heldImages, lp.evalSeed)
 			if err != nil {
 				return err
 			}
 			cmem.Trim() // the evaluation's large batches would otherwise stay resident
+			trimmed = true
 			addEval(rec, res)
 			if last && lp.final != nil {
 				if err := lp.final(res); err != nil {
@@ -111,7 +113,9 @@ func (lp *loop) steps(first, total int) error {
 		}
 		logNow := due(max(lp.every.Log, 1), step, last)
 		if logNow {
-			cmem.Trim()
+			if !trimmed {
+				cmem.Trim() // return freed heap at each log interval (see cmem)
+			}
 			f, err := lp.dv.fields(lp.d)
 			if err != nil {
 				return err
