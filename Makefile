@@ -4,7 +4,7 @@ GO ?= go
 # Tests and the demo run one libtorch thread per process (see README: threads on tiny ops are slower).
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup build test test-pure demo bench clean
+.PHONY: setup build test test-pure demo bench gpu-kit gpu-rehearse clean
 
 setup:
 	@scripts/setup.sh
@@ -29,5 +29,14 @@ demo: build
 bench: build
 	@scripts/bench.sh
 
+# The GPU kit (.gpukit/): a Go toolchain, the vendored modules and a prebuilt gpucheck, for a GPU host
+# without Go or network; scripts/gpu-run.sh runs there with it (see README, "GPU hosts").
+gpu-kit:
+	@scripts/gpu-kit.sh
+
+# scripts/gpu-run.sh on this machine: no Go on PATH, no apt, no module proxy, Debian's libtorch.
+gpu-rehearse: gpu-kit setup
+	@scripts/gpu-run.sh --rehearse
+
 clean:
-	rm -rf bin .gotch go.work go.work.sum
+	rm -rf bin .gotch go.work go.work.sum .gpukit

@@ -104,6 +104,7 @@ func checkOneRank(ctx context.Context, w io.Writer, lib *Library, opts CheckOpti
 	for i := range host {
 		host[i] = pattern(0, i)
 	}
+	var per time.Duration
 	err = withBuffers(lib, 0, opts.Count, func(send, recv uintptr) error {
 		if err := lib.CopyToDevice(send, host); err != nil {
 			return err
@@ -119,13 +120,27 @@ func checkOneRank(ctx context.Context, w io.Writer, lib *Library, opts CheckOpti
 		if err := lib.CopyFromDevice(got, recv); err != nil {
 			return err
 		}
-		return compare(got, func(i int) float32 { return pattern(0, i) })
+		if err := compare(got, func(i int) float32 { return pattern(0, i) }); err != nil {
+			return err
+		}
+		// Timed: in place, as a trainer's fused gradient buffer is reduced. One rank moves no data
+		// between GPUs, so busbw (algbw * 2(n-1)/n) is 0 by definition; algbw measures NCCL's
+		// launch and local copy cost.
+		t := time.Now()
+		for range opts.Iters {
+			if err := comm.AllReducePtr(ctx, recv, recv, opts.Count, Float32, Sum); err != nil {
+				return err
+			}
+		}
+		per = time.Since(t) / time.Duration(opts.Iters)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "one-rank all-reduce on device 0: %d floats copied in, summed, copied back: ok (%v)\n",
-		opts.Count, time.Since(start).Round(time.Millisecond))
+	algbw := 4 * float64(opts.Count) / per.Seconds() / 1e9
+	fmt.Fprintf(w, "one-rank all-reduce on device 0: %d floats copied in, summed, copied back: ok (%v); %d in-place iterations: %v each, algbw %.2f GB/s, busbw 0.00 GB/s\n",
+		opts.Count, time.Since(start).Round(time.Millisecond), opts.Iters, per.Round(time.Microsecond), algbw)
 	return nil
 }
 

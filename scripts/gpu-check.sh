@@ -25,44 +25,8 @@ if [[ ! -x "$bin" ]]; then
 	fi
 fi
 
-# Ask Python where pip's NVIDIA wheels live, for installs outside the
-# folders gpucheck searches by itself (odd venv or conda locations).
-py="$(command -v python3 || true)"
-if [[ -n "$py" ]]; then
-	if [[ -z "${UNIGRPO_NCCL_LIB:-}" ]]; then
-		lib="$("$py" - <<'PY' 2>/dev/null || true
-import os
-try:
-    import nvidia.nccl as m
-    for d in m.__path__:
-        p = os.path.join(d, "lib", "libnccl.so.2")
-        if os.path.exists(p):
-            print(p)
-            break
-except Exception:
-    pass
-PY
-)"
-		[[ -n "$lib" ]] && export UNIGRPO_NCCL_LIB="$lib"
-	fi
-	if [[ -z "${UNIGRPO_CUDART_LIB:-}" ]]; then
-		lib="$("$py" - <<'PY' 2>/dev/null || true
-import glob, os
-try:
-    import nvidia
-    for d in nvidia.__path__:
-        for sub in ("cu13/lib", "cuda_runtime/lib", "cu12/lib"):
-            hits = sorted(glob.glob(os.path.join(d, sub, "libcudart.so*")))
-            if hits:
-                print(hits[-1])
-                raise SystemExit
-except Exception:
-    pass
-PY
-)"
-		[[ -n "$lib" ]] && export UNIGRPO_CUDART_LIB="$lib"
-	fi
-fi
+# shellcheck source=scripts/gpu-libs.sh
+. "$root/scripts/gpu-libs.sh"
 
 echo "gpu-check: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)"
 if command -v nvidia-smi >/dev/null 2>&1; then

@@ -11,8 +11,8 @@ import (
 )
 
 // deviceGrads is the fused gradient buffer kept where the model lives (the GPU under NCCL): the
-// gradients are copied into it, all-reduced in place by a communicator of device buffers, and
-// only the reduced vector travels to the host for the clip and the AdamW update.
+// gradients are copied into it and all-reduced in place by a communicator of device buffers. The
+// device optimizer updates from it where it is; the host optimizer copies the reduced vector out.
 type deviceGrads struct {
 	buf *ts.Tensor // [N] float32 on the model's device
 }
@@ -25,9 +25,9 @@ func newDeviceGrads(n int, dev gotch.Device) (*deviceGrads, error) {
 	return &deviceGrads{buf: buf}, nil
 }
 
-// reduce packs the model's gradients into the buffer (zeroing them in the model), averages the
-// buffer over ranks with comm, and copies the result into host (len N).
-func (g *deviceGrads) reduce(f *Flat, comm collective.Communicator, d *Dist, host []float32) error {
+// pack copies the model's gradients into the buffer and zeroes them in the model; a parameter
+// without a gradient contributes zeros.
+func (g *deviceGrads) pack(f *Flat) error {
 	for i, p := range f.Params {
 		n := int64(f.Offset[i+1] - f.Offset[i])
 		var grad, flat, seg, z lib.Ctensor
@@ -53,15 +53,20 @@ func (g *deviceGrads) reduce(f *Flat, comm collective.Communicator, d *Dist, hos
 			return fmt.Errorf("packing the gradient of %s: %w", p.Name, err)
 		}
 	}
-	if d.World() > 1 {
-		ctx, cancel := d.ctx()
-		defer cancel()
-		ptr := uintptr(lib.AtDataPtr(lib.Ctensor(g.buf.Ctensor())))
-		if err := comm.AllReduce(ctx, collective.Device{Ptr: ptr, Count: f.N}, collective.Avg); err != nil {
-			return fmt.Errorf("all-reduce of the fused gradient buffer: %w", err)
-		}
+	return nil
+}
+
+// allReduce averages the buffer over the ranks of comm, a communicator of device buffers, in
+// place. A communicator of one rank (NCCL forced on a single GPU) still runs the collective.
+func (g *deviceGrads) allReduce(comm collective.Communicator, d *Dist) error {
+	ctx, cancel := d.ctx()
+	defer cancel()
+	n := int(g.buf.Numel())
+	ptr := uintptr(lib.AtDataPtr(lib.Ctensor(g.buf.Ctensor())))
+	if err := comm.AllReduce(ctx, collective.Device{Ptr: ptr, Count: n}, collective.Avg); err != nil {
+		return fmt.Errorf("all-reduce of the fused gradient buffer: %w", err)
 	}
-	return g.buf.CopyData(host, uint(f.N))
+	return nil
 }
 
 func (g *deviceGrads) close() {

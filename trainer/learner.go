@@ -1,25 +1,65 @@
 package trainer
 
 import (
+	"errors"
 	"fmt"
-	"math"
+	"os"
+
+	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/models/policy"
 )
 
-// learner is the update half of a training step, shared by SFT and GRPO: gradients of the
-// trainable parameters are packed into one flat host buffer, averaged over ranks, clipped by
-// their global norm and applied by AdamW to the flat parameter vector, which is written back.
+// learner is the update half of a training step, shared by SFT and GRPO: after backward, the
+// gradients of the trainable parameters are averaged over ranks, clipped by their global norm and
+// applied by AdamW (weight decay on matrices, warmup and decay from the schedule).
 type learner struct {
-	model  *policy.Model
-	flat   *Flat
-	params []float32 // [N] the trainable values (identical on every rank)
-	grads  []float32 // [N] gradient buffer, all-reduced in place
-	opt    *AdamW
-	sched  Schedule
-	clip   float64
-	dist   *Dist
-	fused  *deviceGrads // the device-side gradient buffer when dist.Grads is set
+	model *policy.Model
+	flat  *Flat
+	opt   optimizer
+	sched Schedule
+	clip  float64
+	dist  *Dist
+}
+
+// optimizer is AdamW over the flat trainable vector, with its state kept where it is cheapest:
+// hostOptimizer in Go slices (CPU runs), deviceOptimizer in libtorch tensors on the model's device
+// (CUDA runs: parameters, gradients and moments never leave the GPU between checkpoints). Both take
+// the gradients out of the model (zeroing them there) and update its parameters in place, and both
+// give the same numbers; the checkpoint format is theirs in common, so either resumes the other.
+type optimizer interface {
+	// step averages the gradients over ranks, clips them to global norm clip (0: no clip) and
+	// applies one update with learning rate lr. It returns the norm before clipping; a NaN or Inf
+	// norm leaves the parameters and state untouched and returns errNonFinite.
+	step(lr, clip float64) (gradNorm float64, err error)
+	// updates returns the number of updates applied so far.
+	updates() int
+	// state returns a host copy of the moments and update count (for checkpoints).
+	state() (*AdamW, error)
+	// load restores moments and update count from a checkpoint.
+	load(*AdamW) error
+	// params copies the parameters into dst (len N), for checksums.
+	params(dst []float32) error
+	// syncFromRank0 gives every rank rank 0's parameters and state.
+	syncFromRank0() error
+	close()
+}
+
+var errNonFinite = errors.New("non-finite gradient norm")
+
+// optimizerOnDevice says where the optimizer state lives: on the model's device unless that is the
+// CPU. UNIGRPO_OPTIMIZER=device or host overrides (tests run the device path on the CPU).
+func optimizerOnDevice(dev gotch.Device) (bool, error) {
+	switch v := os.Getenv("UNIGRPO_OPTIMIZER"); v {
+	case "", "auto":
+		return dev != gotch.CPU, nil
+	case "device":
+		return true, nil
+	case "host":
+		return false, nil
+	default:
+		return false, fmt.Errorf("UNIGRPO_OPTIMIZER=%q: want auto, host or device", v)
+	}
 }
 
 func newLearner(m *policy.Model, d *Dist, sched Schedule, clip, weightDecay float64) (*learner, error) {
@@ -27,69 +67,52 @@ func newLearner(m *policy.Model, d *Dist, sched Schedule, clip, weightDecay floa
 	if flat.N == 0 {
 		return nil, fmt.Errorf("nothing to train: every parameter group is frozen")
 	}
-	l := &learner{model: m, flat: flat, params: make([]float32, flat.N), grads: make([]float32, flat.N),
-		opt: NewAdamW(flat.N, 0.9, 0.999, 1e-8, weightDecay), sched: sched, clip: clip, dist: d}
-	if err := flat.ReadParams(l.params); err != nil {
+	onDevice, err := optimizerOnDevice(m.Device())
+	if err != nil {
 		return nil, err
 	}
-	if d.Grads != nil {
-		var err error
-		if l.fused, err = newDeviceGrads(flat.N, m.Device()); err != nil {
-			return nil, err
-		}
+	adam := NewAdamW(0, 0.9, 0.999, 1e-8, weightDecay)
+	var opt optimizer
+	if onDevice {
+		opt, err = newDeviceOptimizer(flat, d, m.Device(), adam)
+	} else {
+		opt, err = newHostOptimizer(flat, d, m.Device(), adam)
 	}
-	return l, nil
+	if err != nil {
+		return nil, err
+	}
+	return &learner{model: m, flat: flat, opt: opt, sched: sched, clip: clip, dist: d}, nil
 }
 
 // syncFromRank0 makes every rank start from rank 0's parameters and optimizer state (fresh
 // initial weights, or the checkpoint rank 0 loaded).
-func (l *learner) syncFromRank0() error {
-	if l.dist.World() == 1 {
-		return nil
-	}
-	for _, x := range [][]float32{l.params, l.opt.M, l.opt.V} {
-		if err := l.dist.Broadcast(x); err != nil {
-			return err
-		}
-	}
-	step := []float32{float32(l.opt.Step)}
-	if err := l.dist.Broadcast(step); err != nil {
-		return err
-	}
-	l.opt.Step = int(step[0])
-	return l.flat.WriteParams(l.params)
-}
+func (l *learner) syncFromRank0() error { return l.opt.syncFromRank0() }
 
 // update runs after backward: it returns the gradient norm before clipping and the learning
 // rate used. A NaN or Inf gradient norm leaves the weights untouched and returns an error.
 func (l *learner) update(step int) (gradNorm, lr float64, err error) {
-	if l.fused != nil {
-		if err := l.fused.reduce(l.flat, l.dist.Grads, l.dist, l.grads); err != nil {
-			return 0, 0, err
-		}
-	} else {
-		if err := l.flat.ReadGrads(l.grads); err != nil {
-			return 0, 0, err
-		}
-		if err := l.dist.AverageGrads(l.grads); err != nil {
-			return 0, 0, err
-		}
-	}
-	gradNorm = ClipGradNorm(l.grads, l.clip)
-	if math.IsNaN(gradNorm) || math.IsInf(gradNorm, 0) {
+	lr = l.sched.At(l.opt.updates() + 1)
+	gradNorm, err = l.opt.step(lr, l.clip)
+	if errors.Is(err, errNonFinite) {
 		return gradNorm, 0, fmt.Errorf("step %d: gradient norm is %v; stopping with the weights of the last good step", step, gradNorm)
 	}
-	lr = l.sched.At(l.opt.Step + 1)
-	if err := l.opt.Update(l.params, l.grads, l.flat.Segments, lr); err != nil {
-		return 0, 0, err
-	}
-	return gradNorm, lr, l.flat.WriteParams(l.params)
+	return gradNorm, lr, err
 }
 
-// close frees the fused gradient buffer.
-func (l *learner) close() { l.fused.close() }
+// checksum is the CRC-32 of the trainable parameters (a host copy).
+func (l *learner) checksum() (uint32, error) {
+	x := make([]float32, l.flat.N)
+	if err := l.opt.params(x); err != nil {
+		return 0, err
+	}
+	return Checksum(x), nil
+}
+
+// state returns the optimizer's moments and update count, for a checkpoint.
+func (l *learner) state() (*AdamW, error) { return l.opt.state() }
 
 // restore loads a checkpoint's optimizer state (moments and step) into the learner.
-func (l *learner) restore(opt *AdamW) {
-	l.opt.M, l.opt.V, l.opt.Step = opt.M, opt.V, opt.Step
-}
+func (l *learner) restore(opt *AdamW) error { return l.opt.load(opt) }
+
+// close frees what the optimizer holds outside the Go heap.
+func (l *learner) close() { l.opt.close() }

@@ -47,7 +47,7 @@ func openLoop(what, dir string, config any, resumeAt int, d *Dist, l *learner, e
 	if err != nil {
 		return nil, err
 	}
-	dv, notice, err := startDevices(time.Duration(monitor*float64(time.Second)), l.model.Device() != gotch.CPU, d.LocalRank)
+	dv, notice, err := startDevices(time.Duration(monitor*float64(time.Second)), l.model.Device() != gotch.CPU, max(0, int(l.model.Device().CInt())))
 	if err != nil {
 		run.close()
 		return nil, err
@@ -105,7 +105,10 @@ func (lp *loop) steps(first, total int) error {
 			}
 		}
 		if lp.every.Check > 0 && due(lp.every.Check, step, last) {
-			sum := Checksum(lp.l.params)
+			sum, err := lp.l.checksum()
+			if err != nil {
+				return err
+			}
 			if err := lp.d.CheckSame(sum, step); err != nil {
 				return err
 			}

@@ -284,31 +284,41 @@ func TestLoopStopsAtBadStepKeepingCheckpoints(t *testing.T) {
 }
 
 // The fused gradient buffer (the NCCL path on GPUs: gradients packed on the device and reduced in
-// place) gives the same run as the host path.
+// place) and the device optimizer (the CUDA path: AdamW state on the device) give the same run as
+// the host path, on two ranks.
 func TestFusedGradientBufferMatchesHostPath(t *testing.T) {
 	init := baseline(t)
 	tmp := t.TempDir()
 	var runs [][]Record
-	for i, fused := range []bool{false, true} {
+	// host optimizer through the ring, then with the fused buffer; the device optimizer (state in
+	// libtorch tensors) through host staging and the ring, then with the fused buffer
+	variants := []struct {
+		opt   string
+		fused bool
+	}{{"host", false}, {"host", true}, {"device", false}, {"device", true}}
+	for i, v := range variants {
+		t.Setenv("UNIGRPO_OPTIMIZER", v.opt)
 		c := smallGRPO(init, filepath.Join(tmp, fmt.Sprint(i)))
 		c.Steps = 3
-		runRanksWith(t, 2, fused, func(d *Dist) error { return Train(c, false, d, nil) })
+		runRanksWith(t, 2, v.fused, func(d *Dist) error { return Train(c, false, d, nil) })
 		recs, err := ReadRecords(filepath.Join(c.Out, "metrics.jsonl"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		runs = append(runs, recs)
 	}
-	for i := range runs[0] {
-		for _, k := range []string{"reward_mean", "loss", "kl", "grad_norm"} {
-			if x, y := runs[0][i][k], runs[1][i][k]; math.Abs(x-y) > 1e-6*math.Max(1, math.Abs(x)) {
-				t.Errorf("step %d %s: host path %v, fused buffer %v", i+1, k, x, y)
+	pa, _ := ResolveModel(filepath.Join(tmp, "0"))
+	for j := 1; j < len(variants); j++ {
+		for i := range runs[0] {
+			for _, k := range []string{"reward_mean", "loss", "kl", "grad_norm"} {
+				if x, y := runs[0][i][k], runs[j][i][k]; math.Abs(x-y) > 1e-6*math.Max(1, math.Abs(x)) {
+					t.Errorf("step %d %s: host path %v, %+v %v", i+1, k, x, variants[j], y)
+				}
 			}
 		}
-	}
-	pa, _ := ResolveModel(filepath.Join(tmp, "0"))
-	pb, _ := ResolveModel(filepath.Join(tmp, "1"))
-	if d := maxWeightDiff(t, pa, pb); d > 1e-6 {
-		t.Errorf("weights differ by up to %g", d)
+		pb, _ := ResolveModel(filepath.Join(tmp, fmt.Sprint(j)))
+		if d := maxWeightDiff(t, pa, pb); d > 1e-6 {
+			t.Errorf("%+v: weights differ from the host path by up to %g", variants[j], d)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package trainer
 import (
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"runtime"
 
@@ -83,6 +84,9 @@ func (c SFTConfig) validate(worldSize int) error {
 	}
 	if err := c.World.Validate(); err != nil {
 		return err
+	}
+	if err := c.Model.Validate(); err != nil {
+		return fmt.Errorf("model (--dim, --layers, --heads): %w", err)
 	}
 	return CheckDivisible("--batch", c.Batch, worldSize)
 }
@@ -197,7 +201,11 @@ func sftStep(cfg SFTConfig, env *Env, l *learner, d *Dist, step int) (Record, er
 // checkpoint saves on rank 0 while the others wait, so no rank runs ahead of a checkpoint.
 func checkpoint(run *runFolder, l *learner, st State, keep int) error {
 	if run.primary {
-		dir, err := SaveCheckpoint(run.dir, st, l.opt, func(p string) error {
+		opt, err := l.state()
+		if err != nil {
+			return err
+		}
+		dir, err := SaveCheckpoint(run.dir, st, opt, func(p string) error {
 			return l.model.Save(p, map[string]string{"step": fmt.Sprint(st.Step), "kind": st.Kind})
 		}, keep)
 		if err != nil {
@@ -263,6 +271,13 @@ func ParseDevice(s string, localRank int) (gotch.Device, error) {
 		return gotch.CPU, nil
 	case "cuda", "auto":
 		if gotch.CUDA.IsAvailable() {
+			n := int(gotch.CUDA.DeviceCount())
+			if localRank >= n {
+				if os.Getenv("UNIGRPO_SHARE_GPUS") != "1" {
+					return gotch.CPU, fmt.Errorf("--device cuda: local rank %d needs GPU %d but %d GPU(s) are visible: start at most %d ranks per node, or set UNIGRPO_SHARE_GPUS=1 to place ranks on the GPUs round-robin (gradients then need UNIGRPO_GRAD_SYNC=ring: NCCL refuses two ranks on one GPU)", localRank, localRank, n, n)
+				}
+				localRank %= n
+			}
 			return gotch.CudaBuilder(uint(localRank)), nil
 		}
 		if s == "auto" {

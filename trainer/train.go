@@ -92,7 +92,9 @@ func Train(cfg GRPOConfig, resume bool, d *Dist, obs Observer) error {
 		if len(startOpt.M) != g.l.flat.N {
 			return fmt.Errorf("--resume: the checkpoint's optimizer holds %d values but the model trains %d; was --train-vision changed?", len(startOpt.M), g.l.flat.N)
 		}
-		g.l.restore(startOpt)
+		if err := g.l.restore(startOpt); err != nil {
+			return err
+		}
 		first = startState.Step
 	}
 	if err := g.l.syncFromRank0(); err != nil {
@@ -122,7 +124,11 @@ func Train(cfg GRPOConfig, resume bool, d *Dist, obs Observer) error {
 	if err := lp.steps(first, cfg.Steps); err != nil {
 		return err
 	}
-	lp.run.logf("train: done; weights crc %08x; plots in %s", Checksum(g.l.params), filepath.Join(cfg.Out, "plots"))
+	sum, err := g.l.checksum()
+	if err != nil {
+		return err
+	}
+	lp.run.logf("train: done; weights crc %08x; plots in %s", sum, filepath.Join(cfg.Out, "plots"))
 	return nil
 }
 

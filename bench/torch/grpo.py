@@ -176,6 +176,7 @@ def main():
     ap.add_argument("--eps-high", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (PyTorch >= 2.0: new tensors are made there)")
     ap.add_argument("--attention", choices=["shared", "repeat"], default="shared",
                     help="teacher-forced prefix attention: shared by the G rows of an image "
                          "(as the Go model) or reference.py's repeat_interleave")
@@ -185,7 +186,13 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    dev = torch.device(args.device)
+    if dev.type != "cpu":
+        torch.set_default_device(dev)  # every tensor the model and the step create goes there
+    # the clock of a step waits for the device's queue, as the Go trainer's does
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     w, meta = reference.load_safetensors(args.init)
+    w = {k: v.to(dev) for k, v in w.items()}
     c = json.loads(meta["policy.config"])
     ref_w = {k: v.clone() for k, v in w.items()}
     trainable = [k for k in w if not k.startswith("vision.")]
@@ -194,19 +201,21 @@ def main():
     opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: min(1.0, (i + 1) / args.warmup) if args.warmup > 0 else 1.0)
-    gen = torch.Generator().manual_seed(args.seed)
+    gen = torch.Generator(device=dev).manual_seed(args.seed)
     env = Env(args.env)
     B, G = args.batch, args.group
     shared = args.attention == "shared"
     # The scenes are rendered by the Go environment ahead of time (the Go trainer renders them
     # inside its rollout time).
-    images = {s: env.scenes(args.seed, s, B) for s in range(1, args.steps + 1)}
+    images = {s: env.scenes(args.seed, s, B).to(dev) for s in range(1, args.steps + 1)}
     with open(args.out + ".tmp", "w") as f:
         for step in range(1, args.steps + 1):
+            sync()
             t0 = time.perf_counter()
             with torch.no_grad():
                 feats = policy.vision(images[step])  # frozen: once per step, shared by all passes
             tokens, lengths = policy.rollout(feats, G, c["max_len"], gen, args.temperature)
+            sync()
             t1 = time.perf_counter()
 
             rows = [r[:n] for r, n in zip(tokens.tolist(), lengths.tolist())]
@@ -229,6 +238,7 @@ def main():
             grad_norm = torch.nn.utils.clip_grad_norm_(params, args.clip)
             opt.step()
             sched.step()
+            sync()
             t3 = time.perf_counter()
 
             n_tok = int(lengths.sum())

@@ -18,7 +18,7 @@ import (
 // connect joins the job described by the environment (launch's torchrun-style variables, or
 // SLURM's); with neither it is a world of one. On CUDA with several ranks, gradients are
 // averaged by NCCL on a fused buffer kept on the GPU (UNIGRPO_GRAD_SYNC=ring keeps them on the
-// CPU ring through host memory).
+// CPU ring through host memory; =nccl uses NCCL even for one rank, to check that path).
 func connect(threads int, device string) (*trainer.Dist, func(), error) {
 	if threads < 1 {
 		return nil, nil, usagef("--threads %d: must be at least 1", threads)
@@ -37,8 +37,13 @@ func connect(threads int, device string) (*trainer.Dist, func(), error) {
 	}
 	d := &trainer.Dist{Comm: ring, OpTimeout: 10 * time.Minute, LocalRank: env.LocalRank}
 	closeAll := func() { ring.Close(); store.Close() }
+	sync := os.Getenv("UNIGRPO_GRAD_SYNC")
+	if sync != "" && sync != "auto" && sync != "ring" && sync != "nccl" {
+		closeAll()
+		return nil, nil, usagef("UNIGRPO_GRAD_SYNC=%q: want auto, ring or nccl", sync)
+	}
 	dev, err := trainer.ParseDevice(device, env.LocalRank)
-	if err != nil || dev == gotch.CPU || env.WorldSize == 1 || os.Getenv("UNIGRPO_GRAD_SYNC") == "ring" {
+	if err != nil || dev == gotch.CPU || sync == "ring" || (env.WorldSize == 1 && sync != "nccl") {
 		return d, closeAll, nil // a bad --device is reported by the command itself
 	}
 	lib, err := nccl.Load(nccl.LoadOptions{})

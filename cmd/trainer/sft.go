@@ -32,6 +32,9 @@ func runSFT(args []string) error {
 	fs.Float64Var(&c.Partial.DropBackground, "drop-background", c.Partial.DropBackground, "probability of leaving the background out")
 	fs.StringVar(&c.Device, "device", c.Device, "cpu, cuda (GPU LOCAL_RANK) or auto")
 	fs.Float64Var(&c.MonitorInterval, "monitor-interval", c.MonitorInterval, "seconds between device readings (GPU via NVML, else CPU and memory); 0 turns it off")
+	fs.IntVar(&c.Model.Dim, "dim", c.Model.Dim, "width of the language model")
+	fs.IntVar(&c.Model.Layers, "layers", c.Model.Layers, "transformer blocks of the language model")
+	fs.IntVar(&c.Model.Heads, "heads", c.Model.Heads, "attention heads of the language model (must divide --dim)")
 	threads := fs.Int("threads", 1, "libtorch threads per process (1 is fastest for this small model)")
 	if err := parse(fs, args); err != nil {
 		return err

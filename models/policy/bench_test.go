@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/unigrpo/unigrpo/models/internal/raw"
+	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/world"
 )
 

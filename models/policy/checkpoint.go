@@ -15,7 +15,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/internal/atomicfile"
-	"github.com/unigrpo/unigrpo/models/internal/raw"
+	"github.com/unigrpo/unigrpo/internal/raw"
 )
 
 // Checkpoint metadata keys written by Save (the safetensors "__metadata__" map). Python reads

@@ -3,7 +3,7 @@ package policy
 import (
 	"math"
 
-	"github.com/unigrpo/unigrpo/models/internal/raw"
+	"github.com/unigrpo/unigrpo/internal/raw"
 )
 
 // This file holds the network's building blocks on raw handles. Every function takes the arena

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/unigrpo/unigrpo/models/internal/raw"
+	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/world"
 )
 

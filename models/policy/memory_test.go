@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/unigrpo/unigrpo/models/internal/raw"
+	"github.com/unigrpo/unigrpo/internal/raw"
 )
 
 // rssBytes returns the process's resident set size.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/sugarme/gotch"
 
-	"github.com/unigrpo/unigrpo/models/internal/raw"
+	"github.com/unigrpo/unigrpo/internal/raw"
 )
 
 // Model is the captioner. Create it with New or Load; free its tensors with Close.

@@ -12,6 +12,7 @@ import (
 const (
 	kindInt64   = 4
 	kindFloat32 = 6
+	kindFloat64 = 7
 	kindBool    = 11
 )
 

@@ -1,0 +1,208 @@
+package trainer
+
+import (
+	"bytes"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/unigrpo/unigrpo/models/policy"
+)
+
+// optimizerRun is a model and its learner, with the optimizer state where `where` says.
+type optimizerRun struct {
+	m *policy.Model
+	l *learner
+}
+
+func newOptimizerRun(t *testing.T, where string) *optimizerRun {
+	t.Helper()
+	t.Setenv("UNIGRPO_OPTIMIZER", where)
+	m, err := policy.New(tinyModel(), tinyDevice, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := newLearner(m, solo(t), Schedule{LR: 3e-2, Warmup: 5}, 0.5, 0.1)
+	if err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	if where == "device" {
+		if _, ok := l.opt.(*deviceOptimizer); !ok {
+			t.Fatalf("UNIGRPO_OPTIMIZER=device gave a %T", l.opt)
+		}
+	}
+	return &optimizerRun{m: m, l: l}
+}
+
+func (r *optimizerRun) close() { r.l.close(); r.m.Close() }
+
+// backward sets the gradients of a loss whose gradient depends on the weights (so any difference
+// in the updates grows): sum_i <p_i, r_i> + 0.5 |p|^2, with r drawn from rng.
+func (r *optimizerRun) backward(t *testing.T, rng *rand.Rand) {
+	t.Helper()
+	var total *ts.Tensor
+	for _, p := range r.l.flat.Params {
+		n := 1
+		for _, d := range p.Shape {
+			n *= int(d)
+		}
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		rt := ts.MustOfSlice(x).MustView(p.Shape, true)
+		lin := p.Tensor.MustMul(rt, false).MustSum(gotch.Float, true)
+		sq := p.Tensor.MustMul(p.Tensor, false).MustSum(gotch.Float, true).MustMulScalar(ts.FloatScalar(0.5), true)
+		s := lin.MustAdd(sq, true)
+		sq.MustDrop()
+		rt.MustDrop()
+		if total == nil {
+			total = s
+		} else {
+			total = total.MustAdd(s, true)
+			s.MustDrop()
+		}
+	}
+	total.MustBackward()
+	total.MustDrop()
+}
+
+func maxDiff(a, b []float32) float64 {
+	d := 0.0
+	for i := range a {
+		d = math.Max(d, math.Abs(float64(a[i]-b[i])))
+	}
+	return d
+}
+
+// The device optimizer (state in libtorch tensors, update by libtorch ops) gives the host
+// optimizer's weights and moments after 20 steps with clipping, weight decay and warmup, the CPU
+// standing in for the device. Oracle: the host AdamW of adamw.go, itself checked against
+// PyTorch's AdamW in adamw_test.go.
+func TestDeviceOptimizerMatchesHost(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	host, dev := newOptimizerRun(t, "host"), newOptimizerRun(t, "device")
+	defer host.close()
+	defer dev.close()
+	rh, rd := rand.New(rand.NewPCG(3, 4)), rand.New(rand.NewPCG(3, 4))
+	clipped := 0
+	for step := 1; step <= 20; step++ {
+		host.backward(t, rh)
+		dev.backward(t, rd)
+		gh, lrh, err := host.l.update(step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gd, lrd, err := dev.l.update(step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(gh-gd) > 1e-6*gh || lrh != lrd {
+			t.Fatalf("step %d: grad norm %v / lr %v on the host, %v / %v on the device", step, gh, lrh, gd, lrd)
+		}
+		if gh > 0.5 {
+			clipped++
+		}
+	}
+	if clipped == 0 {
+		t.Fatal("no step was clipped: the test does not cover the clip")
+	}
+	if n := dev.l.opt.(*deviceOptimizer).hostCopies; n != 0 {
+		t.Errorf("20 steps of one rank copied %d vectors between the device and the host, want none", n)
+	}
+	ph, pd := make([]float32, host.l.flat.N), make([]float32, dev.l.flat.N)
+	if err := host.l.opt.params(ph); err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.l.opt.params(pd); err != nil {
+		t.Fatal(err)
+	}
+	if d := maxDiff(ph, pd); d > 1e-6 {
+		t.Errorf("weights differ by up to %g after 20 steps", d)
+	}
+	sh, _ := host.l.state()
+	sd, err := dev.l.state()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sh.Step != 20 || sd.Step != 20 {
+		t.Errorf("update counts %d (host) and %d (device), want 20", sh.Step, sd.Step)
+	}
+	if d := math.Max(maxDiff(sh.M, sd.M), maxDiff(sh.V, sd.V)); d > 1e-6 {
+		t.Errorf("moments differ by up to %g", d)
+	}
+	// The weights moved: a device update that did nothing would fail here.
+	fresh := newOptimizerRun(t, "host")
+	defer fresh.close()
+	p0 := make([]float32, fresh.l.flat.N)
+	_ = fresh.l.opt.params(p0)
+	if maxDiff(p0, pd) < 1e-3 {
+		t.Error("the device optimizer left the weights where they started")
+	}
+}
+
+// A checkpoint written from the device optimizer has the host optimizer's format: loaded into a
+// host optimizer and saved again it gives the same bytes, and loaded back into a device optimizer
+// it gives the same state. So a run saved on a GPU resumes on a CPU and the other way round.
+func TestDeviceOptimizerCheckpointRoundTrip(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	dev := newOptimizerRun(t, "device")
+	defer dev.close()
+	rng := rand.New(rand.NewPCG(5, 6))
+	for step := 1; step <= 3; step++ {
+		dev.backward(t, rng)
+		if _, _, err := dev.l.update(step); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save := func(l *learner, dir string) []byte {
+		st, err := l.state()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ck, err := SaveCheckpoint(dir, State{Step: 3, Kind: "test"}, st, func(p string) error { return os.WriteFile(p, []byte("m"), 0o644) }, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(ck, optimFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tmp := t.TempDir()
+	fromDevice := save(dev.l, filepath.Join(tmp, "a"))
+	ck, _ := Checkpoints(filepath.Join(tmp, "a"))
+	_, opt, err := LoadState(ck[0], dev.l.flat.N)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := newOptimizerRun(t, "host")
+	defer host.close()
+	if err := host.l.restore(opt); err != nil {
+		t.Fatal(err)
+	}
+	if again := save(host.l, filepath.Join(tmp, "b")); !bytes.Equal(fromDevice, again) {
+		t.Error("the host optimizer saves a device checkpoint's state to different bytes")
+	}
+	back := newOptimizerRun(t, "device")
+	defer back.close()
+	if err := back.l.restore(opt); err != nil {
+		t.Fatal(err)
+	}
+	if again := save(back.l, filepath.Join(tmp, "c")); !bytes.Equal(fromDevice, again) {
+		t.Error("a device optimizer restored from a checkpoint saves different bytes")
+	}
+	if back.l.opt.updates() != 3 {
+		t.Errorf("restored update count %d, want 3", back.l.opt.updates())
+	}
+}
