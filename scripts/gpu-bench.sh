@@ -10,12 +10,13 @@
 # out) and computes step time, rollout tokens/s, update time and the update's FLOP utilisation.
 #
 # Environment: GPU_RUN_BIN (trainer, launch, rewardenv), GPU_RUN_INIT (the SFT run folder),
-# GPU_RUN_BENCH (folder to write), DEVICE (cuda or cpu), WARMUP (3), STEPS (10), SIZES ("world wide").
+# GPU_RUN_BENCH (folder to write), DEVICE (cuda or cpu), WARMUP (3), STEPS (10), SIZES ("world wide"),
+# WIDE_DIM, WIDE_LAYERS, PYTHON (the Python with torch, default python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${GPU_RUN_BIN:?}; init=${GPU_RUN_INIT:?}; out=${GPU_RUN_BENCH:?}; dev=${DEVICE:-cuda}
 warmup=${WARMUP:-3}; steps=${STEPS:-10}; sizes=${SIZES:-world wide}
-wide_dim=${WIDE_DIM:-1024}; wide_layers=${WIDE_LAYERS:-8}
+wide_dim=${WIDE_DIM:-1024}; wide_layers=${WIDE_LAYERS:-8}; py=${PYTHON:-python3}
 mkdir -p "$out"
 echo "{\"warmup\": $warmup, \"device\": \"$dev\", \"wide_dim\": $wide_dim, \"wide_layers\": $wide_layers}" >"$out/settings.json"
 total=$((warmup + steps))
@@ -29,7 +30,8 @@ for size in $sizes; do
     wide)
       run=$out/wide-sft; B=16; G=8
       "$bin/trainer" sft --device "$dev" --steps 1 --batch 8 --captions 2 --dim "$wide_dim" --layers "$wide_layers" \
-        --heads 16 --out "$run" "${quiet[@]}" --log-every 1 >"$out/wide-sft.log" 2>&1 ;;
+        --heads 16 --out "$run" --eval-every 0 --eval-scenes 4 --monitor-interval 0 --log-every 1 >"$out/wide-sft.log" 2>&1 ||
+        { tail -n 5 "$out/wide-sft.log"; exit 1; } ;;
     *) echo "gpu-bench: unknown size $size" >&2; exit 2 ;;
   esac
   ckpt=$(ckpt_of "$run")
@@ -40,7 +42,7 @@ for size in $sizes; do
         --batch $B --group $G --threads 1 --log-every "$total" "${quiet[@]}"
     }
     torch_run() {
-      python3 bench/torch/grpo.py --device "$dev" --init "$ckpt/model.safetensors" --env "$bin/rewardenv" \
+      "$py" bench/torch/grpo.py --device "$dev" --init "$ckpt/model.safetensors" --env "$bin/rewardenv" \
         --out "$out/$size-torch-$r.jsonl" --steps "$total" --batch $B --group $G --threads 1
     }
     if [ $r = 1 ]; then go_run; torch_run; else torch_run; go_run; fi

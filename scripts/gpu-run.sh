@@ -144,7 +144,7 @@ build() {
   local vh=$inc/torch/csrc/api/include/torch/version.h
   [ -f "$vh" ] || { echo "no libtorch headers under $inc"; return 1; }
   local tv abi=0 cuda=""
-  tv=$(sed -n 's/^#define TORCH_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\).*/\2/p' "$vh" | paste -sd.)
+  tv=$(scripts/torch-version.sh "$inc")
   [ "$(nm -DC "$lib/libc10.so" 2>/dev/null | grep -c __cxx11 || true)" != 0 ] && abi=1
   local extra=""
   if [ -e "$lib/libtorch_cuda.so" ]; then
@@ -215,12 +215,18 @@ if wants train && have_bin; then
 elif wants train; then skip train "no binaries (the build failed)"; fi
 
 # --- 4. benchmark ---------------------------------------------------------------------------------
+# The twin needs a Python with torch: python3 on the GPU host; in a rehearsal Debian's
+# /usr/bin/python3 when python3-torch is installed (make bench installs it), at toy sizes.
+export PYTHON=python3
+if [ $mode = rehearse ]; then
+  export PYTHON=/usr/bin/python3 WARMUP=1 STEPS=2 WIDE_DIM=64 WIDE_LAYERS=2
+fi
 bench() {
   GPU_RUN_BIN=$work/bin GPU_RUN_INIT=$work/run/sft GPU_RUN_BENCH=$work/bench DEVICE=$dev scripts/gpu-bench.sh
 }
 if ! wants bench; then :
 elif ! have_bin || [ ! -d "$work/run/sft" ]; then skip bench "no binaries or SFT checkpoint"
-elif ! python3 -c 'import torch' 2>/dev/null; then skip bench "python3 has no torch (the twin needs it)"
+elif ! "$PYTHON" -c 'import torch' 2>/dev/null; then skip bench "$PYTHON has no torch (the twin needs it)"
 else step bench 150 bench; fi
 
 # --- 5. registered checks -------------------------------------------------------------------------

@@ -49,7 +49,7 @@ fi
 [ -f "$inc/torch/csrc/api/include/torch/version.h" ] || die "no libtorch headers under $inc (expected torch/csrc/api/include/torch/version.h)"
 [ -e "$lib/libtorch.so" ] || die "no libtorch.so in $lib"
 vh=$inc/torch/csrc/api/include/torch/version.h
-tv=$(sed -n 's/^#define TORCH_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\).*/\2/p' "$vh" | paste -sd.)
+tv=$(scripts/torch-version.sh "$inc") || die "cannot read the libtorch version from $inc"
 pkgv=""
 [ -z "${LIBTORCH:-}" ] && pkgv=$(dpkg-query -W -f='${Version}' libtorch-dev 2>/dev/null || true)
 cuda=cpu

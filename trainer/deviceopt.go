@@ -17,21 +17,22 @@ import (
 // the gradients visit host memory for the CPU ring. The arithmetic is the host update's, op for op
 // and with the same float32 constants, so that both give the same weights.
 type deviceOptimizer struct {
-	flat  *Flat
-	dist  *Dist
-	adam  *AdamW       // hyper-parameters and update count (its M and V stay nil)
-	m, v  *ts.Tensor   // [N] first and second moments, float32 on the device
-	grads *deviceGrads // [N] the fused gradient buffer
-	dev   *raw.Arena   // temporaries of a step, on the model's device
-	cpu   *raw.Arena   // host-side tensors of copies in and out
-	host  []float32    // [N] staging buffer for the CPU ring, made on first use
-	// hostCopies counts vectors of N values copied between the device and the host, for tests:
-	// with one rank or a device communicator, steps make none.
-	hostCopies int
+	flat   *Flat
+	dist   *Dist
+	adam   *AdamW       // hyper-parameters and update count (its M and V stay nil)
+	m, v   *ts.Tensor   // [N] first and second moments, float32 on the device
+	grads  *deviceGrads // [N] the fused gradient buffer
+	device gotch.Device
+	dev    *raw.Arena // temporaries of a step, on the model's device
+	cpu    *raw.Arena // host-side tensors of copies in and out
+	host   []float32  // [N] staging buffer for the CPU ring, made on first use
+	// hostTrips counts the steps whose gradients went through host memory (several ranks without
+	// a device communicator); with one rank or NCCL it stays 0.
+	hostTrips int
 }
 
 func newDeviceOptimizer(flat *Flat, d *Dist, dev gotch.Device, adam *AdamW) (*deviceOptimizer, error) {
-	o := &deviceOptimizer{flat: flat, dist: d, adam: adam, dev: raw.New(int32(dev.CInt())), cpu: raw.New(-1)}
+	o := &deviceOptimizer{flat: flat, dist: d, adam: adam, device: dev, dev: raw.New(int32(dev.CInt())), cpu: raw.New(-1)}
 	var err error
 	if o.grads, err = newDeviceGrads(flat.N, dev); err != nil {
 		return nil, err
@@ -115,6 +116,7 @@ func (o *deviceOptimizer) average() error {
 	if o.host == nil {
 		o.host = make([]float32, o.flat.N)
 	}
+	o.hostTrips++
 	if err := o.copyOut(o.grads.buf, o.host); err != nil {
 		return err
 	}
@@ -126,14 +128,12 @@ func (o *deviceOptimizer) average() error {
 
 // copyOut copies the device vector x into dst.
 func (o *deviceOptimizer) copyOut(x *ts.Tensor, dst []float32) error {
-	o.hostCopies++
 	o.cpu.CopyToFloat32(raw.Handle(x), dst)
 	return o.cpu.Free()
 }
 
 // copyIn copies src into the device vector x.
 func (o *deviceOptimizer) copyIn(x *ts.Tensor, src []float32) error {
-	o.hostCopies++
 	prev := raw.SetGradEnabled(false)
 	defer raw.SetGradEnabled(prev)
 	o.cpu.Copy_(raw.Handle(x), o.cpu.FromFloat32(src, int64(len(src))))
@@ -141,6 +141,10 @@ func (o *deviceOptimizer) copyIn(x *ts.Tensor, src []float32) error {
 }
 
 func (o *deviceOptimizer) updates() int { return o.adam.Step }
+
+func (o *deviceOptimizer) String() string {
+	return fmt.Sprintf("AdamW state on %v; gradients through host memory in %d steps", o.device, o.hostTrips)
+}
 
 func (o *deviceOptimizer) state() (*AdamW, error) {
 	s := *o.adam
@@ -168,10 +172,7 @@ func (o *deviceOptimizer) load(a *AdamW) error {
 	return nil
 }
 
-func (o *deviceOptimizer) params(dst []float32) error {
-	o.hostCopies++
-	return o.flat.ReadParams(dst)
-}
+func (o *deviceOptimizer) params(dst []float32) error { return o.flat.ReadParams(dst) }
 
 // syncFromRank0 sends rank 0's parameters and state to the other ranks through the host (once,
 // before the first step).

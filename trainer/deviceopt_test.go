@@ -115,8 +115,8 @@ func TestDeviceOptimizerMatchesHost(t *testing.T) {
 	if clipped == 0 {
 		t.Fatal("no step was clipped: the test does not cover the clip")
 	}
-	if n := dev.l.opt.(*deviceOptimizer).hostCopies; n != 0 {
-		t.Errorf("20 steps of one rank copied %d vectors between the device and the host, want none", n)
+	if n := dev.l.opt.(*deviceOptimizer).hostTrips; n != 0 {
+		t.Errorf("20 steps of one rank sent the gradients through host memory %d times, want none", n)
 	}
 	ph, pd := make([]float32, host.l.flat.N), make([]float32, dev.l.flat.N)
 	if err := host.l.opt.params(ph); err != nil {

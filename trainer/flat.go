@@ -71,6 +71,9 @@ func (f *Flat) WriteParams(src []float32) error {
 			continue
 		}
 		t, err := ts.OfSlice(seg)
+		if err == nil {
+			t, err = t.View(p.Shape, true) // copy_ needs the parameter's shape, not a flat vector
+		}
 		if err != nil {
 			return fmt.Errorf("write parameter %s: %w", p.Name, err)
 		}

@@ -64,6 +64,8 @@ func (h *hostOptimizer) step(lr, clip float64) (float64, error) {
 
 func (h *hostOptimizer) updates() int { return h.adam.Step }
 
+func (h *hostOptimizer) String() string { return "AdamW state in host memory" }
+
 func (h *hostOptimizer) state() (*AdamW, error) { return h.adam, nil }
 
 func (h *hostOptimizer) load(a *AdamW) error {

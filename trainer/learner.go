@@ -43,6 +43,8 @@ type optimizer interface {
 	// syncFromRank0 gives every rank rank 0's parameters and state.
 	syncFromRank0() error
 	close()
+	// String says where the state lives, for the run's log.
+	String() string
 }
 
 var errNonFinite = errors.New("non-finite gradient norm")

@@ -141,7 +141,7 @@ func SFT(cfg SFTConfig, d *Dist, obs Observer) error {
 	if err := lp.steps(0, cfg.Steps); err != nil {
 		return err
 	}
-	lp.run.logf("sft: done; eval.json and checkpoints in %s", cfg.Out)
+	lp.run.logf("sft: done; %v; eval.json and checkpoints in %s", l.opt, cfg.Out)
 	return nil
 }
 

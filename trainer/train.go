@@ -128,7 +128,7 @@ func Train(cfg GRPOConfig, resume bool, d *Dist, obs Observer) error {
 	if err != nil {
 		return err
 	}
-	lp.run.logf("train: done; weights crc %08x; plots in %s", sum, filepath.Join(cfg.Out, "plots"))
+	lp.run.logf("train: done; weights crc %08x; %v; plots in %s", sum, g.l.opt, filepath.Join(cfg.Out, "plots"))
 	return nil
 }
 

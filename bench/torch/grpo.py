@@ -248,7 +248,7 @@ def main():
                    "tokens_per_s": n_tok / dt, "samples_per_s": B * G / dt,
                    "reward_mean": float(rewards.mean()),
                    "length_mean": float(lens.mean() - (tokens == c["eos"]).any(1).float().mean()),
-                   "kl": float(kl), "entropy": float(entropy), "loss": float(loss),
+                   "kl": float(kl), "entropy": float(entropy), "loss": float(loss.detach()),
                    "grad_norm": float(grad_norm)}
             f.write(json.dumps(rec) + "\n")
             if step % 10 == 0 or step == args.steps:

@@ -1,0 +1,41 @@
+package trainer
+
+import (
+	"runtime"
+	"testing"
+
+	"github.com/sugarme/gotch"
+
+	"github.com/unigrpo/unigrpo/models/policy"
+)
+
+// WriteParams then ReadParams gives the values back, on both of its paths: the direct memory
+// write of CPU parameters, and the tensor copy used for device parameters (taken here on CPU
+// tensors by laying the vector out as for a CUDA model). The copy path once sent a flat vector
+// into matrices, which libtorch refuses; it first ran on a GPU.
+func TestFlatWriteReadParams(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	m, err := policy.New(tinyModel(), tinyDevice, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, dev := range []gotch.Device{gotch.CPU, gotch.CudaBuilder(0)} {
+		f := NewFlat(m.TrainableParams(), dev)
+		x := make([]float32, f.N)
+		for i := range x {
+			x[i] = float32(i%97) * 0.01
+		}
+		if err := f.WriteParams(x); err != nil {
+			t.Fatalf("%v layout: %v", dev, err)
+		}
+		y := make([]float32, f.N)
+		if err := f.ReadParams(y); err != nil {
+			t.Fatal(err)
+		}
+		if d := maxDiff(x, y); d != 0 {
+			t.Errorf("%v layout: values come back off by up to %g", dev, d)
+		}
+	}
+}
