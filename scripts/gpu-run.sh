@@ -16,7 +16,9 @@
 #      through NCCL; the first steps again on the CPU with the same seed, to compare
 #   4. bench: GRPO step time, Go against the PyTorch twin (bench/torch/grpo.py) on the same GPU and
 #      weights, at the world size and at a wide size
-#   5. the checks other parts register in scripts/gpu-checks/*.sh (each gets $GPU_RUN_ENV)
+#   5. the checks other parts register in scripts/gpu-checks/*.sh: each runs from the repository
+#      root with GPU_RUN_BIN (the built binaries) and GPU_RUN_OUT (where its one result file goes),
+#      and exits 0 (passed), 77 (skipped: a prerequisite is missing here) or anything else (failed)
 # and writes at most 8 files to $OUT (runs/gpu/ when OUT is unset): gpu-report.json, gpu-report.md,
 # gpu-run.log, the training and device plots, and what registered checks return.
 #
@@ -78,6 +80,9 @@ step() {
   sed "s/^/  [$name] /" "$work/logs/$name.log" | tail -n 40
   if [ $rc = 0 ]; then
     record "$name" pass "$d" ""; say "$name: passed in ${d}s"
+  elif [ $rc = 77 ]; then # a registered check whose prerequisites this machine lacks
+    record "$name" skip "$d" "$(grep -v '^\s*$' "$work/logs/$name.log" | tail -n 1 | cut -c1-300)"; say "$name: skipped"
+    rc=0
   elif [ $rc = 124 ] || [ $rc = 137 ]; then
     record "$name" timeout "$d" "stopped after ${limit}s"; say "$name: TIMED OUT after ${d}s"
   else

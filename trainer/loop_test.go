@@ -234,11 +234,7 @@ func maxWeightDiff(t *testing.T, a, b string) float64 {
 	if err := fb.ReadParams(xb); err != nil {
 		t.Fatal(err)
 	}
-	d := 0.0
-	for i := range xa {
-		d = math.Max(d, math.Abs(float64(xa[i]-xb[i])))
-	}
-	return d
+	return maxDiff(xa, xb)
 }
 
 // A step that fails (a NaN loss) stops the loop with the step named, and the checkpoints of the
