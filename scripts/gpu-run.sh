@@ -230,7 +230,7 @@ bench() {
   GPU_RUN_BIN=$work/bin GPU_RUN_INIT=$work/run/sft GPU_RUN_BENCH=$work/bench DEVICE=$dev scripts/gpu-bench.sh
 }
 if ! wants bench; then :
-elif ! have_bin || [ ! -d "$work/run/sft" ]; then skip bench "no binaries or SFT checkpoint"
+elif ! have_bin || { [[ ${SIZES:-world} == *world* ]] && [ ! -d "$work/run/sft" ]; }; then skip bench "no binaries or SFT checkpoint"
 elif ! "$PYTHON" -c 'import torch' 2>/dev/null; then skip bench "$PYTHON has no torch (the twin needs it)"
 else step bench 150 bench; fi
 

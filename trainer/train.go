@@ -148,7 +148,7 @@ func (g *grpo) step(step int) (Record, error) {
 	for r := range rngs {
 		rngs[r] = stream.RNG(c.Seed, stream.Sample, step, lo*G+r)
 	}
-	roll, err := g.l.model.Sample(images, G, policy.SampleOptions{Temperature: c.Temperature, TopK: c.TopK, MaxLen: c.MaxLen}, rngs)
+	roll, err := g.l.model.Sample(images, G, policy.SampleOptions{Temperature: c.Temperature, TopK: c.TopK, MaxLen: c.MaxLen, MinLen: c.MinLen}, rngs)
 	if err != nil {
 		return nil, fmt.Errorf("step %d: rollout: %w", step, err)
 	}

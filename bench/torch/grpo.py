@@ -72,9 +72,9 @@ class Policy(reference.Policy):
     the image prefix shared by the G rows of each image."""
 
     @torch.no_grad()
-    def rollout(self, feats, G, max_len, gen, temperature):
+    def rollout(self, feats, G, max_len, gen, temperature, min_len=0):
         """G captions per image, KV cache, all rows per step; returns tokens [N, T] (PAD after
-        EOS) and lengths [N] (EOS included)."""
+        EOS) and lengths [N] (EOS included). EOS is not drawn before min_len tokens."""
         c = self.c
         B = feats.shape[0]
         N, H, D = B * G, c["heads"], c["dim"]
@@ -88,6 +88,8 @@ class Policy(reference.Policy):
         T = max_len
         for t in range(max_len):
             probs = (self.step_logits(ks, vs, kc, vc, ids, t, G) / temperature).softmax(-1)
+            if t + 1 < min_len:
+                probs[:, c["eos"]] = 0  # multinomial renormalises
             nxt = torch.multinomial(probs, 1, generator=gen).view(N)
             nxt = nxt.masked_fill(done, c["pad"])
             out[:, t] = nxt
@@ -176,6 +178,8 @@ def main():
     ap.add_argument("--eps-high", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--min-len", type=int, default=0,
+                    help="EOS is not drawn before a caption has this many tokens (as trainer's --min-len)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (PyTorch >= 2.0: new tensors are made there)")
     ap.add_argument("--attention", choices=["shared", "repeat"], default="shared",
                     help="teacher-forced prefix attention: shared by the G rows of an image "
@@ -214,7 +218,7 @@ def main():
             t0 = time.perf_counter()
             with torch.no_grad():
                 feats = policy.vision(images[step])  # frozen: once per step, shared by all passes
-            tokens, lengths = policy.rollout(feats, G, c["max_len"], gen, args.temperature)
+            tokens, lengths = policy.rollout(feats, G, c["max_len"], gen, args.temperature, args.min_len)
             sync()
             t1 = time.perf_counter()
 

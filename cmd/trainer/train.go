@@ -26,6 +26,7 @@ func runTrain(args []string) error {
 	fs.Float64Var(&c.Temperature, "temperature", c.Temperature, "sampling temperature (paper: 1.0)")
 	fs.IntVar(&c.TopK, "top-k", c.TopK, "sample among the k most likely tokens (0: all)")
 	fs.IntVar(&c.MaxLen, "max-len", c.MaxLen, "most tokens per caption, EOS included (0: the model's limit)")
+	fs.IntVar(&c.MinLen, "min-len", c.MinLen, "EOS is not sampled before a caption has this many tokens (0: off; --min-len = --max-len gives fixed-length rollouts for benchmarks)")
 	fs.Float64Var(&c.EpsLow, "eps-low", c.EpsLow, "ratio clip below: 1 - eps-low")
 	fs.Float64Var(&c.EpsHigh, "eps-high", c.EpsHigh, "ratio clip above: 1 + eps-high (DAPO uses 0.28)")
 	agg := fs.String("loss-agg", string(c.LossAgg), "seq-mean-token-mean (paper Eq. 1), token-mean or dr-grpo")

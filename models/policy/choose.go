@@ -15,7 +15,8 @@ type picker struct {
 // choose picks a token from one row of logits [V] and returns it with its log-probability
 // under softmax(logits / temp). Greedy takes the first most likely token; otherwise the token
 // is drawn with one rng.Float64(), among the topK most likely tokens when topK is in (0, V).
-func (p *picker) choose(logits []float32, temp float64, topK int, greedy bool, rng *rand.Rand) (int, float64) {
+// ban, when in [0, V), is a token that cannot be picked (EOS before SampleOptions.MinLen).
+func (p *picker) choose(logits []float32, temp float64, topK int, greedy bool, rng *rand.Rand, ban int) (int, float64) {
 	V := len(logits)
 	best := 0
 	for i, l := range logits {
@@ -31,6 +32,19 @@ func (p *picker) choose(logits []float32, temp float64, topK int, greedy bool, r
 		sum += p.w[i]
 	}
 	logZ := mx + math.Log(sum)
+	if ban >= 0 && ban < V {
+		// The banned token cannot be drawn, but keeps its share of the normaliser: the
+		// log-probabilities reported stay the model's (the ones teacher forcing computes).
+		p.w[ban] = 0
+		if best == ban {
+			best = -1
+			for i, l := range logits {
+				if i != ban && (best < 0 || l > logits[best]) {
+					best = i
+				}
+			}
+		}
+	}
 	tok := best
 	if !greedy {
 		cand := p.candidates(logits, topK)

@@ -25,6 +25,10 @@ type SampleOptions struct {
 	// Greedy takes the most likely token at every step (ties: the lowest id) and needs no
 	// random generators.
 	Greedy bool
+	// MinLen, when positive, keeps EOS from being picked before a caption has MinLen tokens
+	// (EOS included); with MinLen = MaxLen every caption has exactly MaxLen tokens. The reported
+	// log-probabilities stay the model's. For benchmarks that need equal work on both sides.
+	MinLen int
 }
 
 // Rollout is the result of Sample for N = B*G rows, row b*G+g being sample g of image b.
@@ -136,7 +140,11 @@ func (m *Model) sample(images []world.Image, G int, opt SampleOptions, rngs []*r
 			if !opt.Greedy {
 				rng = rngs[r]
 			}
-			tok, lp := pick.choose(logits[r*V:(r+1)*V], temp, opt.TopK, opt.Greedy, rng)
+			ban := -1
+			if t+1 < opt.MinLen {
+				ban = m.cfg.EOS
+			}
+			tok, lp := pick.choose(logits[r*V:(r+1)*V], temp, opt.TopK, opt.Greedy, rng, ban)
 			roll.Tokens[r] = append(roll.Tokens[r], tok)
 			roll.LogProbs[r] = append(roll.LogProbs[r], float32(lp))
 			ids[r] = int64(tok)
@@ -184,6 +192,9 @@ func (m *Model) checkSampleOptions(opt SampleOptions) (maxLen int, temp float64,
 	}
 	if opt.TopK < 0 {
 		return 0, 0, fmt.Errorf("policy: sample: TopK must be 0 (off) or positive, got %d", opt.TopK)
+	}
+	if opt.MinLen < 0 || opt.MinLen > maxLen {
+		return 0, 0, fmt.Errorf("policy: sample: MinLen %d outside [0, %d] (the max length)", opt.MinLen, maxLen)
 	}
 	return maxLen, temp, nil
 }

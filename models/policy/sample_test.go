@@ -193,6 +193,63 @@ func TestSampleStopsAndNeverEmitsSpecials(t *testing.T) {
 	t.Logf("%d rows ended with EOS, %d truncated", ended, truncated)
 }
 
+// TestSampleMinLen: with MinLen, EOS is not drawn before a caption has MinLen tokens, while the
+// reported log-probabilities stay the model's (teacher forcing gives them back); MinLen = MaxLen
+// gives captions of exactly MaxLen tokens.
+func TestSampleMinLen(t *testing.T) {
+	cfg := tinyConfig()
+	m := newModel(t, cfg, 2)
+	images, _ := scenes(t, cfg, 4, 6)
+	const G, minLen, maxLen = 4, 3, 6
+	free, err := m.Sample(images, G, SampleOptions{Temperature: 2, MaxLen: maxLen}, rowRNGs(16, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := 0
+	for _, n := range free.Lengths {
+		if n < minLen {
+			short++
+		}
+	}
+	if short == 0 {
+		t.Fatal("without MinLen no caption is shorter than 3 tokens: the test shows nothing")
+	}
+	roll, err := m.Sample(images, G, SampleOptions{Temperature: 2, MaxLen: maxLen, MinLen: minLen}, rowRNGs(16, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r, toks := range roll.Tokens {
+		if len(toks) < minLen {
+			t.Fatalf("row %d: %v is shorter than MinLen %d", r, toks, minLen)
+		}
+	}
+	sc, err := m.LogProbs(images, G, roll.Tokens, 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := values(t, raw.Handle(sc.LogProbs), len(roll.Tokens)*sc.T)
+	for r := range roll.Tokens {
+		for i := range roll.Lengths[r] {
+			if d := math.Abs(float64(lp[r*sc.T+i] - roll.LogProbs[r][i])); d > 1e-4 {
+				t.Fatalf("row %d token %d: teacher-forced %g, sampler %g", r, i, lp[r*sc.T+i], roll.LogProbs[r][i])
+			}
+		}
+	}
+	sc.Drop()
+	fixed, err := m.Sample(images, G, SampleOptions{Temperature: 2, MaxLen: maxLen, MinLen: maxLen}, rowRNGs(16, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r, n := range fixed.Lengths {
+		if n != maxLen {
+			t.Fatalf("MinLen = MaxLen: row %d has %d tokens, want %d", r, n, maxLen)
+		}
+	}
+	if _, err := m.Sample(images, G, SampleOptions{Temperature: 1, MaxLen: maxLen, MinLen: maxLen + 1}, rowRNGs(16, 3)); err == nil {
+		t.Error("MinLen above MaxLen was accepted")
+	}
+}
+
 // TestSampleRejectsBadInput: user mistakes give errors that name the problem.
 func TestSampleRejectsBadInput(t *testing.T) {
 	cfg := tinyConfig()
