@@ -8,7 +8,8 @@
 //	advantage  normalise rewards inside each group of G                     (Advantages)
 //	loss       clipped ratio + k3 KL per token, aggregated per trajectory   (Objective)
 //	sync       gradients all-reduced as averages over ranks                 (collective)
-//	update     global-norm clip and AdamW on the flat parameter vector      (AdamW)
+//	update     global-norm clip and AdamW on the flat parameter vector      (learner: AdamW in host
+//	           memory on CPUs, deviceOptimizer with the state on the GPU under CUDA)
 //
 // Shapes, used as names throughout: B scenes (images) per rank and step, G samples per scene,
 // N = B*G trajectories, T caption tokens (padded), V vocabulary size.
