@@ -3,6 +3,9 @@ SHELL := /bin/bash
 GO ?= go
 # Tests and the demo run one libtorch thread per process (see README: threads on tiny ops are slower).
 export OMP_NUM_THREADS ?= 1
+# go-nvml's bindings name NVML calls its header marks deprecated; without this the first build
+# prints a screen of warnings that look like errors (Go's default flags plus the one warning off).
+export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
 .PHONY: setup build test test-pure demo bench gpu-kit gpu-rehearse clean
 

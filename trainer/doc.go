@@ -4,7 +4,7 @@
 // One GRPO step reads like the paper's Fig. 2, in this order:
 //
 //	rollout    sample G captions for each of B scenes with the policy      (policy.Sample)
-//	reward     decode each caption to an image, embed, cosine to the source (reward.go)
+//	reward     decode each caption to an image, embed, cosine to the source (Env.Rewards)
 //	advantage  normalise rewards inside each group of G                     (Advantages)
 //	loss       clipped ratio + k3 KL per token, aggregated per trajectory   (Objective)
 //	sync       gradients all-reduced as averages over ranks                 (collective)
