@@ -24,7 +24,7 @@ test: setup
 
 # The packages that need no libtorch build and test without setup.
 test-pure:
-	GOWORK=off $(GO) test -count=1 ./launch/... ./collective/... ./nccl/... ./plots/... ./monitor/...
+	GOWORK=off $(GO) test -count=1 ./launch/... ./collective/... ./nccl/... ./plots/... ./monitor/... ./images/...
 
 demo: build
 	@scripts/demo.sh

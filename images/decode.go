@@ -1,0 +1,75 @@
+package images
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/jpeg" // decoders registered for image.Decode
+	_ "image/png"
+	"os"
+
+	"golang.org/x/image/draw"
+	_ "golang.org/x/image/webp"
+)
+
+// Square is an 8-bit RGB image of Size x Size pixels, row-major, three bytes a pixel.
+type Square struct {
+	Size int
+	RGB  []uint8 // [Size*Size*3]
+}
+
+// At returns the pixel at column x and row y.
+func (s Square) At(x, y int) (r, g, b uint8) {
+	i := 3 * (y*s.Size + x)
+	return s.RGB[i], s.RGB[i+1], s.RGB[i+2]
+}
+
+// Load decodes a PNG, JPEG or WebP file and fits it to size x size pixels (Fit). Pixel values are
+// taken as 8-bit sRGB: embedded colour profiles are not applied, 16-bit channels are rounded to 8
+// bits and transparency is dropped (the colour under it is kept), as PIL's convert("RGB") does.
+// A file that cannot be decoded is an error naming it.
+func Load(path string, size int) (Square, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Square{}, fmt.Errorf("images: %w", err)
+	}
+	defer f.Close()
+	img, format, err := image.Decode(f)
+	if err != nil {
+		return Square{}, fmt.Errorf("images: %s is not a readable PNG, JPEG or WebP image: %v", path, err)
+	}
+	b := img.Bounds()
+	if b.Dx() < 1 || b.Dy() < 1 {
+		return Square{}, fmt.Errorf("images: %s (%s) has no pixels", path, format)
+	}
+	return Fit(img, size), nil
+}
+
+// Fit scales img so that its shorter side is size pixels (Catmull-Rom) and keeps the centred
+// size x size square: the "resize the shortest edge, then centre-crop" of CLIP-style image
+// processors, done as one resampling of the centred square of the source.
+func Fit(img image.Image, size int) Square {
+	b := img.Bounds()
+	side := min(b.Dx(), b.Dy())
+	x0 := b.Min.X + (b.Dx()-side)/2
+	y0 := b.Min.Y + (b.Dy()-side)/2
+	src := image.NewNRGBA(image.Rect(0, 0, side, side))
+	for y := range side {
+		for x := range side {
+			c := color.NRGBAModel.Convert(img.At(x0+x, y0+y)).(color.NRGBA)
+			c.A = 255 // transparency dropped, the colour under it kept
+			src.SetNRGBA(x, y, c)
+		}
+	}
+	dst := image.NewNRGBA(image.Rect(0, 0, size, size))
+	if side == size {
+		copy(dst.Pix, src.Pix)
+	} else {
+		draw.CatmullRom.Scale(dst, dst.Bounds(), src, src.Bounds(), draw.Src, nil)
+	}
+	out := Square{Size: size, RGB: make([]uint8, 3*size*size)}
+	for i := range size * size {
+		copy(out.RGB[3*i:3*i+3], dst.Pix[4*i:4*i+3])
+	}
+	return out
+}
