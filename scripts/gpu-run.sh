@@ -111,7 +111,7 @@ if [ $mode = rehearse ]; then
   if command -v go >/dev/null; then echo "gpu-run: go is still on PATH at $(command -v go)" >&2; exit 1; fi
   export LIBTORCH_INC=${LIBTORCH_INC:-/usr/include} LIBTORCH_LIB=${LIBTORCH_LIB:-/usr/lib/x86_64-linux-gnu}
 fi
-jobs=$(nproc)
+jobs=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc) # nproc heeds OMP_NUM_THREADS, which make sets to 1
 # shellcheck source=scripts/gpu-libs.sh
 . scripts/gpu-libs.sh
 export GPU_RUN_MODE=$mode GPU_RUN_WORK=$work work OUT root mode kit jobs

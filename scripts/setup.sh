@@ -84,7 +84,7 @@ cudaflag=""
 # listed for this libtorch (scripts/gotch-compat/) and any other that does not compile get a body
 # that raises a runtime error naming the op; lib.go and extra.go are written for cgo.
 python3 scripts/gotch-prep.py --src "$lt" --include "$inc" --lib "$lib" --torch-version "$tv" --abi "$abi" $cudaflag \
-  --jobs "$(nproc)" --compat "scripts/gotch-compat/libtorch-${tv%.*}.txt" --report "$work/gotch-prep.json" \
+  --jobs "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" --compat "scripts/gotch-compat/libtorch-${tv%.*}.txt" --report "$work/gotch-prep.json" \
   || die "gotch's C++ layer does not build against libtorch $tv (see above)"
 disabled_total=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["disabled"]))' "$work/gotch-prep.json")
 
