@@ -34,6 +34,7 @@ var commands = []struct {
 	{"train", "Unified-GRPO: reconstructive RL of the captioner (default)", runTrain},
 	{"sft", "supervised baseline on partial captions", runSFT},
 	{"eval", "Unified-Bench: caption, regenerate, compare under every embedder", runEval},
+	{"unibench", "Unified-Bench on image files: source images against regenerated ones", runUnibench},
 	{"plot", "redraw the training plots from a metrics file", runPlot},
 	{"world", "print the reward table of the synthetic world", runWorld},
 }
