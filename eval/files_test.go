@@ -101,8 +101,8 @@ func TestCompareFiles(t *testing.T) {
 	}
 	var js struct {
 		Sets []struct {
-			Name      string                     `json:"name"`
-			Overall   float64                    `json:"overall"`
+			Name      string                    `json:"name"`
+			Overall   float64                   `json:"overall"`
 			Embedders map[string]map[string]any `json:"embedders"`
 		} `json:"sets"`
 	}
