@@ -143,7 +143,11 @@ func (o *deviceOptimizer) copyIn(x *ts.Tensor, src []float32) error {
 func (o *deviceOptimizer) updates() int { return o.adam.Step }
 
 func (o *deviceOptimizer) String() string {
-	return fmt.Sprintf("AdamW state on %v; gradients through host memory in %d steps", o.device, o.hostTrips)
+	where := "cpu"
+	if o.device != gotch.CPU {
+		where = fmt.Sprintf("cuda:%d", o.device.Value)
+	}
+	return fmt.Sprintf("AdamW state on %s; gradients through host memory in %d steps", where, o.hostTrips)
 }
 
 func (o *deviceOptimizer) state() (*AdamW, error) {
