@@ -4,7 +4,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"math"
 	"path"
 	"path/filepath"
 	"slices"
@@ -28,14 +27,6 @@ type GenSet struct {
 	Name, Path string
 }
 
-// FileStat is one embedder's similarities over the paired images of a set.
-type FileStat struct {
-	Mean  float64 `json:"mean"`
-	Min   float64 `json:"min"`
-	Max   float64 `json:"max"`
-	Count int     `json:"count"`
-}
-
 // FileRow is one image pair's similarities.
 type FileRow struct {
 	Name       string
@@ -47,7 +38,7 @@ type FileRow struct {
 type FileSetResult struct {
 	Name      string              `json:"name"`
 	Path      string              `json:"path"`
-	Embedders map[string]FileStat `json:"embedders"`
+	Embedders map[string]Stat `json:"embedders"`
 	// Overall is the unweighted mean over embedders of their mean similarities.
 	Overall float64 `json:"overall"`
 	Pairs   int     `json:"pairs"`
@@ -137,15 +128,10 @@ func CompareFiles(refPath string, gens []GenSet, es []ImageEmbedder) (*FileRepor
 		if len(pairs) == 0 {
 			return nil, fmt.Errorf("unibench: no file of %s pairs with one of %s (names must match, a generated file may start with recon_)", g.Path, refPath)
 		}
-		set := &FileSetResult{Name: g.Name, Path: g.Path, Embedders: map[string]FileStat{}, Pairs: len(pairs),
-			RefOnly: nonNil(refOnly), GenOnly: nonNil(genOnly)}
-		sums := make([]float64, len(es))
-		mins, maxs := make([]float64, len(es)), make([]float64, len(es))
-		for i := range es {
-			mins[i], maxs[i] = math.Inf(1), math.Inf(-1)
-		}
+		set := &FileSetResult{Name: g.Name, Path: g.Path, Pairs: len(pairs), RefOnly: nonNil(refOnly), GenOnly: nonNil(genOnly)}
+		acc := newSimilarities(rep.EmbedList)
+		sims := make([]float64, len(es))
 		for _, p := range pairs {
-			row := FileRow{Name: p[0].Name, Similarity: map[string]float64{}}
 			if refFeat[p[0].Name] == nil {
 				refFeat[p[0].Name] = map[string][]float32{}
 			}
@@ -161,19 +147,13 @@ func CompareFiles(refPath string, gens []GenSet, es []ImageEmbedder) (*FileRepor
 				if err != nil {
 					return nil, err
 				}
-				s := embed.Cosine(rf, gf)
-				row.Similarity[e.Name()] = s
-				row.Overall += s / float64(len(es))
-				sums[i] += s
-				mins[i], maxs[i] = math.Min(mins[i], s), math.Max(maxs[i], s)
+				sims[i] = embed.Cosine(rf, gf)
 			}
+			row := FileRow{Name: p[0].Name}
+			row.Similarity, row.Overall = acc.add(sims)
 			set.Rows = append(set.Rows, row)
 		}
-		for i, e := range es {
-			st := FileStat{Mean: sums[i] / float64(len(pairs)), Min: mins[i], Max: maxs[i], Count: len(pairs)}
-			set.Embedders[e.Name()] = st
-			set.Overall += st.Mean / float64(len(es))
-		}
+		set.Embedders, set.Overall = acc.result()
 		rep.Sets = append(rep.Sets, set)
 	}
 	return rep, nil

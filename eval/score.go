@@ -2,7 +2,6 @@ package eval
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 
 	"github.com/unigrpo/unigrpo/internal/stream"
@@ -10,13 +9,6 @@ import (
 	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/models/world"
 )
-
-// Stat summarises one embedder's similarities over the scenes.
-type Stat struct {
-	Mean float64 `json:"mean"`
-	Min  float64 `json:"min"`
-	Max  float64 `json:"max"`
-}
 
 // SceneScore is one scene's row of the per-scene table.
 type SceneScore struct {
@@ -47,33 +39,31 @@ func Score(name string, dec *world.Decoder, es []embed.Embedder, scenes []world.
 		return nil, fmt.Errorf("eval %s: %d scenes, %d images, %d captions", name, len(scenes), len(images), len(captions))
 	}
 	vocab := world.NewVocab()
-	r := &Result{Name: name, Embedders: map[string]float64{}, Stats: map[string]Stat{}}
+	r := &Result{Name: name, Embedders: map[string]float64{}}
 	us := make([]world.Understanding, len(scenes))
-	for _, e := range es {
-		r.Stats[e.Name()] = Stat{Min: math.Inf(1), Max: math.Inf(-1)}
+	names := make([]string, len(es))
+	for j, e := range es {
+		names[j] = e.Name()
 	}
+	acc := newSimilarities(names)
+	sims := make([]float64, len(es))
 	for i, caption := range captions {
 		rec := dec.Decode(caption, stream.RNG(seed, stream.EvalDecode, 0, i))
 		if i < keep {
 			r.Reconstructions = append(r.Reconstructions, rec)
 		}
-		row := SceneScore{Scene: i, Caption: vocab.Decode(caption), Length: len(caption), Similarity: map[string]float64{}}
-		for _, e := range es {
-			s := embed.Reward(e, images[i], rec)
-			row.Similarity[e.Name()] = s
-			row.Overall += s / float64(len(es))
-			st := r.Stats[e.Name()]
-			st.Mean += s / float64(len(scenes))
-			st.Min, st.Max = math.Min(st.Min, s), math.Max(st.Max, s)
-			r.Stats[e.Name()] = st
+		for j, e := range es {
+			sims[j] = embed.Reward(e, images[i], rec)
 		}
+		row := SceneScore{Scene: i, Caption: vocab.Decode(caption), Length: len(caption)}
+		row.Similarity, row.Overall = acc.add(sims)
 		r.Scenes = append(r.Scenes, row)
 		r.LengthMean += float64(len(caption)) / float64(len(scenes))
 		us[i] = world.Understand(scenes[i], caption)
 	}
+	r.Stats, r.Overall = acc.result()
 	for name, st := range r.Stats {
 		r.Embedders[name] = st.Mean
-		r.Overall += st.Mean / float64(len(es))
 	}
 	r.Understanding = world.MeanUnderstanding(us)
 	return r, nil
