@@ -36,8 +36,8 @@ type FileRow struct {
 
 // FileSetResult is one generated set against the references.
 type FileSetResult struct {
-	Name      string              `json:"name"`
-	Path      string              `json:"path"`
+	Name      string          `json:"name"`
+	Path      string          `json:"path"`
 	Embedders map[string]Stat `json:"embedders"`
 	// Overall is the unweighted mean over embedders of their mean similarities.
 	Overall float64 `json:"overall"`
