@@ -142,6 +142,34 @@ func TestDeviceOptimizerMatchesHost(t *testing.T) {
 	if d := math.Max(maxDiff(sh.M, sd.M), maxDiff(sh.V, sd.V)); d > 1e-6 {
 		t.Errorf("moments differ by up to %g", d)
 	}
+	// On the CPU the two paths run the same float32 operations in the same order, so their
+	// checkpoints (weights and optimizer state) are the same bytes.
+	saveBoth := func(r *optimizerRun, dir string) [][]byte {
+		st, err := r.l.state()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ck, err := SaveCheckpoint(dir, State{Step: 20, Kind: "test"}, st, func(p string) error { return r.m.Save(p, nil) }, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out [][]byte
+		for _, f := range []string{modelFile, optimFile} {
+			b, err := os.ReadFile(filepath.Join(ck, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, b)
+		}
+		return out
+	}
+	tmp := t.TempDir()
+	bh, bd := saveBoth(host, filepath.Join(tmp, "host")), saveBoth(dev, filepath.Join(tmp, "device"))
+	for i, f := range []string{modelFile, optimFile} {
+		if !bytes.Equal(bh[i], bd[i]) {
+			t.Errorf("after 20 steps the host and device paths save different %s", f)
+		}
+	}
 	// The weights moved: a device update that did nothing would fail here.
 	fresh := newOptimizerRun(t, "host")
 	defer fresh.close()
