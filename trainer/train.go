@@ -20,6 +20,7 @@ import (
 type grpo struct {
 	cfg GRPOConfig
 	env *Env
+	src *folderSource // the source images when --images is given, else the world's scenes
 	l   *learner      // the policy being trained and its optimizer
 	ref *policy.Model // frozen copy of the initial policy, the KL reference (nil when Beta is 0)
 	d   *Dist
@@ -73,6 +74,11 @@ func Train(cfg GRPOConfig, resume bool, d *Dist, obs Observer) error {
 		return err
 	}
 	g := &grpo{cfg: cfg, env: env, d: d}
+	if cfg.Images != "" {
+		if g.src, err = newFolderSource(cfg.Images, cfg.ImagesHeld, env.World.Size); err != nil {
+			return err
+		}
+	}
 	if cfg.Beta > 0 {
 		if g.ref, _, err = policy.Load(initPath, dev); err != nil {
 			return fmt.Errorf("reference policy: %w", err)
@@ -118,7 +124,12 @@ func Train(cfg GRPOConfig, resume bool, d *Dist, obs Observer) error {
 	lp.run.logf("train: %d trainable of %d parameters, %d ranks, B=%d scenes x G=%d samples per step", g.l.flat.N, model.NumParams(), d.World(), cfg.Batch, cfg.Group)
 	lp.every = Intervals{Log: cfg.LogEvery, Eval: cfg.EvalEvery, Ckpt: cfg.CkptEvery, Plot: cfg.PlotEvery, Check: cfg.CheckEvery, Keep: cfg.Keep}
 	lp.state.Kind, lp.state.Seed = "grpo", cfg.Seed
-	lp.heldScenes, lp.heldImages = env.HeldOut(cfg.EvalSeed, cfg.EvalScenes)
+	if g.src == nil {
+		lp.heldScenes, lp.heldImages = env.HeldOut(cfg.EvalSeed, cfg.EvalScenes)
+	} else {
+		// The held-out evaluation scores world scenes with their labels; a folder has none.
+		lp.run.logf("train: source images from %s: %d for training, %d held out; no held-out evaluation of world scenes", cfg.Images, len(g.src.train), g.src.held)
+	}
 	lp.evalSeed = cfg.EvalSeed
 	lp.step = g.step
 	if err := lp.steps(first, cfg.Steps); err != nil {
@@ -143,7 +154,15 @@ func (g *grpo) step(step int) (Record, error) {
 
 	// Rollout: G captions per scene, each row with its own stream keyed by its global index.
 	t0 := time.Now()
-	_, images := g.env.Scenes(c.Seed, step, lo, hi)
+	var images []world.Image
+	if g.src != nil {
+		var err error
+		if images, err = g.src.images(c.Seed, step, lo, hi); err != nil {
+			return nil, fmt.Errorf("step %d: %w", step, err)
+		}
+	} else {
+		_, images = g.env.Scenes(c.Seed, step, lo, hi)
+	}
 	rngs := make([]*rand.Rand, N)
 	for r := range rngs {
 		rngs[r] = stream.RNG(c.Seed, stream.Sample, step, lo*G+r)

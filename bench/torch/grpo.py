@@ -169,9 +169,9 @@ def main():
     ap.add_argument("--steps", type=int, default=35)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--group", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--lr", type=float, default=5e-5)  # the defaults are trainer train's
     ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--beta", type=float, default=0.01)
+    ap.add_argument("--beta", type=float, default=0.2)
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--clip", type=float, default=1.0)
     ap.add_argument("--eps-low", type=float, default=0.2)

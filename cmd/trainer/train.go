@@ -34,6 +34,8 @@ func runTrain(args []string) error {
 	fs.IntVar(&c.Mu, "mu", c.Mu, "policy updates per rollout")
 	fs.StringVar(&c.Reward, "reward", c.Reward, "reward embedders, comma-separated (conv, colour, edge) or all: the reward is their mean cosine")
 	fs.BoolVar(&c.TrainVision, "train-vision", c.TrainVision, "train the vision encoder too (the paper keeps it frozen)")
+	fs.StringVar(&c.Images, "images", "", "train on these source images instead of the world's scenes: a folder of PNG/JPEG/WebP files or a JSONL manifest ({\"image\": path})")
+	fs.Float64Var(&c.ImagesHeld, "images-held-out", c.ImagesHeld, "share of --images held out of training, by a hash of each file name")
 	fs.Uint64Var(&c.Seed, "seed", c.Seed, "seed of every random stream of the run")
 	fs.IntVar(&c.EvalEvery, "eval-every", c.EvalEvery, "held-out evaluation every N steps (and at the end)")
 	fs.IntVar(&c.EvalScenes, "eval-scenes", c.EvalScenes, "held-out scenes per evaluation")

@@ -19,6 +19,7 @@ const (
 	Eval                     // held-out scenes: step 0, index = scene number
 	EvalDecode               // the decoder in evaluation: index = scene number
 	Init                     // model initialisation
+	Image                    // images drawn from a folder: index = global image index in the step
 )
 
 func splitmix(x uint64) uint64 {

@@ -17,12 +17,5 @@ func (s Square) Size() int { return s.Side }
 
 // Embed converts the 8-bit RGB pixels to a world image (CHW, values in [0, 1]) and embeds it.
 func (s Square) Embed(sq images.Square) []float32 {
-	n := sq.Size * sq.Size
-	im := world.NewImage(3, sq.Size, sq.Size)
-	for i := range n {
-		for ch := range 3 {
-			im.Pix[ch*n+i] = float32(sq.RGB[3*i+ch]) / 255
-		}
-	}
-	return s.Embedder.Embed(im)
+	return s.Embedder.Embed(world.FromRGB8(sq.Size, sq.Size, sq.RGB))
 }

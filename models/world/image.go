@@ -17,6 +17,19 @@ func NewImage(c, h, w int) Image {
 	return Image{C: c, H: h, W: w, Pix: make([]float32, c*h*w)}
 }
 
+// FromRGB8 returns the w x h image of 8-bit RGB pixels rgb (row-major, three bytes a pixel),
+// each value scaled to [0, 1].
+func FromRGB8(w, h int, rgb []uint8) Image {
+	im := NewImage(3, h, w)
+	n := w * h
+	for i := range n {
+		for ch := range 3 {
+			im.Pix[ch*n+i] = float32(rgb[3*i+ch]) / 255
+		}
+	}
+	return im
+}
+
 // Valid reports whether the image's shape is positive and matches its pixels.
 func (im Image) Valid() bool {
 	return im.C > 0 && im.H > 0 && im.W > 0 && len(im.Pix) == im.C*im.H*im.W
