@@ -12,6 +12,7 @@ import (
 
 	"github.com/sugarme/gotch"
 
+	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/atomicfile"
 	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/embed"
@@ -33,6 +34,12 @@ type Options struct {
 	Examples int           // scenes shown in the example grid
 	Out      string        // folder for unibench.json, per-scene CSVs and the example grid ("" writes nothing)
 	Device   gotch.Device
+	// Images, when set, is a folder or manifest of image files evaluated instead of the world's
+	// scenes: its held-out split (ImagesHeld, by a hash of each name, the split of trainer train
+	// --images; all files when 0), first Scenes of them. Files carry no scene labels, so the
+	// understanding metrics and the oracle row are left out.
+	Images     string
+	ImagesHeld float64
 }
 
 // Report is the outcome of a Unified-Bench run.
@@ -40,6 +47,8 @@ type Report struct {
 	Scenes    int       `json:"scenes"`
 	Seed      uint64    `json:"seed"`
 	Embedders []string  `json:"embedder_names"`
+	Source    string    `json:"source"` // "world" or the image folder or manifest
+	Labels    bool      `json:"labels"` // the sources are world scenes with labels (understanding metrics)
 	Rows      []*Result `json:"rows"` // one per checkpoint, then "oracle" (ceiling) and "empty" (floor)
 }
 
@@ -60,8 +69,17 @@ func Bench(ckpts []Checkpoint, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	scenes, images := HeldOut(wc, o.Seed, o.Scenes)
-	rep := &Report{Scenes: o.Scenes, Seed: o.Seed}
+	var scenes []world.Scene
+	var images []world.Image
+	rep := &Report{Scenes: o.Scenes, Seed: o.Seed, Source: "world", Labels: o.Images == ""}
+	if o.Images == "" {
+		scenes, images = HeldOut(wc, o.Seed, o.Scenes)
+	} else {
+		if images, err = imageFiles(o.Images, o.ImagesHeld, o.Scenes, wc.Size); err != nil {
+			return nil, err
+		}
+		rep.Source, rep.Scenes = o.Images, len(images)
+	}
 	for _, e := range es {
 		rep.Embedders = append(rep.Embedders, e.Name())
 	}
@@ -81,15 +99,21 @@ func Bench(ckpts []Checkpoint, o Options) (*Report, error) {
 		}
 		rep.Rows = append(rep.Rows, r)
 	}
-	oracle := make([][]int, len(scenes))
-	empty := make([][]int, len(scenes))
-	for i, s := range scenes {
-		oracle[i] = world.Oracle(s)
-	}
-	for _, c := range []struct {
+	bounds := []struct {
 		name string
 		caps [][]int
-	}{{"oracle", oracle}, {"empty", empty}} {
+	}{{"empty", make([][]int, len(images))}}
+	if scenes != nil {
+		oracle := make([][]int, len(scenes))
+		for i, s := range scenes {
+			oracle[i] = world.Oracle(s)
+		}
+		bounds = append([]struct {
+			name string
+			caps [][]int
+		}{{"oracle", oracle}}, bounds...)
+	}
+	for _, c := range bounds {
 		r, err := Score(c.name, dec, es, scenes, images, c.caps, o.Seed, o.Examples)
 		if err != nil {
 			return nil, err
@@ -102,6 +126,32 @@ func Bench(ckpts []Checkpoint, o Options) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// imageFiles loads the evaluation images of a folder or manifest: the held-out split of the
+// files (all of them when share is 0), the first n by name, fitted to size x size.
+func imageFiles(path string, share float64, n, size int) ([]world.Image, error) {
+	items, err := images.List(path)
+	if err != nil {
+		return nil, fmt.Errorf("--images: %w", err)
+	}
+	if share > 0 {
+		if _, items, err = images.Split(items, share); err != nil {
+			return nil, fmt.Errorf("--images: %w", err)
+		}
+		if len(items) == 0 {
+			return nil, fmt.Errorf("--images %s: no file falls in the held-out share %v", path, share)
+		}
+	}
+	out := make([]world.Image, 0, min(n, len(items)))
+	for _, it := range items[:min(n, len(items))] {
+		sq, err := images.Load(it.Path, size)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, world.FromRGB8(sq.Size, sq.Size, sq.RGB))
+	}
+	return out, nil
 }
 
 // HeldOut returns n evaluation scenes and their images: the same for every run with the same
@@ -120,7 +170,11 @@ func HeldOut(wc world.Config, seed uint64, n int) ([]world.Scene, []world.Image)
 // 2-3) and understanding (the paper's Table 8).
 func (r *Report) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Unified-Bench, protocol 1: %d held-out scenes (seed %d); similarity of the regenerated image to the source\n\n", r.Scenes, r.Seed)
+	if r.Labels {
+		fmt.Fprintf(&b, "Unified-Bench, protocol 1: %d held-out scenes (seed %d); similarity of the regenerated image to the source\n\n", r.Scenes, r.Seed)
+	} else {
+		fmt.Fprintf(&b, "Unified-Bench, protocol 1: %d held-out images of %s (decoder seed %d); similarity of the regenerated image to the source\n\n", r.Scenes, r.Source, r.Seed)
+	}
 	b.WriteString("| model |")
 	for _, e := range r.Embedders {
 		fmt.Fprintf(&b, " %s (min-max) |", e)
@@ -137,6 +191,9 @@ func (r *Report) Markdown() string {
 			fmt.Fprintf(&b, " %.3f (%.2f-%.2f) |", st.Mean, st.Min, st.Max)
 		}
 		fmt.Fprintf(&b, " **%.3f** | %.1f |\n", row.Overall, row.LengthMean)
+	}
+	if !r.Labels {
+		return b.String() // image files carry no labels to judge understanding by
 	}
 	b.WriteString("\nUnderstanding of the captions\n\n")
 	b.WriteString("| model | object precision | object recall | attribute accuracy | small-object recall | position accuracy | coverage |\n|---|---|---|---|---|---|---|\n")

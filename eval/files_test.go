@@ -3,16 +3,21 @@ package eval
 import (
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/sugarme/gotch"
+
 	"github.com/unigrpo/unigrpo/models/embed"
+	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/models/world"
 )
 
@@ -130,5 +135,47 @@ func TestCompareFiles(t *testing.T) {
 	md, _ := os.ReadFile(filepath.Join(out, "unibench.md"))
 	if !strings.Contains(string(md), "zzz.png") {
 		t.Error("unibench.md does not name the unpaired files")
+	}
+}
+
+// Bench on a folder of image files: the checkpoint captions the folder's images (all of them at
+// share 0, at most Scenes), the rows are the checkpoint and the empty caption (no oracle: files
+// carry no scene), and the report has no understanding table.
+func TestBenchOnImageFiles(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	m, err := policy.New(policy.TinyConfig(), gotch.CPU, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ck := filepath.Join(dir, "m.safetensors")
+	if err := m.Save(ck, nil); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	imgs := filepath.Join(dir, "imgs")
+	for k := range 5 {
+		pattern(t, filepath.Join(imgs, fmt.Sprintf("p%d.png", k)), k+1)
+	}
+	out := filepath.Join(dir, "bench")
+	rep, err := Bench([]Checkpoint{{"random", ck}}, Options{Scenes: 4, Seed: 9, Examples: 2, Out: out, Device: gotch.CPU, Images: imgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Scenes != 4 || rep.Labels || len(rep.Rows) != 2 || rep.Rows[0].Name != "random" || rep.Rows[1].Name != "empty" {
+		t.Fatalf("report: %d images, labels %v, %d rows", rep.Scenes, rep.Labels, len(rep.Rows))
+	}
+	if len(rep.Rows[0].Scenes) != 4 {
+		t.Errorf("%d scored images, want 4", len(rep.Rows[0].Scenes))
+	}
+	md := rep.Markdown()
+	if strings.Contains(md, "Understanding") || !strings.Contains(md, "4 held-out images of "+imgs) {
+		t.Errorf("markdown:\n%s", md)
+	}
+	for _, f := range []string{"unibench.json", "unibench.md", "unibench_scenes.csv", "examples.png"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("%s not written: %v", f, err)
+		}
 	}
 }

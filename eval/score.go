@@ -34,13 +34,14 @@ type Result struct {
 
 // Score regenerates an image from each caption (the decoder's guesses keyed by seed and scene
 // index, so every captioner is judged with the same draws) and measures it against its source.
+// scenes holds the images' labels for the understanding metrics; nil (image files) leaves them out.
 func Score(name string, dec *world.Decoder, es []embed.Embedder, scenes []world.Scene, images []world.Image, captions [][]int, seed uint64, keep int) (*Result, error) {
-	if len(scenes) != len(images) || len(captions) != len(images) {
+	if (scenes != nil && len(scenes) != len(images)) || len(captions) != len(images) {
 		return nil, fmt.Errorf("eval %s: %d scenes, %d images, %d captions", name, len(scenes), len(images), len(captions))
 	}
 	vocab := world.NewVocab()
 	r := &Result{Name: name, Embedders: map[string]float64{}}
-	us := make([]world.Understanding, len(scenes))
+	var us []world.Understanding // understanding needs the scenes' labels (nil for image files)
 	names := make([]string, len(es))
 	for j, e := range es {
 		names[j] = e.Name()
@@ -58,14 +59,18 @@ func Score(name string, dec *world.Decoder, es []embed.Embedder, scenes []world.
 		row := SceneScore{Scene: i, Caption: vocab.Decode(caption), Length: len(caption)}
 		row.Similarity, row.Overall = acc.add(sims)
 		r.Scenes = append(r.Scenes, row)
-		r.LengthMean += float64(len(caption)) / float64(len(scenes))
-		us[i] = world.Understand(scenes[i], caption)
+		r.LengthMean += float64(len(caption)) / float64(len(images))
+		if scenes != nil {
+			us = append(us, world.Understand(scenes[i], caption))
+		}
 	}
 	r.Stats, r.Overall = acc.result()
 	for name, st := range r.Stats {
 		r.Embedders[name] = st.Mean
 	}
-	r.Understanding = world.MeanUnderstanding(us)
+	if us != nil {
+		r.Understanding = world.MeanUnderstanding(us)
+	}
 	return r, nil
 }
 

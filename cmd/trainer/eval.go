@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -20,6 +21,8 @@ func runEval(args []string) error {
 	examples := fs.Int("examples", 6, "scenes drawn in examples.png")
 	device := fs.String("device", "cpu", "cpu, cuda or auto")
 	threads := fs.Int("threads", 1, "libtorch threads")
+	imgs := fs.String("images", "", "evaluate on these image files instead of the world's scenes: a folder or JSONL manifest (its held-out split, the first --scenes files; no understanding metrics)")
+	held := fs.Float64("images-held-out", trainer.DefaultGRPOConfig().ImagesHeld, "the held-out share of --images, as in trainer train (0: every file)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -28,6 +31,14 @@ func runEval(args []string) error {
 	}
 	if *scenes < 1 || *temp < 0 || *examples < 0 {
 		return usagef("eval: --scenes must be positive, --temperature and --examples not negative")
+	}
+	if !(*held >= 0 && *held < 1) {
+		return usagef("eval: --images-held-out %v: must be in [0, 1)", *held)
+	}
+	if *imgs != "" {
+		if _, err := os.Stat(*imgs); err != nil {
+			return usagef("eval: --images %s: no such folder or manifest", *imgs)
+		}
 	}
 	var list []eval.Checkpoint
 	for _, c := range *ckpts {
@@ -56,7 +67,7 @@ func runEval(args []string) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	rep, err := eval.Bench(list, eval.Options{Scenes: *scenes, Seed: *seed, Sampling: eval.SampleOptions{Temperature: *temp, Seed: *seed},
-		Examples: *examples, Out: *out, Device: dev})
+		Examples: *examples, Out: *out, Device: dev, Images: *imgs, ImagesHeld: *held})
 	if err != nil {
 		return err
 	}
