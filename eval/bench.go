@@ -49,7 +49,7 @@ type Report struct {
 	Embedders []string  `json:"embedder_names"`
 	Source    string    `json:"source"` // "world" or the image folder or manifest
 	Labels    bool      `json:"labels"` // the sources are world scenes with labels (understanding metrics)
-	Rows      []*Result `json:"rows"` // one per checkpoint, then "oracle" (ceiling) and "empty" (floor)
+	Rows      []*Result `json:"rows"`   // one per checkpoint, then "oracle" (ceiling) and "empty" (floor)
 }
 
 // Bench runs protocol 1 of Unified-Bench: every checkpoint captions the held-out scenes, the
