@@ -131,15 +131,12 @@ func Bench(ckpts []Checkpoint, o Options) (*Report, error) {
 // imageFiles loads the evaluation images of a folder or manifest: the held-out split of the
 // files (all of them when share is 0), the first n by name, fitted to size x size.
 func imageFiles(path string, share float64, n, size int) ([]world.Image, error) {
-	items, err := images.List(path)
+	items, held, err := images.Open(path, share)
 	if err != nil {
 		return nil, fmt.Errorf("--images: %w", err)
 	}
 	if share > 0 {
-		if _, items, err = images.Split(items, share); err != nil {
-			return nil, fmt.Errorf("--images: %w", err)
-		}
-		if len(items) == 0 {
+		if items = held; len(items) == 0 {
 			return nil, fmt.Errorf("--images %s: no file falls in the held-out share %v", path, share)
 		}
 	}

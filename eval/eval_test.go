@@ -63,19 +63,26 @@ func TestScoreOracleAndEmpty(t *testing.T) {
 	}
 }
 
-func TestBenchWritesReport(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+// tinyCheckpoint saves a random tiny policy in dir and returns its file.
+func tinyCheckpoint(t *testing.T, dir string) string {
+	t.Helper()
 	m, err := policy.New(policy.TinyConfig(), gotch.CPU, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	defer m.Close()
 	ck := filepath.Join(dir, "m.safetensors")
 	if err := m.Save(ck, nil); err != nil {
 		t.Fatal(err)
 	}
-	m.Close()
+	return ck
+}
+
+func TestBenchWritesReport(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	dir := t.TempDir()
+	ck := tinyCheckpoint(t, dir)
 	out := filepath.Join(dir, "bench")
 	rep, err := Bench([]Checkpoint{{"random", ck}}, Options{Scenes: 8, Seed: 9, Examples: 3, Out: out, Device: gotch.CPU})
 	if err != nil {

@@ -17,7 +17,6 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/models/embed"
-	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/models/world"
 )
 
@@ -144,16 +143,8 @@ func TestCompareFiles(t *testing.T) {
 func TestBenchOnImageFiles(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	m, err := policy.New(policy.TinyConfig(), gotch.CPU, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	ck := filepath.Join(dir, "m.safetensors")
-	if err := m.Save(ck, nil); err != nil {
-		t.Fatal(err)
-	}
-	m.Close()
+	ck := tinyCheckpoint(t, dir)
 	imgs := filepath.Join(dir, "imgs")
 	for k := range 5 {
 		pattern(t, filepath.Join(imgs, fmt.Sprintf("p%d.png", k)), k+1)

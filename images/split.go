@@ -27,6 +27,16 @@ func Split(items []Item, heldOut float64) (train, held []Item, err error) {
 	return train, held, nil
 }
 
+// Open lists the images of path (List) and splits them (Split): the one way training and
+// evaluation read a folder or manifest, so that they agree on which files are held out.
+func Open(path string, heldOut float64) (train, held []Item, err error) {
+	items, err := List(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return Split(items, heldOut)
+}
+
 // HeldOut reports whether the image called name belongs to the held-out share.
 func HeldOut(name string, share float64) bool {
 	h := fnv.New64a()

@@ -48,7 +48,6 @@ else
 fi
 [ -f "$inc/torch/csrc/api/include/torch/version.h" ] || die "no libtorch headers under $inc (expected torch/csrc/api/include/torch/version.h)"
 [ -e "$lib/libtorch.so" ] || die "no libtorch.so in $lib"
-vh=$inc/torch/csrc/api/include/torch/version.h
 tv=$(scripts/torch-version.sh "$inc") || die "cannot read the libtorch version from $inc"
 pkgv=""
 [ -z "${LIBTORCH:-}" ] && pkgv=$(dpkg-query -W -f='${Version}' libtorch-dev 2>/dev/null || true)

@@ -23,13 +23,13 @@ func deviceFields() []string {
 	return []string{"util", "mem_used_mib", "mem_total_mib", "power_w", "temp_c", "sm_clock_mhz"}
 }
 
-func startDevices(interval time.Duration, cuda bool, localRank int) (*devices, string, error) {
+func startDevices(interval time.Duration, cuda bool, gpu int) (*devices, string, error) {
 	if interval <= 0 {
 		return nil, "", nil
 	}
 	opts := monitor.Options{Interval: interval, NoGPU: !cuda, VisibleDevices: os.Getenv("CUDA_VISIBLE_DEVICES")}
 	if cuda {
-		opts.Devices = []int{localRank}
+		opts.Devices = []int{gpu}
 	}
 	s, err := monitor.Start(context.Background(), opts)
 	if err != nil {

@@ -19,11 +19,7 @@ type folderSource struct {
 }
 
 func newFolderSource(path string, heldOut float64, size int) (*folderSource, error) {
-	items, err := images.List(path)
-	if err != nil {
-		return nil, fmt.Errorf("--images: %w", err)
-	}
-	train, held, err := images.Split(items, heldOut)
+	train, held, err := images.Open(path, heldOut)
 	if err != nil {
 		return nil, fmt.Errorf("--images: %w", err)
 	}
