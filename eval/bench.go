@@ -10,14 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sugarme/gotch"
-
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/atomicfile"
-	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/embed"
-	"github.com/unigrpo/unigrpo/models/policy"
-	"github.com/unigrpo/unigrpo/models/world"
 )
 
 // Checkpoint is a model to evaluate: a display name and a model file.
@@ -26,20 +20,28 @@ type Checkpoint struct {
 	Path string
 }
 
+// Task is what Unified-Bench of checkpoints is run on, wired by the main: where the held-out
+// images come from, the reward that regenerates and compares them, the judge of understanding
+// (nil: none) and how a checkpoint becomes a captioner.
+type Task struct {
+	Source interface {
+		HeldOut(seed uint64, n int) (*images.Set, error)
+	}
+	Reward Reward
+	Judge  Judge
+	// Load opens a checkpoint; close frees it.
+	Load func(path string) (m Captioner, close func(), err error)
+	// Name describes the source in the report: "world", or the folder or manifest.
+	Name string
+}
+
 // Options configure a Unified-Bench run.
 type Options struct {
-	Scenes   int           // held-out scenes
-	Seed     uint64        // seed of the held-out scenes and of the decoder's draws
+	Scenes   int           // held-out images
+	Seed     uint64        // seed of the held-out images and of the decoder's draws
 	Sampling SampleOptions // greedy by default
-	Examples int           // scenes shown in the example grid
-	Out      string        // folder for unibench.json, per-scene CSVs and the example grid ("" writes nothing)
-	Device   gotch.Device
-	// Images, when set, is a folder or manifest of image files evaluated instead of the world's
-	// scenes: its held-out split (ImagesHeld, by a hash of each name, the split of trainer train
-	// --images; all files when 0), first Scenes of them. Files carry no scene labels, so the
-	// understanding metrics and the oracle row are left out.
-	Images     string
-	ImagesHeld float64
+	Examples int           // images shown in the example grid
+	Out      string        // folder for unibench.json, per-image CSVs and the example grid ("" writes nothing)
 }
 
 // Report is the outcome of a Unified-Bench run.
@@ -48,119 +50,68 @@ type Report struct {
 	Seed      uint64    `json:"seed"`
 	Embedders []string  `json:"embedder_names"`
 	Source    string    `json:"source"` // "world" or the image folder or manifest
-	Labels    bool      `json:"labels"` // the sources are world scenes with labels (understanding metrics)
-	Rows      []*Result `json:"rows"`   // one per checkpoint, then "oracle" (ceiling) and "empty" (floor)
+	Labels    bool      `json:"labels"` // the images have labels (understanding metrics)
+	Rows      []*Result `json:"rows"`   // one per checkpoint, then the reference captions (ceiling) and "empty" (floor)
+	metrics   []Metric
 }
 
-// Bench runs protocol 1 of Unified-Bench: every checkpoint captions the held-out scenes, the
-// decoder regenerates each image from its caption, and each embedder compares it to the source.
-// The oracle caption (the whole scene) and the empty caption bound what a captioner can reach.
-// It must run on one goroutine locked to its OS thread (the models' rule).
-func Bench(ckpts []Checkpoint, o Options) (*Report, error) {
+// Bench runs protocol 1 of Unified-Bench: every checkpoint captions the held-out images, the
+// reward's decoder regenerates each image from its caption, and each embedder compares it to the
+// source. The reference captions (for the world: the whole scene, the "oracle") and the empty
+// caption bound what a captioner can reach. It must run on one goroutine locked to its OS thread
+// (the models' rule).
+func Bench(ckpts []Checkpoint, task Task, o Options) (*Report, error) {
 	if o.Scenes < 1 {
 		return nil, fmt.Errorf("--scenes %d: need at least one scene", o.Scenes)
 	}
-	wc := world.DefaultConfig()
-	dec, err := world.NewDecoder(wc)
+	set, err := task.Source.HeldOut(o.Seed, o.Scenes)
 	if err != nil {
 		return nil, err
 	}
-	es, err := embed.All(wc)
-	if err != nil {
-		return nil, err
+	rep := &Report{Scenes: len(set.Images), Seed: o.Seed, Source: task.Name, Labels: set.Labels != nil && task.Judge != nil,
+		Embedders: task.Reward.Embedders()}
+	if rep.Labels {
+		rep.metrics = task.Judge.Metrics()
 	}
-	var scenes []world.Scene
-	var images []world.Image
-	rep := &Report{Scenes: o.Scenes, Seed: o.Seed, Source: "world", Labels: o.Images == ""}
-	if o.Images == "" {
-		scenes, images = HeldOut(wc, o.Seed, o.Scenes)
-	} else {
-		if images, err = imageFiles(o.Images, o.ImagesHeld, o.Scenes, wc.Size); err != nil {
-			return nil, err
+	score := func(name string, caps []Caption) error {
+		r, err := Score(name, task.Reward, task.Judge, set, caps, o.Seed, o.Examples)
+		if err == nil {
+			rep.Rows = append(rep.Rows, r)
 		}
-		rep.Source, rep.Scenes = o.Images, len(images)
-	}
-	for _, e := range es {
-		rep.Embedders = append(rep.Embedders, e.Name())
+		return err
 	}
 	for _, ck := range ckpts {
-		m, _, err := policy.Load(ck.Path, o.Device)
+		m, closeModel, err := task.Load(ck.Path)
 		if err != nil {
 			return nil, fmt.Errorf("--ckpt %s: %w", ck.Path, err)
 		}
-		caps, err := Captions(m, images, o.Sampling)
-		m.Close()
+		caps, err := Captions(m, set.Images, o.Sampling)
+		closeModel()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ck.Name, err)
 		}
-		r, err := Score(ck.Name, dec, es, scenes, images, caps, o.Seed, o.Examples)
-		if err != nil {
+		if err := score(ck.Name, caps); err != nil {
 			return nil, err
 		}
-		rep.Rows = append(rep.Rows, r)
 	}
-	bounds := []struct {
-		name string
-		caps [][]int
-	}{{"empty", make([][]int, len(images))}}
-	if scenes != nil {
-		oracle := make([][]int, len(scenes))
-		for i, s := range scenes {
-			oracle[i] = world.Oracle(s)
+	if set.Captions != nil {
+		name := "reference"
+		if set.Labels != nil {
+			name = "oracle" // the world's full descriptions
 		}
-		bounds = append([]struct {
-			name string
-			caps [][]int
-		}{{"oracle", oracle}}, bounds...)
-	}
-	for _, c := range bounds {
-		r, err := Score(c.name, dec, es, scenes, images, c.caps, o.Seed, o.Examples)
-		if err != nil {
+		if err := score(name, TextCaptions(set.Captions)); err != nil {
 			return nil, err
 		}
-		rep.Rows = append(rep.Rows, r)
+	}
+	if err := score("empty", make([]Caption, len(set.Images))); err != nil {
+		return nil, err
 	}
 	if o.Out != "" {
-		if err := rep.write(o.Out, images[:min(o.Examples, len(images))]); err != nil {
+		if err := rep.write(o.Out, set.Images[:min(o.Examples, len(set.Images))]); err != nil {
 			return nil, err
 		}
 	}
 	return rep, nil
-}
-
-// imageFiles loads the evaluation images of a folder or manifest: the held-out split of the
-// files (all of them when share is 0), the first n by name, fitted to size x size.
-func imageFiles(path string, share float64, n, size int) ([]world.Image, error) {
-	items, held, err := images.Open(path, share)
-	if err != nil {
-		return nil, fmt.Errorf("--images: %w", err)
-	}
-	if share > 0 {
-		if items = held; len(items) == 0 {
-			return nil, fmt.Errorf("--images %s: no file falls in the held-out share %v", path, share)
-		}
-	}
-	out := make([]world.Image, 0, min(n, len(items)))
-	for _, it := range items[:min(n, len(items))] {
-		sq, err := images.Load(it.Path, size)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, world.FromRGB8(sq.Size, sq.Size, sq.RGB))
-	}
-	return out, nil
-}
-
-// HeldOut returns n evaluation scenes and their images: the same for every run with the same
-// seed, and disjoint from training scenes (their own random stream).
-func HeldOut(wc world.Config, seed uint64, n int) ([]world.Scene, []world.Image) {
-	scenes := make([]world.Scene, n)
-	images := make([]world.Image, n)
-	for i := range scenes {
-		scenes[i] = wc.Sample(stream.RNG(seed, stream.Eval, 0, i))
-		images[i] = wc.Render(scenes[i])
-	}
-	return scenes, images
 }
 
 // Markdown renders the two tables: similarity per embedder with Overall (the paper's Tables
@@ -192,16 +143,26 @@ func (r *Report) Markdown() string {
 	if !r.Labels {
 		return b.String() // image files carry no labels to judge understanding by
 	}
-	b.WriteString("\nUnderstanding of the captions\n\n")
-	b.WriteString("| model | object precision | object recall | attribute accuracy | small-object recall | position accuracy | coverage |\n|---|---|---|---|---|---|---|\n")
+	b.WriteString("\nUnderstanding of the captions\n\n| model |")
+	var cols []string
+	for _, m := range r.metrics {
+		if m.Title != "" {
+			cols = append(cols, m.Key)
+			fmt.Fprintf(&b, " %s |", m.Title)
+		}
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---|", len(cols)) + "\n")
 	for _, row := range r.Rows {
-		fmt.Fprintf(&b, "| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", row.Name, row.ObjectPrecision, row.ObjectRecall,
-			row.AttributeAccuracy, row.SmallObjectRecall, row.PositionAccuracy, row.Coverage)
+		fmt.Fprintf(&b, "| %s |", row.Name)
+		for _, k := range cols {
+			fmt.Fprintf(&b, " %.3f |", row.Understanding[k])
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }
 
-func (r *Report) write(dir string, sources []world.Image) error {
+func (r *Report) write(dir string, sources []images.Planar) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}

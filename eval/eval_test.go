@@ -11,31 +11,57 @@ import (
 
 	"github.com/sugarme/gotch"
 
-	"github.com/unigrpo/unigrpo/models/embed"
+	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/models/world"
+	"github.com/unigrpo/unigrpo/models/worldtask"
 )
 
-func TestScoreOracleAndEmpty(t *testing.T) {
+// worldTask is Unified-Bench on the world (or on the files of imgs), wired as cmd/trainer does.
+func worldTask(t *testing.T, imgs string) Task {
+	t.Helper()
 	wc := world.DefaultConfig()
-	dec, _ := world.NewDecoder(wc)
-	es, err := embed.All(wc)
+	rw, err := worldtask.NewReward(wc, "all")
 	if err != nil {
 		t.Fatal(err)
 	}
-	scenes, images := HeldOut(wc, 5, 30)
-	oracle := make([][]int, len(scenes))
-	first := make([][]int, len(scenes))
-	for i, s := range scenes {
-		oracle[i] = world.Oracle(s)
-		first[i] = world.Oracle(world.Scene{Objects: s.Objects[:1], Background: s.Background})
+	task := Task{Source: worldtask.Source{World: wc}, Reward: rw, Judge: worldtask.Judge{}, Name: "world",
+		Load: func(path string) (Captioner, func(), error) {
+			m, _, err := policy.Load(path, gotch.CPU)
+			if err != nil {
+				return nil, nil, err
+			}
+			return m, m.Close, nil
+		}}
+	if imgs != "" {
+		f, err := images.OpenFolder(imgs, 0, wc.Size, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		task.Source, task.Name = f, imgs
 	}
-	o, err := Score("oracle", dec, es, scenes, images, oracle, 5, 2)
+	return task
+}
+
+func TestScoreOracleAndEmpty(t *testing.T) {
+	task := worldTask(t, "")
+	set, err := task.Source.HeldOut(5, 30)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, _ := Score("first", dec, es, scenes, images, first, 5, 0)
-	e, _ := Score("empty", dec, es, scenes, images, make([][]int, len(scenes)), 5, 0)
+	vocab := world.NewVocab()
+	first := make([]string, len(set.Images))
+	for i, l := range set.Labels {
+		s := l.(world.Scene)
+		first[i] = vocab.Decode(world.Oracle(world.Scene{Objects: s.Objects[:1], Background: s.Background}))
+	}
+	o, err := Score("oracle", task.Reward, task.Judge, set, TextCaptions(set.Captions), 5, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := Score("first", task.Reward, task.Judge, set, TextCaptions(first), 5, 0)
+	e, _ := Score("empty", task.Reward, task.Judge, set, make([]Caption, len(set.Images)), 5, 0)
+	es := task.Reward.Embedders()
 	if !(o.Overall > f.Overall && f.Overall > e.Overall) {
 		t.Fatalf("overall: oracle %.3f, first object %.3f, empty %.3f; want that order", o.Overall, f.Overall, e.Overall)
 	}
@@ -47,8 +73,8 @@ func TestScoreOracleAndEmpty(t *testing.T) {
 	if d := sum/float64(len(es)) - o.Overall; d > 1e-12 || d < -1e-12 {
 		t.Fatalf("overall %.6f is not the mean of %v", o.Overall, o.Embedders)
 	}
-	if o.ObjectRecall != 1 || o.ObjectPrecision != 1 || e.ObjectRecall != 0 {
-		t.Fatalf("understanding: oracle recall %.2f precision %.2f, empty recall %.2f", o.ObjectRecall, o.ObjectPrecision, e.ObjectRecall)
+	if o.Understanding["object_recall"] != 1 || o.Understanding["object_precision"] != 1 || e.Understanding["object_recall"] != 0 {
+		t.Fatalf("understanding: oracle %v, empty %v", o.Understanding, e.Understanding)
 	}
 	if len(o.Reconstructions) != 2 || len(o.Scenes) != 30 {
 		t.Fatalf("kept %d reconstructions and %d scene rows", len(o.Reconstructions), len(o.Scenes))
@@ -58,7 +84,7 @@ func TestScoreOracleAndEmpty(t *testing.T) {
 			t.Fatalf("stat out of order: %+v", st)
 		}
 	}
-	if _, err := Score("x", dec, es, scenes, images, oracle[:3], 5, 0); err == nil {
+	if _, err := Score("x", task.Reward, task.Judge, set, TextCaptions(set.Captions[:3]), 5, 0); err == nil {
 		t.Fatal("caption count mismatch accepted")
 	}
 }
@@ -84,7 +110,7 @@ func TestBenchWritesReport(t *testing.T) {
 	dir := t.TempDir()
 	ck := tinyCheckpoint(t, dir)
 	out := filepath.Join(dir, "bench")
-	rep, err := Bench([]Checkpoint{{"random", ck}}, Options{Scenes: 8, Seed: 9, Examples: 3, Out: out, Device: gotch.CPU})
+	rep, err := Bench([]Checkpoint{{"random", ck}}, worldTask(t, ""), Options{Scenes: 8, Seed: 9, Examples: 3, Out: out})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/atomicfile"
-	"github.com/unigrpo/unigrpo/models/embed"
+	"github.com/unigrpo/unigrpo/internal/vec"
 )
 
 // ImageEmbedder is what Unified-Bench on image files needs of an embedder: a name, the side of
@@ -147,10 +147,10 @@ func CompareFiles(refPath string, gens []GenSet, es []ImageEmbedder) (*FileRepor
 				if err != nil {
 					return nil, err
 				}
-				sims[i] = embed.Cosine(rf, gf)
+				sims[i] = vec.Cosine(rf, gf)
 			}
 			row := FileRow{Name: p[0].Name}
-			row.Similarity, row.Overall = acc.add(sims)
+			row.Similarity, row.Overall = acc.add(sims), vec.Mean(sims)
 			set.Rows = append(set.Rows, row)
 		}
 		set.Embedders, set.Overall = acc.result()

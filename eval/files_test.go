@@ -14,8 +14,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sugarme/gotch"
-
 	"github.com/unigrpo/unigrpo/models/embed"
 	"github.com/unigrpo/unigrpo/models/world"
 )
@@ -150,7 +148,7 @@ func TestBenchOnImageFiles(t *testing.T) {
 		pattern(t, filepath.Join(imgs, fmt.Sprintf("p%d.png", k)), k+1)
 	}
 	out := filepath.Join(dir, "bench")
-	rep, err := Bench([]Checkpoint{{"random", ck}}, Options{Scenes: 4, Seed: 9, Examples: 2, Out: out, Device: gotch.CPU, Images: imgs})
+	rep, err := Bench([]Checkpoint{{"random", ck}}, worldTask(t, imgs), Options{Scenes: 4, Seed: 9, Examples: 2, Out: out})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,13 +12,13 @@ import (
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
 
+	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/atomicfile"
-	"github.com/unigrpo/unigrpo/models/world"
 )
 
 // writeGrid draws the example sheet (the paper's Figs. 12-14): one row per scene, the source
 // first, then for each model its reconstruction with its caption beneath.
-func writeGrid(path string, sources []world.Image, rows []*Result) error {
+func writeGrid(path string, sources []images.Planar, rows []*Result) error {
 	const scale, capW, lineH = 4, 200, 13
 	tile := sources[0].W * scale
 	cellW := max(tile, capW) + 8

@@ -1,16 +1,17 @@
 package eval
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 
+	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/embed"
-	"github.com/unigrpo/unigrpo/models/policy"
-	"github.com/unigrpo/unigrpo/models/world"
+	"github.com/unigrpo/unigrpo/models/caption"
 )
 
-// SceneScore is one scene's row of the per-scene table.
+// SceneScore is one image's row of the per-image table.
 type SceneScore struct {
 	Scene      int                `json:"scene"`
 	Caption    string             `json:"caption"`
@@ -26,50 +27,86 @@ type Result struct {
 	Stats      map[string]Stat    `json:"stats"`
 	Overall    float64            `json:"overall"` // mean over embedders (the Unified-Score)
 	LengthMean float64            `json:"length_mean"`
-	world.Understanding
-	Scenes []SceneScore `json:"-"`
+	// Understanding holds the judge's metrics by key (nil without labels); JSON lists them
+	// beside the other fields of the row.
+	Understanding map[string]float64 `json:"-"`
+	Scenes        []SceneScore       `json:"-"`
 	// Reconstructions holds the first few regenerated images, for example grids.
-	Reconstructions []world.Image `json:"-"`
+	Reconstructions []images.Planar `json:"-"`
 }
 
-// Score regenerates an image from each caption (the decoder's guesses keyed by seed and scene
-// index, so every captioner is judged with the same draws) and measures it against its source.
-// scenes holds the images' labels for the understanding metrics; nil (image files) leaves them out.
-func Score(name string, dec *world.Decoder, es []embed.Embedder, scenes []world.Scene, images []world.Image, captions [][]int, seed uint64, keep int) (*Result, error) {
-	if (scenes != nil && len(scenes) != len(images)) || len(captions) != len(images) {
-		return nil, fmt.Errorf("eval %s: %d scenes, %d images, %d captions", name, len(scenes), len(images), len(captions))
+// MarshalJSON writes the row with its understanding metrics as fields of their own.
+func (r *Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	js, err := json.Marshal((*plain)(r))
+	if err != nil || len(r.Understanding) == 0 {
+		return js, err
 	}
-	vocab := world.NewVocab()
+	var m map[string]any
+	if err := json.Unmarshal(js, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range r.Understanding {
+		m[k] = v
+	}
+	return json.Marshal(m)
+}
+
+// Caption is one caption of an image to score: its text and its length in tokens (without the
+// end token).
+type Caption struct {
+	Text   string
+	Length int
+}
+
+// TextCaptions makes captions of texts, counting words as tokens (references, empty captions).
+func TextCaptions(texts []string) []Caption {
+	out := make([]Caption, len(texts))
+	for i, t := range texts {
+		out[i] = Caption{Text: t, Length: len(strings.Fields(t))}
+	}
+	return out
+}
+
+// Score regenerates an image from each caption of the set's images (the decoder's draws keyed by
+// (seed, EvalDecode, 0, i), so every captioner is judged with the same draws) and measures it
+// against its source under each embedder of the reward. With a judge and labels it adds the
+// understanding metrics. keep reconstructions are kept when the reward can hand them back.
+func Score(name string, rw Reward, judge Judge, set *images.Set, caps []Caption, seed uint64, keep int) (*Result, error) {
+	n := len(set.Images)
+	if len(caps) != n || (set.Labels != nil && len(set.Labels) != n) {
+		return nil, fmt.Errorf("eval %s: %d images, %d labels, %d captions", name, n, len(set.Labels), len(caps))
+	}
+	texts := make([]string, n)
+	for i, c := range caps {
+		texts[i] = c.Text
+	}
+	keys := stream.Keys(seed, stream.EvalDecode, 0, 0, n)
+	overall, parts, err := rw.Rewards(set.Images, 1, texts, keys)
+	if err != nil {
+		return nil, fmt.Errorf("eval %s: %w", name, err)
+	}
 	r := &Result{Name: name, Embedders: map[string]float64{}}
-	var us []world.Understanding // understanding needs the scenes' labels (nil for image files)
-	names := make([]string, len(es))
-	for j, e := range es {
-		names[j] = e.Name()
+	if rc, ok := rw.(Reconstructor); ok && keep > 0 {
+		if r.Reconstructions, err = rc.Reconstruct(texts[:min(keep, n)], keys[:min(keep, n)]); err != nil {
+			return nil, fmt.Errorf("eval %s: %w", name, err)
+		}
 	}
-	acc := newSimilarities(names)
-	sims := make([]float64, len(es))
-	for i, caption := range captions {
-		rec := dec.Decode(caption, stream.RNG(seed, stream.EvalDecode, 0, i))
-		if i < keep {
-			r.Reconstructions = append(r.Reconstructions, rec)
-		}
-		for j, e := range es {
-			sims[j] = embed.Reward(e, images[i], rec)
-		}
-		row := SceneScore{Scene: i, Caption: vocab.Decode(caption), Length: len(caption)}
-		row.Similarity, row.Overall = acc.add(sims)
+	acc := newSimilarities(rw.Embedders())
+	for i, c := range caps {
+		row := SceneScore{Scene: i, Caption: c.Text, Length: c.Length, Overall: overall[i]}
+		row.Similarity = acc.add(parts[i])
 		r.Scenes = append(r.Scenes, row)
-		r.LengthMean += float64(len(caption)) / float64(len(images))
-		if scenes != nil {
-			us = append(us, world.Understand(scenes[i], caption))
-		}
+		r.LengthMean += float64(c.Length) / float64(n)
 	}
 	r.Stats, r.Overall = acc.result()
 	for name, st := range r.Stats {
 		r.Embedders[name] = st.Mean
 	}
-	if us != nil {
-		r.Understanding = world.MeanUnderstanding(us)
+	if judge != nil && set.Labels != nil {
+		if r.Understanding, err = judge.Judge(set.Labels, texts); err != nil {
+			return nil, fmt.Errorf("eval %s: %w", name, err)
+		}
 	}
 	return r, nil
 }
@@ -80,36 +117,29 @@ type SampleOptions struct {
 	Seed        uint64  // for sampled captions
 }
 
-// Captions captions images with a model, in chunks, without autograd. Greedy unless
+// Captions captions images with a policy, in chunks, without autograd. Greedy unless
 // opt.Temperature > 0, in which case image i samples with the stream keyed by (Seed, i). The
-// model must be used from the goroutine that owns it. EOS is stripped.
-func Captions(m *policy.Model, images []world.Image, opt SampleOptions) ([][]int, error) {
+// policy must be used from the goroutine that owns it.
+func Captions(m Captioner, imgs []images.Planar, opt SampleOptions) ([]Caption, error) {
 	const chunk = 64
-	var out [][]int
-	for lo := 0; lo < len(images); lo += chunk {
-		hi := min(lo+chunk, len(images))
-		so := policy.SampleOptions{Greedy: opt.Temperature <= 0, Temperature: opt.Temperature}
+	var out []Caption
+	for lo := 0; lo < len(imgs); lo += chunk {
+		hi := min(lo+chunk, len(imgs))
+		so := caption.SampleOptions{Greedy: opt.Temperature <= 0, Temperature: opt.Temperature}
 		var rngs []*rand.Rand
 		if !so.Greedy {
 			for i := lo; i < hi; i++ {
 				rngs = append(rngs, stream.RNG(opt.Seed, stream.Sample, 0, i))
 			}
 		}
-		roll, err := m.Sample(images[lo:hi], 1, so, rngs)
+		roll, err := m.Sample(imgs[lo:hi], 1, so, rngs)
 		if err != nil {
 			return nil, fmt.Errorf("captioning: %w", err)
 		}
-		for _, t := range roll.Tokens {
-			out = append(out, StripEOS(t))
+		for r := range roll.Tokens {
+			w := Words(roll, r)
+			out = append(out, Caption{Text: m.Text(w), Length: len(w)})
 		}
 	}
 	return out, nil
-}
-
-// StripEOS returns a caption without its final EOS.
-func StripEOS(t []int) []int {
-	if n := len(t); n > 0 && t[n-1] == world.EOS {
-		return t[:n-1]
-	}
-	return t
 }

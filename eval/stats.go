@@ -26,19 +26,17 @@ func newSimilarities(names []string) *similarities {
 	return s
 }
 
-// add records one image's similarities (in embedder order) and returns them by name with their
-// mean, the image's Overall.
-func (s *similarities) add(sims []float64) (byName map[string]float64, overall float64) {
+// add records one image's similarities (in embedder order) and returns them by name.
+func (s *similarities) add(sims []float64) (byName map[string]float64) {
 	byName = make(map[string]float64, len(sims))
 	for i, v := range sims {
 		byName[s.names[i]] = v
-		overall += v / float64(len(sims))
 		s.sums[i] += v
 		st := &s.stats[i]
 		st.Min, st.Max = math.Min(st.Min, v), math.Max(st.Max, v)
 		st.Count++
 	}
-	return byName, overall
+	return byName
 }
 
 // result returns each embedder's statistics and Overall, the unweighted mean of their means.

@@ -2,31 +2,29 @@ package trainer
 
 import (
 	"fmt"
-	"strings"
 	"unsafe"
 
 	"github.com/sugarme/gotch"
 	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
 
-	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/models/caption"
 )
 
 // Flat views a model's trainable parameters as one float32 vector of N values, in the order of
 // the params given (the same on every rank). Gradients are read into, and parameters written from,
 // host buffers: the buffer that is all-reduced, clipped and stepped by AdamW.
 type Flat struct {
-	Params []policy.Param
+	Params []caption.Param
 	Offset []int // Offset[i] is where parameter i starts; Offset[len] == N
 	N      int
-	// Segments say which parameters get weight decay: matrices, not norms, biases or
-	// position tables.
+	// Segments say which parameters get weight decay (each Param's Decay, as the policy sets it).
 	Segments []Segment
 	cpu      bool
 }
 
 // NewFlat lays out params.
-func NewFlat(params []policy.Param, dev gotch.Device) *Flat {
+func NewFlat(params []caption.Param, dev gotch.Device) *Flat {
 	f := &Flat{Params: params, Offset: make([]int, len(params)+1), cpu: dev == gotch.CPU}
 	for i, p := range params {
 		n := 1
@@ -37,8 +35,7 @@ func NewFlat(params []policy.Param, dev gotch.Device) *Flat {
 	}
 	f.N = f.Offset[len(params)]
 	for i, p := range params {
-		decay := len(p.Shape) >= 2 && !strings.Contains(p.Name, "pos")
-		f.Segments = append(f.Segments, Segment{Lo: f.Offset[i], Hi: f.Offset[i+1], Decay: decay})
+		f.Segments = append(f.Segments, Segment{Lo: f.Offset[i], Hi: f.Offset[i+1], Decay: p.Decay})
 	}
 	return f
 }

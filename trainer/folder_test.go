@@ -38,7 +38,7 @@ func TestGRPOOnImageFolder(t *testing.T) {
 	for _, world := range []int{1, 2} {
 		c := smallGRPO(init, filepath.Join(tmp, fmt.Sprint(world)))
 		c.Steps, c.Images = 3, dir
-		runRanksWith(t, world, false, func(d *Dist) error { return Train(c, false, d, nil) })
+		runRanksWith(t, world, false, func(d *Dist) error { return trainWorld(c, false, d) })
 		recs, err := ReadRecords(filepath.Join(c.Out, "metrics.jsonl"))
 		if err != nil {
 			t.Fatal(err)
@@ -47,7 +47,7 @@ func TestGRPOOnImageFolder(t *testing.T) {
 	}
 	world := smallGRPO(init, filepath.Join(tmp, "world"))
 	world.Steps = 3
-	runRanksWith(t, 1, false, func(d *Dist) error { return Train(world, false, d, nil) })
+	runRanksWith(t, 1, false, func(d *Dist) error { return trainWorld(world, false, d) })
 	wrecs, _ := ReadRecords(filepath.Join(world.Out, "metrics.jsonl"))
 	same := true
 	for i := range runs[0] {
@@ -63,7 +63,7 @@ func TestGRPOOnImageFolder(t *testing.T) {
 	}
 	c := smallGRPO(init, filepath.Join(tmp, "empty"))
 	c.Images = t.TempDir()
-	err := Train(c, false, solo(t), nil)
+	err := trainWorld(c, false, solo(t))
 	if err == nil || !strings.Contains(err.Error(), "--images") || !strings.Contains(err.Error(), "holds no .png") {
 		t.Errorf("empty folder: %v", err)
 	}

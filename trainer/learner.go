@@ -6,15 +6,13 @@ import (
 	"os"
 
 	"github.com/sugarme/gotch"
-
-	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // learner is the update half of a training step, shared by SFT and GRPO: after backward, the
 // gradients of the trainable parameters are averaged over ranks, clipped by their global norm and
 // applied by AdamW (weight decay on matrices, warmup and decay from the schedule).
 type learner struct {
-	model *policy.Model
+	model Policy
 	flat  *Flat
 	opt   optimizer
 	sched Schedule
@@ -64,7 +62,7 @@ func optimizerOnDevice(dev gotch.Device) (bool, error) {
 	}
 }
 
-func newLearner(m *policy.Model, d *Dist, sched Schedule, clip, weightDecay float64) (*learner, error) {
+func newLearner(m Policy, d *Dist, sched Schedule, clip, weightDecay float64) (*learner, error) {
 	flat := NewFlat(m.TrainableParams(), m.Device())
 	if flat.N == 0 {
 		return nil, fmt.Errorf("nothing to train: every parameter group is frozen")

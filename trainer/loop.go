@@ -8,46 +8,58 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/eval"
+	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/cmem"
-	"github.com/unigrpo/unigrpo/models/world"
 	"github.com/unigrpo/unigrpo/plots"
 )
 
-// Intervals say how often a loop does its bookkeeping, in steps; 0 means only at the last step.
+// Intervals say how often a loop does its bookkeeping, in steps. 0 means only at the last step,
+// except for Check, where 0 means never.
 type Intervals struct {
 	Log, Eval, Ckpt, Plot, Check int
 	Keep                         int // checkpoints kept
+}
+
+// loopSpec is everything a loop needs, given at once by SFT and GRPO.
+type loopSpec struct {
+	what     string // "sft" or "train"
+	dir      string // the run folder
+	config   any    // written to config.json and recorded in checkpoints
+	resumeAt int    // the step a resumed run goes on from; < 0 starts a new run
+	kind     string // the checkpoints' kind: "sft" or "grpo"
+	seed     uint64
+	every    Intervals
+	monitor  float64 // seconds between device readings (0: none)
+	// held is the held-out set evaluated every every.Eval steps (nil or empty: no evaluation),
+	// with the reward and judge that score it.
+	held     *images.Set
+	evalSeed uint64
+	reward   eval.Reward
+	judge    eval.Judge
+	step     func(step int) (Record, error)
+	// final, when set, receives the last step's held-out evaluation.
+	final func(*eval.Result) error
 }
 
 // loop is what SFT and GRPO share around their step function: held-out evaluation, weight
 // checksums over ranks, device readings, metrics, plots and checkpoints. Every rank runs it;
 // only rank 0 writes.
 type loop struct {
-	what  string // "sft" or "train"
-	run   *runFolder
-	d     *Dist
-	l     *learner
-	env   *Env
-	dv    *devices
-	every Intervals
-	state State // Kind, Seed and Config of the checkpoints
-
-	heldScenes []world.Scene
-	heldImages []world.Image
-	evalSeed   uint64
-
-	step func(step int) (Record, error)
-	// final, when set, receives the last step's held-out evaluation.
-	final func(*eval.Result) error
+	loopSpec
+	run *runFolder
+	d   *Dist
+	l   *learner
+	dv  *devices
 }
 
-// openLoop opens the run folder and the device monitor. resumeAt < 0 starts a new run.
-func openLoop(what, dir string, config any, resumeAt int, d *Dist, l *learner, env *Env, monitor float64, obs Observer) (*loop, error) {
-	run, err := openRun(dir, d.Rank() == 0, config, resumeAt, obs)
+// openLoop opens the run folder and the device monitor.
+func openLoop(spec loopSpec, d *Dist, l *learner, obs Observer) (*loop, error) {
+	run, err := openRun(spec.dir, d.Rank() == 0, spec.config, spec.resumeAt, obs)
 	if err != nil {
 		return nil, err
 	}
-	dv, notice, err := startDevices(time.Duration(monitor*float64(time.Second)), l.model.Device() != gotch.CPU, max(0, int(l.model.Device().CInt())))
+	dev := l.model.Device()
+	dv, notice, err := startDevices(time.Duration(spec.monitor*float64(time.Second)), dev != gotch.CPU, max(0, int(dev.CInt())))
 	if err != nil {
 		run.close()
 		return nil, err
@@ -55,8 +67,13 @@ func openLoop(what, dir string, config any, resumeAt int, d *Dist, l *learner, e
 	if notice != "" {
 		run.logf("%s", notice)
 	}
-	js, _ := json.Marshal(config)
-	return &loop{what: what, run: run, d: d, l: l, env: env, dv: dv, state: State{Config: js}}, nil
+	return &loop{loopSpec: spec, run: run, d: d, l: l, dv: dv}, nil
+}
+
+// state is what a checkpoint of step records besides the weights.
+func (lp *loop) state(step int) State {
+	js, _ := json.Marshal(lp.config)
+	return State{Kind: lp.kind, Seed: lp.seed, Step: step, Config: js}
 }
 
 func (lp *loop) close() error {
@@ -85,19 +102,22 @@ func (lp *loop) steps(first, total int) error {
 		dt := time.Since(t0).Seconds()
 		rec["step_time"] = dt
 		rec["tokens_per_s"] = rec["tokens"] / dt
+		if rt, ok := rec["reward_time"]; ok {
+			rec["reward_share"] = rt / dt // the reward's share of the step time
+		}
 		if n, ok := rec["samples"]; ok {
 			rec["samples_per_s"] = n / dt
 		}
 		last := step == total
 		trimmed := false
-		if len(lp.heldScenes) > 0 && due(lp.every.Eval, step, last) {
-			res, err := evaluate(lp.l.model, lp.env, lp.heldScenes, lp.heldImages, lp.evalSeed)
+		if lp.evaluates() && due(lp.every.Eval, step, last) {
+			res, err := lp.evaluate()
 			if err != nil {
 				return err
 			}
 			cmem.Trim() // the evaluation's large batches would otherwise stay resident
 			trimmed = true
-			addEval(rec, res)
+			lp.addEval(rec, res)
 			if last && lp.final != nil {
 				if err := lp.final(res); err != nil {
 					return err
@@ -114,7 +134,7 @@ func (lp *loop) steps(first, total int) error {
 			}
 			rec["weights_crc"] = float64(sum)
 		}
-		logNow := due(max(lp.every.Log, 1), step, last)
+		logNow := due(lp.every.Log, step, last)
 		if logNow {
 			if !trimmed {
 				cmem.Trim() // return freed heap at each log interval (see cmem)
@@ -144,9 +164,7 @@ func (lp *loop) steps(first, total int) error {
 			}
 		}
 		if due(lp.every.Ckpt, step, last) {
-			st := lp.state
-			st.Step = step
-			if err := checkpoint(lp.run, lp.l, st, lp.every.Keep); err != nil {
+			if err := checkpoint(lp.run, lp.l, lp.state(step), lp.every.Keep); err != nil {
 				return err
 			}
 			lastGood = step

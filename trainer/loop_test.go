@@ -43,8 +43,8 @@ func baseline(t *testing.T) string {
 		return dir
 	}
 	c := DefaultSFTConfig()
-	c.Out, c.Steps, c.Batch, c.EvalScenes, c.Model, c.LogEvery = dir, 6, 8, 4, tinyModel(), 1
-	if err := SFT(c, solo(t), nil); err != nil {
+	c.Out, c.Steps, c.Batch, c.EvalScenes, c.LogEvery = dir, 6, 8, 4, 1
+	if err := sftWorld(c, tinyModel(), solo(t)); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -88,12 +88,12 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 	init := baseline(t)
 	tmp := t.TempDir()
 	full := smallGRPO(init, filepath.Join(tmp, "full"))
-	if err := Train(full, false, solo(t), nil); err != nil {
+	if err := trainWorld(full, false, solo(t)); err != nil {
 		t.Fatal(err)
 	}
 	part := smallGRPO(init, filepath.Join(tmp, "part"))
 	part.Steps = 3
-	if err := Train(part, false, solo(t), nil); err != nil {
+	if err := trainWorld(part, false, solo(t)); err != nil {
 		t.Fatal(err)
 	}
 	// A crash after step 4 would leave a line the resumed run must replace.
@@ -105,7 +105,7 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Steps = 6
-	if err := Train(cfg, true, solo(t), nil); err != nil {
+	if err := trainWorld(cfg, true, solo(t)); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := ReadRecords(filepath.Join(full.Out, "metrics.jsonl"))
@@ -182,7 +182,7 @@ func TestWorldSizeInvariance(t *testing.T) {
 	for _, world := range []int{1, 2, 4} {
 		c := smallGRPO(init, filepath.Join(tmp, fmt.Sprint(world)))
 		c.Steps = 4
-		runRanks(t, world, func(d *Dist) error { return Train(c, false, d, nil) })
+		runRanks(t, world, func(d *Dist) error { return trainWorld(c, false, d) })
 		recs, err := ReadRecords(filepath.Join(c.Out, "metrics.jsonl"))
 		if err != nil {
 			t.Fatal(err)
@@ -253,18 +253,19 @@ func TestLoopStopsAtBadStepKeepingCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	lp, err := openLoop("train", dir, map[string]int{"x": 1}, -1, d, l, nil, 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lp.close()
-	lp.every = Intervals{Log: 1, Ckpt: 1, Plot: 100, Keep: 10}
-	lp.step = func(step int) (Record, error) {
+	spec := loopSpec{what: "train", dir: dir, config: map[string]int{"x": 1}, resumeAt: -1,
+		every: Intervals{Log: 1, Ckpt: 1, Plot: 100, Keep: 10}}
+	spec.step = func(step int) (Record, error) {
 		if step == 4 {
 			return nil, fmt.Errorf("step %d: loss is NaN", step)
 		}
 		return Record{"step": float64(step), "tokens": 1, "loss": 0.5}, nil
 	}
+	lp, err := openLoop(spec, d, l, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lp.close()
 	err = lp.steps(0, 6)
 	if err == nil || !strings.Contains(err.Error(), "step 4") {
 		t.Fatalf("error %v, want one naming step 4", err)
@@ -296,7 +297,7 @@ func TestFusedGradientBufferMatchesHostPath(t *testing.T) {
 		t.Setenv("UNIGRPO_OPTIMIZER", v.opt)
 		c := smallGRPO(init, filepath.Join(tmp, fmt.Sprint(i)))
 		c.Steps = 3
-		runRanksWith(t, 2, v.fused, func(d *Dist) error { return Train(c, false, d, nil) })
+		runRanksWith(t, 2, v.fused, func(d *Dist) error { return trainWorld(c, false, d) })
 		recs, err := ReadRecords(filepath.Join(c.Out, "metrics.jsonl"))
 		if err != nil {
 			t.Fatal(err)

@@ -8,27 +8,26 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/unigrpo/unigrpo/eval"
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/policy"
-	"github.com/unigrpo/unigrpo/models/world"
+	"github.com/unigrpo/unigrpo/models/caption"
 )
 
 // grpo holds what a Unified-GRPO run needs between steps.
 type grpo struct {
-	cfg GRPOConfig
-	env *Env
-	src *folderSource // the source images when --images is given, else the world's scenes
-	l   *learner      // the policy being trained and its optimizer
-	ref *policy.Model // frozen copy of the initial policy, the KL reference (nil when Beta is 0)
-	d   *Dist
+	cfg  GRPOConfig
+	task Task
+	l    *learner // the policy being trained and its optimizer
+	ref  Policy   // frozen copy of the initial policy, the KL reference (nil when Beta is 0)
+	d    *Dist
 }
 
 // Train runs Unified-GRPO from cfg.Init, or, with resume set, continues the run in cfg.Out from
 // its newest checkpoint up to cfg.Steps. It must run on a goroutine locked to its OS thread.
-func Train(cfg GRPOConfig, resume bool, d *Dist, obs Observer) error {
+func Train(cfg GRPOConfig, task Task, resume bool, d *Dist, obs Observer) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if obs == nil {
@@ -38,10 +37,6 @@ func Train(cfg GRPOConfig, resume bool, d *Dist, obs Observer) error {
 		return err
 	}
 	dev, err := ParseDevice(cfg.Device, d.LocalRank)
-	if err != nil {
-		return err
-	}
-	env, err := NewEnv(world.DefaultConfig(), cfg.Reward)
 	if err != nil {
 		return err
 	}
@@ -65,28 +60,17 @@ func Train(cfg GRPOConfig, resume bool, d *Dist, obs Observer) error {
 			return err
 		}
 	}
-	model, _, err := policy.Load(start, dev)
+	model, err := task.Load(start, dev, LoadOptions{TrainVision: cfg.TrainVision})
 	if err != nil {
 		return err
 	}
 	defer model.Close()
-	if err := model.SetTrainable(cfg.TrainVision, true, true); err != nil {
-		return err
-	}
-	g := &grpo{cfg: cfg, env: env, d: d}
-	if cfg.Images != "" {
-		if g.src, err = newFolderSource(cfg.Images, cfg.ImagesHeld, env.World.Size); err != nil {
-			return err
-		}
-	}
+	g := &grpo{cfg: cfg, task: task, d: d}
 	if cfg.Beta > 0 {
-		if g.ref, _, err = policy.Load(initPath, dev); err != nil {
+		if g.ref, err = task.Load(initPath, dev, LoadOptions{Frozen: true}); err != nil {
 			return fmt.Errorf("reference policy: %w", err)
 		}
 		defer g.ref.Close()
-		if err := g.ref.SetTrainable(false, false, false); err != nil {
-			return err
-		}
 	}
 	sched := Schedule{LR: cfg.LR, Warmup: cfg.Warmup}
 	if g.l, err = newLearner(model, d, sched, cfg.ClipNorm, cfg.WeightDecay); err != nil {
@@ -109,11 +93,17 @@ func Train(cfg GRPOConfig, resume bool, d *Dist, obs Observer) error {
 	if first >= cfg.Steps {
 		return fmt.Errorf("--resume: the run is already at step %d; pass --steps above it to go on", first)
 	}
-	resumeAt := -1
+	spec := loopSpec{what: "train", dir: cfg.Out, config: cfg, resumeAt: -1, kind: "grpo", seed: cfg.Seed,
+		every: cfg.intervals(), monitor: cfg.MonitorInterval, evalSeed: cfg.EvalSeed, reward: task.Reward,
+		judge: task.Judge, step: g.step}
 	if resume {
-		resumeAt = first
+		spec.resumeAt = first
 	}
-	lp, err := openLoop("train", cfg.Out, cfg, resumeAt, d, g.l, env, cfg.MonitorInterval, obs)
+	heldErr := error(nil)
+	if cfg.EvalScenes > 0 {
+		spec.held, heldErr = task.Source.HeldOut(cfg.EvalSeed, cfg.EvalScenes)
+	}
+	lp, err := openLoop(spec, d, g.l, obs)
 	if err != nil {
 		return err
 	}
@@ -121,17 +111,11 @@ func Train(cfg GRPOConfig, resume bool, d *Dist, obs Observer) error {
 	if resume {
 		lp.run.logf("train: resumed at step %d from %s", first, start)
 	}
-	lp.run.logf("train: %d trainable of %d parameters, %d ranks, B=%d scenes x G=%d samples per step", g.l.flat.N, model.NumParams(), d.World(), cfg.Batch, cfg.Group)
-	lp.every = Intervals{Log: cfg.LogEvery, Eval: cfg.EvalEvery, Ckpt: cfg.CkptEvery, Plot: cfg.PlotEvery, Check: cfg.CheckEvery, Keep: cfg.Keep}
-	lp.state.Kind, lp.state.Seed = "grpo", cfg.Seed
-	if g.src == nil {
-		lp.heldScenes, lp.heldImages = env.HeldOut(cfg.EvalSeed, cfg.EvalScenes)
-	} else {
-		// The held-out evaluation scores world scenes with their labels; a folder has none.
-		lp.run.logf("train: source images from %s: %d for training, %d held out; no held-out evaluation of world scenes", cfg.Images, len(g.src.train), g.src.held)
+	lp.run.logf("train: %d trainable parameters, %d ranks, B=%d images x G=%d samples per step; images: %s; reward: %s",
+		g.l.flat.N, d.World(), cfg.Batch, cfg.Group, task.About, strings.Join(task.Reward.Embedders(), ","))
+	if heldErr != nil {
+		lp.run.logf("train: no held-out evaluation: %v", heldErr)
 	}
-	lp.evalSeed = cfg.EvalSeed
-	lp.step = g.step
 	if err := lp.steps(first, cfg.Steps); err != nil {
 		return err
 	}
@@ -152,53 +136,53 @@ func (g *grpo) step(step int) (Record, error) {
 	B := hi - lo
 	N := B * G
 
-	// Rollout: G captions per scene, each row with its own stream keyed by its global index.
+	// Rollout: G captions per image, each row with its own stream keyed by its global index.
 	t0 := time.Now()
-	var images []world.Image
-	if g.src != nil {
-		var err error
-		if images, err = g.src.images(c.Seed, step, lo, hi); err != nil {
-			return nil, fmt.Errorf("step %d: %w", step, err)
-		}
-	} else {
-		_, images = g.env.Scenes(c.Seed, step, lo, hi)
+	imgs, err := g.task.Source.Images(c.Seed, step, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("step %d: %w", step, err)
 	}
 	rngs := make([]*rand.Rand, N)
 	for r := range rngs {
 		rngs[r] = stream.RNG(c.Seed, stream.Sample, step, lo*G+r)
 	}
-	roll, err := g.l.model.Sample(images, G, policy.SampleOptions{Temperature: c.Temperature, TopK: c.TopK, MaxLen: c.MaxLen, MinLen: c.MinLen}, rngs)
+	roll, err := g.l.model.Sample(imgs, G, caption.SampleOptions{Temperature: c.Temperature, TopK: c.TopK, MaxLen: c.MaxLen, MinLen: c.MinLen}, rngs)
 	if err != nil {
 		return nil, fmt.Errorf("step %d: rollout: %w", step, err)
 	}
 	tRoll := time.Since(t0)
 
-	// Reward: reconstruct each caption with the frozen decoder, compare embeddings.
+	// Reward: the frozen decoder reconstructs each caption (its draws keyed by the row's global
+	// index), the embedders compare the reconstruction with the source.
 	t0 = time.Now()
-	rewards := g.env.Rewards(images, G, roll.Tokens, c.Seed, stream.Decode, step, lo*G)
+	texts := make([]string, N)
+	for r := range texts {
+		texts[r] = g.l.model.Text(eval.Words(roll, r))
+	}
+	rewards, parts, err := g.task.Reward.Rewards(imgs, G, texts, stream.Keys(c.Seed, stream.Decode, step, lo*G, N))
+	if err != nil {
+		return nil, fmt.Errorf("step %d: reward: %w", step, err)
+	}
 	adv, zeroStd := Advantages(rewards, G, 1e-6, c.ScaleStd)
 	tReward := time.Since(t0)
 
 	// Counts over all ranks, needed by the loss normalisers.
-	tokens, words, truncated := 0, 0, 0
+	tokens := 0
 	for r := range roll.Tokens {
 		tokens += roll.Lengths[r]
-		words += len(eval.StripEOS(roll.Tokens[r]))
-		if roll.Truncated[r] {
-			truncated++
-		}
 	}
 	tot, err := g.d.Sum([]float64{float64(tokens)})
 	if err != nil {
 		return nil, err
 	}
+	T := tot[0]
 	opts := ObjectiveOptions{EpsLow: c.EpsLow, EpsHigh: c.EpsHigh, Beta: c.Beta, Agg: c.LossAgg,
-		MaxLen: g.maxLen(), GlobalN: c.Batch * G, GlobalTokens: int(tot[0]), World: g.d.World()}
+		MaxLen: g.maxLen(), GlobalN: c.Batch * G, GlobalTokens: int(T), World: g.d.World()}
 
 	t0 = time.Now()
 	var ref [][]float64
 	if c.Beta > 0 {
-		sc, err := g.ref.LogProbs(images, G, roll.Tokens, c.Temperature, false)
+		sc, err := g.ref.LogProbs(imgs, G, roll.Tokens, c.Temperature, false)
 		if err != nil {
 			return nil, fmt.Errorf("step %d: reference log-probs: %w", step, err)
 		}
@@ -212,7 +196,7 @@ func (g *grpo) step(step int) (Record, error) {
 	var first ObjectiveResult
 	var entropySum, gradNorm, lr float64
 	for it := 0; it < c.Mu; it++ {
-		sc, err := g.l.model.LogProbs(images, G, roll.Tokens, c.Temperature, it == 0)
+		sc, err := g.l.model.LogProbs(imgs, G, roll.Tokens, c.Temperature, it == 0)
 		if err != nil {
 			return nil, fmt.Errorf("step %d: log-probs: %w", step, err)
 		}
@@ -262,43 +246,82 @@ func (g *grpo) step(step int) (Record, error) {
 	}
 	tUpdate := time.Since(t0)
 
-	// Metrics over all ranks.
-	rmin, rmax, rsum, rsq := math.Inf(1), math.Inf(-1), 0.0, 0.0
-	for _, r := range rewards {
-		rmin, rmax, rsum, rsq = math.Min(rmin, r), math.Max(rmax, r), rsum+r, rsq+r*r
+	// Metrics over all ranks: sums and extremes by name, token-weighted means from sums.
+	var t tally
+	words, truncated := 0, 0
+	for r := range roll.Tokens {
+		n := float64(len(eval.Words(roll, r)))
+		words += int(n)
+		t.max("length_max", n)
+		t.min("length_min", n)
+		if roll.Truncated[r] {
+			truncated++
+		}
 	}
-	lmin, lmax := math.Inf(1), math.Inf(-1)
-	for _, t := range roll.Tokens {
-		n := float64(len(eval.StripEOS(t)))
-		lmin, lmax = math.Min(lmin, n), math.Max(lmax, n)
+	rsum, rsq := 0.0, 0.0
+	for _, r := range rewards {
+		rsum, rsq = rsum+r, rsq+r*r
+		t.max("reward_max", r)
+		t.min("reward_min", r)
+	}
+	names := g.task.Reward.Embedders()
+	for k, name := range names {
+		s := 0.0
+		for _, p := range parts {
+			s += p[k]
+		}
+		t.sum("embedder:"+name, s)
 	}
 	tf := float64(tokens)
-	s, err := g.d.Sum([]float64{rsum, rsq, float64(zeroStd), float64(words), float64(truncated),
-		first.KL * tf, first.ClipLow * tf, first.ClipHigh * tf, entropySum, first.Loss, float64(N)})
+	t.sum("reward_sum", rsum)
+	t.sum("reward_sq", rsq)
+	t.sum("zero_std", float64(zeroStd))
+	t.sum("words", float64(words))
+	t.sum("truncated", float64(truncated))
+	t.sum("kl", first.KL*tf)
+	t.sum("clip_low", first.ClipLow*tf)
+	t.sum("clip_high", first.ClipHigh*tf)
+	t.sum("entropy", entropySum)
+	t.sum("loss", first.Loss)
+	t.sum("samples", float64(N))
+	t.max("reward_time", tReward.Seconds())
+	if sk, ok := g.task.Source.(interface{ TakeSkipped() int }); ok {
+		t.sum("images_skipped", float64(sk.TakeSkipped()))
+	}
+	m, err := t.reduce(g.d)
 	if err != nil {
 		return nil, err
 	}
-	mx, err := g.d.Max([]float64{rmax, -rmin, lmax, -lmin})
-	if err != nil {
-		return nil, err
-	}
-	n, T := s[10], tot[0]
-	mean := s[0] / n
-	return Record{
-		"step": float64(step), "reward_mean": mean, "reward_std": math.Sqrt(math.Max(0, s[1]/n-mean*mean)),
-		"reward_min": -mx[1], "reward_max": mx[0], "frac_zero_std": s[2] / (n / float64(G)),
-		"length_mean": s[3] / n, "length_min": -mx[3], "length_max": mx[2], "clipped_ratio": s[4] / n,
-		"kl": s[5] / T, "clip_low": s[6] / T, "clip_high": s[7] / T, "entropy": s[8] / T,
-		"loss": s[9] / float64(g.d.World()), "grad_norm": gradNorm, "lr": lr, "tokens": T, "samples": n,
+	n := m["samples"]
+	mean := m["reward_sum"] / n
+	rec := Record{
+		"step": float64(step), "reward_mean": mean, "reward_std": math.Sqrt(math.Max(0, m["reward_sq"]/n-mean*mean)),
+		"reward_min": m["reward_min"], "reward_max": m["reward_max"], "frac_zero_std": m["zero_std"] / (n / float64(G)),
+		"length_mean": m["words"] / n, "length_min": m["length_min"], "length_max": m["length_max"], "clipped_ratio": m["truncated"] / n,
+		"kl": m["kl"] / T, "clip_low": m["clip_low"] / T, "clip_high": m["clip_high"] / T, "entropy": m["entropy"] / T,
+		"loss": m["loss"] / float64(g.d.World()), "grad_norm": gradNorm, "lr": lr, "tokens": T, "samples": n,
 		"rollout_time": tRoll.Seconds(), "reward_time": tReward.Seconds(), "update_time": tUpdate.Seconds(),
-	}, nil
+		// captions scored per second of reward time, over all ranks (the slowest rank's time)
+		"reward_captions_per_s": n / m["reward_time"],
+	}
+	for _, name := range names {
+		key := "reward_" + name // the mean similarity under one embedder
+		if _, taken := rec[key]; taken {
+			key = "reward_embedder_" + name
+		}
+		rec[key] = m["embedder:"+name] / n
+	}
+	if v, ok := m["images_skipped"]; ok {
+		rec["images_skipped"] = v
+	}
+	return rec, nil
 }
 
 func (g *grpo) maxLen() int {
 	if g.cfg.MaxLen > 0 {
 		return g.cfg.MaxLen
 	}
-	return g.l.model.Config().MaxLen
+	return g.l.model.MaxLen()
 }
 
 // ReadRunConfig reads the config.json of a GRPO run folder (for --resume).

@@ -1,5 +1,5 @@
-// Command rewardenv serves the Unified-GRPO environment of package trainer (training scenes and
-// the Go decoder + embedder reward) to the PyTorch side of `make bench`, so that both trainers
+// Command rewardenv serves the Unified-GRPO environment of the world (training scenes and the Go
+// decoder + embedder reward, package worldtask) to the PyTorch side of `make bench`, so that both trainers
 // see the same scenes and the same reward function.
 //
 // It reads one JSON request per line on stdin and writes one JSON reply per line on stdout:
@@ -10,7 +10,7 @@
 //	-> {"rewards":[...]}                                one per caption, row b*G+g for scene b
 //
 // The scenes and the decoder's random streams are keyed exactly as `trainer train` keys them
-// on one rank (trainer.Env.Scenes and trainer.Env.Rewards). A bad request gets
+// on one rank (worldtask.Source.Images and worldtask.Reward.Rewards). A bad request gets
 // {"error":"..."} and the server goes on.
 package main
 
@@ -23,7 +23,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/world"
-	"github.com/unigrpo/unigrpo/trainer"
+	"github.com/unigrpo/unigrpo/models/worldtask"
 )
 
 type request struct {
@@ -55,19 +55,26 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: rewardenv < requests.jsonl (see the package comment); it takes no arguments")
 		os.Exit(2)
 	}
-	env, err := trainer.NewEnv(world.DefaultConfig(), "all")
+	wc := world.DefaultConfig()
+	rw, err := worldtask.NewReward(wc, "all")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rewardenv:", err)
 		os.Exit(1)
 	}
-	if err := serve(env, os.Stdin, os.Stdout); err != nil {
+	if err := serve(env{worldtask.Source{World: wc}, rw}, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "rewardenv:", err)
 		os.Exit(1)
 	}
 }
 
+// env is the world's training scenes and reward.
+type env struct {
+	src    worldtask.Source
+	reward *worldtask.Reward
+}
+
 // serve answers requests from r on w until r ends.
-func serve(env *trainer.Env, r io.Reader, w io.Writer) error {
+func serve(env env, r io.Reader, w io.Writer) error {
 	in := bufio.NewScanner(r)
 	in.Buffer(make([]byte, 1<<20), 64<<20)
 	out := bufio.NewWriter(w)
@@ -95,14 +102,14 @@ func serve(env *trainer.Env, r io.Reader, w io.Writer) error {
 	return nil
 }
 
-func answer(env *trainer.Env, req request) (any, error) {
+func answer(env env, req request) (any, error) {
 	if req.Op != "scenes" && req.Op != "rewards" {
 		return nil, fmt.Errorf("unknown op %q: use scenes or rewards", req.Op)
 	}
 	if req.Batch < 1 || req.Step < 0 {
 		return nil, fmt.Errorf("%s: batch must be at least 1 and step not negative (got batch %d, step %d)", req.Op, req.Batch, req.Step)
 	}
-	_, images := env.Scenes(req.Seed, req.Step, 0, req.Batch)
+	images, _ := env.src.Images(req.Seed, req.Step, 0, req.Batch)
 	if req.Op == "scenes" {
 		rep := sceneReply{C: images[0].C, H: images[0].H, W: images[0].W}
 		for _, im := range images {
@@ -113,7 +120,8 @@ func answer(env *trainer.Env, req request) (any, error) {
 	if req.Group < 1 || len(req.Tokens) != req.Batch*req.Group {
 		return nil, fmt.Errorf("rewards: %d captions for batch %d x group %d; send one per row", len(req.Tokens), req.Batch, req.Group)
 	}
-	V := world.NewVocab().V()
+	vocab := world.NewVocab()
+	V := vocab.V()
 	for r, caption := range req.Tokens {
 		for t, id := range caption {
 			if id < 0 || id >= V {
@@ -121,5 +129,13 @@ func answer(env *trainer.Env, req request) (any, error) {
 			}
 		}
 	}
-	return rewardReply{env.Rewards(images, req.Group, req.Tokens, req.Seed, stream.Decode, req.Step, 0)}, nil
+	texts := make([]string, len(req.Tokens))
+	for r, caption := range req.Tokens {
+		texts[r] = vocab.Decode(caption)
+	}
+	rewards, _, err := env.reward.Rewards(images, req.Group, texts, stream.Keys(req.Seed, stream.Decode, req.Step, 0, len(texts)))
+	if err != nil {
+		return nil, err
+	}
+	return rewardReply{rewards}, nil
 }

@@ -8,15 +8,18 @@ import (
 	"testing"
 
 	"github.com/unigrpo/unigrpo/internal/stream"
+	"github.com/unigrpo/unigrpo/models/embed"
 	"github.com/unigrpo/unigrpo/models/world"
-	"github.com/unigrpo/unigrpo/trainer"
+	"github.com/unigrpo/unigrpo/models/worldtask"
 )
 
 func TestServe(t *testing.T) {
-	env, err := trainer.NewEnv(world.DefaultConfig(), "all")
+	wc := world.DefaultConfig()
+	rw, err := worldtask.NewReward(wc, "all")
 	if err != nil {
 		t.Fatal(err)
 	}
+	env := env{worldtask.Source{World: wc}, rw}
 	tokens := [][]int{{3, 4, world.EOS}, {world.EOS}, {5, world.EOS}, {6}}
 	reqs := []string{
 		`{"op":"scenes","seed":7,"step":3,"batch":2}`,
@@ -45,7 +48,7 @@ func TestServe(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &scenes); err != nil {
 		t.Fatal(err)
 	}
-	_, want := env.Scenes(7, 3, 0, 2)
+	_, want := env.src.Scenes(7, 3, 0, 2)
 	if len(scenes.Pix) != 2 || scenes.C != want[0].C || scenes.H != want[0].H || scenes.W != want[0].W {
 		t.Fatalf("scenes reply: %d images of %dx%dx%d", len(scenes.Pix), scenes.C, scenes.H, scenes.W)
 	}
@@ -57,18 +60,24 @@ func TestServe(t *testing.T) {
 		}
 	}
 
-	// Rewards are the trainer's rewards with the trainer's decoder streams.
-	var rw rewardReply
-	if err := json.Unmarshal([]byte(lines[1]), &rw); err != nil {
+	// Rewards are the trainer's: the decoder reads the token ids with the trainer's streams and
+	// the reward is the mean cosine over the embedders, computed here from the ids directly.
+	var rr rewardReply
+	if err := json.Unmarshal([]byte(lines[1]), &rr); err != nil {
 		t.Fatal(err)
 	}
-	wantR := env.Rewards(want, 2, tokens, 7, stream.Decode, 3, 0)
-	if len(rw.Rewards) != len(wantR) {
-		t.Fatalf("%d rewards, want %d", len(rw.Rewards), len(wantR))
+	dec, _ := world.NewDecoder(wc)
+	es, _ := embed.All(wc)
+	wantR := make([]float64, len(tokens))
+	for r, ids := range tokens {
+		wantR[r] = embed.MeanReward(es, want[r/2], dec.Decode(ids, stream.RNG(7, stream.Decode, 3, r)))
+	}
+	if len(rr.Rewards) != len(wantR) {
+		t.Fatalf("%d rewards, want %d", len(rr.Rewards), len(wantR))
 	}
 	for i := range wantR {
-		if rw.Rewards[i] != wantR[i] {
-			t.Errorf("reward %d: %v, want %v", i, rw.Rewards[i], wantR[i])
+		if rr.Rewards[i] != wantR[i] {
+			t.Errorf("reward %d: %v, want %v", i, rr.Rewards[i], wantR[i])
 		}
 	}
 

@@ -66,8 +66,12 @@ func runEval(args []string) error {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	rep, err := eval.Bench(list, eval.Options{Scenes: *scenes, Seed: *seed, Sampling: eval.SampleOptions{Temperature: *temp, Seed: *seed},
-		Examples: *examples, Out: *out, Device: dev, Images: *imgs, ImagesHeld: *held})
+	task, err := evalTask(*imgs, *held, list, dev)
+	if err != nil {
+		return err
+	}
+	rep, err := eval.Bench(list, task, eval.Options{Scenes: *scenes, Seed: *seed, Sampling: eval.SampleOptions{Temperature: *temp, Seed: *seed},
+		Examples: *examples, Out: *out})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@
 //	trainer sft   --out DIR            supervised baseline (partial captions)
 //	trainer train --init CKPT --out DIR  Unified-GRPO (the default command)
 //	trainer eval  --ckpt A [--ckpt B]  Unified-Bench protocol 1
+//	trainer unibench --ref DIR --gen DIR --out DIR   Unified-Bench on image files
+//	trainer serve-reward --listen ADDR  the world's reward as a service
 //	trainer plot  --metrics FILE --out DIR
 //	trainer world                      the reward table of the synthetic world
 //
@@ -35,6 +37,7 @@ var commands = []struct {
 	{"sft", "supervised baseline on partial captions", runSFT},
 	{"eval", "Unified-Bench: caption, regenerate, compare under every embedder", runEval},
 	{"unibench", "Unified-Bench on image files: source images against regenerated ones", runUnibench},
+	{"serve-reward", "serve the world's reward to `train --reward-url` (the reward protocol)", runServeReward},
 	{"plot", "redraw the training plots from a metrics file", runPlot},
 	{"world", "print the reward table of the synthetic world", runWorld},
 }
@@ -62,7 +65,7 @@ func usage() {
 	fmt.Fprintln(os.Stderr, "usage: trainer [command] [flags]   (command defaults to train)")
 	fmt.Fprintln(os.Stderr, "\ncommands:")
 	for _, c := range commands {
-		fmt.Fprintf(os.Stderr, "  %-6s %s\n", c.name, c.summary)
+		fmt.Fprintf(os.Stderr, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(os.Stderr, "\n`trainer COMMAND --help` lists a command's flags with their defaults.")
 }

@@ -1,37 +1,38 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
+	"github.com/sugarme/gotch"
+
 	"github.com/unigrpo/unigrpo/internal/progress"
+	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/models/world"
+	"github.com/unigrpo/unigrpo/models/worldtask"
 	"github.com/unigrpo/unigrpo/trainer"
 )
 
+// sftRun is the whole configuration of an SFT run on the world, as config.json records it: the
+// trainer's settings beside the world's, the partial captions' recipe and the model's shape.
+type sftRun struct {
+	trainer.SFTConfig
+	Partial world.PartialOptions `json:"partial"` // how incomplete the captions are
+	World   world.Config         `json:"world"`
+	Model   policy.Config        `json:"model"`
+}
+
 func runSFT(args []string) error {
-	c := trainer.DefaultSFTConfig()
+	c := sftRun{SFTConfig: trainer.DefaultSFTConfig(), Partial: world.DefaultPartialOptions(), World: world.DefaultConfig(), Model: policy.DefaultConfig()}
 	fs := newFlags("sft", "--out DIR [flags]")
-	fs.StringVar(&c.Out, "out", "", "run folder to write (config.json, metrics.jsonl, eval.json, checkpoints/)")
-	fs.IntVar(&c.Steps, "steps", c.Steps, "optimizer steps")
-	fs.IntVar(&c.Batch, "batch", c.Batch, "scenes per step over all ranks")
+	addRunFlags(fs, &c.RunConfig, "optimizer steps")
 	fs.IntVar(&c.Captions, "captions", c.Captions, "partial captions per scene (they share the scene's image encoding)")
-	fs.Float64Var(&c.LR, "lr", c.LR, "peak learning rate (cosine decay after warmup)")
-	fs.IntVar(&c.Warmup, "warmup", c.Warmup, "linear warmup steps")
-	fs.Float64Var(&c.WeightDecay, "weight-decay", c.WeightDecay, "AdamW weight decay")
-	fs.Float64Var(&c.ClipNorm, "clip", c.ClipNorm, "global gradient-norm clip (0 turns it off)")
-	fs.Uint64Var(&c.Seed, "seed", c.Seed, "seed of every random stream of the run")
-	fs.IntVar(&c.EvalEvery, "eval-every", c.EvalEvery, "held-out evaluation every N steps (and at the end)")
-	fs.IntVar(&c.EvalScenes, "eval-scenes", c.EvalScenes, "held-out scenes per evaluation")
-	fs.IntVar(&c.CkptEvery, "ckpt-every", c.CkptEvery, "checkpoint every N steps (and at the end)")
-	fs.IntVar(&c.Keep, "keep", c.Keep, "checkpoints to keep")
-	fs.IntVar(&c.LogEvery, "log-every", c.LogEvery, "flush metrics and print a line every N steps")
 	fs.Float64Var(&c.Partial.StopProb, "stop-prob", c.Partial.StopProb, "probability of ending the caption after each object")
 	fs.Float64Var(&c.Partial.DropSize, "drop-size", c.Partial.DropSize, "probability of leaving an object's size out")
 	fs.Float64Var(&c.Partial.DropColor, "drop-color", c.Partial.DropColor, "probability of leaving an object's colour out")
 	fs.Float64Var(&c.Partial.DropShape, "drop-shape", c.Partial.DropShape, "probability of leaving an object's shape out")
 	fs.Float64Var(&c.Partial.DropPosition, "drop-position", c.Partial.DropPosition, "probability of leaving an object's position out")
 	fs.Float64Var(&c.Partial.DropBackground, "drop-background", c.Partial.DropBackground, "probability of leaving the background out")
-	fs.StringVar(&c.Device, "device", c.Device, "cpu, cuda (GPU LOCAL_RANK) or auto")
-	fs.Float64Var(&c.MonitorInterval, "monitor-interval", c.MonitorInterval, "seconds between device readings (GPU via NVML, else CPU and memory); 0 turns it off")
 	fs.IntVar(&c.Model.Dim, "dim", c.Model.Dim, "width of the language model")
 	fs.IntVar(&c.Model.Layers, "layers", c.Model.Layers, "transformer blocks of the language model")
 	fs.IntVar(&c.Model.Heads, "heads", c.Model.Heads, "attention heads of the language model (must divide --dim)")
@@ -42,10 +43,41 @@ func runSFT(args []string) error {
 	if c.Out == "" {
 		return usagef("sft: --out is required")
 	}
+	task, err := sftTask(&c)
+	if err != nil {
+		return err
+	}
 	d, cleanup, err := connect(*threads, c.Device)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	return trainer.SFT(c, d, progress.New(os.Stdout, c.LogEvery, "loss", "grad_norm", "eval_object_recall"))
+	return trainer.SFT(c.SFTConfig, task, d, progress.New(os.Stdout, c.LogEvery, "loss", "grad_norm", "eval_object_recall"))
+}
+
+// sftTask wires supervised training on the world's partial captions; c's model shape is
+// completed with the world's vocabulary and image size.
+func sftTask(c *sftRun) (trainer.SFTTask, error) {
+	if err := c.Partial.Validate(); err != nil {
+		return trainer.SFTTask{}, trainer.ConfigError{Err: err}
+	}
+	if err := c.World.Validate(); err != nil {
+		return trainer.SFTTask{}, trainer.ConfigError{Err: err}
+	}
+	c.Model.Vocab, c.Model.ImageSize = world.NewVocab().V(), c.World.Size
+	if err := c.Model.Validate(); err != nil {
+		return trainer.SFTTask{}, trainer.ConfigError{Err: fmt.Errorf("model (--dim, --layers, --heads): %w", err)}
+	}
+	rw, err := worldtask.NewReward(c.World, "all")
+	if err != nil {
+		return trainer.SFTTask{}, err
+	}
+	model := c.Model
+	return trainer.SFTTask{
+		Data:   worldtask.Partial{Source: worldtask.Source{World: c.World}, Options: c.Partial},
+		Reward: rw, Judge: worldtask.Judge{}, Config: c,
+		New: func(dev gotch.Device, seed uint64) (trainer.SupervisedPolicy, error) {
+			return policy.New(model, dev, seed)
+		},
+	}, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/unigrpo/unigrpo/internal/progress"
 	"github.com/unigrpo/unigrpo/launch"
@@ -14,14 +15,8 @@ func runTrain(args []string) error {
 	fs := newFlags("train", "--init CKPT --out DIR [flags]  |  --resume DIR [--steps N]")
 	resume := fs.String("resume", "", "continue the run in this folder from its newest checkpoint (its config.json is used)")
 	fs.StringVar(&c.Init, "init", "", "checkpoint to start from: a .safetensors file, a checkpoint folder or a run folder (its newest)")
-	fs.StringVar(&c.Out, "out", "", "run folder to write (config.json, metrics.jsonl, plots/, checkpoints/, log.txt)")
-	fs.IntVar(&c.Steps, "steps", c.Steps, "GRPO steps (with --resume: run on to this step)")
-	fs.IntVarP(&c.Batch, "batch", "B", c.Batch, "scenes per step over all ranks (paper: 1)")
+	addRunFlags(fs, &c.RunConfig, "GRPO steps (with --resume: run on to this step)")
 	fs.IntVarP(&c.Group, "group", "G", c.Group, "captions sampled per scene (paper: 4)")
-	fs.Float64Var(&c.LR, "lr", c.LR, "AdamW learning rate (paper: 1e-6 for a 7B model)")
-	fs.IntVar(&c.Warmup, "warmup", c.Warmup, "linear warmup steps")
-	fs.Float64Var(&c.WeightDecay, "weight-decay", c.WeightDecay, "AdamW weight decay")
-	fs.Float64Var(&c.ClipNorm, "clip", c.ClipNorm, "global gradient-norm clip (0 turns it off)")
 	fs.Float64Var(&c.Beta, "beta", c.Beta, "weight of the k3 KL to the initial policy (paper: 1e-6; 0 turns it off)")
 	fs.Float64Var(&c.Temperature, "temperature", c.Temperature, "sampling temperature (paper: 1.0)")
 	fs.IntVar(&c.TopK, "top-k", c.TopK, "sample among the k most likely tokens (0: all)")
@@ -35,17 +30,10 @@ func runTrain(args []string) error {
 	fs.StringVar(&c.Reward, "reward", c.Reward, "reward embedders, comma-separated (conv, colour, edge) or all: the reward is their mean cosine")
 	fs.BoolVar(&c.TrainVision, "train-vision", c.TrainVision, "train the vision encoder too (the paper keeps it frozen)")
 	fs.StringVar(&c.Images, "images", "", "train on these source images instead of the world's scenes: a folder of PNG/JPEG/WebP files or a JSONL manifest ({\"image\": path})")
-	fs.Float64Var(&c.ImagesHeld, "images-held-out", c.ImagesHeld, "share of --images held out of training, by a hash of each file name")
-	fs.Uint64Var(&c.Seed, "seed", c.Seed, "seed of every random stream of the run")
-	fs.IntVar(&c.EvalEvery, "eval-every", c.EvalEvery, "held-out evaluation every N steps (and at the end)")
-	fs.IntVar(&c.EvalScenes, "eval-scenes", c.EvalScenes, "held-out scenes per evaluation")
-	fs.IntVar(&c.CkptEvery, "ckpt-every", c.CkptEvery, "checkpoint every N steps (and at the end)")
-	fs.IntVar(&c.Keep, "keep", c.Keep, "checkpoints to keep")
-	fs.IntVar(&c.LogEvery, "log-every", c.LogEvery, "flush metrics and print a line every N steps")
-	fs.IntVar(&c.PlotEvery, "plot-every", c.PlotEvery, "redraw plots every N steps (and at the end)")
-	fs.IntVar(&c.CheckEvery, "check-every", c.CheckEvery, "compare weight checksums over ranks every N steps")
-	fs.StringVar(&c.Device, "device", c.Device, "cpu, cuda (GPU LOCAL_RANK) or auto")
-	fs.Float64Var(&c.MonitorInterval, "monitor-interval", c.MonitorInterval, "seconds between device readings (GPU via NVML, else CPU and memory); 0 turns it off")
+	fs.Float64Var(&c.ImagesHeld, "images-held-out", c.ImagesHeld, "share of --images held out of training, by a hash of each file name (evaluated every --eval-every steps)")
+	fs.BoolVar(&c.SkipBad, "skip-bad-images", c.SkipBad, "skip an unreadable --images file (counted in metrics as images_skipped) instead of stopping")
+	fs.StringVar(&c.RewardURL, "reward-url", c.RewardURL, "use the reward service at this address (http://HOST:PORT or unix:///PATH; see trainer serve-reward) instead of the in-process world reward; --reward is then the service's choice")
+	timeout := fs.Duration("reward-timeout", 2*time.Minute, "deadline of each call to the reward service, retries included")
 	threads := fs.Int("threads", 1, "libtorch threads per process (1 is fastest for this small model)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -77,6 +65,13 @@ func runTrain(args []string) error {
 		return err
 	}
 	defer cleanup()
+	if err := c.Validate(d.World()); err != nil {
+		return err // before the task opens --init and --images
+	}
+	task, err := grpoTask(c, *timeout)
+	if err != nil {
+		return err
+	}
 	obs := progress.New(os.Stdout, c.LogEvery, "reward_mean", "length_mean", "kl", "eval_reward")
-	return trainer.Train(c, *resume != "", d, obs)
+	return trainer.Train(c, task, *resume != "", d, obs)
 }

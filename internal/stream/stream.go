@@ -35,3 +35,32 @@ func RNG(seed uint64, s ID, step, index int) *rand.Rand {
 	b := splitmix(splitmix(a^uint64(step)) ^ uint64(index))
 	return rand.New(rand.NewPCG(a, b))
 }
+
+// Key names one stream: what a reward needs to make its random draws for one caption (a remote
+// reward receives it in each request, so that its draws do not depend on batching either).
+type Key struct {
+	Seed   uint64 `json:"seed"`
+	Stream ID     `json:"stream"`
+	Step   int    `json:"step"`
+	Index  int    `json:"index"`
+}
+
+// RNG returns the key's generator: RNG(k.Seed, k.Stream, k.Step, k.Index).
+func (k Key) RNG() *rand.Rand { return RNG(k.Seed, k.Stream, k.Step, k.Index) }
+
+// Seed64 folds the key into one 64-bit number, for a reward whose generator takes a plain seed
+// (a diffusion pipeline's torch.Generator): distinct keys give distinct seeds with overwhelming
+// probability.
+func (k Key) Seed64() uint64 {
+	a := splitmix(k.Seed ^ splitmix(uint64(k.Stream)))
+	return splitmix(splitmix(a^uint64(k.Step)) ^ uint64(k.Index))
+}
+
+// Keys returns the keys of indices first..first+n-1 of one stream and step.
+func Keys(seed uint64, s ID, step, first, n int) []Key {
+	out := make([]Key, n)
+	for i := range out {
+		out[i] = Key{Seed: seed, Stream: s, Step: step, Index: first + i}
+	}
+	return out
+}

@@ -12,6 +12,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/unigrpo/unigrpo/internal/vec"
 	"github.com/unigrpo/unigrpo/models/world"
 )
 
@@ -27,42 +28,35 @@ type Embedder interface {
 	Embed(im world.Image) []float32
 }
 
-// Cosine returns the cosine similarity of a and b, or 0 when either is zero
-// or their lengths differ.
-func Cosine(a, b []float32) float64 {
-	if len(a) != len(b) {
-		return 0
+// Cosine returns the cosine similarity of a and b, or 0 when either is zero or their lengths
+// differ.
+func Cosine(a, b []float32) float64 { return vec.Cosine(a, b) }
+
+// Similarities returns the cosine similarity of the reconstruction's embedding with each source
+// embedding srcEmb[k] of embedder es[k], and their mean: the reward of Unified-GRPO and the
+// Overall of Unified-Bench for one image.
+func Similarities(es []Embedder, srcEmb [][]float32, rec world.Image) (mean float64, parts []float64) {
+	parts = make([]float64, len(es))
+	for k, e := range es {
+		parts[k] = vec.Cosine(srcEmb[k], e.Embed(rec))
 	}
-	var dot, na, nb float64
-	for i, x := range a {
-		y := float64(b[i])
-		dot += float64(x) * y
-		na += float64(x) * float64(x)
-		nb += y * y
-	}
-	if na == 0 || nb == 0 {
-		return 0
-	}
-	return dot / math.Sqrt(na*nb)
+	return vec.Mean(parts), parts
 }
 
-// Reward returns the cosine similarity of the embeddings of a source image
-// and its reconstruction.
-func Reward(e Embedder, src, rec world.Image) float64 {
-	return Cosine(e.Embed(src), e.Embed(rec))
+// Embeddings returns the embedding of im under each embedder.
+func Embeddings(es []Embedder, im world.Image) [][]float32 {
+	out := make([][]float32, len(es))
+	for k, e := range es {
+		out[k] = e.Embed(im)
+	}
+	return out
 }
 
-// MeanReward returns the mean of Reward over several embedders (the paper's
-// "Overall" score); 0 for none.
+// MeanReward returns the mean over embedders of the cosine similarity of the source's and the
+// reconstruction's embeddings (the paper's "Overall" score); 0 for none.
 func MeanReward(es []Embedder, src, rec world.Image) float64 {
-	if len(es) == 0 {
-		return 0
-	}
-	sum := 0.0
-	for _, e := range es {
-		sum += Reward(e, src, rec)
-	}
-	return sum / float64(len(es))
+	m, _ := Similarities(es, Embeddings(es, src), rec)
+	return m
 }
 
 // Prior sizes: how many scenes, drawn from this fixed seed, define the mean

@@ -89,10 +89,10 @@ func TestEmbedProperties(t *testing.T) {
 		if !reflect.DeepEqual(va, e.Embed(a)) {
 			t.Errorf("%s: not deterministic", e.Name())
 		}
-		if r := Reward(e, a, a); math.Abs(r-1) > 1e-5 {
+		if r := MeanReward([]Embedder{e}, a, a); math.Abs(r-1) > 1e-5 {
 			t.Errorf("%s: reward of an image with itself %v", e.Name(), r)
 		}
-		if r := Reward(e, a, b); r > 0.9 {
+		if r := MeanReward([]Embedder{e}, a, b); r > 0.9 {
 			t.Errorf("%s: two different scenes score %v", e.Name(), r)
 		}
 		for _, bad := range []world.Image{{}, {C: 1, H: 32, W: 32, Pix: make([]float32, 1024)}, {C: 3, H: 32, W: 32, Pix: make([]float32, 10)}} {

@@ -8,6 +8,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/world"
 )
 
 // Model is the captioner. Create it with New or Load; free its tensors with Close.
@@ -185,3 +186,12 @@ func (m *Model) Clone() (*Model, error) {
 	}
 	return c, nil
 }
+
+// Text returns a caption's words in the world's language (the captioner's tokenizer).
+func (m *Model) Text(tokens []int) string { return world.NewVocab().Decode(tokens) }
+
+// MaxLen returns the most tokens a caption may have, EOS included.
+func (m *Model) MaxLen() int { return m.cfg.MaxLen }
+
+// InputSize returns the side of the square images the model reads.
+func (m *Model) InputSize() int { return m.cfg.ImageSize }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/sugarme/gotch/ts"
 
@@ -40,23 +41,11 @@ func (g Group) String() string {
 	return fmt.Sprintf("group(%d)", int(g))
 }
 
-// Param is a named parameter tensor of a Model. The tensor is owned by the Model: use it (read
-// its gradient, update it in place under no-grad) but do not free it.
-type Param struct {
-	// Name is the parameter's name, also its name in checkpoints ("lm.layer0.attn.qkv.weight").
-	Name string
-	// Group is the parameter's group.
-	Group Group
-	// Shape is the tensor's shape.
-	Shape []int64
-	// Tensor is the parameter (float32, on the model's device).
-	Tensor *ts.Tensor
-}
-
-// param is a Param plus its raw handle.
+// param is a Param plus its group and raw handle.
 type param struct {
 	Param
-	h raw.Tensor
+	Group Group
+	h     raw.Tensor
 }
 
 // Params returns the parameters of the given groups (every group when none is given), in a
@@ -176,7 +165,9 @@ func (b *builder) add(g Group, name string, kind initKind, std float64, shape ..
 		return nil
 	}
 	t := ts.New(h)
-	p := &param{Param: Param{Name: name, Group: g, Shape: shape, Tensor: t}, h: h}
+	// Weight decay on matrices, not on norms, biases or the learned position tables.
+	decay := len(shape) >= 2 && !strings.Contains(name, "pos")
+	p := &param{Param: Param{Name: name, Decay: decay, Shape: shape, Tensor: t}, Group: g, h: h}
 	b.m.params = append(b.m.params, p)
 	return h
 }

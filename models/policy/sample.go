@@ -9,45 +9,6 @@ import (
 	"github.com/unigrpo/unigrpo/models/world"
 )
 
-// SampleOptions controls Sample.
-type SampleOptions struct {
-	// Temperature divides the logits before the softmax (1 samples the model's distribution).
-	// It must be positive unless Greedy is set; with Greedy, 0 means 1 for the reported
-	// log-probabilities.
-	Temperature float64
-	// TopK, when positive, samples among the TopK most likely tokens only (renormalised).
-	// The reported log-probabilities are still those of the full tempered distribution, the
-	// ones LogProbs computes.
-	TopK int
-	// MaxLen is the most tokens a caption may have, EOS included; 0 means the model's MaxLen,
-	// which is also the upper limit.
-	MaxLen int
-	// Greedy takes the most likely token at every step (ties: the lowest id) and needs no
-	// random generators.
-	Greedy bool
-	// MinLen, when positive, keeps EOS from being picked before a caption has MinLen tokens
-	// (EOS included); with MinLen = MaxLen every caption has exactly MaxLen tokens. The reported
-	// log-probabilities stay the model's. For benchmarks that need equal work on both sides.
-	MinLen int
-}
-
-// Rollout is the result of Sample for N = B*G rows, row b*G+g being sample g of image b.
-type Rollout struct {
-	// Tokens holds each row's caption: without BOS, ending with EOS when one was emitted.
-	Tokens [][]int
-	// Lengths holds len(Tokens[r]): the tokens that count in a loss, EOS included.
-	Lengths []int
-	// LogProbs holds the log-probability of each token of Tokens under the tempered
-	// distribution softmax(logits / Temperature).
-	LogProbs [][]float32
-	// Hidden holds, per row, the final (normalised) hidden state [D] of the position that
-	// predicted the caption's last token: the state that has read the whole caption (the
-	// condition of a hidden-state decoder, UMM-1 in the paper).
-	Hidden [][]float32
-	// Truncated reports rows that reached MaxLen without emitting EOS.
-	Truncated []bool
-}
-
 // Sample draws G captions for each image, all B*G rows in one batch, one token per step with a
 // key/value cache. The image prefix is encoded once per image. rngs holds one generator per row
 // (len B*G, row b*G+g), each used only for its row: a row's caption depends only on the image,

@@ -10,33 +10,6 @@ import (
 	"github.com/unigrpo/unigrpo/models/world"
 )
 
-// Scores holds teacher-forced per-token results for N = B*G captions padded to T tokens.
-// The tensors are owned by the caller: free them with Drop.
-type Scores struct {
-	// LogProbs [N, T] holds log softmax(logits / temperature) of each caption token, 0 at
-	// padding. It records an autograd graph when trainable parameters took part.
-	LogProbs *ts.Tensor
-	// Entropy [N, T] holds the entropy of the tempered next-token distribution at each caption
-	// position, 0 at padding; nil unless asked for.
-	Entropy *ts.Tensor
-	// Mask [N, T] (float32) is 1 at caption tokens and 0 at padding.
-	Mask *ts.Tensor
-	// Tokens is the number of caption tokens (the sum of Mask).
-	Tokens int
-	// T is the padded caption length.
-	T int
-}
-
-// Drop frees the tensors.
-func (s *Scores) Drop() {
-	for _, t := range []*ts.Tensor{s.LogProbs, s.Entropy, s.Mask} {
-		if t != nil {
-			t.MustDrop()
-		}
-	}
-	s.LogProbs, s.Entropy, s.Mask = nil, nil, nil
-}
-
 // LogProbs scores given captions of the images by teacher forcing: tokens holds B*G captions
 // (row b*G+g belongs to image b), each without BOS and ending with EOS if it was emitted
 // (Rollout.Tokens as it is). The image prefix is computed once per image and shared by its G

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/unigrpo/unigrpo/images"
 )
 
 func rngFor(a, b uint64) *rand.Rand { return rand.New(rand.NewPCG(a, b)) }
@@ -179,7 +181,7 @@ func TestToRGBA(t *testing.T) {
 	cx, cy := cfg.cellCentre(0)
 	got := rgba.RGBAAt(int(cx)*3+1, int(cy)*3+2)
 	want := Red.RGB()
-	if got.R != to8(want[0]) || got.G != to8(want[1]) || got.B != to8(want[2]) || got.A != 255 {
+	if got.R != images.To8(want[0]) || got.G != images.To8(want[1]) || got.B != images.To8(want[2]) || got.A != 255 {
 		t.Fatalf("centre of a red square is %+v", got)
 	}
 	if (Image{C: 3, H: 2, W: 2, Pix: make([]float32, 5)}).ToRGBA(2).Bounds().Dx() != 0 {

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/unigrpo/unigrpo/models/world"
+	"github.com/unigrpo/unigrpo/models/worldtask"
+	"github.com/unigrpo/unigrpo/reward"
+)
+
+// runServeReward serves the world's reward (renderer and embedders) over the reward protocol:
+// the reference implementation of the service that `trainer train --reward-url` calls.
+func runServeReward(args []string) error {
+	fs := newFlags("serve-reward", "--listen HOST:PORT|unix:///PATH [flags]")
+	listen := fs.String("listen", "", "address to serve on: HOST:PORT (e.g. 127.0.0.1:8470) or unix:///PATH")
+	names := fs.String("reward", "all", "reward embedders, comma-separated (conv, colour, edge) or all")
+	maxBatch := fs.Int("max-batch", 4096, "most captions per request")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *listen == "" {
+		return usagef("serve-reward: --listen is required")
+	}
+	if *maxBatch < 1 {
+		return usagef("serve-reward: --max-batch %d: must be at least 1", *maxBatch)
+	}
+	wc := world.DefaultConfig()
+	rw, err := worldtask.NewReward(wc, *names)
+	if err != nil {
+		return usagef("serve-reward: --reward %s: %v", *names, err)
+	}
+	ln, err := reward.Listen(*listen)
+	if err != nil {
+		return fmt.Errorf("serve-reward: --listen %s: %w", *listen, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv := reward.NewServer(rw, reward.ServerOptions{MaxBatch: *maxBatch, Size: wc.Size,
+		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }})
+	fmt.Printf("serving the world reward (%s), protocol %d, on %s\n", strings.Join(rw.Embedders(), ", "), reward.Protocol, ln.Addr())
+	return srv.Serve(ctx, ln)
+}

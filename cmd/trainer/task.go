@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sugarme/gotch"
+
+	"github.com/unigrpo/unigrpo/eval"
+	"github.com/unigrpo/unigrpo/images"
+	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/models/world"
+	"github.com/unigrpo/unigrpo/models/worldtask"
+	"github.com/unigrpo/unigrpo/reward"
+	"github.com/unigrpo/unigrpo/trainer"
+)
+
+// This file wires the concrete pieces into the trainer's and the benchmark's seams: the world's
+// captioner as the policy, the world's scenes or a folder of files as the source, the world's
+// renderer and embedders (or a reward service) as the reward, and the world's object matching as
+// the judge.
+
+// The world's captioner is a policy of the trainer and a captioner of the benchmark.
+var (
+	_ trainer.SupervisedPolicy = (*policy.Model)(nil)
+	_ trainer.Source           = worldtask.Source{}
+	_ trainer.Source           = (*images.Folder)(nil)
+	_ trainer.Supervised       = worldtask.Partial{}
+	_ eval.Reward              = (*worldtask.Reward)(nil)
+	_ eval.Reconstructor       = (*worldtask.Reward)(nil)
+	_ eval.Judge               = worldtask.Judge{}
+	_ eval.Reward              = (*reward.Client)(nil)
+)
+
+// loadPolicy opens a captioner checkpoint on dev with the parts o says train.
+func loadPolicy(path string, dev gotch.Device, o trainer.LoadOptions) (trainer.Policy, error) {
+	m, _, err := policy.Load(path, dev)
+	if err != nil {
+		return nil, err
+	}
+	train := !o.Frozen
+	if err := m.SetTrainable(train && o.TrainVision, train, train); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// inputSize is the side of the square images a checkpoint's policy reads.
+func inputSize(path string) (int, error) {
+	file, err := trainer.ResolveModel(path)
+	if err != nil {
+		return 0, err
+	}
+	cfg, _, err := policy.ReadConfig(file)
+	if err != nil {
+		return 0, err
+	}
+	return cfg.ImageSize, nil
+}
+
+// source is the world's scenes, or the files of a folder or manifest fitted to size x size.
+func source(path string, heldOut float64, size int, skipBad bool) (trainer.Source, string, error) {
+	if path == "" {
+		return worldtask.Source{World: world.DefaultConfig()}, "world scenes", nil
+	}
+	f, err := images.OpenFolder(path, heldOut, size, skipBad)
+	if err != nil {
+		return nil, "", fmt.Errorf("--images: %w", err)
+	}
+	train, held := f.Sizes()
+	return f, fmt.Sprintf("%s (%d for training, %d held out)", path, train, held), nil
+}
+
+// rewardFor is the reward service at url, or the world's renderer and the embedders named in
+// names run in this process.
+func rewardFor(url, names string, timeout time.Duration) (eval.Reward, error) {
+	if url != "" {
+		return reward.Dial(url, reward.ClientOptions{Deadline: timeout})
+	}
+	r, err := worldtask.NewReward(world.DefaultConfig(), names)
+	if err != nil {
+		return nil, usagef("--reward %s: %v", names, err)
+	}
+	return r, nil
+}
+
+// grpoTask wires a GRPO run.
+func grpoTask(c trainer.GRPOConfig, timeout time.Duration) (trainer.Task, error) {
+	size, err := inputSize(c.Init)
+	if err != nil {
+		return trainer.Task{}, fmt.Errorf("--init: %w", err)
+	}
+	src, about, err := source(c.Images, c.ImagesHeld, size, c.SkipBad)
+	if err != nil {
+		return trainer.Task{}, err
+	}
+	rw, err := rewardFor(c.RewardURL, c.Reward, timeout)
+	if err != nil {
+		return trainer.Task{}, err
+	}
+	return trainer.Task{Source: src, Reward: rw, Judge: worldtask.Judge{}, Load: loadPolicy, About: about}, nil
+}
+
+// evalTask wires Unified-Bench of checkpoints: the world's held-out scenes or a folder's held-out
+// split fitted to the first checkpoint's input, the world's reward and judge.
+func evalTask(imgs string, held float64, ckpts []eval.Checkpoint, dev gotch.Device) (eval.Task, error) {
+	size, err := inputSize(ckpts[0].Path)
+	if err != nil {
+		return eval.Task{}, fmt.Errorf("--ckpt %s: %w", ckpts[0].Path, err)
+	}
+	src, _, err := source(imgs, held, size, false)
+	if err != nil {
+		return eval.Task{}, err
+	}
+	name := "world"
+	if imgs != "" {
+		name = imgs
+	}
+	rw, err := worldtask.NewReward(world.DefaultConfig(), "all")
+	if err != nil {
+		return eval.Task{}, err
+	}
+	load := func(path string) (eval.Captioner, func(), error) {
+		m, err := loadPolicy(path, dev, trainer.LoadOptions{Frozen: true})
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, m.Close, nil
+	}
+	return eval.Task{Source: src, Reward: rw, Judge: worldtask.Judge{}, Load: load, Name: name}, nil
+}

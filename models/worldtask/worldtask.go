@@ -1,0 +1,166 @@
+// Package worldtask plugs the synthetic world into the trainer's and the benchmark's seams: the
+// scenes as an image source (with their labels and full descriptions held out for evaluation),
+// the renderer and the embedders as the reward, the object matching as the judge of
+// understanding, and the partial captions of the supervised baseline. The mains wire these
+// pieces; trainer and eval know them only through their interfaces.
+package worldtask
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/unigrpo/unigrpo/images"
+	"github.com/unigrpo/unigrpo/internal/stream"
+	"github.com/unigrpo/unigrpo/models/embed"
+	"github.com/unigrpo/unigrpo/models/world"
+)
+
+// Source serves the world's scenes: training scenes keyed by (seed, Scene, step, index) and
+// held-out scenes by (seed, Eval, 0, index), so the two never meet.
+type Source struct {
+	World world.Config
+}
+
+// Images renders the scenes of global indices [lo, hi) of a training step.
+func (s Source) Images(seed uint64, step, lo, hi int) ([]images.Planar, error) {
+	_, imgs := s.Scenes(seed, step, lo, hi)
+	return imgs, nil
+}
+
+// Scenes returns the scenes of global indices [lo, hi) of a training step and their images.
+func (s Source) Scenes(seed uint64, step, lo, hi int) ([]world.Scene, []world.Image) {
+	scenes := make([]world.Scene, hi-lo)
+	imgs := make([]world.Image, hi-lo)
+	for i := range scenes {
+		scenes[i] = s.World.Sample(stream.RNG(seed, stream.Scene, step, lo+i))
+		imgs[i] = s.World.Render(scenes[i])
+	}
+	return scenes, imgs
+}
+
+// HeldOut returns n evaluation scenes: their images, the scenes as labels and their full
+// descriptions (the oracle captions) as references. The same for every run with the same seed.
+func (s Source) HeldOut(seed uint64, n int) (*images.Set, error) {
+	set := &images.Set{}
+	vocab := world.NewVocab()
+	for i := range n {
+		sc := s.World.Sample(stream.RNG(seed, stream.Eval, 0, i))
+		set.Names = append(set.Names, fmt.Sprintf("scene%04d", i))
+		set.Images = append(set.Images, s.World.Render(sc))
+		set.Labels = append(set.Labels, sc)
+		set.Captions = append(set.Captions, vocab.Decode(world.Oracle(sc)))
+	}
+	return set, nil
+}
+
+// Partial is the supervised baseline's data: k deliberately incomplete captions of each scene.
+type Partial struct {
+	Source
+	Options world.PartialOptions
+}
+
+// Pairs returns the images of global indices [lo, hi) of a step and k partial captions of each
+// (row i*k+j), in the captioner's token ids, each from the stream (seed, Caption, step, i*k+j).
+func (p Partial) Pairs(seed uint64, step, lo, hi, k int) ([]images.Planar, [][]int, error) {
+	scenes, imgs := p.Scenes(seed, step, lo, hi)
+	caps := make([][]int, len(scenes)*k)
+	for i, s := range scenes {
+		for j := range k {
+			caps[i*k+j] = world.Partial(s, p.Options, stream.RNG(seed, stream.Caption, step, (lo+i)*k+j))
+		}
+	}
+	return imgs, caps, nil
+}
+
+// Reward is the world's frozen reward module: the renderer regenerates a scene from each caption
+// (sampling what the caption leaves out from the row's keyed stream) and the embedders compare
+// it with the source. It is safe for concurrent use.
+type Reward struct {
+	dec   *world.Decoder
+	es    []embed.Embedder
+	vocab *world.Vocab
+	mu    sync.Mutex // the decoder is not documented as safe for concurrent use
+}
+
+// NewReward builds the reward with the embedders named in names ("conv,colour,edge"; "" or
+// "all" for every one).
+func NewReward(w world.Config, names string) (*Reward, error) {
+	dec, err := world.NewDecoder(w)
+	if err != nil {
+		return nil, err
+	}
+	if names == "" || names == "all" {
+		names = strings.Join(embed.Names(), ",")
+	}
+	es, err := embed.ByNames(w, names)
+	if err != nil {
+		return nil, err
+	}
+	return &Reward{dec: dec, es: es, vocab: world.NewVocab()}, nil
+}
+
+// Embedders names the reward's embedders, in order.
+func (r *Reward) Embedders() []string {
+	out := make([]string, len(r.es))
+	for i, e := range r.es {
+		out[i] = e.Name()
+	}
+	return out
+}
+
+// Rewards regenerates each caption's image and returns its mean similarity over the embedders
+// and each embedder's similarity. Row r belongs to source image r/G.
+func (r *Reward) Rewards(src []images.Planar, G int, captions []string, keys []stream.Key) ([]float64, [][]float64, error) {
+	if G < 1 || len(captions) != len(src)*G || len(keys) != len(captions) {
+		return nil, nil, fmt.Errorf("world reward: %d images x G=%d but %d captions and %d keys", len(src), G, len(captions), len(keys))
+	}
+	for b, im := range src {
+		if !im.Valid() || im.C != 3 {
+			return nil, nil, fmt.Errorf("world reward: source image %d is not a 3-channel image", b)
+		}
+	}
+	srcEmb := make([][][]float32, len(src))
+	for b, im := range src {
+		srcEmb[b] = embed.Embeddings(r.es, im)
+	}
+	recs, err := r.Reconstruct(captions, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	reward := make([]float64, len(captions))
+	parts := make([][]float64, len(captions))
+	for i, rec := range recs {
+		reward[i], parts[i] = embed.Similarities(r.es, srcEmb[i/G], rec)
+	}
+	return reward, parts, nil
+}
+
+// Reconstruct regenerates an image from each caption with the draws of its key.
+func (r *Reward) Reconstruct(captions []string, keys []stream.Key) ([]images.Planar, error) {
+	if len(keys) != len(captions) {
+		return nil, fmt.Errorf("world reward: %d captions but %d keys", len(captions), len(keys))
+	}
+	out := make([]images.Planar, len(captions))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, c := range captions {
+		out[i] = r.dec.Decode(r.tokens(c), keys[i].RNG())
+	}
+	return out, nil
+}
+
+// tokens reads a caption in the world's language; a word outside it becomes PAD, which the
+// parser counts as unparsed (the decoder ignores it).
+func (r *Reward) tokens(caption string) []int {
+	fields := strings.Fields(caption)
+	ids := make([]int, len(fields))
+	for i, f := range fields {
+		if id, ok := r.vocab.ID(f); ok {
+			ids[i] = id
+		} else {
+			ids[i] = world.PAD
+		}
+	}
+	return ids
+}

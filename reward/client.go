@@ -1,0 +1,212 @@
+package reward
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/unigrpo/unigrpo/images"
+	"github.com/unigrpo/unigrpo/internal/stream"
+)
+
+// ClientOptions bound how long the trainer waits for the service.
+type ClientOptions struct {
+	// Deadline bounds one Rewards call, retries included (default 2 minutes): a service that is
+	// down or stuck stops the run with an error, never a hang.
+	Deadline time.Duration
+	// Tries is how many times a request is sent when the connection fails (default 4); the waits
+	// between tries double from Backoff (default 250 ms). Answers with an error status are not
+	// retried, except 503 (busy).
+	Tries   int
+	Backoff time.Duration
+	// SendHidden sends each caption's last hidden state with the request (RewardsWithHidden).
+	SendHidden bool
+}
+
+func (o ClientOptions) withDefaults() ClientOptions {
+	if o.Deadline <= 0 {
+		o.Deadline = 2 * time.Minute
+	}
+	if o.Tries < 1 {
+		o.Tries = 4
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = 250 * time.Millisecond
+	}
+	return o
+}
+
+// Client calls a reward service. It is safe for concurrent use.
+type Client struct {
+	base string
+	opt  ClientOptions
+	http *http.Client
+	info Info
+}
+
+// Dial checks that a service answers at base (http://host:port, or unix:///path/to.sock) in this
+// protocol and returns a client for it.
+func Dial(base string, opt ClientOptions) (*Client, error) {
+	opt = opt.withDefaults()
+	c := &Client{base: strings.TrimRight(base, "/"), opt: opt, http: &http.Client{}}
+	u, err := url.Parse(base)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("--reward-url %s: %v", base, err)
+	case u.Scheme == "unix":
+		sock := u.Path
+		c.base = "http://unix"
+		c.http.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}}
+	case u.Scheme != "http" || u.Host == "":
+		return nil, fmt.Errorf("--reward-url %s: want http://HOST:PORT or unix:///PATH", base)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opt.Deadline)
+	defer cancel()
+	body, err := c.call(ctx, http.MethodGet, "/v1/info", nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(body, &c.info); err != nil {
+		return nil, fmt.Errorf("reward service %s: /v1/info is not JSON: %v", base, err)
+	}
+	if c.info.Protocol != Protocol {
+		return nil, fmt.Errorf("reward service %s speaks protocol %d; this trainer speaks protocol %d", base, c.info.Protocol, Protocol)
+	}
+	if len(c.info.Embedders) == 0 {
+		return nil, fmt.Errorf("reward service %s names no embedder in /v1/info", base)
+	}
+	return c, nil
+}
+
+// Embedders names the service's embedders.
+func (c *Client) Embedders() []string { return append([]string(nil), c.info.Embedders...) }
+
+// Info is what the service said of itself.
+func (c *Client) Info() Info { return c.info }
+
+// Rewards asks the service for the rewards of N = B*G captions (see eval.Reward).
+func (c *Client) Rewards(src []images.Planar, G int, captions []string, keys []stream.Key) ([]float64, [][]float64, error) {
+	return c.RewardsWithHidden(src, G, captions, nil, keys)
+}
+
+// RewardsWithHidden is Rewards with each caption's last hidden state, sent when the client was
+// made with SendHidden (the paper's UMM-1 conditions its decoder on a projection of it). A batch
+// larger than the service takes is sent as several requests of whole groups.
+func (c *Client) RewardsWithHidden(src []images.Planar, G int, captions []string, hidden [][]float32, keys []stream.Key) ([]float64, [][]float64, error) {
+	if G < 1 || len(captions) != len(src)*G || len(keys) != len(captions) {
+		return nil, nil, fmt.Errorf("reward service: %d images x G=%d but %d captions and %d keys", len(src), G, len(captions), len(keys))
+	}
+	per := len(src) // images per request
+	if c.info.MaxBatch > 0 {
+		if per = c.info.MaxBatch / G; per < 1 {
+			return nil, nil, fmt.Errorf("reward service takes at most %d captions per request, fewer than a group of %d", c.info.MaxBatch, G)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opt.Deadline)
+	defer cancel()
+	var rewards []float64
+	var parts [][]float64
+	for lo := 0; lo < len(src); lo += per {
+		hi := min(lo+per, len(src))
+		req := Request{Protocol: Protocol, Group: G, Captions: captions[lo*G : hi*G]}
+		for _, im := range src[lo:hi] {
+			w, err := EncodeImage(im)
+			if err != nil {
+				return nil, nil, err
+			}
+			req.Images = append(req.Images, w)
+		}
+		for _, k := range keys[lo*G : hi*G] {
+			req.Keys = append(req.Keys, Key{Key: k, Seed64: k.Seed64()})
+		}
+		if c.opt.SendHidden && hidden != nil {
+			req.Hidden = hidden[lo*G : hi*G]
+		}
+		js, err := json.Marshal(req)
+		if err != nil {
+			return nil, nil, err
+		}
+		body, err := c.call(ctx, http.MethodPost, "/v1/rewards", js)
+		if err != nil {
+			return nil, nil, err
+		}
+		var res Response
+		if err := json.Unmarshal(body, &res); err != nil {
+			return nil, nil, fmt.Errorf("reward service %s answered something that is not a rewards response: %v", c.base, err)
+		}
+		if err := res.check(len(req.Captions)); err != nil {
+			return nil, nil, fmt.Errorf("reward service %s: %w", c.base, err)
+		}
+		rewards = append(rewards, res.Rewards...)
+		parts = append(parts, res.Parts...)
+	}
+	return rewards, parts, nil
+}
+
+// call sends one request, retrying failed connections with backoff until the tries or the
+// context's deadline run out, and returns the body of a 2xx answer.
+func (c *Client) call(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	wait := c.opt.Backoff
+	var last error
+	for try := 1; ; try++ {
+		out, retry, err := c.once(ctx, method, path, body)
+		if err == nil {
+			return out, nil
+		}
+		last = err
+		if !retry || try >= c.opt.Tries {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (the deadline of %v ran out after %d tries)", last, c.opt.Deadline, try)
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+	return nil, last
+}
+
+// once sends a request once; retry says whether trying again may help.
+func (c *Client) once(ctx context.Context, method, path string, body []byte) (out []byte, retry bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := c.http.Do(req)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, false, fmt.Errorf("reward service %s did not answer within the deadline of %v (--reward-timeout): %v", c.base, c.opt.Deadline, err)
+		}
+		return nil, true, fmt.Errorf("reward service %s is not reachable: %v (is `trainer serve-reward` or your server running there?)", c.base, err)
+	}
+	defer res.Body.Close()
+	out, err = io.ReadAll(io.LimitReader(res.Body, 1<<30))
+	if err != nil {
+		return nil, true, fmt.Errorf("reward service %s: reading the answer: %v", c.base, err)
+	}
+	if res.StatusCode/100 != 2 {
+		var e Response
+		msg := strings.TrimSpace(string(out))
+		if json.Unmarshal(out, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+		if len(msg) > 300 {
+			msg = msg[:300] + "..."
+		}
+		return nil, res.StatusCode == http.StatusServiceUnavailable, fmt.Errorf("reward service %s%s: %s: %s", c.base, path, res.Status, msg)
+	}
+	return out, false, nil
+}

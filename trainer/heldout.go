@@ -1,0 +1,51 @@
+package trainer
+
+import (
+	"github.com/unigrpo/unigrpo/eval"
+)
+
+// evaluates reports whether the loop has a held-out set to evaluate.
+func (lp *loop) evaluates() bool { return lp.held != nil && len(lp.held.Images) > 0 }
+
+// evaluate captions the held-out images greedily and scores them with the run's reward (and
+// judge, where the images have labels).
+func (lp *loop) evaluate() (*eval.Result, error) {
+	caps, err := eval.Captions(lp.l.model, lp.held.Images, eval.SampleOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return eval.Score("policy", lp.reward, lp.judge, lp.held, caps, lp.evalSeed, 0)
+}
+
+// evalFields are the held-out results of greedy captions, under the names of eval.json (and,
+// prefixed with eval_, of metrics.jsonl): the reward, the caption length and the judge's metrics.
+func (lp *loop) evalFields(r *eval.Result) map[string]float64 {
+	out := map[string]float64{"reward": r.Overall, "length": r.LengthMean}
+	if lp.judge != nil && r.Understanding != nil {
+		for _, m := range lp.judge.Metrics() {
+			out[m.Key] = r.Understanding[m.Key]
+		}
+	}
+	return out
+}
+
+// addEval puts held-out results into a metrics record under eval_ keys.
+func (lp *loop) addEval(rec Record, r *eval.Result) {
+	for k, v := range lp.evalFields(r) {
+		rec["eval_"+k] = v
+	}
+}
+
+// evalSummary is eval.json: the metrics of greedy captions on the held-out images.
+func (lp *loop) evalSummary(r *eval.Result) map[string]any {
+	out := map[string]any{"scenes": 0}
+	if r == nil {
+		return out
+	}
+	out["scenes"] = len(lp.held.Images)
+	for k, v := range lp.evalFields(r) {
+		out[k] = v
+	}
+	out["length_mean"], out["embedders"] = r.LengthMean, r.Embedders
+	return out
+}
