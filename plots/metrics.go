@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 )
@@ -87,55 +88,131 @@ func ReadMetrics(path string) (*Metrics, error) {
 
 // DecodeMetrics reads metrics lines from r; see ReadMetrics.
 func DecodeMetrics(r io.Reader) (*Metrics, error) {
-	m := NewMetrics()
-	br := bufio.NewReaderSize(r, 64<<10)
-	for lineNo := 1; ; lineNo++ {
-		line, err := br.ReadBytes('\n')
-		if len(bytes.TrimSpace(line)) > 0 {
-			m.addLine(line, lineNo)
-		}
-		if errors.Is(err, io.EOF) {
-			return m, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", lineNo, err)
-		}
+	recs, skipped, err := decodeRecords(r, false)
+	if err != nil {
+		return nil, err
 	}
+	m := NewMetrics()
+	m.Skipped = skipped
+	for _, rec := range recs {
+		m.Records++
+		m.addRecord(rec, float64(m.Records))
+	}
+	return m, nil
 }
 
-// addLine parses one line and appends its numeric fields.
-func (m *Metrics) addLine(line []byte, lineNo int) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(line, &obj); err != nil {
-		if err := json.Unmarshal(quoteNonFinite(line), &obj); err != nil || obj == nil {
-			m.Skipped = append(m.Skipped, lineNo)
-			return
-		}
+// addRecord appends a record's fields at its step (at pos when it has no finite step).
+func (m *Metrics) addRecord(rec Record, pos float64) {
+	step := pos
+	if v, ok := rec["step"]; ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
+		step = v
 	}
-	if obj == nil {
-		m.Skipped = append(m.Skipped, lineNo)
-		return
-	}
-	m.Records++
-	step := float64(m.Records)
-	if raw, ok := obj["step"]; ok {
-		if v, ok := number(raw); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
-			step = v
-		}
-	}
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
+	keys := make([]string, 0, len(rec))
+	for k := range rec {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if k == "step" {
-			continue
-		}
-		if v, ok := number(obj[k]); ok {
-			m.Add(k, step, v)
+		if k != "step" {
+			m.Add(k, step, rec[k])
 		}
 	}
+}
+
+// BaselineFile is the name, beside a run's metrics.jsonl, of the held-out evaluation of the
+// policy a run starts from (step 0), which the trainer writes before its first step.
+const BaselineFile = "baseline.json"
+
+// ReadRun reads a run's metrics.jsonl and, when the run folder has one, its baseline (BaselineFile),
+// whose fields become the first points of their series, at step 0: the held-out curve then starts
+// where the run started.
+func ReadRun(metricsPath string) (*Metrics, error) {
+	m, err := ReadMetrics(metricsPath)
+	if err != nil {
+		return nil, err
+	}
+	js, err := os.ReadFile(filepath.Join(filepath.Dir(metricsPath), BaselineFile))
+	if err != nil {
+		return m, nil // no baseline: a run from before it existed, or one without evaluation
+	}
+	base, ok := parseRecord(js, false)
+	if !ok {
+		return nil, fmt.Errorf("plots: %s is damaged", filepath.Join(filepath.Dir(metricsPath), BaselineFile))
+	}
+	out := NewMetrics()
+	out.Records, out.Skipped = m.Records, m.Skipped
+	out.addRecord(base, 0)
+	for _, name := range m.Names() {
+		out.series[name] = append(out.series[name], m.series[name]...)
+	}
+	return out, nil
+}
+
+// Record is one line of a metrics file: its numeric fields by name.
+type Record = map[string]float64
+
+// ReadRecords reads a metrics.jsonl file line by line, the one reader of these files: each line
+// that is a JSON object becomes a record of its numeric fields (as ReadMetrics takes them, except
+// that null, how the trainer writes NaN and Inf, reads as NaN); skipped lists the 1-based numbers
+// of the lines that are not (a last line cut short by a crash).
+func ReadRecords(path string) (recs []Record, skipped []int, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read metrics: %w", err)
+	}
+	defer f.Close()
+	if recs, skipped, err = DecodeRecords(f); err != nil {
+		return nil, nil, fmt.Errorf("read metrics %s: %w", path, err)
+	}
+	return recs, skipped, nil
+}
+
+// DecodeRecords reads metrics lines from r; see ReadRecords.
+func DecodeRecords(r io.Reader) (recs []Record, skipped []int, err error) {
+	return decodeRecords(r, true)
+}
+
+// decodeRecords reads records; nullNaN keeps null fields as NaN (else they are dropped).
+func decodeRecords(r io.Reader, nullNaN bool) (recs []Record, skipped []int, err error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for lineNo := 1; ; lineNo++ {
+		line, err := br.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 {
+			if rec, ok := parseRecord(line, nullNaN); ok {
+				recs = append(recs, rec)
+			} else {
+				skipped = append(skipped, lineNo)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return recs, skipped, nil
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("line %d: %w", lineNo, err)
+		}
+	}
+}
+
+// parseRecord parses one line into its numeric fields; nullNaN keeps null fields as NaN.
+func parseRecord(line []byte, nullNaN bool) (Record, bool) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(line, &obj); err != nil {
+		if err := json.Unmarshal(quoteNonFinite(line), &obj); err != nil {
+			return nil, false
+		}
+	}
+	if obj == nil {
+		return nil, false
+	}
+	rec := make(Record, len(obj))
+	for k, raw := range obj {
+		if v, ok := number(raw); ok {
+			rec[k] = v
+		} else if nullNaN && bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+			rec[k] = math.NaN()
+		}
+	}
+	return rec, true
 }
 
 // number decodes a JSON number or a string spelling a non-finite value.

@@ -68,3 +68,35 @@ func TestGRPOOnImageFolder(t *testing.T) {
 		t.Errorf("empty folder: %v", err)
 	}
 }
+
+// With SkipBad a corrupt file is skipped and counted in metrics.jsonl (images_skipped); without it
+// the run stops naming the file.
+func TestGRPOSkipsBadImages(t *testing.T) {
+	init := baseline(t)
+	dir := t.TempDir()
+	wc := world.DefaultConfig()
+	f, err := os.Create(filepath.Join(dir, "good.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	png.Encode(f, wc.Render(wc.Sample(stream.RNG(1, stream.Scene, 0, 0))).ToRGBA(1))
+	f.Close()
+	os.WriteFile(filepath.Join(dir, "broken.png"), []byte("not an image"), 0o644)
+	c := smallGRPO(init, filepath.Join(t.TempDir(), "run"))
+	c.Steps, c.Images, c.ImagesHeld, c.EvalScenes = 2, dir, 0, 0
+	if err := trainWorld(c, false, solo(t)); err == nil || !strings.Contains(err.Error(), "broken.png") {
+		t.Fatalf("without --skip-bad-images: %v", err)
+	}
+	c.Out, c.SkipBad = filepath.Join(t.TempDir(), "run"), true
+	if err := trainWorld(c, false, solo(t)); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := ReadRecords(filepath.Join(c.Out, "metrics.jsonl"))
+	skipped := 0.0
+	for _, r := range recs {
+		skipped += r["images_skipped"]
+	}
+	if len(recs) != 2 || skipped != 1 {
+		t.Fatalf("%d records, %v images skipped; want 2 and the broken file once", len(recs), skipped)
+	}
+}

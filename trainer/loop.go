@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -37,6 +38,9 @@ type loopSpec struct {
 	reward   eval.Reward
 	judge    eval.Judge
 	step     func(step int) (Record, error)
+	// baseline evaluates the starting policy before a new run's first step (plots.BaselineFile),
+	// so that the held-out curve starts at step 0.
+	baseline bool
 	// final, when set, receives the last step's held-out evaluation.
 	final func(*eval.Result) error
 }
@@ -89,6 +93,18 @@ func (lp *loop) steps(first, total int) error {
 	obs := lp.run.obs
 	obs.Begin(lp.what, first, total)
 	defer obs.End()
+	if lp.baseline && lp.resumeAt < 0 && lp.evaluates() {
+		res, err := lp.evaluate()
+		if err != nil {
+			return fmt.Errorf("held-out evaluation of the starting policy: %w", err)
+		}
+		rec := Record{"step": 0}
+		lp.addEval(rec, res)
+		if err := lp.run.writeJSON(plots.BaselineFile, rec); err != nil {
+			return err
+		}
+		lp.run.logf("%s: held-out reward of the starting policy %.4f (step 0, %s)", lp.what, rec["eval_reward"], plots.BaselineFile)
+	}
 	lastGood := first
 	for step := first + 1; step <= total; step++ {
 		t0 := time.Now()
@@ -174,7 +190,7 @@ func (lp *loop) steps(first, total int) error {
 }
 
 func drawPlots(run *runFolder) error {
-	m, err := plots.ReadMetrics(filepath.Join(run.dir, "metrics.jsonl"))
+	m, err := plots.ReadRun(filepath.Join(run.dir, "metrics.jsonl"))
 	if err != nil {
 		return err
 	}

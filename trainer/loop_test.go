@@ -16,6 +16,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/collective"
 	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/plots"
 )
 
 // tinyModel is a policy small enough for loop tests to take seconds.
@@ -317,5 +318,26 @@ func TestFusedGradientBufferMatchesHostPath(t *testing.T) {
 		if d := maxWeightDiff(t, pa, pb); d > 1e-6 {
 			t.Errorf("%+v: weights differ from the host path by up to %g", variants[j], d)
 		}
+	}
+}
+
+// A GRPO run evaluates its starting policy before the first step (baseline.json), and the run's
+// plots read it as step 0 of the held-out curve.
+func TestBaselineStartsHeldOutCurve(t *testing.T) {
+	c := smallGRPO(baseline(t), filepath.Join(t.TempDir(), "run"))
+	c.Steps, c.EvalEvery = 2, 2
+	if err := trainWorld(c, false, solo(t)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := plots.ReadRun(filepath.Join(c.Out, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := m.Series("eval_reward")
+	if len(s) != 2 || s[0].Step != 0 || s[1].Step != 2 || s[0].Value == 0 || math.IsNaN(s[0].Value) {
+		t.Fatalf("held-out reward series %v, want points at steps 0 and 2", s)
+	}
+	if r, _ := ReadRecords(filepath.Join(c.Out, "metrics.jsonl")); len(r) != 2 {
+		t.Fatalf("metrics.jsonl has %d records, want one per step", len(r))
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 
 	"github.com/unigrpo/unigrpo/internal/atomicfile"
+
+	"github.com/unigrpo/unigrpo/plots"
 )
 
 // Record is one line of metrics.jsonl: metric name to value. Every line has "step".
@@ -103,33 +105,22 @@ func encodeRecord(r Record) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// ReadRecords reads a metrics file; a truncated last line (a crash mid-write) is skipped.
+// ReadRecords reads a metrics file with the project's one reader (plots.ReadRecords); a truncated
+// last line (a crash mid-write) is skipped, a damaged line before it is an error. Fields written as
+// null (NaN or Inf) are absent from their record.
 func ReadRecords(path string) ([]Record, error) {
-	data, err := os.ReadFile(path)
+	recs, skipped, err := plots.ReadRecords(path)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	var out []Record
-	for i, line := range bytes.Split(data, []byte("\n")) {
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
+	for _, n := range skipped {
+		if n <= len(recs) {
+			return nil, fmt.Errorf("metrics: %s line %d is not a JSON object", path, n)
 		}
-		var raw map[string]*float64
-		if err := json.Unmarshal(line, &raw); err != nil {
-			if i == bytes.Count(data, []byte("\n")) { // last line, no newline: cut off mid-write
-				break
-			}
-			return nil, fmt.Errorf("metrics: %s line %d: %w", path, i+1, err)
-		}
-		r := Record{}
-		for k, v := range raw {
-			if v == nil {
-				r[k] = math.NaN()
-			} else {
-				r[k] = *v
-			}
-		}
-		out = append(out, r)
+	}
+	out := make([]Record, len(recs))
+	for i, r := range recs {
+		out[i] = Record(r)
 	}
 	return out, nil
 }

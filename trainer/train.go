@@ -95,7 +95,7 @@ func Train(cfg GRPOConfig, task Task, resume bool, d *Dist, obs Observer) error 
 	}
 	spec := loopSpec{what: "train", dir: cfg.Out, config: cfg, resumeAt: -1, kind: "grpo", seed: cfg.Seed,
 		every: cfg.intervals(), monitor: cfg.MonitorInterval, evalSeed: cfg.EvalSeed, reward: task.Reward,
-		judge: task.Judge, step: g.step}
+		judge: task.Judge, step: g.step, baseline: true}
 	if resume {
 		spec.resumeAt = first
 	}

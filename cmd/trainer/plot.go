@@ -17,7 +17,7 @@ func runPlot(args []string) error {
 	if *metrics == "" || *out == "" {
 		return usagef("plot: --metrics and --out are required")
 	}
-	m, err := plots.ReadMetrics(*metrics)
+	m, err := plots.ReadRun(*metrics)
 	if err != nil {
 		return err
 	}
