@@ -21,6 +21,13 @@ type Reward interface {
 	Rewards(src []images.Planar, G int, captions []string, keys []stream.Key) (reward []float64, parts [][]float64, err error)
 }
 
+// HiddenReward is a Reward whose decoder can also read each caption's last hidden state [N][D]
+// (the paper's UMM-1 conditions its decoder on a projection of it); the trainer passes it when the
+// policy's rollout has one.
+type HiddenReward interface {
+	RewardsWithHidden(src []images.Planar, G int, captions []string, hidden [][]float32, keys []stream.Key) (reward []float64, parts [][]float64, err error)
+}
+
 // Reconstructor is a Reward that can also hand back its reconstructions, for example sheets.
 type Reconstructor interface {
 	Reconstruct(captions []string, keys []stream.Key) ([]images.Planar, error)

@@ -104,35 +104,29 @@ func (c *Client) Rewards(src []images.Planar, G int, captions []string, keys []s
 // made with SendHidden (the paper's UMM-1 conditions its decoder on a projection of it). A batch
 // larger than the service takes is sent as several requests of whole groups.
 func (c *Client) RewardsWithHidden(src []images.Planar, G int, captions []string, hidden [][]float32, keys []stream.Key) ([]float64, [][]float64, error) {
-	if G < 1 || len(captions) != len(src)*G || len(keys) != len(captions) {
-		return nil, nil, fmt.Errorf("reward service: %d images x G=%d but %d captions and %d keys", len(src), G, len(captions), len(keys))
+	if G < 1 || len(captions) != len(src)*G || len(keys) != len(captions) || (hidden != nil && len(hidden) != len(captions)) {
+		return nil, nil, fmt.Errorf("reward service: %d images x G=%d but %d captions, %d keys and %d hidden states", len(src), G, len(captions), len(keys), len(hidden))
 	}
-	per := len(src) // images per request
-	if c.info.MaxBatch > 0 {
-		if per = c.info.MaxBatch / G; per < 1 {
-			return nil, nil, fmt.Errorf("reward service takes at most %d captions per request, fewer than a group of %d", c.info.MaxBatch, G)
+	if !c.opt.SendHidden {
+		hidden = nil
+	}
+	wire := make([]Image, len(src))
+	for b, im := range src {
+		var err error
+		if wire[b], err = EncodeImage(im); err != nil {
+			return nil, nil, err
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.opt.Deadline)
 	defer cancel()
 	var rewards []float64
 	var parts [][]float64
-	for lo := 0; lo < len(src); lo += per {
-		hi := min(lo+per, len(src))
-		req := Request{Protocol: Protocol, Group: G, Captions: captions[lo*G : hi*G]}
-		for _, im := range src[lo:hi] {
-			w, err := EncodeImage(im)
-			if err != nil {
-				return nil, nil, err
-			}
-			req.Images = append(req.Images, w)
+	for lo := 0; lo < len(src); {
+		req, err := c.request(wire, lo, G, captions, hidden, keys)
+		if err != nil {
+			return nil, nil, err
 		}
-		for _, k := range keys[lo*G : hi*G] {
-			req.Keys = append(req.Keys, Key{Key: k, Seed64: k.Seed64()})
-		}
-		if c.opt.SendHidden && hidden != nil {
-			req.Hidden = hidden[lo*G : hi*G]
-		}
+		hi := lo + len(req.Images)
 		js, err := json.Marshal(req)
 		if err != nil {
 			return nil, nil, err
@@ -148,10 +142,49 @@ func (c *Client) RewardsWithHidden(src []images.Planar, G int, captions []string
 		if err := res.check(len(req.Captions)); err != nil {
 			return nil, nil, fmt.Errorf("reward service %s: %w", c.base, err)
 		}
+		if strings.Join(res.Embedders, "\x00") != strings.Join(c.info.Embedders, "\x00") {
+			return nil, nil, fmt.Errorf("reward service %s answered for embedders %v but announced %v", c.base, res.Embedders, c.info.Embedders)
+		}
 		rewards = append(rewards, res.Rewards...)
 		parts = append(parts, res.Parts...)
+		lo = hi
 	}
 	return rewards, parts, nil
+}
+
+// request is the next request of a batch from image lo on: as many whole groups as the service's
+// batch and body limits take (a body estimated at most 90% of the limit).
+func (c *Client) request(wire []Image, lo, G int, captions []string, hidden [][]float32, keys []stream.Key) (Request, error) {
+	req := Request{Protocol: Protocol, Group: G}
+	size := 256
+	for b := lo; b < len(wire); b++ {
+		add := len(wire[b].PNG) + len(wire[b].F32) + len(wire[b].Path) + 64
+		for r := b * G; r < (b+1)*G; r++ {
+			add += len(captions[r]) + 160
+			if hidden != nil {
+				add += 16 * len(hidden[r])
+			}
+		}
+		tooMany := c.info.MaxBatch > 0 && len(req.Captions)+G > c.info.MaxBatch
+		tooBig := c.info.MaxBodyBytes > 0 && float64(size+add) > 0.9*float64(c.info.MaxBodyBytes)
+		if tooMany || tooBig {
+			if len(req.Images) == 0 {
+				return req, fmt.Errorf("reward service %s takes at most %d captions and %d bytes per request, less than one image with its %d captions (about %d bytes)",
+					c.base, c.info.MaxBatch, c.info.MaxBodyBytes, G, add)
+			}
+			break
+		}
+		size += add
+		req.Images = append(req.Images, wire[b])
+		req.Captions = append(req.Captions, captions[b*G:(b+1)*G]...)
+		for _, k := range keys[b*G : (b+1)*G] {
+			req.Keys = append(req.Keys, Key{Key: k, Seed64: k.Seed64()})
+		}
+		if hidden != nil {
+			req.Hidden = append(req.Hidden, hidden[b*G:(b+1)*G]...)
+		}
+	}
+	return req, nil
 }
 
 // call sends one request, retrying failed connections with backoff until the tries or the

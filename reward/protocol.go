@@ -26,6 +26,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"image"
+	"image/color"
 	"image/png"
 	"math"
 
@@ -138,7 +139,8 @@ func EncodeImage(im images.Planar) (Image, error) {
 	return Image{F32: base64.StdEncoding.EncodeToString(raw), C: im.C, H: im.H, W: im.W}, nil
 }
 
-// DecodeImage reads an image off the wire; a path is read from disk and fitted to size x size.
+// DecodeImage reads an image off the wire; a path is read from disk and fitted to size x size
+// (size 0 refuses paths: a service reachable from other machines should not read files for them).
 func DecodeImage(w Image, size int) (images.Planar, error) {
 	switch {
 	case w.PNG != "" && w.F32 == "" && w.Path == "":
@@ -161,10 +163,17 @@ func DecodeImage(w Image, size int) (images.Planar, error) {
 		}
 		im := images.NewPlanar(w.C, w.H, w.W)
 		for i := range im.Pix {
-			im.Pix[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
+			v := math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
+			if !(v >= 0 && v <= 1) {
+				return images.Planar{}, fmt.Errorf("f32: value %d is %v, outside [0, 1]", i, v)
+			}
+			im.Pix[i] = v
 		}
 		return im, nil
 	case w.Path != "" && w.PNG == "" && w.F32 == "":
+		if size <= 0 {
+			return images.Planar{}, fmt.Errorf("path %s: this service does not read files (start it with --allow-paths)", w.Path)
+		}
 		sq, err := images.Load(w.Path, size)
 		if err != nil {
 			return images.Planar{}, err
@@ -174,16 +183,17 @@ func DecodeImage(w Image, size int) (images.Planar, error) {
 	return images.Planar{}, fmt.Errorf(`an image needs exactly one of "png", "f32" or "path"`)
 }
 
-// rgb converts a decoded image to a float RGB image, dropping alpha.
+// rgb converts a decoded image to a float RGB image, dropping alpha but keeping the colour under
+// it (as images.Fit does for files).
 func rgb(img image.Image) images.Planar {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	pix := make([]uint8, 3*w*h)
 	for y := range h {
 		for x := range w {
-			r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			c := color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
 			i := 3 * (y*w + x)
-			pix[i], pix[i+1], pix[i+2] = uint8(r>>8), uint8(g>>8), uint8(bl>>8)
+			pix[i], pix[i+1], pix[i+2] = c.R, c.G, c.B
 		}
 	}
 	return images.FromRGB8(w, h, pix)

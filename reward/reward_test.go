@@ -252,3 +252,91 @@ func TestServiceDownIsAnErrorNotAHang(t *testing.T) {
 		t.Errorf("the stuck call took %v with a 300 ms deadline", d)
 	}
 }
+
+// Several ranks share one service: concurrent calls all get the in-process rewards. A small body
+// limit splits a batch into several requests, and hidden states travel only when asked for.
+func TestSharedServiceBodyLimitAndHidden(t *testing.T) {
+	rw := worldReward(t)
+	src, caps, keys := batch(4, 2, false)
+	want, _, err := rw.Rewards(src, 2, caps, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requests atomic.Int32
+	var sawHidden atomic.Int32
+	inner := NewServer(rw, ServerOptions{MaxBodyBytes: 40 << 10}).Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/rewards" {
+			requests.Add(1)
+			if r.ContentLength > 40<<10 {
+				t.Errorf("a request of %d bytes, over the service's limit", r.ContentLength)
+			}
+			var body strings.Builder
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := r.Body.Read(buf)
+				body.Write(buf[:n])
+				if err != nil {
+					break
+				}
+			}
+			if strings.Contains(body.String(), `"hidden"`) {
+				sawHidden.Add(1)
+			}
+			r.Body = readCloser{strings.NewReader(body.String())}
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	hidden := make([][]float32, len(caps))
+	for r := range hidden {
+		hidden[r] = []float32{float32(r), 0.5}
+	}
+	for _, send := range []bool{false, true} {
+		cl, err := Dial(srv.URL, ClientOptions{SendHidden: send})
+		if err != nil {
+			t.Fatal(err)
+		}
+		requests.Store(0)
+		sawHidden.Store(0)
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				got, _, err := cl.RewardsWithHidden(src, 2, caps, hidden, keys)
+				for r := range want {
+					if err == nil && got[r] != want[r] {
+						err = fmt.Errorf("caption %d: %v, want %v", r, got[r], want[r])
+					}
+				}
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		if n := requests.Load(); n <= 4 {
+			t.Errorf("%d requests for 4 calls of 4 images of 12 KB under a 40 KB limit; want them split", n)
+		}
+		if got := sawHidden.Load() > 0; got != send {
+			t.Errorf("SendHidden %v: hidden states sent %v", send, got)
+		}
+		if _, _, err := cl.RewardsWithHidden(src, 2, caps, hidden[:3], keys); err == nil {
+			t.Error("3 hidden states for 8 captions accepted")
+		}
+	}
+	// A path is not read unless the service allows it.
+	res, err := http.Post(srv.URL+"/v1/rewards", "application/json", strings.NewReader(`{"protocol":1,"group":1,"images":[{"path":"/etc/passwd"}],"captions":["a"],"keys":[{}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadRequest {
+		t.Errorf("a path image on a service that reads no files: %s", res.Status)
+	}
+}
+
+type readCloser struct{ *strings.Reader }
+
+func (readCloser) Close() error { return nil }

@@ -25,7 +25,9 @@ type Scorer interface {
 type ServerOptions struct {
 	MaxBatch     int   // most captions per request (default 4096)
 	MaxBodyBytes int64 // largest request body (default 256 MiB)
-	// Size is the side source images given by path are fitted to (the policy's input).
+	// Size is the side source images given by path are fitted to (the policy's input); 0 refuses
+	// images given by path (the default: a service reachable from other machines should not read
+	// files for them).
 	Size int
 	// Logf, when set, receives a line per failed request.
 	Logf func(format string, args ...any)
@@ -44,9 +46,6 @@ func NewServer(s Scorer, opt ServerOptions) *Server {
 	}
 	if opt.MaxBodyBytes <= 0 {
 		opt.MaxBodyBytes = 256 << 20
-	}
-	if opt.Size <= 0 {
-		opt.Size = 32
 	}
 	return &Server{scorer: s, opt: opt}
 }
@@ -70,8 +69,13 @@ func (s *Server) rewards(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, Response{Protocol: Protocol, Error: msg})
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		fail(http.StatusRequestEntityTooLarge, "the request is larger than the %d bytes the service takes", s.opt.MaxBodyBytes)
+		return
+	}
 	if err != nil {
-		fail(http.StatusRequestEntityTooLarge, "reading the request: %v (the service takes at most %d bytes)", err, s.opt.MaxBodyBytes)
+		fail(http.StatusBadRequest, "reading the request: %v", err)
 		return
 	}
 	var req Request

@@ -159,7 +159,14 @@ func (g *grpo) step(step int) (Record, error) {
 	for r := range texts {
 		texts[r] = g.l.model.Text(eval.Words(roll, r))
 	}
-	rewards, parts, err := g.task.Reward.Rewards(imgs, G, texts, stream.Keys(c.Seed, stream.Decode, step, lo*G, N))
+	keys := stream.Keys(c.Seed, stream.Decode, step, lo*G, N)
+	var rewards []float64
+	var parts [][]float64
+	if hr, ok := g.task.Reward.(eval.HiddenReward); ok && len(roll.Hidden) == N {
+		rewards, parts, err = hr.RewardsWithHidden(imgs, G, texts, roll.Hidden, keys)
+	} else {
+		rewards, parts, err = g.task.Reward.Rewards(imgs, G, texts, keys)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("step %d: reward: %w", step, err)
 	}

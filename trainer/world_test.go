@@ -14,14 +14,9 @@ import (
 // The tests train on the world through the seams, wired as cmd/trainer wires them.
 
 func loadWorldPolicy(path string, dev gotch.Device, o LoadOptions) (Policy, error) {
-	m, _, err := policy.Load(path, dev)
+	m, err := policy.LoadTrainable(path, dev, o.TrainVision, !o.Frozen)
 	if err != nil {
-		return nil, err
-	}
-	train := !o.Frozen
-	if err := m.SetTrainable(train && o.TrainVision, train, train); err != nil {
-		m.Close()
-		return nil, err
+		return nil, err // not a typed nil in the interface
 	}
 	return m, nil
 }

@@ -20,6 +20,7 @@ func runServeReward(args []string) error {
 	listen := fs.String("listen", "", "address to serve on: HOST:PORT (e.g. 127.0.0.1:8470) or unix:///PATH")
 	names := fs.String("reward", "all", "reward embedders, comma-separated (conv, colour, edge) or all")
 	maxBatch := fs.Int("max-batch", 4096, "most captions per request")
+	allowPaths := fs.Bool("allow-paths", false, "accept source images given as file paths (read on this machine: only for a service that is not reachable from others)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -40,7 +41,11 @@ func runServeReward(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv := reward.NewServer(rw, reward.ServerOptions{MaxBatch: *maxBatch, Size: wc.Size,
+	size := 0
+	if *allowPaths {
+		size = wc.Size
+	}
+	srv := reward.NewServer(rw, reward.ServerOptions{MaxBatch: *maxBatch, Size: size,
 		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }})
 	fmt.Printf("serving the world reward (%s), protocol %d, on %s\n", strings.Join(rw.Embedders(), ", "), reward.Protocol, ln.Addr())
 	return srv.Serve(ctx, ln)

@@ -30,18 +30,14 @@ var (
 	_ eval.Reconstructor       = (*worldtask.Reward)(nil)
 	_ eval.Judge               = worldtask.Judge{}
 	_ eval.Reward              = (*reward.Client)(nil)
+	_ eval.HiddenReward        = (*reward.Client)(nil)
 )
 
 // loadPolicy opens a captioner checkpoint on dev with the parts o says train.
 func loadPolicy(path string, dev gotch.Device, o trainer.LoadOptions) (trainer.Policy, error) {
-	m, _, err := policy.Load(path, dev)
+	m, err := policy.LoadTrainable(path, dev, o.TrainVision, !o.Frozen)
 	if err != nil {
-		return nil, err
-	}
-	train := !o.Frozen
-	if err := m.SetTrainable(train && o.TrainVision, train, train); err != nil {
-		m.Close()
-		return nil, err
+		return nil, err // not a typed nil in the interface
 	}
 	return m, nil
 }
@@ -74,9 +70,9 @@ func source(path string, heldOut float64, size int, skipBad bool) (trainer.Sourc
 
 // rewardFor is the reward service at url, or the world's renderer and the embedders named in
 // names run in this process.
-func rewardFor(url, names string, timeout time.Duration) (eval.Reward, error) {
+func rewardFor(url, names string, timeout time.Duration, hidden bool) (eval.Reward, error) {
 	if url != "" {
-		return reward.Dial(url, reward.ClientOptions{Deadline: timeout})
+		return reward.Dial(url, reward.ClientOptions{Deadline: timeout, SendHidden: hidden})
 	}
 	r, err := worldtask.NewReward(world.DefaultConfig(), names)
 	if err != nil {
@@ -86,7 +82,7 @@ func rewardFor(url, names string, timeout time.Duration) (eval.Reward, error) {
 }
 
 // grpoTask wires a GRPO run.
-func grpoTask(c trainer.GRPOConfig, timeout time.Duration) (trainer.Task, error) {
+func grpoTask(c trainer.GRPOConfig, timeout time.Duration, hidden bool) (trainer.Task, error) {
 	size, err := inputSize(c.Init)
 	if err != nil {
 		return trainer.Task{}, fmt.Errorf("--init: %w", err)
@@ -95,7 +91,7 @@ func grpoTask(c trainer.GRPOConfig, timeout time.Duration) (trainer.Task, error)
 	if err != nil {
 		return trainer.Task{}, err
 	}
-	rw, err := rewardFor(c.RewardURL, c.Reward, timeout)
+	rw, err := rewardFor(c.RewardURL, c.Reward, timeout, hidden)
 	if err != nil {
 		return trainer.Task{}, err
 	}

@@ -34,6 +34,7 @@ func runTrain(args []string) error {
 	fs.BoolVar(&c.SkipBad, "skip-bad-images", c.SkipBad, "skip an unreadable --images file (counted in metrics as images_skipped) instead of stopping")
 	fs.StringVar(&c.RewardURL, "reward-url", c.RewardURL, "use the reward service at this address (http://HOST:PORT or unix:///PATH; see trainer serve-reward) instead of the in-process world reward; --reward is then the service's choice")
 	timeout := fs.Duration("reward-timeout", 2*time.Minute, "deadline of each call to the reward service, retries included")
+	hidden := fs.Bool("reward-hidden", false, "send each caption's last hidden state to the reward service (for a decoder conditioned on it, UMM-1 in the paper)")
 	threads := fs.Int("threads", 1, "libtorch threads per process (1 is fastest for this small model)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -68,7 +69,7 @@ func runTrain(args []string) error {
 	if err := c.Validate(d.World()); err != nil {
 		return err // before the task opens --init and --images
 	}
-	task, err := grpoTask(c, *timeout)
+	task, err := grpoTask(c, *timeout, *hidden)
 	if err != nil {
 		return err
 	}

@@ -91,6 +91,21 @@ func Load(path string, dev gotch.Device) (*Model, map[string]string, error) {
 	return m, meta, nil
 }
 
+// LoadTrainable is Load with the groups that train set: the vision encoder when vision and train
+// are both set, the projector and the language model when train is set (train false freezes
+// everything, as for a KL reference).
+func LoadTrainable(path string, dev gotch.Device, vision, train bool) (*Model, error) {
+	m, _, err := Load(path, dev)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.SetTrainable(train && vision, train, train); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
 // LoadWeights replaces m's weights by those of the checkpoint at path, which must have been
 // written by a model of the same Config, and returns the caller's metadata saved with it. On
 // error m is unchanged.
