@@ -1,0 +1,12 @@
+// Package hf loads Hugging Face model folders (config.json, safetensors weights, single or
+// sharded) and runs their families in Go on libtorch: the Llama and Qwen2 causal language models
+// today. Each family is checked against transformers' own outputs on tiny random checkpoints in
+// the exact Hugging Face layout (testdata/transformers, made by scripts/hf-fixtures.py).
+//
+// Shapes, used as names throughout: B rows (sequences) in a batch, T positions, D model width,
+// H attention heads, KV key/value heads (grouped-query attention: H/KV query heads share one),
+// Dh head width, F MLP width, V vocabulary size.
+//
+// Threads: as for every libtorch model of the project, all work on a model happens on one
+// goroutine locked to its OS thread; a model is not safe for concurrent use.
+package hf

@@ -1,0 +1,159 @@
+package hf
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/sugarme/gotch"
+	"github.com/unigrpo/unigrpo/internal/raw"
+)
+
+// fixture is one family's folder of testdata/transformers: the checkpoint, expected.json and the
+// tensors transformers computed (expected.safetensors). Oracle: transformers 5.17.
+type fixture struct {
+	dir string
+	exp struct {
+		Inputs struct {
+			InputIDs      [][]int `json:"input_ids"`
+			AttentionMask [][]int `json:"attention_mask"`
+			PositionIDs   [][]int `json:"position_ids"`
+		} `json:"inputs"`
+		Generation struct {
+			MaxNew   int     `json:"max_new_tokens"`
+			Generate [][]int `json:"generate"`
+		} `json:"generation"`
+	}
+	tensors *Weights
+}
+
+func loadFixture(t *testing.T, family string) *fixture {
+	t.Helper()
+	f := &fixture{dir: filepath.Join("testdata", "transformers", family)}
+	js, err := os.ReadFile(filepath.Join(f.dir, "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(js, &f.exp); err != nil {
+		t.Fatal(err)
+	}
+	if f.tensors, err = openExpected(f.dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.tensors.Close() })
+	return f
+}
+
+// openExpected maps expected.safetensors as a Weights.
+func openExpected(dir string) (*Weights, error) {
+	w := &Weights{dir: dir, tensors: map[string]*stTensor{}}
+	return w, w.open(filepath.Join(dir, "expected.safetensors"))
+}
+
+// values reads a float32 tensor of the fixture.
+func (f *fixture) values(t *testing.T, a *raw.Arena, name string) ([]float32, []int64) {
+	t.Helper()
+	shape, ok := f.tensors.Shape(name)
+	if !ok {
+		t.Fatalf("%s: no expected tensor %s", f.dir, name)
+	}
+	x, err := f.tensors.Load(a, name, raw.Float32, shape...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 1
+	for _, d := range shape {
+		n *= int(d)
+	}
+	out := make([]float32, n)
+	a.CopyToFloat32(x, out)
+	return out, shape
+}
+
+func TestLMMatchesTransformers(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for _, family := range []string{"llama", "qwen2"} {
+		t.Run(family, func(t *testing.T) {
+			f := loadFixture(t, family)
+			m, err := LoadLM(f.dir, gotch.CPU, raw.Float32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			a := raw.New(-1)
+			defer a.Free()
+			in := f.exp.Inputs
+			hidden, logits, err := m.forward(a, Batch{IDs: in.InputIDs, Pos: in.PositionIDs, Mask: in.AttentionMask}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check := func(name string, got raw.Tensor) {
+				want, shape := f.values(t, a, name)
+				g := make([]float32, len(want))
+				a.CopyToFloat32(a.Contiguous(got), g)
+				if err := a.Err(); err != nil {
+					t.Fatal(err)
+				}
+				worst := 0.0
+				last := shape[len(shape)-1]
+				T := shape[1]
+				for i := range want {
+					b, pos := i/int(T*last), (i/int(last))%int(T)
+					if in.AttentionMask[b][pos] == 0 {
+						continue // padding positions are not compared: their outputs are unused
+					}
+					worst = math.Max(worst, math.Abs(float64(g[i]-want[i])))
+				}
+				t.Logf("%s: max diff %.3g", name, worst)
+				if worst > 1e-4 {
+					t.Errorf("%s: max |Go - transformers| = %.3g over the real positions", name, worst)
+				}
+			}
+			for i, h := range hidden {
+				check("hidden_states."+string(rune('0'+i)), h)
+			}
+			check("logits", logits)
+		})
+	}
+}
+
+// Greedy generation with the key/value cache, from left-padded prompts, gives transformers'
+// generate() token for token.
+func TestGenerateMatchesTransformers(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for _, family := range []string{"llama", "qwen2"} {
+		t.Run(family, func(t *testing.T) {
+			f := loadFixture(t, family)
+			m, err := LoadLM(f.dir, gotch.CPU, raw.Float32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			var prompts [][]int
+			for b, row := range f.exp.Inputs.InputIDs {
+				var p []int
+				for i, id := range row {
+					if f.exp.Inputs.AttentionMask[b][i] == 1 {
+						p = append(p, id)
+					}
+				}
+				prompts = append(prompts, p)
+			}
+			got, err := m.Generate(prompts, GenerateOptions{MaxNew: f.exp.Generation.MaxNew})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for b := range got {
+				if fmt.Sprint(got[b]) != fmt.Sprint(f.exp.Generation.Generate[b]) {
+					t.Errorf("row %d: Go %v, transformers %v", b, got[b], f.exp.Generation.Generate[b])
+				}
+			}
+		})
+	}
+}
