@@ -17,8 +17,9 @@ build: setup
 	$(GO) build -o bin/launch ./cmd/launch
 	$(GO) build -o bin/trainer ./cmd/trainer
 
-# Every package's tests; the race detector is kept for the packages without libtorch.
+# Every package's tests, after installing their oracles (PyTorch, Pillow, tokenizers.js).
 test: setup
+	@scripts/oracles.sh
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
 

@@ -67,7 +67,7 @@ func python3(t *testing.T) string {
 	}
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("no python3 to run scripts/reward-server-example.py")
+		t.Fatal("no python3 to run scripts/reward-server-example.py: run make test, or scripts/oracles.sh")
 	}
 	return py
 }
