@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/caption"
 	"github.com/unigrpo/unigrpo/models/world"
 )
 
@@ -73,7 +74,7 @@ func (m *Model) sample(images []world.Image, G int, opt SampleOptions, rngs []*r
 	logits := make([]float32, N*V)
 	hidden := make([]float32, N*D)
 	done := make([]bool, N)
-	var pick picker
+	var pick caption.Picker
 	for r := range ids {
 		ids[r] = int64(m.cfg.BOS)
 	}
@@ -105,7 +106,7 @@ func (m *Model) sample(images []world.Image, G int, opt SampleOptions, rngs []*r
 			if t+1 < opt.MinLen {
 				ban = m.cfg.EOS
 			}
-			tok, lp := pick.choose(logits[r*V:(r+1)*V], temp, opt.TopK, opt.Greedy, rng, ban)
+			tok, lp := pick.Choose(logits[r*V:(r+1)*V], temp, opt.TopK, opt.Greedy, rng, ban)
 			roll.Tokens[r] = append(roll.Tokens[r], tok)
 			roll.LogProbs[r] = append(roll.LogProbs[r], float32(lp))
 			ids[r] = int64(tok)

@@ -1,4 +1,4 @@
-package policy
+package caption
 
 import (
 	"math"
@@ -6,17 +6,18 @@ import (
 	"slices"
 )
 
-// picker draws tokens from logits in Go; it keeps scratch space between calls.
-type picker struct {
+// Picker draws tokens from logits in Go, the same way for every policy family; it keeps scratch
+// space between calls (use one per goroutine).
+type Picker struct {
 	w   []float64 // exp((logit - max) / temperature)
 	idx []int     // token ids sorted by logit, for top-k
 }
 
-// choose picks a token from one row of logits [V] and returns it with its log-probability
+// Choose picks a token from one row of logits [V] and returns it with its log-probability
 // under softmax(logits / temp). Greedy takes the first most likely token; otherwise the token
 // is drawn with one rng.Float64(), among the topK most likely tokens when topK is in (0, V).
-// ban, when in [0, V), is a token that cannot be picked (EOS before SampleOptions.MinLen).
-func (p *picker) choose(logits []float32, temp float64, topK int, greedy bool, rng *rand.Rand, ban int) (int, float64) {
+// ban, when in [0, V), is a token that cannot be picked (the end token before SampleOptions.MinLen).
+func (p *Picker) Choose(logits []float32, temp float64, topK int, greedy bool, rng *rand.Rand, ban int) (int, float64) {
 	V := len(logits)
 	best := 0
 	for i, l := range logits {
@@ -74,7 +75,7 @@ func (p *picker) choose(logits []float32, temp float64, topK int, greedy bool, r
 
 // candidates returns the token ids a draw may pick, in a fixed order: all ids in order, or the
 // topK ids of highest logit (ties to the lower id), most likely first.
-func (p *picker) candidates(logits []float32, topK int) []int {
+func (p *Picker) candidates(logits []float32, topK int) []int {
 	V := len(logits)
 	p.idx = slices.Grow(p.idx[:0], V)[:V]
 	for i := range p.idx {
