@@ -1,6 +1,8 @@
 // Package hf loads Hugging Face model folders (config.json, safetensors weights, single or
 // sharded) and runs their families in Go on libtorch: the Llama and Qwen2 causal language models
-// today. Each family is checked against transformers' own outputs on tiny random checkpoints in
+// (lm.go, generate.go; as a text-prompted policy in policy.go) and the vision encoders CLIP,
+// DINOv2 and SigLIP with their image processors (vit*.go; embedders for the reward and
+// Unified-Bench). The tokenizer.json reader is the subpackage tokenizer. Each family is checked against transformers' own outputs on tiny random checkpoints in
 // the exact Hugging Face layout (testdata/transformers, made by scripts/hf-fixtures.py).
 //
 // Shapes, used as names throughout: B rows (sequences) in a batch, T positions, D model width,

@@ -216,12 +216,15 @@ func (m *LM) layer(a *raw.Arena, w *lmLayer, x, cos, sin, mask raw.Tensor, kv *[
 	return a.Add(x, a.Linear(mlp, w.down.w, w.down.b))
 }
 
-// attend is scaled dot-product attention with an additive mask [B, 1, T, S], the softmax in
-// float32: softmax(q k^T / sqrt(Dh) + mask) v.
+// attend is scaled dot-product attention with an additive mask [B, 1, T, S] (nil: every query
+// sees every key), the softmax in float32: softmax(q k^T / sqrt(Dh) + mask) v. It is the one
+// attention of the package: the language models' (cached or not) and the vision encoders'.
 func attend(a *raw.Arena, q, k, v, mask raw.Tensor, kind raw.Kind, Dh int64) raw.Tensor {
-	s := a.MulScalar(a.Matmul(q, a.Transpose(k, 2, 3)), 1/math.Sqrt(float64(Dh)))
-	p := a.Softmax(a.Add(a.To(s, raw.Float32), mask), -1)
-	return a.Matmul(a.To(p, kind), v)
+	s := a.To(a.MulScalar(a.Matmul(q, a.Transpose(k, 2, 3)), 1/math.Sqrt(float64(Dh))), raw.Float32)
+	if mask != nil {
+		s = a.Add(s, mask)
+	}
+	return a.Matmul(a.To(a.Softmax(s, -1), kind), v)
 }
 
 // rmsNorm is w * x / sqrt(mean(x^2) + eps), computed in float32 and returned in the model's kind.

@@ -1,0 +1,231 @@
+package hf
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"math"
+
+	"github.com/unigrpo/unigrpo/images"
+	"github.com/unigrpo/unigrpo/internal/raw"
+)
+
+// A ViT is an image embedder for the reward and for Unified-Bench on image files
+// (eval.ImageEmbedder): Embed preprocesses an image as the folder's preprocessor_config.json says
+// (ViTImageProcessor), runs the model and returns its L2-normalised feature: CLIP's image_embeds
+// (its pooler_output when the folder has no visual_projection), DINOv2's pooler_output (the class
+// token after the final norm), SigLIP's pooler_output (the attention-pooling head). Like every
+// libtorch model of the project, a ViT is used from one goroutine locked to its OS thread.
+
+// vitEmbedChunk is the most images one forward pass of EmbedBatch carries.
+const vitEmbedChunk = 16
+
+// Name is the family's short name: clip, dinov2 or siglip.
+func (v *ViT) Name() string {
+	switch v.cfg.ModelType {
+	case "clip_vision_model":
+		return "clip"
+	case "siglip_vision_model":
+		return "siglip"
+	}
+	return v.cfg.ModelType
+}
+
+// Size is the side of the square image Embed expects, so that images.Load(path, Size()) followed
+// by Embed sees what transformers' processor keeps of the file: the processor's shortest edge
+// when it resizes that way (its centre crop is then taken from the square: DINOv2 fits 256 and
+// crops 224), else its resize height, else the model's image_size.
+func (v *ViT) Size() int {
+	if v.pre != nil {
+		if s := v.pre.FitSide(); s > 0 {
+			return s
+		}
+	}
+	return v.cfg.ImageSize
+}
+
+// Dim is the length of the feature Embed returns.
+func (v *ViT) Dim() int {
+	if v.proj != nil {
+		return v.cfg.Proj
+	}
+	return v.cfg.D
+}
+
+// Embed returns the L2-normalised feature of an 8-bit square image (eval.ImageEmbedder). An image
+// whose pixels do not match its size embeds to the zero vector. The interface has no error: a
+// folder without preprocessor_config.json or a libtorch failure panics (EmbedBatch returns them).
+func (v *ViT) Embed(sq images.Square) []float32 {
+	if sq.Size < 1 || len(sq.RGB) != 3*sq.Size*sq.Size {
+		return make([]float32, v.Dim())
+	}
+	out, err := v.EmbedBatch([]images.Square{sq})
+	if err != nil {
+		panic(fmt.Sprintf("hf: %s embedder: %v", v.Name(), err))
+	}
+	return out[0]
+}
+
+// EmbedBatch returns the L2-normalised features of several 8-bit square images, up to
+// vitEmbedChunk of them per forward pass.
+func (v *ViT) EmbedBatch(sqs []images.Square) ([][]float32, error) {
+	ims := make([]vitRGB8, len(sqs))
+	for i, sq := range sqs {
+		if sq.Size < 1 || len(sq.RGB) != 3*sq.Size*sq.Size {
+			return nil, fmt.Errorf("hf: image %d: %d bytes for a square of side %d", i, len(sq.RGB), sq.Size)
+		}
+		ims[i] = vitRGB8{w: sq.Size, h: sq.Size, pix: sq.RGB}
+	}
+	return v.embedRGB(ims)
+}
+
+// EmbedPlanar returns the L2-normalised features of float images (values in [0, 1], 3 channels,
+// or 1 taken as grey), of any size: each is rounded to 8 bits (images.To8, as saving it as a PNG
+// would) and preprocessed like a file.
+func (v *ViT) EmbedPlanar(ims []images.Planar) ([][]float32, error) {
+	rgbs := make([]vitRGB8, len(ims))
+	for i, im := range ims {
+		if !im.Valid() || (im.C != 3 && im.C != 1) {
+			return nil, fmt.Errorf("hf: image %d: %dx%dx%d with %d values is not a 1- or 3-channel image", i, im.C, im.H, im.W, len(im.Pix))
+		}
+		n := im.H * im.W
+		pix := make([]uint8, 3*n)
+		for j := range n {
+			for c := range 3 {
+				pix[3*j+c] = images.To8(im.Pix[min(c, im.C-1)*n+j])
+			}
+		}
+		rgbs[i] = vitRGB8{w: im.W, h: im.H, pix: pix}
+	}
+	return v.embedRGB(rgbs)
+}
+
+// EmbedImages returns the L2-normalised features of decoded image files of any shape, through
+// exactly transformers' preprocessing of the file (no images.Fit first). Pixels are taken as
+// 8-bit sRGB with transparency dropped, as images.Load does.
+func (v *ViT) EmbedImages(imgs []image.Image) ([][]float32, error) {
+	rgbs := make([]vitRGB8, len(imgs))
+	for i, img := range imgs {
+		b := img.Bounds()
+		if b.Dx() < 1 || b.Dy() < 1 {
+			return nil, fmt.Errorf("hf: image %d has no pixels", i)
+		}
+		pix := make([]uint8, 0, 3*b.Dx()*b.Dy())
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
+				pix = append(pix, c.R, c.G, c.B)
+			}
+		}
+		rgbs[i] = vitRGB8{w: b.Dx(), h: b.Dy(), pix: pix}
+	}
+	return v.embedRGB(rgbs)
+}
+
+// PlanarViT adapts a ViT to float images: Name, Dim and Embed(images.Planar), the method set of
+// models/embed's Embedder (whose images are images.Planar). Its features are L2-normalised but
+// not mean-centred, and it is not safe for concurrent use.
+type PlanarViT struct{ V *ViT }
+
+// Name is the family's short name.
+func (p PlanarViT) Name() string { return p.V.Name() }
+
+// Dim is the length of the feature.
+func (p PlanarViT) Dim() int { return p.V.Dim() }
+
+// Embed returns the L2-normalised feature of im; an image that is not a well-formed 1- or
+// 3-channel image embeds to the zero vector, and a model failure panics.
+func (p PlanarViT) Embed(im images.Planar) []float32 {
+	if !im.Valid() || (im.C != 3 && im.C != 1) {
+		return make([]float32, p.V.Dim())
+	}
+	out, err := p.V.EmbedPlanar([]images.Planar{im})
+	if err != nil {
+		panic(fmt.Sprintf("hf: %s embedder: %v", p.V.Name(), err))
+	}
+	return out[0]
+}
+
+// vitRGB8 is an 8-bit RGB image, row-major, three bytes a pixel.
+type vitRGB8 struct {
+	w, h int
+	pix  []uint8
+}
+
+// embedRGB preprocesses the images and embeds them, a chunk of images of one preprocessed side
+// per forward pass.
+func (v *ViT) embedRGB(ims []vitRGB8) ([][]float32, error) {
+	if v.pre == nil {
+		return nil, fmt.Errorf("hf: the %s model folder has no preprocessor_config.json, which embedding images needs", v.cfg.ModelType)
+	}
+	type prepped struct {
+		px   []float32
+		side int
+	}
+	pre := make([]prepped, len(ims))
+	for i, im := range ims {
+		px, h, w, err := v.pre.Preprocess(im.w, im.h, im.pix)
+		if err != nil {
+			return nil, fmt.Errorf("hf: image %d: %w", i, err)
+		}
+		if h != w {
+			return nil, fmt.Errorf("hf: image %d preprocesses to %dx%d: only square inputs are implemented", i, w, h)
+		}
+		pre[i] = prepped{px, h}
+	}
+	out := make([][]float32, len(ims))
+	for start := 0; start < len(pre); {
+		end := start + 1
+		for end < len(pre) && end-start < vitEmbedChunk && pre[end].side == pre[start].side {
+			end++
+		}
+		var px []float32
+		for _, p := range pre[start:end] {
+			px = append(px, p.px...)
+		}
+		feats, err := v.embedPixels(px, end-start)
+		if err != nil {
+			return nil, err
+		}
+		copy(out[start:end], feats)
+		start = end
+	}
+	return out, nil
+}
+
+// embedPixels runs B preprocessed images through the model and returns their L2-normalised
+// features.
+func (v *ViT) embedPixels(pixels []float32, B int) ([][]float32, error) {
+	a := raw.New(v.dev.CInt())
+	defer a.Free()
+	px, S, err := v.pixels(a, pixels, B)
+	if err != nil {
+		return nil, err
+	}
+	acts := v.forward(a, px, int64(B), S)
+	f := acts.pooled
+	if acts.embeds != nil {
+		f = acts.embeds
+	}
+	dim := v.Dim()
+	flat := v.values(a, f, B*dim)
+	if err := a.Err(); err != nil {
+		return nil, fmt.Errorf("hf: %s embedder: %w", v.Name(), err)
+	}
+	out := make([][]float32, B)
+	for b := range out {
+		row := flat[b*dim : (b+1)*dim : (b+1)*dim]
+		ss := 0.0
+		for _, x := range row {
+			ss += float64(x) * float64(x)
+		}
+		if ss > 0 {
+			inv := 1 / math.Sqrt(ss)
+			for i, x := range row {
+				row[i] = float32(float64(x) * inv)
+			}
+		}
+		out[b] = row
+	}
+	return out, nil
+}
