@@ -19,7 +19,7 @@ if [ -f "$oracle/package-lock.json" ]; then
   sum=$(sha256sum "$oracle/package-lock.json" | cut -c1-16)
   if [ "$(cat "$oracle/node_modules/.unigrpo-stamp" 2>/dev/null || true)" != "$sum" ]; then
     say "installing the tokenizer oracle (npm ci in $oracle)"
-    npm ci --prefix "$oracle" --no-audit --no-fund --loglevel=error >/dev/null
+    npm ci --prefix "$oracle" --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
     echo "$sum" >"$oracle/node_modules/.unigrpo-stamp"
   fi
 fi

@@ -78,7 +78,8 @@ func Checkpoints(runDir string) ([]string, error) {
 }
 
 // ResolveModel turns what a user passes to --init or --ckpt into a model file: a model file as
-// is, a checkpoint folder's model, or a run folder's newest checkpoint.
+// is, a checkpoint folder's model (a sharded Hugging Face folder: its index), or a run folder's
+// newest checkpoint.
 func ResolveModel(path string) (string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -89,6 +90,9 @@ func ResolveModel(path string) (string, error) {
 	}
 	if _, err := os.Stat(filepath.Join(path, modelFile)); err == nil {
 		return filepath.Join(path, modelFile), nil
+	}
+	if idx := filepath.Join(path, "model.safetensors.index.json"); exists(idx) {
+		return idx, nil // a sharded Hugging Face model folder
 	}
 	cks, err := Checkpoints(path)
 	if err != nil || len(cks) == 0 {

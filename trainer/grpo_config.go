@@ -27,6 +27,10 @@ type GRPOConfig struct {
 	Images      string  `json:"images,omitempty"`          // folder or manifest of source images instead of the world's scenes
 	ImagesHeld  float64 `json:"images_held_out,omitempty"` // share of --images kept out of training (by a hash of each name)
 	SkipBad     bool    `json:"skip_bad_images,omitempty"` // skip (and count) unreadable --images files instead of stopping
+	// For a Hugging Face language model as the policy (--init DIR of a llama or qwen2 folder):
+	Prompt string `json:"prompt,omitempty"` // the text-only prompt every caption continues
+	Chat   bool   `json:"chat,omitempty"`   // wrap Prompt in the family's chat format
+	DType  string `json:"dtype,omitempty"`  // float32 or bfloat16
 }
 
 // DefaultGRPOConfig returns the defaults of `trainer train`.

@@ -38,6 +38,8 @@ var commands = []struct {
 	{"eval", "Unified-Bench: caption, regenerate, compare under every embedder", runEval},
 	{"unibench", "Unified-Bench on image files: source images against regenerated ones", runUnibench},
 	{"serve-reward", "serve the world's reward to `train --reward-url` (the reward protocol)", runServeReward},
+	{"generate", "continue a prompt with a Hugging Face language model", runGenerate},
+	{"tokenize", "token ids of texts with a tokenizer.json (one JSON string a line)", runTokenize},
 	{"plot", "redraw the training plots from a metrics file", runPlot},
 	{"world", "print the reward table of the synthetic world", runWorld},
 }

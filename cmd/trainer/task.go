@@ -83,9 +83,28 @@ func rewardFor(url, names string, timeout time.Duration, hidden bool) (eval.Rewa
 
 // grpoTask wires a GRPO run.
 func grpoTask(c trainer.GRPOConfig, timeout time.Duration, hidden bool) (trainer.Task, error) {
-	size, err := inputSize(c.Init)
-	if err != nil {
-		return trainer.Task{}, fmt.Errorf("--init: %w", err)
+	load, size := loadPolicy, 0
+	if dir := modelDir(c.Init); dir != "" {
+		// A Hugging Face language model: text-prompted, it reads no image; sources are fitted to
+		// the world's size for the reward.
+		kind, err := parseDType(c.DType)
+		if err != nil {
+			return trainer.Task{}, err
+		}
+		h, err := openHFText(dir, c.Prompt, c.Chat)
+		if err != nil {
+			return trainer.Task{}, fmt.Errorf("--init %s: %w", c.Init, err)
+		}
+		maxLen := c.MaxLen
+		if maxLen == 0 {
+			maxLen = 64
+		}
+		load, size = hfPolicyLoader(h, kind, maxLen), world.DefaultConfig().Size
+	} else {
+		var err error
+		if size, err = inputSize(c.Init); err != nil {
+			return trainer.Task{}, fmt.Errorf("--init: %w", err)
+		}
 	}
 	src, about, err := source(c.Images, c.ImagesHeld, size, c.SkipBad)
 	if err != nil {
@@ -95,7 +114,7 @@ func grpoTask(c trainer.GRPOConfig, timeout time.Duration, hidden bool) (trainer
 	if err != nil {
 		return trainer.Task{}, err
 	}
-	return trainer.Task{Source: src, Reward: rw, Judge: worldtask.Judge{}, Load: loadPolicy, About: about}, nil
+	return trainer.Task{Source: src, Reward: rw, Judge: worldtask.Judge{}, Load: load, About: about}, nil
 }
 
 // evalTask wires Unified-Bench of checkpoints: the world's held-out scenes or a folder's held-out

@@ -4,10 +4,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
+	"github.com/sugarme/gotch"
+
 	"github.com/unigrpo/unigrpo/eval"
+	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/embed"
+	"github.com/unigrpo/unigrpo/models/hf"
 	"github.com/unigrpo/unigrpo/models/world"
 )
 
@@ -17,7 +22,8 @@ func runUnibench(args []string) error {
 	fs := newFlags("unibench", "--ref DIR --gen [NAME=]DIR [--gen ...] --out DIR [flags]")
 	ref := fs.String("ref", "", "folder or JSONL manifest of the source images")
 	gens := fs.StringArray("gen", nil, "folder or manifest of regenerated images (a file pairs with the source of the same name, a recon_ prefix allowed); repeat for several sets; NAME=DIR names a row")
-	names := fs.String("embedder", strings.Join(embed.Names(), ","), "embedders, comma-separated: "+strings.Join(embed.Names(), ", "))
+	names := fs.String("embedder", strings.Join(embed.Names(), ","), "embedders, comma-separated: the world's ("+strings.Join(embed.Names(), ", ")+") and Hugging Face vision encoders as NAME=DIR or hf:DIR (CLIP, DINOv2 or SigLIP folders)")
+	dtype := fs.String("dtype", "float32", "Hugging Face encoders: float32 or bfloat16")
 	out := fs.String("out", "", "folder for unibench.md, unibench.json and unibench_images.csv")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -25,15 +31,17 @@ func runUnibench(args []string) error {
 	if *ref == "" || len(*gens) == 0 || *out == "" {
 		return usagef("unibench: --ref, at least one --gen and --out are required")
 	}
-	wc := world.DefaultConfig()
-	es, err := embed.ByNames(wc, *names)
+	kind, err := parseDType(*dtype)
 	if err != nil {
-		return usagef("unibench: --embedder %s: %v", *names, err)
+		return err
 	}
-	var ies []eval.ImageEmbedder
-	for _, e := range es {
-		ies = append(ies, embed.Square{Embedder: e, Side: wc.Size})
+	runtime.LockOSThread() // the Hugging Face encoders run on libtorch
+	defer runtime.UnlockOSThread()
+	ies, closeAll, err := fileEmbedders(*names, kind)
+	if err != nil {
+		return err
 	}
+	defer closeAll()
 	var sets []eval.GenSet
 	for _, g := range *gens {
 		name, path := "", g
@@ -67,3 +75,52 @@ func runUnibench(args []string) error {
 	fmt.Printf("\nwrote unibench.md, unibench.json and unibench_images.csv in %s\n", *out)
 	return nil
 }
+
+// fileEmbedders builds the embedders of a --embedder list: the world's by name, Hugging Face
+// vision encoders as NAME=DIR or hf:DIR (their row is named by NAME, or by the family).
+func fileEmbedders(list string, kind raw.Kind) ([]eval.ImageEmbedder, func(), error) {
+	var out []eval.ImageEmbedder
+	var vits []*hf.ViT
+	closeAll := func() {
+		for _, v := range vits {
+			v.Close()
+		}
+	}
+	wc := world.DefaultConfig()
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		name, dir, isHF := strings.Cut(item, "=")
+		if !isHF && strings.HasPrefix(item, "hf:") {
+			name, dir, isHF = "", strings.TrimPrefix(item, "hf:"), true
+		}
+		if !isHF {
+			e, err := embed.New(wc, item)
+			if err != nil {
+				closeAll()
+				return nil, nil, usagef("unibench: --embedder %s: %v", item, err)
+			}
+			out = append(out, embed.Square{Embedder: e, Side: wc.Size})
+			continue
+		}
+		v, err := hf.LoadViT(dir, gotch.CPU, kind)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("unibench: --embedder %s: %w", item, err)
+		}
+		vits = append(vits, v)
+		if name == "" {
+			out = append(out, v)
+		} else {
+			out = append(out, namedEmbedder{v, name})
+		}
+	}
+	return out, closeAll, nil
+}
+
+// namedEmbedder gives an embedder the name the user chose for its row.
+type namedEmbedder struct {
+	eval.ImageEmbedder
+	name string
+}
+
+func (n namedEmbedder) Name() string { return n.name }

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/sugarme/gotch"
+
+	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/tokenizer"
+	"github.com/unigrpo/unigrpo/trainer"
+)
+
+// modelDir returns the folder of a checkpoint when it is a Hugging Face model folder (its
+// config.json names a model_type), else "".
+func modelDir(path string) string {
+	dir := path
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		dir = filepath.Dir(path)
+	}
+	js, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		ModelType string `json:"model_type"`
+	}
+	if json.Unmarshal(js, &c) != nil || c.ModelType == "" {
+		return ""
+	}
+	return dir
+}
+
+// parseDType reads --dtype.
+func parseDType(s string) (raw.Kind, error) {
+	switch s {
+	case "float32", "fp32", "":
+		return raw.Float32, nil
+	case "bfloat16", "bf16":
+		return raw.BFloat16, nil
+	}
+	return 0, usagef("--dtype %q: use float32 or bfloat16", s)
+}
+
+// hfText is what a Hugging Face language model needs besides its weights to caption: its
+// tokenizer, the prompt's ids and its end tokens.
+type hfText struct {
+	tok    *tokenizer.Tokenizer
+	prompt []int
+	stop   []int
+}
+
+// openHFText reads dir's tokenizer and encodes the prompt (the family's chat template when chat).
+func openHFText(dir, prompt string, chat bool) (*hfText, error) {
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := hf.ReadLMConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	text := prompt
+	if chat {
+		if text, err = chatPrompt(cfg.ModelType, prompt); err != nil {
+			return nil, err
+		}
+	}
+	ids, err := tok.Encode(text, !chat)
+	if err != nil {
+		return nil, fmt.Errorf("--prompt: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, usagef("--prompt: the prompt encodes to no token")
+	}
+	h := &hfText{tok: tok, prompt: ids, stop: cfg.EOSIDs()}
+	if id, ok := tok.EOS(); ok && !contains(h.stop, id) {
+		h.stop = append(h.stop, id)
+	}
+	if chat {
+		if id, ok := tok.TokenID(chatEnd(cfg.ModelType)); ok && !contains(h.stop, id) {
+			h.stop = append(h.stop, id)
+		}
+	}
+	return h, nil
+}
+
+// text detokenizes a caption, special tokens left out, and ids the tokenizer does not know as
+// well (a model's embedding table is often padded past the tokenizer's vocabulary, and a sampled
+// caption may hold such an id), as transformers' decode does.
+func (h *hfText) text(ids []int) string {
+	known := make([]int, 0, len(ids))
+	for _, id := range ids {
+		if _, ok := h.tok.Token(id); ok {
+			known = append(known, id)
+		}
+	}
+	s, err := h.tok.Decode(known, true)
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+// chatPrompt wraps a user message in the family's chat format for one turn, ending where the
+// assistant's answer starts: ChatML for Qwen2, the header format of Llama 3.
+func chatPrompt(family, msg string) (string, error) {
+	switch family {
+	case "qwen2":
+		return "<|im_start|>user\n" + msg + "<|im_end|>\n<|im_start|>assistant\n", nil
+	case "llama":
+		return "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n" + msg + "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", nil
+	}
+	return "", usagef("--chat: no chat format for model_type %s", family)
+}
+
+// chatEnd is the token that ends an assistant turn in the family's chat format.
+func chatEnd(family string) string {
+	if family == "llama" {
+		return "<|eot_id|>"
+	}
+	return "<|im_end|>"
+}
+
+func contains(xs []int, x int) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// hfPolicyLoader loads Hugging Face language models as text-prompted policies of at most maxLen
+// caption tokens.
+func hfPolicyLoader(h *hfText, kind raw.Kind, maxLen int) func(string, gotch.Device, trainer.LoadOptions) (trainer.Policy, error) {
+	return func(path string, dev gotch.Device, o trainer.LoadOptions) (trainer.Policy, error) {
+		dir := modelDir(path)
+		if dir == "" {
+			return nil, fmt.Errorf("%s is not a Hugging Face model folder (no config.json with a model_type)", path)
+		}
+		p, err := hf.NewTextPolicy(dir, dev, kind, h.prompt, h.stop, h.text, maxLen, !o.Frozen)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+}
