@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/unigrpo/unigrpo/trainer"
 )
 
 const fixtures = "../../models/hf/testdata/transformers"
@@ -125,5 +127,29 @@ func TestTokenize(t *testing.T) {
 	}
 	if got, code := run("\"ok\"\nnot json\n"); code == 0 || !strings.Contains(got, "line 2") {
 		t.Errorf("a bad line: exit %d, %q", code, got)
+	}
+}
+
+// GRPO with a Hugging Face vision encoder in the reward, next to a world embedder: the run writes
+// the encoder's share of the reward (oracle: that it is a cosine, in [-1, 1], and moves).
+func TestTrainWithHFRewardEncoder(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	got, code := runProgram(t, "train", "--init", tinyCheckpoint(t), "--out", out, "--steps", "2", "--batch", "2", "--group", "2",
+		"--eval-scenes", "2", "--plot-every", "0", "--monitor-interval", "0", "--reward", "conv,clip="+filepath.Join(fixtures, "clip_vision"))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, got)
+	}
+	recs, err := trainer.ReadRecords(filepath.Join(out, "metrics.jsonl"))
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("%d records (%v)", len(recs), err)
+	}
+	for _, r := range recs {
+		c, ok := r["reward_clip"]
+		if !ok || c < -1 || c > 1 || c == 0 {
+			t.Errorf("reward_clip %v (present %v)", c, ok)
+		}
+	}
+	if got, code := runProgram(t, "serve-reward", "--listen", "127.0.0.1:0", "--reward", "clip=x"); code != 2 || !strings.Contains(got, "not served") {
+		t.Errorf("serve-reward with a Hugging Face encoder: exit %d, %q", code, got)
 	}
 }

@@ -30,6 +30,9 @@ func runServeReward(args []string) error {
 	if *maxBatch < 1 {
 		return usagef("serve-reward: --max-batch %d: must be at least 1", *maxBatch)
 	}
+	if strings.Contains(*names, "=") || strings.Contains(*names, "hf:") {
+		return usagef("serve-reward: --reward %s: Hugging Face encoders are not served here (they run on libtorch, one request at a time); use them in process (trainer train --reward) or in your own service", *names)
+	}
 	wc := world.DefaultConfig()
 	rw, err := worldtask.NewReward(wc, *names)
 	if err != nil {

@@ -27,7 +27,7 @@ func runTrain(args []string) error {
 	agg := fs.String("loss-agg", string(c.LossAgg), "seq-mean-token-mean (paper Eq. 1), token-mean or dr-grpo")
 	fs.BoolVar(&c.ScaleStd, "scale-std", c.ScaleStd, "divide advantages by the group's std (false: Dr. GRPO)")
 	fs.IntVar(&c.Mu, "mu", c.Mu, "policy updates per rollout")
-	fs.StringVar(&c.Reward, "reward", c.Reward, "reward embedders, comma-separated (conv, colour, edge) or all: the reward is their mean cosine")
+	fs.StringVar(&c.Reward, "reward", c.Reward, "reward embedders, comma-separated: the world's (conv, colour, edge, or all) and Hugging Face vision encoders as NAME=DIR or hf:DIR (CLIP, DINOv2, SigLIP); the reward is their mean cosine")
 	fs.BoolVar(&c.TrainVision, "train-vision", c.TrainVision, "train the vision encoder too (the paper keeps it frozen)")
 	fs.StringVar(&c.Images, "images", "", "train on these source images instead of the world's scenes: a folder of PNG/JPEG/WebP files or a JSONL manifest ({\"image\": path})")
 	fs.Float64Var(&c.ImagesHeld, "images-held-out", c.ImagesHeld, "share of --images held out of training, by a hash of each file name (evaluated every --eval-every steps)")
@@ -75,6 +75,9 @@ func runTrain(args []string) error {
 	task, err := grpoTask(c, *timeout, *hidden)
 	if err != nil {
 		return err
+	}
+	if cl, ok := task.Reward.(interface{ Close() }); ok {
+		defer cl.Close()
 	}
 	obs := progress.New(os.Stdout, c.LogEvery, "reward_mean", "length_mean", "kl", "eval_reward")
 	return trainer.Train(c, task, *resume != "", d, obs)

@@ -10,9 +10,13 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sugarme/gotch"
+
 	"github.com/unigrpo/unigrpo/images"
+	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/embed"
+	"github.com/unigrpo/unigrpo/models/hf"
 	"github.com/unigrpo/unigrpo/models/world"
 )
 
@@ -79,12 +83,15 @@ func (p Partial) Pairs(seed uint64, step, lo, hi, k int) ([]images.Planar, [][]i
 type Reward struct {
 	dec   *world.Decoder
 	es    []embed.Embedder
+	vits  []*hf.ViT // the Hugging Face encoders among es, which run on libtorch: use the reward from one goroutine locked to its OS thread
 	vocab *world.Vocab
 	mu    sync.Mutex // the decoder is not documented as safe for concurrent use
 }
 
-// NewReward builds the reward with the embedders named in names ("conv,colour,edge"; "" or
-// "all" for every one).
+// NewReward builds the reward with the embedders named in names: the world's ("conv,colour,edge";
+// "" or "all" for every one) and Hugging Face vision encoders given as NAME=DIR or hf:DIR (CLIP,
+// DINOv2 or SigLIP folders, run in float32 on the CPU; their features are L2-normalised, not
+// centred on the world's scenes as the world's are). Close frees the encoders.
 func NewReward(w world.Config, names string) (*Reward, error) {
 	dec, err := world.NewDecoder(w)
 	if err != nil {
@@ -93,11 +100,51 @@ func NewReward(w world.Config, names string) (*Reward, error) {
 	if names == "" || names == "all" {
 		names = strings.Join(embed.Names(), ",")
 	}
-	es, err := embed.ByNames(w, names)
-	if err != nil {
-		return nil, err
+	r := &Reward{dec: dec, vocab: world.NewVocab()}
+	for _, item := range strings.Split(names, ",") {
+		item = strings.TrimSpace(item)
+		name, dir, isHF := strings.Cut(item, "=")
+		if !isHF && strings.HasPrefix(item, "hf:") {
+			dir, isHF = strings.TrimPrefix(item, "hf:"), true
+		}
+		if !isHF {
+			e, err := embed.New(w, item)
+			if err != nil {
+				r.Close()
+				return nil, err
+			}
+			r.es = append(r.es, e)
+			continue
+		}
+		v, err := hf.LoadViT(dir, gotch.CPU, raw.Float32)
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("embedder %s: %w", item, err)
+		}
+		r.vits = append(r.vits, v)
+		var e embed.Embedder = hf.PlanarViT{V: v}
+		if name != "" {
+			e = renamed{e, name}
+		}
+		r.es = append(r.es, e)
 	}
-	return &Reward{dec: dec, es: es, vocab: world.NewVocab()}, nil
+	return r, nil
+}
+
+// renamed gives an embedder the name the user chose for it.
+type renamed struct {
+	embed.Embedder
+	name string
+}
+
+func (r renamed) Name() string { return r.name }
+
+// Close frees the Hugging Face encoders of the reward (the world's need nothing).
+func (r *Reward) Close() {
+	for _, v := range r.vits {
+		v.Close()
+	}
+	r.vits = nil
 }
 
 // Embedders names the reward's embedders, in order.
