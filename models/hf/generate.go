@@ -2,7 +2,6 @@ package hf
 
 import (
 	"fmt"
-	"math/rand/v2"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
 )
@@ -19,10 +18,6 @@ type GenerateOptions struct {
 // token per step with a key/value cache, and returns each row's new tokens. Ties go to the lowest
 // id, as torch.argmax does.
 func (m *LM) Generate(prompts [][]int, o GenerateOptions) ([][]int, error) {
-	return m.generate(prompts, o, nil)
-}
-
-func (m *LM) generate(prompts [][]int, o GenerateOptions, _ []*rand.Rand) ([][]int, error) {
 	B := len(prompts)
 	if B == 0 || o.MaxNew < 1 {
 		return nil, fmt.Errorf("hf: generate: %d prompts, %d new tokens", B, o.MaxNew)
@@ -52,38 +47,18 @@ func (m *LM) generate(prompts [][]int, o GenerateOptions, _ []*rand.Rand) ([][]i
 		}
 		next[b] = len(p)
 	}
-	cache := &kvCache{k: make([]raw.Tensor, len(m.layers)), v: make([]raw.Tensor, len(m.layers))}
-	keep := raw.New(m.dev.CInt()) // holds the cache between steps
-	defer keep.Free()
+	dec := m.newDecoder()
+	defer dec.close()
 	out := make([][]int, B)
 	done := make([]bool, B)
 	V := m.cfg.Vocab
-	last := make([]float32, B*V)
 	for step := 0; step < o.MaxNew; step++ {
-		a := raw.New(m.dev.CInt())
-		_, logits, err := m.forward(a, in, cache)
-		if err == nil {
-			sh := a.Shape(logits)
-			a.CopyToFloat32(a.Contiguous(a.Select(logits, 1, sh[1]-1)), last)
-			err = a.Err()
-		}
-		// The cache's new handles move to keep; the ones they replace are freed.
-		for l := range cache.k {
-			for _, h := range []*raw.Tensor{&cache.k[l], &cache.v[l]} {
-				if *h != nil && a.Release(*h) {
-					keep.Adopt(*h)
-				}
-			}
-		}
-		if ferr := a.Free(); err == nil {
-			err = ferr
-		}
-		if err != nil {
+		if err := dec.step(in); err != nil {
 			return nil, fmt.Errorf("hf: generate step %d: %w", step, err)
 		}
 		ids := make([]int, B)
 		for b := range B {
-			row := last[b*V : (b+1)*V]
+			row := dec.logits[b*V : (b+1)*V]
 			best := 0
 			for i, v := range row {
 				if v > row[best] {
@@ -114,3 +89,59 @@ func (m *LM) generate(prompts [][]int, o GenerateOptions, _ []*rand.Rand) ([][]i
 	}
 	return out, nil
 }
+
+// decoder runs a model one step at a time with a key/value cache, keeping the cache between steps
+// in its own arena and each step's temporaries in one freed at the step's end.
+type decoder struct {
+	m      *LM
+	cache  *kvCache
+	keep   *raw.Arena
+	logits []float32 // [B*V] the last position's logits of the latest step
+	hidden []float32 // [B*D] the last position's final hidden state (after the norm)
+}
+
+func (m *LM) newDecoder() *decoder {
+	return &decoder{m: m, keep: raw.New(m.dev.CInt()),
+		cache: &kvCache{k: make([]raw.Tensor, len(m.layers)), v: make([]raw.Tensor, len(m.layers))}}
+}
+
+// step runs a batch (the prompt first, then one token per row) and reads the logits and hidden
+// state of its last position.
+func (d *decoder) step(in Batch) error {
+	m := d.m
+	B := len(in.IDs)
+	if n := B * m.cfg.Vocab; len(d.logits) != n {
+		d.logits, d.hidden = make([]float32, n), make([]float32, B*m.cfg.D)
+	}
+	a := raw.New(m.dev.CInt())
+	old := append(append([]raw.Tensor(nil), d.cache.k...), d.cache.v...)
+	hs, lg, err := m.forward(a, in, d.cache)
+	if err == nil {
+		T := a.Shape(lg)[1]
+		a.CopyToFloat32(a.Contiguous(a.Select(lg, 1, T-1)), d.logits)
+		a.CopyToFloat32(a.Contiguous(a.To(a.Select(hs[len(hs)-1], 1, T-1), raw.Float32)), d.hidden)
+		err = a.Err()
+	}
+	// The cache's new handles move to keep, and the ones they replace are freed: the cache holds
+	// one copy of the keys and values, whatever the number of steps.
+	for l := range d.cache.k {
+		for _, h := range []*raw.Tensor{&d.cache.k[l], &d.cache.v[l]} {
+			if *h != nil && a.Release(*h) {
+				d.keep.Adopt(*h)
+			}
+		}
+	}
+	if err == nil {
+		for _, h := range old {
+			if h != nil && d.keep.Release(h) {
+				raw.FreeHandle(h)
+			}
+		}
+	}
+	if ferr := a.Free(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+func (d *decoder) close() { _ = d.keep.Free() }

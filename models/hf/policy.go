@@ -132,37 +132,17 @@ func (p *TextPolicy) Sample(imgs []images.Planar, G int, opt caption.SampleOptio
 	}
 	roll := &caption.Rollout{Tokens: make([][]int, N), Lengths: make([]int, N), LogProbs: make([][]float32, N),
 		Hidden: make([][]float32, N), Truncated: make([]bool, N)}
-	cache := &kvCache{k: make([]raw.Tensor, len(m.layers)), v: make([]raw.Tensor, len(m.layers))}
-	keep := raw.New(m.dev.CInt())
-	defer keep.Free()
+	dec := m.newDecoder()
+	defer dec.close()
 	V, D := m.cfg.Vocab, m.cfg.D
-	logits := make([]float32, N*V)
-	hidden := make([]float32, N*D)
 	done := make([]bool, N)
 	var pick caption.Picker
 	ban := -1
 	for t := 0; t < maxLen; t++ {
-		a := raw.New(m.dev.CInt())
-		hs, lg, err := m.forward(a, in, cache)
-		if err == nil {
-			T := a.Shape(lg)[1]
-			a.CopyToFloat32(a.Contiguous(a.Select(lg, 1, T-1)), logits)
-			a.CopyToFloat32(a.Contiguous(a.To(a.Select(hs[len(hs)-1], 1, T-1), raw.Float32)), hidden)
-			err = a.Err()
-		}
-		for l := range cache.k {
-			for _, h := range []*raw.Tensor{&cache.k[l], &cache.v[l]} {
-				if *h != nil && a.Release(*h) {
-					keep.Adopt(*h)
-				}
-			}
-		}
-		if ferr := a.Free(); err == nil {
-			err = ferr
-		}
-		if err != nil {
+		if err := dec.step(in); err != nil {
 			return nil, fmt.Errorf("hf: sample step %d: %w", t, err)
 		}
+		logits, hidden := dec.logits, dec.hidden
 		ban = -1
 		if len(p.Stop) > 0 && t+1 < opt.MinLen {
 			ban = p.Stop[0]
