@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/caption"
 )
 
 // GenerateOptions control Generate.
@@ -49,45 +50,26 @@ func (m *LM) Generate(prompts [][]int, o GenerateOptions) ([][]int, error) {
 	}
 	dec := m.newDecoder()
 	defer dec.close()
-	out := make([][]int, B)
-	done := make([]bool, B)
-	V := m.cfg.Vocab
+	s, err := newSampler(B, o.MaxNew, caption.SampleOptions{Greedy: true}, nil, o.Stop)
+	if err != nil {
+		return nil, err
+	}
+	feed := make([]int, B)
 	for step := 0; step < o.MaxNew; step++ {
 		if err := dec.step(in); err != nil {
 			return nil, fmt.Errorf("hf: generate step %d: %w", step, err)
 		}
-		ids := make([]int, B)
-		for b := range B {
-			row := dec.logits[b*V : (b+1)*V]
-			best := 0
-			for i, v := range row {
-				if v > row[best] {
-					best = i
-				}
-			}
-			ids[b] = best
-			if !done[b] {
-				out[b] = append(out[b], best)
-				for _, s := range o.Stop {
-					done[b] = done[b] || best == s
-				}
-			}
-		}
-		allDone := true
-		for _, d := range done {
-			allDone = allDone && d
-		}
-		if allDone {
+		if !s.next(step, dec.logits, dec.hidden, m.cfg.Vocab, m.cfg.D, feed) {
 			break
 		}
 		for b := range B {
-			in.IDs[b] = []int{ids[b]}
+			in.IDs[b] = []int{feed[b]}
 			in.Pos[b] = []int{next[b]}
 			in.Mask[b] = append(in.Mask[b], 1)
 			next[b]++
 		}
 	}
-	return out, nil
+	return s.rollout().Tokens, nil
 }
 
 // decoder runs a model one step at a time with a key/value cache, keeping the cache between steps
@@ -105,17 +87,24 @@ func (m *LM) newDecoder() *decoder {
 		cache: &kvCache{k: make([]raw.Tensor, len(m.layers)), v: make([]raw.Tensor, len(m.layers))}}
 }
 
-// step runs a batch (the prompt first, then one token per row) and reads the logits and hidden
-// state of its last position.
+// step runs a batch of the language model (the prompt first, then one token per row) and reads
+// the logits and hidden state of its last position.
 func (d *decoder) step(in Batch) error {
+	return d.run(len(in.IDs), func(a *raw.Arena, cache *kvCache) ([]raw.Tensor, raw.Tensor, error) {
+		return d.m.forward(a, in, cache)
+	})
+}
+
+// run is one step of B rows through forward, which runs a model on the step's arena with the
+// cache (the language model alone, or with a vision tower in front).
+func (d *decoder) run(B int, forward func(a *raw.Arena, cache *kvCache) (hidden []raw.Tensor, logits raw.Tensor, err error)) error {
 	m := d.m
-	B := len(in.IDs)
 	if n := B * m.cfg.Vocab; len(d.logits) != n {
 		d.logits, d.hidden = make([]float32, n), make([]float32, B*m.cfg.D)
 	}
 	a := raw.New(m.dev.CInt())
 	old := append(append([]raw.Tensor(nil), d.cache.k...), d.cache.v...)
-	hs, lg, err := m.forward(a, in, d.cache)
+	hs, lg, err := forward(a, d.cache)
 	if err == nil {
 		T := a.Shape(lg)[1]
 		a.CopyToFloat32(a.Contiguous(a.Select(lg, 1, T-1)), d.logits)

@@ -162,6 +162,13 @@ func (m *LM) forward(a *raw.Arena, in Batch, cache *kvCache) (hidden []raw.Tenso
 	cos, sin := m.rotary(a, in.Pos)
 	mask := m.mask(a, in.Mask, T)
 	x := a.Embedding(m.embed, a.FromInt64(ids, B, T)) // [B, T, D]
+	return m.stack(a, x, cos, sin, mask, cache)
+}
+
+// stack runs input embeddings x [B, T, D] through the decoder layers (rotary tables cos, sin and
+// the additive mask given), the final norm and the head: the part every family of causal LM
+// shares, whatever made x and the positions (text alone, or image features spliced in).
+func (m *LM) stack(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *kvCache) (hidden []raw.Tensor, logits raw.Tensor, err error) {
 	hidden = append(hidden, x)
 	for l := range m.layers {
 		var kv *[2]raw.Tensor
@@ -227,11 +234,17 @@ func attend(a *raw.Arena, q, k, v, mask raw.Tensor, kind raw.Kind, Dh int64) raw
 	return a.Matmul(a.To(a.Softmax(s, -1), kind), v)
 }
 
-// rmsNorm is w * x / sqrt(mean(x^2) + eps), computed in float32 and returned in the model's kind.
+// rmsNorm is the model's RMSNorm with its eps and kind.
 func (m *LM) rmsNorm(a *raw.Arena, x, w raw.Tensor) raw.Tensor {
+	return rmsNorm(a, x, w, m.cfg.Eps, m.kind)
+}
+
+// rmsNorm is w * x / sqrt(mean(x^2) + eps), computed in float32 and returned in kind: the one
+// RMSNorm of the package (language models and the Qwen2.5-VL vision tower).
+func rmsNorm(a *raw.Arena, x, w raw.Tensor, eps float64, kind raw.Kind) raw.Tensor {
 	x32 := a.To(x, raw.Float32)
-	r := a.Rsqrt(a.AddScalar(a.MeanDim(a.Mul(x32, x32), -1, true), m.cfg.Eps))
-	return a.Mul(w, a.To(a.Mul(x32, r), m.kind))
+	r := a.Rsqrt(a.AddScalar(a.MeanDim(a.Mul(x32, x32), -1, true), eps))
+	return a.Mul(w, a.To(a.Mul(x32, r), kind))
 }
 
 // rope rotates x [B, n, T, Dh] by the position angles: x cos + rotate_half(x) sin, where
@@ -246,30 +259,35 @@ func rope(a *raw.Arena, x, cos, sin raw.Tensor) raw.Tensor {
 	return a.Add(a.Mul(x, cos), a.Mul(rot, sin))
 }
 
-// rotary returns cos and sin [B, 1, T, Dh] of the positions: angle = pos * theta^(-2i/Dh) for
-// i < Dh/2, repeated for the two halves of the head, computed in float32 as transformers does.
+// rotary returns cos and sin [B, 1, T, Dh] of the positions (rotaryTables with one axis).
 func (m *LM) rotary(a *raw.Arena, pos [][]int) (cos, sin raw.Tensor) {
-	Dh := m.cfg.Dh
-	inv := make([]float32, Dh/2)
-	for i := range inv {
-		inv[i] = float32(1 / math.Pow(m.cfg.RopeTheta, float64(2*i)/float64(Dh)))
-	}
-	B, T := len(pos), len(pos[0])
+	return rotaryTables(a, m.kind, m.cfg.RopeTheta, m.cfg.Dh, [][][]int{pos}, func(int) int { return 0 })
+}
+
+// rotaryTables returns cos and sin [B, 1, T, Dh] of rotary embeddings, computed in float32 as
+// transformers does: frequency i < Dh/2 is theta^(-2i/Dh), its angle at token (b, t) is
+// pos[axis(i)][b][t] times it, and the two halves of the head share the frequencies. One axis
+// is the plain rotary embedding; Qwen2.5-VL's M-RoPE gives the frequencies to the time, height
+// and width positions in sections.
+func rotaryTables(a *raw.Arena, kind raw.Kind, theta float64, Dh int, pos [][][]int, axis func(i int) int) (cos, sin raw.Tensor) {
+	B, T := len(pos[0]), len(pos[0][0])
 	cs := make([]float32, B*T*Dh)
 	sn := make([]float32, B*T*Dh)
-	for b, row := range pos {
-		for t, p := range row {
-			base := (b*T + t) * Dh
-			for i, f := range inv {
-				ang := float32(p) * f
+	for i := range Dh / 2 {
+		f := float32(1 / math.Pow(theta, float64(2*i)/float64(Dh)))
+		p := pos[axis(i)]
+		for b := range B {
+			for t := range T {
+				ang := float32(p[b][t]) * f
 				c, s := float32(math.Cos(float64(ang))), float32(math.Sin(float64(ang)))
+				base := (b*T + t) * Dh
 				cs[base+i], cs[base+i+Dh/2] = c, c
 				sn[base+i], sn[base+i+Dh/2] = s, s
 			}
 		}
 	}
 	shape := []int64{int64(B), 1, int64(T), int64(Dh)}
-	return a.To(a.FromFloat32(cs, shape...), m.kind), a.To(a.FromFloat32(sn, shape...), m.kind)
+	return a.To(a.FromFloat32(cs, shape...), kind), a.To(a.FromFloat32(sn, shape...), kind)
 }
 
 // mask is the additive attention mask [B, 1, T, S] of T new queries over S keys (the last T of

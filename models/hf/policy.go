@@ -102,21 +102,9 @@ func (p *TextPolicy) Close() {
 // cache; row b*G+g draws with rngs[b*G+g] (nil with opt.Greedy).
 func (p *TextPolicy) Sample(imgs []images.Planar, G int, opt caption.SampleOptions, rngs []*rand.Rand) (*caption.Rollout, error) {
 	N := len(imgs) * G
-	maxLen := p.Max
-	if opt.MaxLen > 0 {
-		maxLen = min(opt.MaxLen, p.Max)
-	}
-	temp := opt.Temperature
-	if opt.Greedy && temp <= 0 {
-		temp = 1
-	}
-	switch {
-	case N == 0:
-		return nil, fmt.Errorf("hf: sample: no rows")
-	case !opt.Greedy && len(rngs) != N:
-		return nil, fmt.Errorf("hf: sample: %d random generators for %d rows", len(rngs), N)
-	case !(temp > 0):
-		return nil, fmt.Errorf("hf: sample: temperature %v must be positive", temp)
+	s, err := newSampler(N, p.Max, opt, rngs, p.Stop)
+	if err != nil {
+		return nil, err
 	}
 	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
 	m := p.LM
@@ -130,65 +118,23 @@ func (p *TextPolicy) Sample(imgs []images.Planar, G int, opt caption.SampleOptio
 			in.Pos[r][t], in.Mask[r][t] = t, 1
 		}
 	}
-	roll := &caption.Rollout{Tokens: make([][]int, N), Lengths: make([]int, N), LogProbs: make([][]float32, N),
-		Hidden: make([][]float32, N), Truncated: make([]bool, N)}
 	dec := m.newDecoder()
 	defer dec.close()
-	V, D := m.cfg.Vocab, m.cfg.D
-	done := make([]bool, N)
-	var pick caption.Picker
-	ban := -1
-	for t := 0; t < maxLen; t++ {
+	feed := make([]int, N)
+	for t := 0; t < s.maxLen; t++ {
 		if err := dec.step(in); err != nil {
 			return nil, fmt.Errorf("hf: sample step %d: %w", t, err)
 		}
-		logits, hidden := dec.logits, dec.hidden
-		ban = -1
-		if len(p.Stop) > 0 && t+1 < opt.MinLen {
-			ban = p.Stop[0]
+		if !s.next(t, dec.logits, dec.hidden, m.cfg.Vocab, m.cfg.D, feed) {
+			break
 		}
-		active := 0
 		for r := range N {
-			if done[r] {
-				in.IDs[r] = []int{in.IDs[r][0]} // finished rows are fed on, their outputs unused
-			} else {
-				var rng *rand.Rand
-				if !opt.Greedy {
-					rng = rngs[r]
-				}
-				tok, lp := pick.Choose(logits[r*V:(r+1)*V], temp, opt.TopK, opt.Greedy, rng, ban)
-				roll.Tokens[r] = append(roll.Tokens[r], tok)
-				roll.LogProbs[r] = append(roll.LogProbs[r], float32(lp))
-				stop := p.isStop(tok)
-				if stop || t == maxLen-1 {
-					done[r] = true
-					roll.Truncated[r] = !stop
-					roll.Hidden[r] = append([]float32(nil), hidden[r*D:(r+1)*D]...)
-				} else {
-					active++
-				}
-				in.IDs[r] = []int{tok}
-			}
+			in.IDs[r] = []int{feed[r]}
 			in.Pos[r] = []int{P + t}
 			in.Mask[r] = append(in.Mask[r], 1)
 		}
-		if active == 0 {
-			break
-		}
 	}
-	for r := range N {
-		roll.Lengths[r] = len(roll.Tokens[r])
-	}
-	return roll, nil
-}
-
-func (p *TextPolicy) isStop(tok int) bool {
-	for _, s := range p.Stop {
-		if tok == s {
-			return true
-		}
-	}
-	return false
+	return s.rollout(), nil
 }
 
 // LogProbs scores given captions by teacher forcing over [prompt ; caption] (right-padded to the
@@ -208,9 +154,6 @@ func (p *TextPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, tempe
 		T = max(T, len(c))
 	}
 	in := Batch{IDs: make([][]int, N), Pos: make([][]int, N), Mask: make([][]int, N)}
-	target := make([]int64, N*T)
-	mask := make([]float32, N*T)
-	count := 0
 	for r, c := range tokens {
 		ids := append(append([]int(nil), p.Prompt...), c...)
 		for len(ids) < P+T {
@@ -222,11 +165,6 @@ func (p *TextPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, tempe
 		for t := range P + T {
 			in.Pos[r][t], in.Mask[r][t] = t, 1
 		}
-		for t, id := range c {
-			target[r*T+t] = int64(id)
-			mask[r*T+t] = 1
-			count++
-		}
 	}
 	a := raw.New(m.dev.CInt())
 	defer a.Free()
@@ -234,7 +172,25 @@ func (p *TextPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, tempe
 	if err != nil {
 		return nil, fmt.Errorf("hf: log-probs: %w", err)
 	}
-	// Position P-1+t predicts caption token t.
+	return captionScores(a, lg, P, T, tokens, temperature, withEntropy)
+}
+
+// captionScores turns the logits [N, P+T, V] of [prompt ; caption] rows (prompts of P positions,
+// captions right-padded to T) into the Scores of the captions: position P-1+t predicts caption
+// token t; log softmax(logits / temperature) of each token, 0 at padding, its entropy when asked.
+// The tensors are kept out of the arena a for the caller.
+func captionScores(a *raw.Arena, lg raw.Tensor, P, T int, tokens [][]int, temperature float64, withEntropy bool) (*caption.Scores, error) {
+	N := len(tokens)
+	target := make([]int64, N*T)
+	mask := make([]float32, N*T)
+	count := 0
+	for r, c := range tokens {
+		for t, id := range c {
+			target[r*T+t] = int64(id)
+			mask[r*T+t] = 1
+			count++
+		}
+	}
 	logp := a.LogSoftmax(a.MulScalar(a.Narrow(lg, 1, int64(P-1), int64(T)), 1/temperature), -1) // [N, T, V]
 	msk := a.FromFloat32(mask, int64(N), int64(T))
 	idx := a.Unsqueeze(a.FromInt64(target, int64(N), int64(T)), 2)
@@ -257,8 +213,20 @@ func (p *TextPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, tempe
 // and copies the model folder's config and tokenizer files beside it, so that the folder of path
 // is itself a Hugging Face model folder (loadable here and by transformers).
 func (p *TextPolicy) Save(path string, meta map[string]string) error {
-	m := p.LM
-	names := append([]string(nil), m.order...)
+	return saveFolder(path, p.LM.dev, p.LM.names, p.dir, meta, nil)
+}
+
+// lmFiles are the files of a language model's folder besides its weights.
+var lmFiles = []string{"config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"}
+
+// saveFolder writes tensors (Hugging Face names) to path as a float32 safetensors file, with meta
+// in its metadata, and copies the files of the model folder src that describe them (lmFiles and
+// extra) beside it; config.json is marked float32. Every file is written atomically.
+func saveFolder(path string, dev gotch.Device, tensors map[string]raw.Tensor, src string, meta map[string]string, extra []string) error {
+	names := make([]string, 0, len(tensors))
+	for n := range tensors {
+		names = append(names, n)
+	}
 	sort.Strings(names)
 	type entry struct {
 		DType   string  `json:"dtype"`
@@ -271,15 +239,12 @@ func (p *TextPolicy) Save(path string, meta map[string]string) error {
 		md[k] = v
 	}
 	head["__metadata__"] = md
-	a := raw.New(m.dev.CInt())
+	a := raw.New(dev.CInt())
 	defer a.Free()
 	var blobs [][]float32
 	off := 0
 	for _, n := range names {
-		h, ok := m.names[n]
-		if !ok {
-			continue
-		}
+		h := tensors[n]
 		shape := a.Shape(h)
 		vals := make([]float32, numel(shape))
 		a.CopyToFloat32(a.Contiguous(a.To(a.Detach(h), raw.Float32)), vals)
@@ -321,8 +286,8 @@ func (p *TextPolicy) Save(path string, meta map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("hf: save: %w", err)
 	}
-	for _, f := range []string{"config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"} {
-		data, err := os.ReadFile(filepath.Join(p.dir, f))
+	for _, f := range append(append([]string(nil), lmFiles...), extra...) {
+		data, err := os.ReadFile(filepath.Join(src, f))
 		if err != nil {
 			continue // optional files
 		}
