@@ -31,6 +31,9 @@ type GRPOConfig struct {
 	Prompt string `json:"prompt,omitempty"` // the text-only prompt every caption continues
 	Chat   bool   `json:"chat,omitempty"`   // wrap Prompt in the family's chat format
 	DType  string `json:"dtype,omitempty"`  // float32 or bfloat16
+	// ImageSize is the side source images are fitted to for a vision-language policy (Qwen2.5-VL,
+	// whose processor then resizes them to its own patch grid); 0: the world's size.
+	ImageSize int `json:"image_size,omitempty"`
 }
 
 // DefaultGRPOConfig returns the defaults of `trainer train`.

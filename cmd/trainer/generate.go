@@ -3,9 +3,20 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	_ "image/jpeg" // decoders for --image
+	_ "image/png"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strings"
+
+	"github.com/sugarme/gotch"
+	_ "golang.org/x/image/webp"
+
+	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf/tokenizer"
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/models/caption"
@@ -20,6 +31,7 @@ func runGenerate(args []string) error {
 	fs := newFlags("generate", "--policy [hf:]DIR --prompt TEXT [flags]")
 	dir := fs.String("policy", "", "a Hugging Face model folder (config.json, safetensors, tokenizer.json) of a llama or qwen2 model")
 	prompt := fs.String("prompt", "", "the text to continue, encoded as the tokenizer's post-processor says (with --chat: as one user turn)")
+	imageFile := fs.String("image", "", "with a Qwen2.5-VL model: an image file (PNG, JPEG, WebP) the prompt's user turn shows before its text (the chat format is then implied)")
 	chat := fs.Bool("chat", false, "wrap the prompt in the family's chat format (ChatML for qwen2, Llama 3's headers for llama)")
 	maxNew := fs.Int("max-new", 32, "most new tokens")
 	temp := fs.Float64("temperature", 0, "sample at this temperature (0: greedy, ties to the lowest id)")
@@ -49,6 +61,15 @@ func runGenerate(args []string) error {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if _, typ := modelType(path); typ == "qwen2_5_vl" || *imageFile != "" {
+		if typ != "qwen2_5_vl" {
+			return usagef("generate: --image needs a vision-language model (qwen2_5_vl); %s is %s", path, typ)
+		}
+		if *temp != 0 {
+			return usagef("generate: a Qwen2.5-VL model generates greedily here (no --temperature)")
+		}
+		return generateVL(path, *prompt, *imageFile, *maxNew, kind, dev, *ids)
+	}
 	h, err := openHFText(path, *prompt, *chat)
 	if err != nil {
 		return err
@@ -73,5 +94,73 @@ func runGenerate(args []string) error {
 		return nil
 	}
 	fmt.Println(h.text(roll.Tokens[0]))
+	return nil
+}
+
+// generateVL continues a Qwen2.5-VL chat prompt holding the image file (if any) greedily, through
+// the model's own image processor, as transformers' generate() does.
+func generateVL(dir, prompt, imageFile string, maxNew int, kind raw.Kind, dev gotch.Device, printIDs bool) error {
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return err
+	}
+	proc, err := hf.LoadQwenVLImageProcessor(dir)
+	if err != nil {
+		return err
+	}
+	var pixels []float32
+	var grids [][3]int
+	text := "<|im_start|>user\n" + prompt + "<|im_end|>\n<|im_start|>assistant\n"
+	if imageFile != "" {
+		f, err := os.Open(imageFile)
+		if err != nil {
+			return usagef("generate: --image: %v", err)
+		}
+		img, _, err := image.Decode(f)
+		f.Close()
+		if err != nil {
+			return usagef("generate: --image %s is not a readable PNG, JPEG or WebP image: %v", imageFile, err)
+		}
+		b := img.Bounds()
+		rgb := make([]uint8, 0, 3*b.Dx()*b.Dy())
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
+				rgb = append(rgb, c.R, c.G, c.B)
+			}
+		}
+		px, grid, err := proc.Preprocess(b.Dx(), b.Dy(), rgb)
+		if err != nil {
+			return err
+		}
+		pixels, grids = px, [][3]int{grid}
+		text = vlPrompt(prompt)
+	}
+	if text, err = proc.ExpandPrompt(text, grids); err != nil {
+		return err
+	}
+	idsIn, err := tok.Encode(text, false)
+	if err != nil {
+		return err
+	}
+	m, err := hf.LoadQwenVL(dir, dev, kind)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	out, err := m.Generate([]hf.QwenVLPrompt{{IDs: idsIn, Pixels: pixels, Grids: grids}}, hf.GenerateOptions{MaxNew: maxNew, Stop: m.Config().Text.EOSIDs()})
+	if err != nil {
+		return err
+	}
+	if printIDs {
+		js, _ := json.Marshal(out[0])
+		fmt.Println(string(js))
+		return nil
+	}
+	s, err := tok.Decode(out[0], true)
+	if err != nil {
+		return err
+	}
+	fmt.Println(s)
 	return nil
 }

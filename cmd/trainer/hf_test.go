@@ -153,3 +153,14 @@ func TestTrainWithHFRewardEncoder(t *testing.T) {
 		t.Errorf("serve-reward with a Hugging Face encoder: exit %d, %q", code, got)
 	}
 }
+
+// trainer generate --image with a Qwen2.5-VL model: transformers' generate() on the fixture's
+// image and prompt, token for token (oracle: the fixture).
+func TestGenerateWithImage(t *testing.T) {
+	dir := filepath.Join(fixtures, "qwen2_5_vl")
+	got, code := runProgram(t, "generate", "--policy", "hf:"+dir, "--image", filepath.Join(dir, "image.png"),
+		"--prompt", "What is in the picture?", "--max-new", "6", "--ids")
+	if code != 0 || strings.TrimSpace(got) != "[64,220,341,268,94,64]" {
+		t.Fatalf("exit %d: %q; want [64,220,341,268,94,64]", code, got)
+	}
+}

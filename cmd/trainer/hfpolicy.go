@@ -17,21 +17,27 @@ import (
 // modelDir returns the folder of a checkpoint when it is a Hugging Face model folder (its
 // config.json names a model_type), else "".
 func modelDir(path string) string {
-	dir := path
+	dir, _ := modelType(path)
+	return dir
+}
+
+// modelType returns a Hugging Face checkpoint's folder and model_type ("" when it is not one).
+func modelType(path string) (dir, typ string) {
+	dir = path
 	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		dir = filepath.Dir(path)
 	}
 	js, err := os.ReadFile(filepath.Join(dir, "config.json"))
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	var c struct {
 		ModelType string `json:"model_type"`
 	}
 	if json.Unmarshal(js, &c) != nil || c.ModelType == "" {
-		return ""
+		return "", ""
 	}
-	return dir
+	return dir, c.ModelType
 }
 
 // parseDType reads --dtype.
@@ -143,6 +149,27 @@ func hfPolicyLoader(h *hfText, kind raw.Kind, maxLen int) func(string, gotch.Dev
 			return nil, fmt.Errorf("%s is not a Hugging Face model folder (no config.json with a model_type)", path)
 		}
 		p, err := hf.NewTextPolicy(dir, dev, kind, h.prompt, h.stop, h.text, maxLen, !o.Frozen)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+}
+
+// vlPrompt is Qwen2.5-VL's chat prompt of one user turn holding the image, then the text.
+func vlPrompt(text string) string {
+	return "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>" + text + "<|im_end|>\n<|im_start|>assistant\n"
+}
+
+// qwenVLLoader loads Qwen2.5-VL folders as policies that caption square images of side size
+// (vision tower frozen, language model trained), at most maxLen tokens per caption.
+func qwenVLLoader(prompt string, kind raw.Kind, size, maxLen int) func(string, gotch.Device, trainer.LoadOptions) (trainer.Policy, error) {
+	return func(path string, dev gotch.Device, o trainer.LoadOptions) (trainer.Policy, error) {
+		dir := modelDir(path)
+		if dir == "" {
+			return nil, fmt.Errorf("%s is not a Hugging Face model folder (no config.json with a model_type)", path)
+		}
+		p, err := hf.NewQwenVLPolicy(dir, dev, kind, vlPrompt(prompt), size, maxLen, !o.Frozen)
 		if err != nil {
 			return nil, err
 		}

@@ -84,7 +84,23 @@ func rewardFor(url, names string, timeout time.Duration, hidden bool) (eval.Rewa
 // grpoTask wires a GRPO run.
 func grpoTask(c trainer.GRPOConfig, timeout time.Duration, hidden bool) (trainer.Task, error) {
 	load, size := loadPolicy, 0
-	if dir := modelDir(c.Init); dir != "" {
+	maxLen := c.MaxLen
+	if maxLen == 0 {
+		maxLen = 64
+	}
+	if dir, typ := modelType(c.Init); typ == "qwen2_5_vl" {
+		// A vision-language model captions the images themselves, at the world's size (what the
+		// world's reward compares), or at --image-size (for a reward service that takes larger).
+		kind, err := parseDType(c.DType)
+		if err != nil {
+			return trainer.Task{}, err
+		}
+		size = world.DefaultConfig().Size
+		if c.ImageSize > 0 {
+			size = c.ImageSize
+		}
+		load = qwenVLLoader(c.Prompt, kind, size, maxLen)
+	} else if dir != "" {
 		// A Hugging Face language model: text-prompted, it reads no image; sources are fitted to
 		// the world's size for the reward.
 		kind, err := parseDType(c.DType)
@@ -94,10 +110,6 @@ func grpoTask(c trainer.GRPOConfig, timeout time.Duration, hidden bool) (trainer
 		h, err := openHFText(dir, c.Prompt, c.Chat)
 		if err != nil {
 			return trainer.Task{}, fmt.Errorf("--init %s: %w", c.Init, err)
-		}
-		maxLen := c.MaxLen
-		if maxLen == 0 {
-			maxLen = 64
 		}
 		load, size = hfPolicyLoader(h, kind, maxLen), world.DefaultConfig().Size
 	} else {

@@ -35,9 +35,10 @@ func runTrain(args []string) error {
 	fs.StringVar(&c.RewardURL, "reward-url", c.RewardURL, "use the reward service at this address (http://HOST:PORT or unix:///PATH; see trainer serve-reward) instead of the in-process world reward; --reward is then the service's choice")
 	timeout := fs.Duration("reward-timeout", 2*time.Minute, "deadline of each call to the reward service, retries included")
 	hidden := fs.Bool("reward-hidden", false, "send each caption's last hidden state to the reward service (for a decoder conditioned on it, UMM-1 in the paper)")
-	fs.StringVar(&c.Prompt, "prompt", "Describe this image in detail.", "with a Hugging Face language model as --init: the text-only prompt every caption continues")
+	fs.StringVar(&c.Prompt, "prompt", "Describe this image in detail.", "with a Hugging Face model as --init: the prompt every caption continues (a Qwen2.5-VL model sees the image before it; a language model only the text)")
 	fs.BoolVar(&c.Chat, "chat", true, "with a Hugging Face language model: wrap --prompt in the family's chat format")
 	fs.StringVar(&c.DType, "dtype", "float32", "with a Hugging Face model: float32 or bfloat16")
+	fs.IntVar(&c.ImageSize, "image-size", 0, "with a Qwen2.5-VL policy: the side source images are fitted to before its processor (0: the world's 32, which the world's reward compares; larger for a reward service)")
 	threads := fs.Int("threads", 1, "libtorch threads per process (1 is fastest for this small model)")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -13,6 +13,10 @@ type QwenVLBatch struct {
 	IDs  [][]int
 	Pos  MRoPE
 	Mask [][]int // [B][S]: S keys, the cached ones first
+	// Prompt, when positive, is the number of leading positions of each row that hold its
+	// prompt: only there do <|image_pad|> tokens take image features (a caption that happens to
+	// hold the token reads its embedding, as in generation). 0: every position.
+	Prompt int
 }
 
 // forward runs the language model on a batch whose <|image_pad|> tokens take, in order, the rows
@@ -29,11 +33,11 @@ func (m *QwenVL) forward(a *raw.Arena, in QwenVLBatch, images raw.Tensor, cache 
 		if int64(len(row)) != T {
 			return nil, nil, fmt.Errorf("hf: rows of %d and %d tokens in one batch", len(row), T)
 		}
-		for _, id := range row {
+		for t, id := range row {
 			if id < 0 || id >= c.Vocab {
 				return nil, nil, fmt.Errorf("hf: token id %d outside the vocabulary of %d", id, c.Vocab)
 			}
-			if id == m.cfg.ImageToken {
+			if id == m.cfg.ImageToken && (in.Prompt <= 0 || t < in.Prompt) {
 				slots = append(slots, int64(len(ids)))
 			}
 			ids = append(ids, int64(id))

@@ -285,7 +285,7 @@ func (p *QwenVLPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, tem
 	for _, c := range tokens {
 		T = max(T, len(c))
 	}
-	in := QwenVLBatch{IDs: make([][]int, N), Mask: make([][]int, N)}
+	in := QwenVLBatch{IDs: make([][]int, N), Mask: make([][]int, N), Prompt: P}
 	for ax := range in.Pos {
 		in.Pos[ax] = make([][]int, N)
 	}

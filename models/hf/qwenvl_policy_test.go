@@ -157,3 +157,36 @@ func TestQwenVLPolicy(t *testing.T) {
 		t.Errorf("the saved folder's image processor: %v", err)
 	}
 }
+
+// A caption that holds the <|image_pad|> token (a policy may sample it) is scored as text: only
+// the prompt's image tokens take image features.
+func TestQwenVLPolicyCaptionWithImageToken(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	dir := filepath.Join("testdata", "transformers", qwenVLFamily)
+	prompt := "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>What is in the picture?<|im_end|>\n<|im_start|>assistant\n"
+	p, err := NewQwenVLPolicy(dir, gotch.CPU, raw.Float32, prompt, 32, 6, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	img := images.NewPlanar(3, 32, 32)
+	for i := range img.Pix {
+		img.Pix[i] = float32(i%7) / 7
+	}
+	pad := p.Model.Config().ImageToken
+	sc, err := p.LogProbs([]images.Planar{img}, 2, [][]int{{64, pad, 220}, {pad}}, 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Drop()
+	got := make([]float32, 2*sc.T)
+	if err := sc.LogProbs.CopyData(got, uint(len(got))); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got[:3] {
+		if !(v < 0) {
+			t.Errorf("log-prob %d of the caption is %v", i, v)
+		}
+	}
+}
