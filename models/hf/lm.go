@@ -171,14 +171,35 @@ func (m *LM) forward(a *raw.Arena, in Batch, cache *kvCache) (hidden []raw.Tenso
 func (m *LM) stack(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *kvCache) (hidden []raw.Tensor, logits raw.Tensor, err error) {
 	hidden = append(hidden, x)
 	for l := range m.layers {
+		// Each layer's temporaries live in their own arena, freed when the layer is done: only
+		// its output and the cache move to a, so a forward pass holds one layer's activations at
+		// a time (autograd keeps what a backward needs by itself).
+		la := raw.New(m.dev.CInt())
 		var kv *[2]raw.Tensor
 		if cache != nil {
 			kv = &[2]raw.Tensor{cache.k[l], cache.v[l]}
 		}
-		x = m.layer(a, &m.layers[l], x, cos, sin, mask, kv)
+		y := m.layer(la, &m.layers[l], x, cos, sin, mask, kv)
+		if err := la.Err(); err != nil {
+			la.Free()
+			a.Fail(err)
+			return nil, nil, err
+		}
+		keep := []raw.Tensor{y}
 		if cache != nil {
+			keep = append(keep, kv[0], kv[1])
 			cache.k[l], cache.v[l] = kv[0], kv[1]
 		}
+		for _, h := range keep {
+			if la.Release(h) {
+				a.Adopt(h)
+			}
+		}
+		if err := la.Free(); err != nil {
+			a.Fail(err)
+			return nil, nil, err
+		}
+		x = y
 		if l < len(m.layers)-1 {
 			hidden = append(hidden, x)
 		}

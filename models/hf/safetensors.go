@@ -185,8 +185,17 @@ func (w *Weights) Load(a *raw.Arena, name string, kind raw.Kind, shape ...int64)
 	} else {
 		return nil, fmt.Errorf("hf: tensor %s is empty", name)
 	}
-	if x = a.To(x, kind); a.Err() != nil {
-		return nil, fmt.Errorf("hf: loading %s: %w", name, a.Err())
+	if t.kind != kind || a.Device() >= 0 {
+		// Convert or move, and free the file's copy at once: loading holds one copy of the
+		// weights in the run's dtype, not the file's dtype as well.
+		y := a.To(x, kind)
+		if a.Release(x) {
+			raw.FreeHandle(x)
+		}
+		x = y
+	}
+	if err := a.Err(); err != nil {
+		return nil, fmt.Errorf("hf: loading %s: %w", name, err)
 	}
 	return x, nil
 }
