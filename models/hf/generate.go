@@ -90,6 +90,7 @@ func (m *LM) newDecoder() *decoder {
 // step runs a batch of the language model (the prompt first, then one token per row) and reads
 // the logits and hidden state of its last position.
 func (d *decoder) step(in Batch) error {
+	in.Last = true
 	return d.run(len(in.IDs), func(a *raw.Arena, cache *kvCache) ([]raw.Tensor, raw.Tensor, error) {
 		return d.m.forward(a, in, cache)
 	})

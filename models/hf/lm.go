@@ -134,6 +134,9 @@ type Batch struct {
 	IDs  [][]int
 	Pos  [][]int
 	Mask [][]int // [B][S]: S keys, the cached ones first
+	// Last asks for the logits of the last position only ([B, 1, V]): generation reads no other,
+	// and the head over a large vocabulary is a good part of a prompt's cost.
+	Last bool
 }
 
 // kvCache holds, per layer, the keys and values of every position seen so far [B, KV, S, Dh].
@@ -162,13 +165,13 @@ func (m *LM) forward(a *raw.Arena, in Batch, cache *kvCache) (hidden []raw.Tenso
 	cos, sin := m.rotary(a, in.Pos)
 	mask := m.mask(a, in.Mask, T)
 	x := a.Embedding(m.embed, a.FromInt64(ids, B, T)) // [B, T, D]
-	return m.stack(a, x, cos, sin, mask, cache)
+	return m.stack(a, x, cos, sin, mask, cache, in.Last)
 }
 
 // stack runs input embeddings x [B, T, D] through the decoder layers (rotary tables cos, sin and
-// the additive mask given), the final norm and the head: the part every family of causal LM
+// the additive mask given), the final norm and the head (of the last position only when last): the part every family of causal LM
 // shares, whatever made x and the positions (text alone, or image features spliced in).
-func (m *LM) stack(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *kvCache) (hidden []raw.Tensor, logits raw.Tensor, err error) {
+func (m *LM) stack(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *kvCache, last bool) (hidden []raw.Tensor, logits raw.Tensor, err error) {
 	hidden = append(hidden, x)
 	for l := range m.layers {
 		// Each layer's temporaries live in their own arena, freed when the layer is done: only
@@ -206,6 +209,11 @@ func (m *LM) stack(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *kvCache) (
 	}
 	x = m.rmsNorm(a, x, m.norm)
 	hidden = append(hidden, x)
+	if last {
+		if sh := a.Shape(x); sh != nil {
+			x = a.Narrow(x, 1, sh[1]-1, 1)
+		}
+	}
 	logits = a.To(a.Linear(x, m.head, nil), raw.Float32)
 	return hidden, logits, a.Err()
 }

@@ -17,6 +17,7 @@ type QwenVLBatch struct {
 	// prompt: only there do <|image_pad|> tokens take image features (a caption that happens to
 	// hold the token reads its embedding, as in generation). 0: every position.
 	Prompt int
+	Last   bool // the logits of the last position only (as Batch.Last)
 }
 
 // forward runs the language model on a batch whose <|image_pad|> tokens take, in order, the rows
@@ -84,7 +85,7 @@ func (m *QwenVL) forward(a *raw.Arena, in QwenVLBatch, images raw.Tensor, cache 
 			}
 		}
 	}
-	return lm.stack(a, x, cos, sin, lm.mask(a, keys, T), cache)
+	return lm.stack(a, x, cos, sin, lm.mask(a, keys, T), cache, in.Last)
 }
 
 // rotary returns cos and sin [B, 1, T, Dh] of the M-RoPE positions: frequency i (of Dh/2) turns

@@ -24,6 +24,7 @@ func (m *QwenVL) newDecoder() qwenVLDecoder { return qwenVLDecoder{m.lm.newDecod
 // step runs a batch (the prompt first, with its images' features [M, D] made by images(a), then
 // one token per row with images nil) and reads the logits and hidden state of its last position.
 func (d qwenVLDecoder) step(in QwenVLBatch, images func(a *raw.Arena) (raw.Tensor, error)) error {
+	in.Last = true
 	return d.run(len(in.IDs), func(a *raw.Arena, cache *kvCache) ([]raw.Tensor, raw.Tensor, error) {
 		var feats raw.Tensor
 		if images != nil {

@@ -179,12 +179,15 @@ func (w *Weights) Load(a *raw.Arena, name string, kind raw.Kind, shape ...int64)
 	if t.kind < 0 {
 		return nil, fmt.Errorf("hf: tensor %s is %s; only F32, BF16 and F16 weights are read", name, t.dtype)
 	}
-	var x raw.Tensor
-	if t.hi > t.lo {
-		x = a.FromBytes(unsafe.Pointer(&t.file.data[t.lo]), t.hi-t.lo, t.kind, t.shape...)
-	} else {
+	if t.hi <= t.lo {
 		return nil, fmt.Errorf("hf: tensor %s is empty", name)
 	}
+	x := a.FromBytes(unsafe.Pointer(&t.file.data[t.lo]), t.hi-t.lo, t.kind, t.shape...)
+	// The copy is made: drop the file's pages from this process's resident set (they stay in
+	// the page cache), so that loading never holds the file and the weights at once.
+	page := os.Getpagesize()
+	lo, hi := t.lo/page*page, min(len(t.file.data), (t.hi+page-1)/page*page)
+	_ = syscall.Madvise(t.file.data[lo:hi], syscall.MADV_DONTNEED)
 	if t.kind != kind || a.Device() >= 0 {
 		// Convert or move, and free the file's copy at once: loading holds one copy of the
 		// weights in the run's dtype, not the file's dtype as well.
