@@ -6,6 +6,8 @@
 #      (bench/torch/grpo.py), same checkpoint, B=8 G=8, one thread, runs alternated Go/PyTorch
 #   3. scaling: GRPO samples/s on 1 vs 2 ranks at the same global batch
 #   4. memory: resident memory per rank over a long GRPO run (small batch)
+#   5. language model: a Qwen2-0.5B-shaped model, Go (models/hf) against a PyTorch twin, prefill and
+#      decode tokens/s and resident memory, float32 and bfloat16 (scripts/bench-lm.sh)
 # and writes report.md, summary.json and PNG charts into the run folder (bench/report).
 #
 # Settings (environment): RUN=folder (default runs/bench-DATE), INIT=checkpoint or run folder to
@@ -174,6 +176,7 @@ rm -rf "$run/memory"
 logged memory bin/launch -np 2 bin/trainer train --init "$init" --out "$run/memory" --steps "$mem_steps" \
   --batch 2 --group 4 --eval-every 0 --eval-scenes 4 --ckpt-every 0 --keep 1 --plot-every 0 --check-every 0 \
   --monitor-interval 1 --log-every 10
+phase "language model: Go vs PyTorch twin, float32 and bfloat16, then GRPO with it (RUN/lm.md)"; logged lm scripts/bench-lm.sh "$run"
 
 # --- report --------------------------------------------------------------------------------------
 phase done

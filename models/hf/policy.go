@@ -241,16 +241,11 @@ func saveFolder(path string, dev gotch.Device, tensors map[string]raw.Tensor, sr
 	head["__metadata__"] = md
 	a := raw.New(dev.CInt())
 	defer a.Free()
-	var blobs [][]float32
 	off := 0
 	for _, n := range names {
-		h := tensors[n]
-		shape := a.Shape(h)
-		vals := make([]float32, numel(shape))
-		a.CopyToFloat32(a.Contiguous(a.To(a.Detach(h), raw.Float32)), vals)
-		head[n] = entry{DType: "F32", Shape: shape, Offsets: [2]int{off, off + 4*len(vals)}}
-		off += 4 * len(vals)
-		blobs = append(blobs, vals)
+		shape := a.Shape(tensors[n])
+		head[n] = entry{DType: "F32", Shape: shape, Offsets: [2]int{off, off + 4*numel(shape)}}
+		off += 4 * numel(shape)
 	}
 	if err := a.Err(); err != nil {
 		return fmt.Errorf("hf: save %s: %w", path, err)
@@ -262,6 +257,7 @@ func saveFolder(path string, dev gotch.Device, tensors map[string]raw.Tensor, sr
 	for len(js)%8 != 0 {
 		js = append(js, ' ')
 	}
+	// One tensor at a time: saving holds one float32 copy of the largest tensor, not of the model.
 	err = atomicfile.WriteFunc(path, func(w io.Writer) error {
 		var n [8]byte
 		binary.LittleEndian.PutUint64(n[:], uint64(len(js)))
@@ -269,7 +265,14 @@ func saveFolder(path string, dev gotch.Device, tensors map[string]raw.Tensor, sr
 			return err
 		}
 		buf := make([]byte, 0, 1<<20)
-		for _, vals := range blobs {
+		for _, name := range names {
+			t := raw.New(dev.CInt())
+			h := tensors[name]
+			vals := make([]float32, numel(t.Shape(h)))
+			t.CopyToFloat32(t.Contiguous(t.To(t.Detach(h), raw.Float32)), vals)
+			if err := t.Free(); err != nil {
+				return fmt.Errorf("reading %s: %w", name, err)
+			}
 			for _, v := range vals {
 				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
 				if len(buf) >= 1<<20 {
