@@ -73,3 +73,18 @@ func Fit(img image.Image, size int) Square {
 	}
 	return out
 }
+
+// RGB8 returns the 8-bit RGB pixels of a decoded image (row-major, three bytes a pixel) and its
+// size: transparency dropped and the colour under it kept, as Load does.
+func RGB8(img image.Image) (w, h int, rgb []uint8) {
+	b := img.Bounds()
+	w, h = b.Dx(), b.Dy()
+	rgb = make([]uint8, 0, 3*w*h)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
+			rgb = append(rgb, c.R, c.G, c.B)
+		}
+	}
+	return w, h, rgb
+}

@@ -26,7 +26,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"image"
-	"image/color"
 	"image/png"
 	"math"
 
@@ -186,15 +185,5 @@ func DecodeImage(w Image, size int) (images.Planar, error) {
 // rgb converts a decoded image to a float RGB image, dropping alpha but keeping the colour under
 // it (as images.Fit does for files).
 func rgb(img image.Image) images.Planar {
-	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	pix := make([]uint8, 3*w*h)
-	for y := range h {
-		for x := range w {
-			c := color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
-			i := 3 * (y*w + x)
-			pix[i], pix[i+1], pix[i+2] = c.R, c.G, c.B
-		}
-	}
-	return images.FromRGB8(w, h, pix)
+	return images.FromRGB8(images.RGB8(img))
 }

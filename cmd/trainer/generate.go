@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
-	"image/color"
 	_ "image/jpeg" // decoders for --image
 	_ "image/png"
 	"math/rand/v2"
@@ -121,15 +120,7 @@ func generateVL(dir, prompt, imageFile string, maxNew int, kind raw.Kind, dev go
 		if err != nil {
 			return usagef("generate: --image %s is not a readable PNG, JPEG or WebP image: %v", imageFile, err)
 		}
-		b := img.Bounds()
-		rgb := make([]uint8, 0, 3*b.Dx()*b.Dy())
-		for y := b.Min.Y; y < b.Max.Y; y++ {
-			for x := b.Min.X; x < b.Max.X; x++ {
-				c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
-				rgb = append(rgb, c.R, c.G, c.B)
-			}
-		}
-		px, grid, err := proc.Preprocess(b.Dx(), b.Dy(), rgb)
+		px, grid, err := proc.Preprocess(images.RGB8(img))
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package hf
 import (
 	"fmt"
 	"image"
-	"image/color"
 	"math"
 
 	"github.com/unigrpo/unigrpo/images"
@@ -106,18 +105,11 @@ func (v *ViT) EmbedPlanar(ims []images.Planar) ([][]float32, error) {
 func (v *ViT) EmbedImages(imgs []image.Image) ([][]float32, error) {
 	rgbs := make([]vitRGB8, len(imgs))
 	for i, img := range imgs {
-		b := img.Bounds()
-		if b.Dx() < 1 || b.Dy() < 1 {
+		w, h, pix := images.RGB8(img)
+		if w < 1 || h < 1 {
 			return nil, fmt.Errorf("hf: image %d has no pixels", i)
 		}
-		pix := make([]uint8, 0, 3*b.Dx()*b.Dy())
-		for y := b.Min.Y; y < b.Max.Y; y++ {
-			for x := b.Min.X; x < b.Max.X; x++ {
-				c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
-				pix = append(pix, c.R, c.G, c.B)
-			}
-		}
-		rgbs[i] = vitRGB8{w: b.Dx(), h: b.Dy(), pix: pix}
+		rgbs[i] = vitRGB8{w: w, h: h, pix: pix}
 	}
 	return v.embedRGB(rgbs)
 }
