@@ -114,3 +114,11 @@ func (c LMConfig) EOSIDs() []int {
 	}
 	return nil
 }
+
+// override sets *dst to *src when config.json gave the field (src not nil), keeping the family's
+// default otherwise.
+func override[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}

@@ -72,26 +72,14 @@ func parseQwenVLImageProcessor(js []byte) (*QwenVLImageProcessor, error) {
 	}
 	p := &QwenVLImageProcessor{MinPixels: 56 * 56, MaxPixels: 28 * 28 * 1280, Patch: 14, Merge: 2, TemporalPatch: 2,
 		Resize: true, Resample: 3, Rescale: true, RescaleFactor: 1.0 / 255, Normalize: true}
-	set := func(dst *int, src *int) {
-		if src != nil {
-			*dst = *src
-		}
-	}
-	setB := func(dst *bool, src *bool) {
-		if src != nil {
-			*dst = *src
-		}
-	}
-	set(&p.Patch, j.Patch)
-	set(&p.Merge, j.Merge)
-	set(&p.TemporalPatch, j.Temporal)
-	set(&p.Resample, j.Resample)
-	setB(&p.Resize, j.Resize)
-	setB(&p.Rescale, j.Rescale)
-	setB(&p.Normalize, j.Normalize)
-	if j.Factor != nil {
-		p.RescaleFactor = *j.Factor
-	}
+	override(&p.Patch, j.Patch)
+	override(&p.Merge, j.Merge)
+	override(&p.TemporalPatch, j.Temporal)
+	override(&p.Resample, j.Resample)
+	override(&p.Resize, j.Resize)
+	override(&p.Rescale, j.Rescale)
+	override(&p.Normalize, j.Normalize)
+	override(&p.RescaleFactor, j.Factor)
 	// size {shortest_edge: min_pixels, longest_edge: max_pixels} (transformers 5), or the
 	// top-level min_pixels and max_pixels of older configs (these win, as in transformers).
 	if v, ok := j.Size["shortest_edge"]; ok {
@@ -100,8 +88,8 @@ func parseQwenVLImageProcessor(js []byte) (*QwenVLImageProcessor, error) {
 	if v, ok := j.Size["longest_edge"]; ok {
 		p.MaxPixels = int(v)
 	}
-	set(&p.MinPixels, j.MinPixels)
-	set(&p.MaxPixels, j.MaxPixels)
+	override(&p.MinPixels, j.MinPixels)
+	override(&p.MaxPixels, j.MaxPixels)
 	var err error
 	clip := []float32{0.48145466, 0.4578275, 0.40821073}
 	if p.Mean, err = vitChannelValues("image_mean", j.Mean, clip); err != nil {

@@ -118,26 +118,17 @@ func parseViTConfig(js []byte) (ViTConfig, error) {
 	default:
 		return ViTConfig{}, fmt.Errorf("model_type %q is not a vision encoder family read here (clip_vision_model, dinov2, siglip_vision_model, or the vision tower of clip and siglip)", c.ModelType)
 	}
-	setInt := func(dst *int, src *int) {
-		if src != nil {
-			*dst = *src
-		}
-	}
-	setInt(&c.D, j.Hidden)
-	setInt(&c.F, j.Inter)
-	setInt(&c.Layers, j.Layers)
-	setInt(&c.H, j.Heads)
-	setInt(&c.Channels, j.Channels)
-	setInt(&c.Proj, j.Proj)
+	override(&c.D, j.Hidden)
+	override(&c.F, j.Inter)
+	override(&c.Layers, j.Layers)
+	override(&c.H, j.Heads)
+	override(&c.Channels, j.Channels)
+	override(&c.Proj, j.Proj)
 	if outer == "clip" {
 		c.Proj = proj
 	}
-	if j.Act != nil {
-		c.Act = *j.Act
-	}
-	if j.Eps != nil {
-		c.Eps = *j.Eps
-	}
+	override(&c.Act, j.Act)
+	override(&c.Eps, j.Eps)
 	if j.QKVBias != nil && c.ModelType == "dinov2" {
 		c.QKVBias = *j.QKVBias
 	}

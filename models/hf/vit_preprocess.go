@@ -106,21 +106,12 @@ func parseViTImageProcessor(js []byte) (*ViTImageProcessor, error) {
 	p.Type = typ
 	p.Mean = append([]float32(nil), def.Mean...)
 	p.Std = append([]float32(nil), def.Std...)
-	setBool := func(dst *bool, src *bool) {
-		if src != nil {
-			*dst = *src
-		}
-	}
-	setBool(&p.Resize, c.DoResize)
-	setBool(&p.Crop, c.DoCrop)
-	setBool(&p.Rescale, c.DoRescale)
-	setBool(&p.Normalize, c.DoNormalize)
-	if c.Resample != nil {
-		p.Resample = *c.Resample
-	}
-	if c.RescaleFactor != nil {
-		p.RescaleFactor = *c.RescaleFactor
-	}
+	override(&p.Resize, c.DoResize)
+	override(&p.Crop, c.DoCrop)
+	override(&p.Rescale, c.DoRescale)
+	override(&p.Normalize, c.DoNormalize)
+	override(&p.Resample, c.Resample)
+	override(&p.RescaleFactor, c.RescaleFactor)
 	if c.DoPad != nil && *c.DoPad {
 		return nil, fmt.Errorf("do_pad is not implemented")
 	}
