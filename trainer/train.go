@@ -20,9 +20,11 @@ import (
 type grpo struct {
 	cfg  GRPOConfig
 	task Task
-	l    *learner // the policy being trained and its optimizer
-	ref  Policy   // frozen copy of the initial policy, the KL reference (nil when Beta is 0)
-	d    *Dist
+	// embedders names the reward's embedders (the per-embedder metrics), asked once.
+	embedders []string
+	l         *learner // the policy being trained and its optimizer
+	ref       Policy   // frozen copy of the initial policy, the KL reference (nil when Beta is 0)
+	d         *Dist
 }
 
 // Train runs Unified-GRPO from cfg.Init, or, with resume set, continues the run in cfg.Out from
@@ -65,7 +67,7 @@ func Train(cfg GRPOConfig, task Task, resume bool, d *Dist, obs Observer) error 
 		return err
 	}
 	defer model.Close()
-	g := &grpo{cfg: cfg, task: task, d: d}
+	g := &grpo{cfg: cfg, task: task, d: d, embedders: task.Reward.Embedders()}
 	if cfg.Beta > 0 {
 		if g.ref, err = task.Load(initPath, dev, LoadOptions{Frozen: true}); err != nil {
 			return fmt.Errorf("reference policy: %w", err)
@@ -112,7 +114,7 @@ func Train(cfg GRPOConfig, task Task, resume bool, d *Dist, obs Observer) error 
 		lp.run.logf("train: resumed at step %d from %s", first, start)
 	}
 	lp.run.logf("train: %d trainable parameters, %d ranks, B=%d images x G=%d samples per step; images: %s; reward: %s",
-		g.l.flat.N, d.World(), cfg.Batch, cfg.Group, task.About, strings.Join(task.Reward.Embedders(), ","))
+		g.l.flat.N, d.World(), cfg.Batch, cfg.Group, task.About, strings.Join(g.embedders, ","))
 	if heldErr != nil {
 		lp.run.logf("train: no held-out evaluation: %v", heldErr)
 	}
@@ -271,8 +273,7 @@ func (g *grpo) step(step int) (Record, error) {
 		t.max("reward_max", r)
 		t.min("reward_min", r)
 	}
-	names := g.task.Reward.Embedders()
-	for k, name := range names {
+	for k, name := range g.embedders {
 		s := 0.0
 		for _, p := range parts {
 			s += p[k]
@@ -311,7 +312,7 @@ func (g *grpo) step(step int) (Record, error) {
 		// captions scored per second of reward time, over all ranks (the slowest rank's time)
 		"reward_captions_per_s": n / m["reward_time"],
 	}
-	for _, name := range names {
+	for _, name := range g.embedders {
 		key := "reward_" + name // the mean similarity under one embedder
 		if _, taken := rec[key]; taken {
 			key = "reward_embedder_" + name

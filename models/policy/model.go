@@ -28,6 +28,8 @@ type Model struct {
 	// vision caches the frozen vision encoder's output; pix is scratch for packed images.
 	vision visionCache
 	pix    []float32
+	// vocab is the world's caption language, the captioner's tokenizer (Text).
+	vocab *world.Vocab
 }
 
 // linearW is a linear layer (or convolution): weight and bias.
@@ -69,7 +71,7 @@ func build(cfg Config, dev gotch.Device, rng *rand.Rand) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Model{cfg: cfg, dev: dev, trainable: [numGroups]bool{true, true, true}}
+	m := &Model{cfg: cfg, dev: dev, trainable: [numGroups]bool{true, true, true}, vocab: world.NewVocab()}
 	m.a = raw.New(dev.CInt())
 	m.tokArena = raw.New(dev.CInt())
 	m.statics = raw.New(dev.CInt())
@@ -188,7 +190,7 @@ func (m *Model) Clone() (*Model, error) {
 }
 
 // Text returns a caption's words in the world's language (the captioner's tokenizer).
-func (m *Model) Text(tokens []int) string { return world.NewVocab().Decode(tokens) }
+func (m *Model) Text(tokens []int) string { return m.vocab.Decode(tokens) }
 
 // MaxLen returns the most tokens a caption may have, EOS included.
 func (m *Model) MaxLen() int { return m.cfg.MaxLen }
