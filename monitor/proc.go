@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/unigrpo/unigrpo/internal/procfs"
 )
 
 // userHZ is the unit of the CPU times in /proc/<pid>/stat: Linux exports
@@ -84,29 +85,9 @@ func cpuTicks(path string) (uint64, error) {
 
 // rssMiB returns VmRSS from a /proc/<pid>/status file, in MiB.
 func rssMiB(path string) (float64, error) {
-	f, err := os.Open(path)
+	b, err := procfs.RSS(path)
 	if err != nil {
 		return 0, fmt.Errorf("monitor: %w", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
-		if !ok {
-			continue
-		}
-		fs := strings.Fields(rest)
-		if len(fs) != 2 || fs[1] != "kB" {
-			return 0, fmt.Errorf("monitor: %s: unexpected VmRSS line %q", path, sc.Text())
-		}
-		kb, err := strconv.ParseFloat(fs[0], 64)
-		if err != nil {
-			return 0, fmt.Errorf("monitor: %s: VmRSS: %w", path, err)
-		}
-		return kb / 1024, nil
-	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("monitor: %s: %w", path, err)
-	}
-	return 0, fmt.Errorf("monitor: %s: no VmRSS line", path)
+	return float64(b) / (1 << 20), nil
 }

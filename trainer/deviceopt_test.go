@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -16,6 +14,8 @@ import (
 
 	"github.com/unigrpo/unigrpo/internal/cmem"
 	"github.com/unigrpo/unigrpo/models/policy"
+
+	"github.com/unigrpo/unigrpo/internal/procfs"
 )
 
 // optimizerRun is a model and its learner, with the optimizer state where `where` says.
@@ -256,12 +256,11 @@ func TestDeviceOptimizerMemoryFlat(t *testing.T) {
 	defer l.close()
 	rss := func() int64 {
 		cmem.Trim()
-		b, err := os.ReadFile("/proc/self/statm")
+		b, err := procfs.SelfRSS()
 		if err != nil {
-			t.Skip("no /proc/self/statm")
+			t.Skip(err)
 		}
-		pages, _ := strconv.ParseInt(strings.Fields(string(b))[1], 10, 64)
-		return pages * int64(os.Getpagesize())
+		return b
 	}
 	var base int64
 	for step := 1; step <= 200; step++ {

@@ -3,9 +3,10 @@ package raw
 import (
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/unigrpo/unigrpo/internal/procfs"
 )
 
 // lock pins the test goroutine to its OS thread (libtorch state is per thread).
@@ -90,13 +91,11 @@ func TestArenaError(t *testing.T) {
 
 // rss returns the resident set size of the process in bytes.
 func rss(t *testing.T) int64 {
-	b, err := os.ReadFile("/proc/self/statm")
+	b, err := procfs.SelfRSS()
 	if err != nil {
-		t.Skip("no /proc/self/statm")
+		t.Skip(err)
 	}
-	f := strings.Fields(string(b))
-	pages, _ := strconv.ParseInt(f[1], 10, 64)
-	return pages * int64(os.Getpagesize())
+	return b
 }
 
 // TestArenaFreesMemory: Free releases the memory of every tensor the arena created (seen in

@@ -2,11 +2,8 @@ package hf
 
 import (
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -14,16 +11,17 @@ import (
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/caption"
+
+	"github.com/unigrpo/unigrpo/internal/procfs"
 )
 
 func rssBytes(t *testing.T) int64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/statm")
+	b, err := procfs.SelfRSS()
 	if err != nil {
-		t.Fatal("no /proc/self/statm")
+		t.Fatal(err)
 	}
-	pages, _ := strconv.ParseInt(strings.Fields(string(b))[1], 10, 64)
-	return pages * int64(os.Getpagesize())
+	return b
 }
 
 // Many GRPO-like steps of the text policy (sample with the cache, teacher-forced log-probs with

@@ -1,23 +1,21 @@
 package policy
 
 import (
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+
+	"github.com/unigrpo/unigrpo/internal/procfs"
 )
 
 // rssBytes returns the process's resident set size.
 func rssBytes(t *testing.T) int64 {
-	b, err := os.ReadFile("/proc/self/statm")
+	b, err := procfs.SelfRSS()
 	if err != nil {
-		t.Skip("no /proc/self/statm")
+		t.Skip(err)
 	}
-	pages, _ := strconv.ParseInt(strings.Fields(string(b))[1], 10, 64)
-	return pages * int64(os.Getpagesize())
+	return b
 }
 
 // TestMemoryFlat: many GRPO-like steps (sample, teacher-forced log-probs with entropy, backward)
