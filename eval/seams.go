@@ -64,3 +64,22 @@ func Words(roll *caption.Rollout, r int) []int {
 	}
 	return t
 }
+
+// SelfDecoder is a unified model (the paper's UMM-2) that regenerates images from captions
+// itself: its own generation direction is the decoder of its reward, so each checkpoint is
+// scored with its own reconstructions rather than with a task-wide decoder.
+type SelfDecoder interface {
+	// Decoder is the reward that regenerates with this model and compares under the task's
+	// embedders. It lives as long as the model.
+	Decoder() Reward
+}
+
+// Prober is a model with abilities measured beside its captions on held-out labelled images:
+// a unified model's visual-question accuracy and the accuracy of the images it draws from
+// prompts. Its metrics join the judge's in the understanding table.
+type Prober interface {
+	// Probes lists the metrics Probe returns, in table order.
+	Probes() []Metric
+	// Probe measures them on a held-out set (its labels), with draws keyed by seed.
+	Probe(set *images.Set, seed uint64) (map[string]float64, error)
+}

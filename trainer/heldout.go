@@ -8,22 +8,39 @@ import (
 func (lp *loop) evaluates() bool { return lp.held != nil && len(lp.held.Images) > 0 }
 
 // evaluate captions the held-out images greedily and scores them with the run's reward (and
-// judge, where the images have labels).
+// judge, where the images have labels); a policy that is an eval.Prober adds its probes (a
+// unified model's question answering and drawing).
 func (lp *loop) evaluate() (*eval.Result, error) {
 	caps, err := eval.Captions(lp.l.model, lp.held.Images, eval.SampleOptions{})
 	if err != nil {
 		return nil, err
 	}
-	return eval.Score("policy", lp.reward, lp.judge, lp.held, caps, lp.evalSeed, 0)
+	r, err := eval.Score("policy", lp.reward, lp.judge, lp.held, caps, lp.evalSeed, 0)
+	if err != nil {
+		return nil, err
+	}
+	if pr, ok := lp.l.model.(eval.Prober); ok && lp.held.Labels != nil {
+		probes, err := pr.Probe(lp.held, lp.evalSeed)
+		if err != nil {
+			return nil, err
+		}
+		if r.Understanding == nil {
+			r.Understanding = map[string]float64{}
+		}
+		for k, v := range probes {
+			r.Understanding[k] = v
+		}
+	}
+	return r, nil
 }
 
 // evalFields are the held-out results of greedy captions, under the names of eval.json (and,
 // prefixed with eval_, of metrics.jsonl): the reward, the caption length and the judge's metrics.
 func (lp *loop) evalFields(r *eval.Result) map[string]float64 {
 	out := map[string]float64{"reward": r.Overall, "length": r.LengthMean}
-	if lp.judge != nil && r.Understanding != nil {
-		for _, m := range lp.judge.Metrics() {
-			out[m.Key] = r.Understanding[m.Key]
+	if r.Understanding != nil {
+		for k, v := range r.Understanding {
+			out[k] = v // the judge's metrics and the policy's probes
 		}
 	}
 	return out

@@ -75,6 +75,9 @@ func SFT(cfg SFTConfig, task SFTTask, d *Dist, obs Observer) error {
 		return err
 	}
 	defer model.Close()
+	if sd, ok := model.(eval.SelfDecoder); ok && task.Reward == nil {
+		task.Reward = sd.Decoder() // a unified model is evaluated with its own reconstructions
+	}
 	sched := Schedule{LR: cfg.LR, Warmup: cfg.Warmup, Total: cfg.Steps, Cosine: true, MinRatio: cfg.MinLRRatio}
 	l, err := newLearner(model, d, sched, cfg.ClipNorm, cfg.WeightDecay)
 	if err != nil {

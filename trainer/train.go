@@ -67,6 +67,15 @@ func Train(cfg GRPOConfig, task Task, resume bool, d *Dist, obs Observer) error 
 		return err
 	}
 	defer model.Close()
+	if task.Reward == nil {
+		// A unified model (UMM-2) regenerates the images with its own generation direction, so
+		// the reward follows the weights being trained.
+		sd, ok := model.(eval.SelfDecoder)
+		if !ok {
+			return fmt.Errorf("train: the task has no reward and the policy does not decode images itself")
+		}
+		task.Reward = sd.Decoder()
+	}
 	g := &grpo{cfg: cfg, task: task, d: d, embedders: task.Reward.Embedders()}
 	if cfg.Beta > 0 {
 		if g.ref, err = task.Load(initPath, dev, LoadOptions{Frozen: true}); err != nil {

@@ -167,20 +167,29 @@ func (r *Reward) Rewards(src []images.Planar, G int, captions []string, keys []s
 			return nil, nil, fmt.Errorf("world reward: source image %d is not a 3-channel image", b)
 		}
 	}
-	srcEmb := make([][][]float32, len(src))
-	for b, im := range src {
-		srcEmb[b] = embed.Embeddings(r.es, im)
-	}
 	recs, err := r.Reconstruct(captions, keys)
 	if err != nil {
 		return nil, nil, err
 	}
-	reward := make([]float64, len(captions))
-	parts := make([][]float64, len(captions))
+	reward, parts := r.Compare(src, G, recs)
+	return reward, parts, nil
+}
+
+// Compare scores reconstructions against their sources under the reward's embedders: row r of
+// recs belongs to source r/G; it returns each row's mean similarity over the embedders and each
+// embedder's similarity. A decoder other than the renderer (a unified model's own generation
+// direction) is scored with it.
+func (r *Reward) Compare(src []images.Planar, G int, recs []images.Planar) (reward []float64, parts [][]float64) {
+	srcEmb := make([][][]float32, len(src))
+	for b, im := range src {
+		srcEmb[b] = embed.Embeddings(r.es, im)
+	}
+	reward = make([]float64, len(recs))
+	parts = make([][]float64, len(recs))
 	for i, rec := range recs {
 		reward[i], parts[i] = embed.Similarities(r.es, srcEmb[i/G], rec)
 	}
-	return reward, parts, nil
+	return reward, parts
 }
 
 // Reconstruct regenerates an image from each caption with the draws of its key.
