@@ -17,6 +17,8 @@ plain argmax loop, versions, the route taken, non-fatal errors); error.txt only 
   dinov2         Dinov2Model; position embeddings for a 6x6 grid used at 4x4 (interpolated, as real
                  checkpoints always are)
   siglip_vision  SiglipVisionModel with its attention-pooling head
+  janus          JanusForConditionalGeneration with the config and inputs of scripts/janus-reference.py
+                 (tensors named as its reference.safetensors; guided image codes by generate())
 
 Weights are redrawn after construction (matrices ~ N(0, 1/fan_in), norm weights ~ 1 + N(0, 0.1),
 biases ~ N(0, 0.1)) so activations are O(1), greedy picks are well apart and an ignored norm weight
@@ -437,8 +439,64 @@ def family_qwen2_5_vl(d, info, tensors):
     record_generation(info, model, 6, inputs, with_positions=False)
 
 
+def family_janus(d, info, tensors):
+    """The tiny Janus of scripts/janus-reference.py (its config dicts and inputs, imported from it),
+    built by transformers; outputs under the names of that script's reference.safetensors."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "janus_reference", os.path.join(os.path.dirname(os.path.abspath(__file__)), "janus-reference.py"))
+    ref = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref)
+    sub = lambda c, *drop: {k: v for k, v in c.items() if k not in drop}
+    cfg = make_config(transformers.JanusConfig, text_config=dict(ref.TEXT), image_token_id=ref.IMG,
+                      vision_config=sub(ref.VISION, "model_type"), vq_config=sub(ref.VQ, "model_type"),
+                      tie_word_embeddings=False)
+    model = build_model(transformers.JanusForConditionalGeneration, cfg)
+    gc = model.generation_config
+    gc.bos_token_id, gc.pad_token_id, gc.eos_token_id = ref.BOS, ref.PAD, ref.EOS
+    gc.boi_token_id, gc.generation_kwargs = ref.BOI, {"boi_token_id": ref.BOI}
+    save_model(model, d, info)
+    gc.eos_token_id = None  # the reference never stops early: always TEXT_NEW new tokens
+    inp = ref.fixture_inputs()
+    tensors.update(inp)
+    ids, mask, pos, px = inp["input_ids"], inp["attention_mask"], inp["position_ids"], inp["pixel_values"]
+    feats = model.model.get_image_features(pixel_values=px)
+    feats = getattr(feats, "pooler_output", feats)  # 5.x: an output object; 4.x: the tensor
+    out = model.model(input_ids=ids, pixel_values=px, attention_mask=mask, position_ids=pos, use_cache=False)
+    tensors.update(image_embeds=feats, hidden=out.last_hidden_state, logits=model.lm_head(out.last_hidden_state))
+    # The generation path by hand: token embeddings, image features at the placeholders of row 1,
+    # generation_embeddings + generation_aligner at the codes.
+    gids, gcodes = inp["gen_input_ids"], inp["gen_codes"]
+    emb = model.get_input_embeddings()(gids)
+    holders = (gids == ref.IMG) & (gcodes < 0)
+    emb = emb.masked_scatter(holders[..., None].expand_as(emb), feats[0])
+    emb[gcodes >= 0] = model.prepare_embeddings_for_image_generation(gcodes[gcodes >= 0])
+    gh = model.model.language_model(inputs_embeds=emb, attention_mask=inp["gen_attention_mask"],
+                                    position_ids=inp["gen_position_ids"], use_cache=False).last_hidden_state
+    tensors.update(gen_hidden=gh, gen_image_logits=model.model.generation_head(gh))
+    try:
+        gen = model.generate(input_ids=ids, attention_mask=mask, pixel_values=px, max_new_tokens=ref.TEXT_NEW,
+                             do_sample=False, generation_mode="text")
+        tensors["text_generate"] = gen[:, ids.shape[1]:]
+    except Exception:
+        info["errors"].append(traceback.format_exc())
+    codes = model.generate(input_ids=inp["cfg_input_ids"], attention_mask=inp["cfg_attention_mask"],
+                           generation_mode="image", do_sample=False, guidance_scale=ref.SCALE)
+    pix = model.decode_image_tokens(codes).permute(0, 3, 1, 2)  # decode_image_tokens gives [B, H, W, C]
+    tensors.update(cfg_codes=codes, cfg_pixels=pix)
+    try:
+        enc = model.model.vqmodel.encode(pix)
+        enc = getattr(enc, "image_tokens", None) if not isinstance(enc, tuple) else enc[2]
+        tensors["vq_codes"] = enc.reshape(2, -1)
+    except Exception:
+        info["errors"].append(traceback.format_exc())
+    info["inputs"] = {k: v.tolist() for k, v in inp.items() if not v.is_floating_point()}
+
+
 FAMILIES = [("llama", family_llama), ("qwen2", family_qwen2), ("qwen2_5_vl", family_qwen2_5_vl),
-            ("clip_vision", family_clip_vision), ("dinov2", family_dinov2), ("siglip_vision", family_siglip_vision)]
+            ("clip_vision", family_clip_vision), ("dinov2", family_dinov2), ("siglip_vision", family_siglip_vision),
+            ("janus", family_janus)]
 
 
 def run_family(out_dir, name, fn):

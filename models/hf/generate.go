@@ -100,17 +100,25 @@ func (d *decoder) step(in Batch) error {
 // cache (the language model alone, or with a vision tower in front).
 func (d *decoder) run(B int, forward func(a *raw.Arena, cache *kvCache) (hidden []raw.Tensor, logits raw.Tensor, err error)) error {
 	m := d.m
-	if n := B * m.cfg.Vocab; len(d.logits) != n {
-		d.logits, d.hidden = make([]float32, n), make([]float32, B*m.cfg.D)
-	}
 	a := raw.New(m.dev.CInt())
 	old := append(append([]raw.Tensor(nil), d.cache.k...), d.cache.v...)
 	hs, lg, err := forward(a, d.cache)
 	if err == nil {
-		T := a.Shape(lg)[1]
-		a.CopyToFloat32(a.Contiguous(a.Select(lg, 1, T-1)), d.logits)
-		a.CopyToFloat32(a.Contiguous(a.To(a.Select(hs[len(hs)-1], 1, T-1), raw.Float32)), d.hidden)
 		err = a.Err()
+	}
+	if err == nil {
+		// The logits' width is the head's: the vocabulary, or another head's (Janus's codebook).
+		if sh := a.Shape(lg); len(sh) != 3 || sh[0] != int64(B) {
+			err = fmt.Errorf("hf: a decoder step gave logits of shape %v for %d rows", sh, B)
+		} else {
+			T, V := sh[1], int(sh[2])
+			if len(d.logits) != B*V || len(d.hidden) != B*m.cfg.D {
+				d.logits, d.hidden = make([]float32, B*V), make([]float32, B*m.cfg.D)
+			}
+			a.CopyToFloat32(a.Contiguous(a.Select(lg, 1, T-1)), d.logits)
+			a.CopyToFloat32(a.Contiguous(a.To(a.Select(hs[len(hs)-1], 1, T-1), raw.Float32)), d.hidden)
+			err = a.Err()
+		}
 	}
 	// The cache's new handles move to keep, and the ones they replace are freed: the cache holds
 	// one copy of the keys and values, whatever the number of steps.

@@ -24,6 +24,9 @@ type LM struct {
 	head   raw.Tensor // [V, D]
 	names  map[string]raw.Tensor
 	order  []string // names in load order
+	// prefix is where the decoder's tensors live in the folder: "model." (empty means that) for
+	// a causal LM, "model.language_model." inside Janus.
+	prefix string
 }
 
 type lmLayer struct {
@@ -78,9 +81,13 @@ func (m *LM) load(ws *Weights) error {
 		}
 		return l
 	}
-	m.embed = get("model.embed_tokens.weight", V, D)
+	pre := m.prefix
+	if pre == "" {
+		pre = "model."
+	}
+	m.embed = get(pre+"embed_tokens.weight", V, D)
 	for i := 0; i < c.Layers; i++ {
-		p := fmt.Sprintf("model.layers.%d.", i)
+		p := fmt.Sprintf("%slayers.%d.", pre, i)
 		m.layers = append(m.layers, lmLayer{
 			inNorm:   get(p+"input_layernorm.weight", D),
 			q:        lin(p+"self_attn.q_proj", Hq, D, c.qkvBias()),
@@ -93,7 +100,7 @@ func (m *LM) load(ws *Weights) error {
 			down:     lin(p+"mlp.down_proj", D, F, c.MLPBias),
 		})
 	}
-	m.norm = get("model.norm.weight", D)
+	m.norm = get(pre+"norm.weight", D)
 	if c.TieEmbedding {
 		m.head = m.embed
 		if _, ok := ws.Shape("lm_head.weight"); ok {
@@ -172,6 +179,22 @@ func (m *LM) forward(a *raw.Arena, in Batch, cache *kvCache) (hidden []raw.Tenso
 // the additive mask given), the final norm and the head (of the last position only when last): the part every family of causal LM
 // shares, whatever made x and the positions (text alone, or image features spliced in).
 func (m *LM) stack(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *kvCache, last bool) (hidden []raw.Tensor, logits raw.Tensor, err error) {
+	if hidden, err = m.trunk(a, x, cos, sin, mask, cache); err != nil {
+		return nil, nil, err
+	}
+	x = hidden[len(hidden)-1]
+	if last {
+		if sh := a.Shape(x); sh != nil {
+			x = a.Narrow(x, 1, sh[1]-1, 1)
+		}
+	}
+	logits = a.To(a.Linear(x, m.head, nil), raw.Float32)
+	return hidden, logits, a.Err()
+}
+
+// trunk is stack without the head: the decoder layers and the final norm, whose output is the
+// last of the hidden states it returns (a family with other heads, Janus's, reads it).
+func (m *LM) trunk(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *kvCache) (hidden []raw.Tensor, err error) {
 	hidden = append(hidden, x)
 	for l := range m.layers {
 		// Each layer's temporaries live in their own arena, freed when the layer is done: only
@@ -186,7 +209,7 @@ func (m *LM) stack(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *kvCache, l
 		if err := la.Err(); err != nil {
 			la.Free()
 			a.Fail(err)
-			return nil, nil, err
+			return nil, err
 		}
 		keep := []raw.Tensor{y}
 		if cache != nil {
@@ -200,22 +223,15 @@ func (m *LM) stack(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *kvCache, l
 		}
 		if err := la.Free(); err != nil {
 			a.Fail(err)
-			return nil, nil, err
+			return nil, err
 		}
 		x = y
 		if l < len(m.layers)-1 {
 			hidden = append(hidden, x)
 		}
 	}
-	x = m.rmsNorm(a, x, m.norm)
-	hidden = append(hidden, x)
-	if last {
-		if sh := a.Shape(x); sh != nil {
-			x = a.Narrow(x, 1, sh[1]-1, 1)
-		}
-	}
-	logits = a.To(a.Linear(x, m.head, nil), raw.Float32)
-	return hidden, logits, a.Err()
+	hidden = append(hidden, m.rmsNorm(a, x, m.norm))
+	return hidden, a.Err()
 }
 
 // layer is one decoder layer: x + attn(norm(x)), then + mlp(norm(.)). kv, when set, holds the

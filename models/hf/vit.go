@@ -548,7 +548,9 @@ func (v *ViT) forward(a *raw.Arena, px raw.Tensor, B, S int64) vitActs {
 		out.pooled = a.Select(out.last, 1, 0)
 	case "siglip_vision_model":
 		out.last = v.norm(a, x, *v.postNorm)
-		out.pooled = v.pool(a, out.last, B, T)
+		if v.head != nil { // a tower without the pooling head (Janus's) has no pooled output
+			out.pooled = v.pool(a, out.last, B, T)
+		}
 	}
 	return out
 }
@@ -606,8 +608,11 @@ func (v *ViT) mlp(a *raw.Arena, x raw.Tensor, fc1, fc2 linear) raw.Tensor {
 
 // act is the config's hidden_act: quick_gelu x*sigmoid(1.702x), gelu (erf), or the tanh
 // approximation of gelu (gelu_pytorch_tanh; gelu_new is the same function written out).
-func (v *ViT) act(a *raw.Arena, x raw.Tensor) raw.Tensor {
-	switch v.cfg.Act {
+func (v *ViT) act(a *raw.Arena, x raw.Tensor) raw.Tensor { return activation(a, v.cfg.Act, x) }
+
+// activation applies the transformers activation of the given name (ViTConfig.check's list).
+func activation(a *raw.Arena, name string, x raw.Tensor) raw.Tensor {
+	switch name {
 	case "quick_gelu":
 		return a.Mul(x, a.Sigmoid(a.MulScalar(x, 1.702)))
 	case "gelu":

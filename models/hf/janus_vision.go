@@ -1,0 +1,177 @@
+package hf
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/unigrpo/unigrpo/images"
+	"github.com/unigrpo/unigrpo/internal/raw"
+)
+
+// JanusImageProcessor is transformers' Janus image processor (its PIL form) on an 8-bit RGB
+// image: the longer side resized to Size (the shorter one to max(round(side * Size / longer),
+// MinSize)) with Pillow's filter, the rest of the square filled with the background colour
+// int(mean * 255) (the image centred), rescaled and normalised to [3, Size, Size].
+type JanusImageProcessor struct {
+	Size, MinSize int
+	Resample      int // Pillow's filter number (3: bicubic)
+	Resize        bool
+	Pad           bool
+	Rescale       bool
+	RescaleFactor float64
+	Normalize     bool
+	Mean, Std     []float32
+	Background    [3]uint8
+}
+
+// loadJanusImageProcessor reads dir/preprocessor_config.json; a folder without one gets
+// Janus-Pro's processor (bicubic to the tower's image_size, mean and std 0.5 per channel).
+func loadJanusImageProcessor(dir string, v JanusVisionConfig) (JanusImageProcessor, error) {
+	p := JanusImageProcessor{Size: v.ImageSize, MinSize: 14, Resample: 3, Resize: true, Pad: true, Rescale: true,
+		RescaleFactor: 1.0 / 255, Normalize: true, Mean: []float32{0.5, 0.5, 0.5}, Std: []float32{0.5, 0.5, 0.5}}
+	path := filepath.Join(dir, "preprocessor_config.json")
+	js, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		p.setBackground()
+		return p, nil
+	case err != nil:
+		return p, fmt.Errorf("hf: %w", err)
+	}
+	var j struct {
+		Size *struct {
+			H int `json:"height"`
+			W int `json:"width"`
+		} `json:"size"`
+		ImageSize     *int            `json:"image_size"`
+		MinSize       *int            `json:"min_size"`
+		Resample      *int            `json:"resample"`
+		DoResize      *bool           `json:"do_resize"`
+		DoPad         *bool           `json:"do_pad"`
+		DoRescale     *bool           `json:"do_rescale"`
+		RescaleFactor *float64        `json:"rescale_factor"`
+		DoNormalize   *bool           `json:"do_normalize"`
+		Mean          json.RawMessage `json:"image_mean"`
+		Std           json.RawMessage `json:"image_std"`
+	}
+	if err := json.Unmarshal(js, &j); err != nil {
+		return p, fmt.Errorf("hf: %s: %v", path, err)
+	}
+	override(&p.Size, j.ImageSize)
+	if j.Size != nil {
+		if j.Size.H != j.Size.W {
+			return p, fmt.Errorf("hf: %s: size %dx%d: the Janus processor makes square images", path, j.Size.H, j.Size.W)
+		}
+		p.Size = j.Size.H
+	}
+	override(&p.MinSize, j.MinSize)
+	override(&p.Resample, j.Resample)
+	override(&p.Resize, j.DoResize)
+	override(&p.Pad, j.DoPad)
+	override(&p.Rescale, j.DoRescale)
+	override(&p.RescaleFactor, j.RescaleFactor)
+	override(&p.Normalize, j.DoNormalize)
+	// The PIL class's defaults when the file gives no statistics: CLIP's.
+	if p.Mean, err = vitChannelValues("image_mean", j.Mean, []float32{0.48145466, 0.4578275, 0.40821073}); err == nil {
+		p.Std, err = vitChannelValues("image_std", j.Std, []float32{0.26862954, 0.26130258, 0.27577711})
+	}
+	switch {
+	case err != nil:
+		return p, fmt.Errorf("hf: %s: %w", path, err)
+	case p.Size != v.ImageSize:
+		return p, fmt.Errorf("hf: %s: images of side %d, but the vision tower reads %d", path, p.Size, v.ImageSize)
+	case !p.Resize || !p.Pad:
+		return p, fmt.Errorf("hf: %s: do_resize and do_pad false are not implemented", path)
+	case p.Resample < 0 || p.Resample > 5:
+		return p, fmt.Errorf("hf: %s: resample %d is not a Pillow filter", path, p.Resample)
+	}
+	p.setBackground()
+	return p, nil
+}
+
+func (p *JanusImageProcessor) setBackground() {
+	for c := range 3 {
+		p.Background[c] = uint8(math.Max(0, math.Min(255, math.Trunc(float64(p.Mean[c])*255))))
+	}
+}
+
+// Preprocess returns the model input [3, Size, Size] (channel-major float32) of the w x h image
+// of 8-bit RGB pixels rgb (row-major, three bytes a pixel).
+func (p JanusImageProcessor) Preprocess(w, h int, rgb []uint8) ([]float32, error) {
+	if w < 1 || h < 1 || len(rgb) != 3*w*h {
+		return nil, fmt.Errorf("hf: an image of %dx%d needs %d bytes of RGB, not %d", w, h, 3*w*h, len(rgb))
+	}
+	long := max(w, h)
+	delta := float64(p.Size) / float64(long)
+	nh := max(int(math.RoundToEven(float64(h)*delta)), p.MinSize)
+	nw := max(int(math.RoundToEven(float64(w)*delta)), p.MinSize)
+	img := vitPILResize(rgb, w, h, nw, nh, p.Resample)
+	// Pad to a square around the centre.
+	S := max(nw, nh)
+	sq := make([]uint8, 3*S*S)
+	for i := 0; i < S*S; i++ {
+		copy(sq[3*i:3*i+3], p.Background[:])
+	}
+	top, left := (S-nh)/2, (S-nw)/2
+	for y := range nh {
+		copy(sq[3*((top+y)*S+left):3*((top+y)*S+left+nw)], img[3*y*nw:3*(y+1)*nw])
+	}
+	out := make([]float32, 3*S*S)
+	for c := range 3 {
+		plane := out[c*S*S : (c+1)*S*S]
+		for i := range plane {
+			u := sq[3*i+c]
+			v := float32(u)
+			if p.Rescale { // numpy: uint8 -> float64, times the factor, then float32
+				v = float32(float64(u) * p.RescaleFactor)
+			}
+			if p.Normalize {
+				v = (v - p.Mean[c]) / p.Std[c]
+			}
+			plane[i] = v
+		}
+	}
+	return out, nil
+}
+
+// Processor returns the model's image preprocessing.
+func (m *Janus) Processor() JanusImageProcessor { return m.proc }
+
+// PreprocessImage returns the pixel values [3, S, S] the Janus processor gives for a float image
+// (values in [0, 1], 3 channels or 1 taken as grey), rounded to 8 bits first as a saved PNG is.
+func (m *Janus) PreprocessImage(im images.Planar) ([]float32, error) {
+	if !im.Valid() || (im.C != 3 && im.C != 1) {
+		return nil, fmt.Errorf("hf: %dx%dx%d with %d values is not a 1- or 3-channel image", im.C, im.H, im.W, len(im.Pix))
+	}
+	n := im.H * im.W
+	rgb := make([]uint8, 3*n)
+	for j := range n {
+		for c := range 3 {
+			rgb[3*j+c] = images.To8(im.Pix[min(c, im.C-1)*n+j])
+		}
+	}
+	return m.proc.Preprocess(im.W, im.H, rgb)
+}
+
+// ImageFeatures runs pixels px [B, 3, S, S] (float32, normalised as the processor does, S the
+// tower's image_size) through the vision tower and the aligner: the features [B*G*G, D] that
+// replace the <image_placeholder> tokens, image after image, each in row-major patch order.
+func (m *Janus) ImageFeatures(a *raw.Arena, px raw.Tensor) raw.Tensor {
+	sh := a.Shape(px)
+	if sh == nil {
+		return nil
+	}
+	v := m.cfg.Vision
+	if len(sh) != 4 || sh[1] != int64(v.Channels) || sh[2] != int64(v.ImageSize) || sh[3] != int64(v.ImageSize) {
+		a.Fail(fmt.Errorf("hf: janus: pixels of shape %v, the vision tower reads [B, %d, %d, %d]", sh, v.Channels, v.ImageSize, v.ImageSize))
+		return nil
+	}
+	acts := m.vision.forward(a, a.To(px, raw.Float32), sh[0], sh[2])
+	f := m.aligner.forward(a, acts.last) // [B, G*G, D]
+	return a.Reshape(f, sh[0]*int64(v.Tokens), int64(m.cfg.Text.D))
+}
