@@ -27,8 +27,9 @@ test: setup
 test-pure:
 	GOWORK=off $(GO) test -count=1 ./launch/... ./collective/... ./nccl/... ./plots/... ./monitor/... ./images/...
 
+# make demo UMM=2 runs the unified model (UMM-2) instead of the captioner (UMM-1).
 demo: build
-	@scripts/demo.sh
+	@if [ "$(UMM)" = 2 ]; then scripts/demo-umm2.sh; else scripts/demo.sh; fi
 
 bench: build
 	@scripts/bench.sh

@@ -34,6 +34,10 @@ type GRPOConfig struct {
 	// ImageSize is the side source images are fitted to for a vision-language policy (Qwen2.5-VL,
 	// whose processor then resizes them to its own patch grid); 0: the world's size.
 	ImageSize int `json:"image_size,omitempty"`
+	// For a unified model as the policy (--init of a `trainer sft --unified model` run), which
+	// redraws each image from its caption itself:
+	Guidance        float64 `json:"guidance,omitempty"`         // classifier-free guidance scale of its drawings
+	DrawTemperature float64 `json:"draw_temperature,omitempty"` // temperature of the image codes it draws (0: greedy)
 }
 
 // DefaultGRPOConfig returns the defaults of `trainer train`.
@@ -43,7 +47,7 @@ func DefaultGRPOConfig() GRPOConfig {
 			EvalEvery: 50, EvalScenes: 100, EvalSeed: 20251125, CkptEvery: 50, Keep: 3, LogEvery: 5, PlotEvery: 25,
 			CheckEvery: 50, Device: "cpu", MonitorInterval: 2},
 		Group: 8, Beta: 0.2, Temperature: 1, EpsLow: 0.2, EpsHigh: 0.2, LossAgg: SeqMeanTokenMean, ScaleStd: true, Mu: 1,
-		Reward: "all", ImagesHeld: 0.1,
+		Reward: "all", ImagesHeld: 0.1, Guidance: 3,
 	}
 }
 

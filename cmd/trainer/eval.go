@@ -23,6 +23,7 @@ func runEval(args []string) error {
 	threads := fs.Int("threads", 1, "libtorch threads")
 	imgs := fs.String("images", "", "evaluate on these image files instead of the world's scenes: a folder or JSONL manifest (its held-out split, the first --scenes files; no understanding metrics)")
 	held := fs.Float64("images-held-out", trainer.DefaultGRPOConfig().ImagesHeld, "the held-out share of --images, as in trainer train (0: every file)")
+	guidance := fs.Float64("guidance", trainer.DefaultGRPOConfig().Guidance, "unified-model runs: classifier-free guidance scale of their drawings")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -66,9 +67,24 @@ func runEval(args []string) error {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	task, err := evalTask(*imgs, *held, list, dev)
+	var paths []string
+	for _, ck := range list {
+		paths = append(paths, ck.Path)
+	}
+	isUni, err := checkUnifiedMix(paths)
 	if err != nil {
 		return err
+	}
+	var task eval.Task
+	switch {
+	case isUni && *imgs != "":
+		return usagef("eval: unified-model runs are benchmarked on the world's scenes; drop --images")
+	case isUni:
+		task = unifiedEvalTask(dev, *guidance)
+	default:
+		if task, err = evalTask(*imgs, *held, list, dev); err != nil {
+			return err
+		}
 	}
 	rep, err := eval.Bench(list, task, eval.Options{Scenes: *scenes, Seed: *seed, Sampling: eval.SampleOptions{Temperature: *temp, Seed: *seed},
 		Examples: *examples, Out: *out})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/internal/progress"
 	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/models/unified"
 	"github.com/unigrpo/unigrpo/models/world"
 	"github.com/unigrpo/unigrpo/models/worldtask"
 	"github.com/unigrpo/unigrpo/trainer"
@@ -37,13 +38,30 @@ func runSFT(args []string) error {
 	fs.IntVar(&c.Model.Layers, "layers", c.Model.Layers, "transformer blocks of the language model")
 	fs.IntVar(&c.Model.Heads, "heads", c.Model.Heads, "attention heads of the language model (must divide --dim)")
 	threads := fs.Int("threads", 1, "libtorch threads per process (1 is fastest for this small model)")
+	u := unifiedSFT{DrawFull: unified.DefaultData().DrawFull, EmptyDraw: unified.DefaultData().EmptyDraw,
+		Guidance: unified.DefaultOptions().Guidance, MaxLen: unified.DefaultOptions().MaxLen, Model: unified.TinyShape()}
+	stage := fs.String("unified", "", "train the unified model (UMM-2, Janus layout) instead of the captioner: vq (its image tokenizer, from scratch) or model (caption, answer and draw, from --init)")
+	fs.StringVar(&u.Init, "init", "", "with --unified model: the run of --unified vq to start from")
+	fs.Float64Var(&u.DrawFull, "draw-full", u.DrawFull, "with --unified model: share of drawing examples whose prompt is the full description (the others partial)")
+	fs.Float64Var(&u.EmptyDraw, "empty-draw", u.EmptyDraw, "with --unified model: share of drawing examples with an empty prompt (the unconditional branch of guidance)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if c.Out == "" {
 		return usagef("sft: --out is required")
 	}
-	task, err := sftTask(&c)
+	var task trainer.SFTTask
+	var err error
+	if *stage != "" {
+		u.SFTConfig, u.Stage, u.Partial = c.SFTConfig, unified.Stage(*stage), c.Partial
+		if !fs.Changed("captions") {
+			u.Captions = 3 // one example of each task per scene
+		}
+		task, err = unifiedSFTTask(&u)
+		c.SFTConfig = u.SFTConfig
+	} else {
+		task, err = sftTask(&c)
+	}
 	if err != nil {
 		return err
 	}

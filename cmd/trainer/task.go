@@ -83,6 +83,9 @@ func rewardFor(url, names string, timeout time.Duration, hidden bool) (eval.Rewa
 
 // grpoTask wires a GRPO run.
 func grpoTask(c trainer.GRPOConfig, timeout time.Duration, hidden bool) (trainer.Task, error) {
+	if isUnified(c.Init) {
+		return unifiedGRPOTask(c)
+	}
 	load, size := loadPolicy, 0
 	maxLen := c.MaxLen
 	if maxLen == 0 {

@@ -1,0 +1,182 @@
+package unified
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/unigrpo/unigrpo/images"
+	"github.com/unigrpo/unigrpo/models/caption"
+	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/world"
+	"github.com/unigrpo/unigrpo/models/worldtask"
+)
+
+// Stage says what a supervised run of the unified model trains.
+type Stage string
+
+const (
+	// StageVQ trains the image tokenizer (the VQ-VAE) on the world's renders, nothing else.
+	StageVQ Stage = "vq"
+	// StageModel trains everything but the image tokenizer on the three tasks of Data; GRPO
+	// trains the same parts but the vision tower.
+	StageModel Stage = "model"
+)
+
+// Options configure a unified policy in the world.
+type Options struct {
+	Stage    Stage
+	MaxLen   int     // caption tokens, end token included
+	Guidance float64 // classifier-free guidance scale of its drawings (1: none)
+	// DrawTemperature samples image codes at this temperature in the reward's drawings (0:
+	// greedy); held-out drawings are greedy.
+	DrawTemperature float64
+	Frozen          bool // nothing trains (a KL reference, an evaluated checkpoint)
+	TrainVision     bool // the vision tower trains in StageModel's GRPO (the paper keeps it frozen)
+	SFT             bool // StageModel's supervised run: the vision tower trains too (it starts random)
+	Reward          string // the world's embedders of its reward, as worldtask.NewReward names them
+}
+
+// DefaultOptions returns the settings of the world's demo.
+func DefaultOptions() Options {
+	return Options{Stage: StageModel, MaxLen: 40, Guidance: 3, DrawTemperature: 1, Reward: "all"}
+}
+
+// Policy is the unified model in the world (the paper's UMM-2, Janus architecture): it captions
+// images (the trainer's policy), answers questions about them, and draws images from captions,
+// which regenerate the images of its own reward (eval.SelfDecoder) and are judged by reading them
+// back (eval.Prober).
+type Policy struct {
+	J      *hf.JanusPolicy
+	o      Options
+	P      int // image placeholders per understanding image
+	reward *worldtask.Reward
+	reader *world.Reader
+	world  world.Config
+	tmp    string // a folder the policy made for itself (New), removed by Close
+}
+
+// Open loads a unified model folder (a Janus layout whose text vocabulary is this package's).
+func Open(dir string, dev gotch.Device, o Options) (*Policy, error) {
+	var parts []string
+	switch {
+	case o.Frozen:
+	case o.Stage == StageVQ:
+		parts = []string{"vq"}
+	case o.SFT || o.TrainVision:
+		parts = []string{"vision", "aligner", "lm", "gen"}
+	default:
+		parts = []string{"aligner", "lm", "gen"}
+	}
+	j, err := hf.OpenJanusPolicy(dir, dev, parts...)
+	if err != nil {
+		return nil, err
+	}
+	if v := j.Model.Config().Text.Vocab; v < V {
+		j.Close()
+		return nil, fmt.Errorf("unified: %s has a text vocabulary of %d tokens, the world's unified model needs %d", dir, v, V)
+	}
+	w := world.DefaultConfig()
+	if s := j.ImageSize(); s != w.Size {
+		j.Close()
+		return nil, fmt.Errorf("unified: %s reads %dx%d images, the world's are %dx%d", dir, s, s, w.Size, w.Size)
+	}
+	rd, err := world.NewReader(w)
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
+	rw, err := worldtask.NewReward(w, o.Reward)
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
+	return &Policy{J: j, o: o, P: j.Placeholders(), reward: rw, reader: rd, world: w}, nil
+}
+
+// Sample draws G captions per image.
+func (p *Policy) Sample(imgs []images.Planar, G int, opt caption.SampleOptions, rngs []*rand.Rand) (*caption.Rollout, error) {
+	return p.J.SampleText(imgs, G, CaptionPrompt(p.P), p.o.MaxLen, []int{world.EOS}, opt, rngs)
+}
+
+// Text is a caption's words.
+func (p *Policy) Text(tokens []int) string { return Text(tokens) }
+
+// LogProbs scores captions by teacher forcing.
+func (p *Policy) LogProbs(imgs []images.Planar, G int, tokens [][]int, temperature float64, withEntropy bool) (*caption.Scores, error) {
+	return p.J.ScoreText(imgs, G, CaptionPrompt(p.P), tokens, temperature, withEntropy)
+}
+
+// TrainableParams lists the parameters that train.
+func (p *Policy) TrainableParams() []caption.Param { return p.J.TrainableParams() }
+
+// Device is where the model lives.
+func (p *Policy) Device() gotch.Device { return p.J.Device() }
+
+// MaxLen is the most caption tokens, end token included.
+func (p *Policy) MaxLen() int { return p.o.MaxLen }
+
+// InputSize is the side of the images the model reads.
+func (p *Policy) InputSize() int { return p.J.ImageSize() }
+
+// Save writes the model folder (Janus layout) at the folder of path.
+func (p *Policy) Save(path string, meta map[string]string) error { return p.J.Save(path, meta) }
+
+// Close frees the model.
+func (p *Policy) Close() {
+	p.J.Close()
+	p.reward.Close()
+	if p.tmp != "" {
+		os.RemoveAll(p.tmp)
+	}
+}
+
+// Loss is the supervised loss of the stage, averaged over its units, and their number: in
+// StageVQ the VQ-VAE's loss over the images; in StageModel each example's mean token
+// cross-entropy, averaged over the examples (so that a drawing's 64 codes and a one-word answer
+// weigh the same, and the average over ranks is that of the global batch).
+func (p *Policy) Loss(imgs []images.Planar, rows [][]int) (*ts.Tensor, int, error) {
+	if p.o.Stage == StageVQ {
+		loss, err := p.J.VQLoss(imgs)
+		return loss, len(imgs), err
+	}
+	if len(imgs) == 0 || len(rows)%len(imgs) != 0 {
+		return nil, 0, fmt.Errorf("unified: loss: %d examples for %d images", len(rows), len(imgs))
+	}
+	k := len(rows) / len(imgs)
+	var codes [][]int
+	seq := make([]hf.JanusRow, len(rows))
+	for r, row := range rows {
+		ex, err := ParseExample(row)
+		if err != nil {
+			return nil, 0, err
+		}
+		b := r / k
+		switch ex.Task {
+		case TaskCaption:
+			seq[r] = hf.JanusRow{Image: b, Prompt: CaptionPrompt(p.P), Text: append(ex.Caption, world.EOS)}
+		case TaskQuestion:
+			seq[r] = hf.JanusRow{Image: b, Prompt: QuestionPrompt(p.P, ex.Question), Text: append(ex.Answer, world.EOS)}
+		case TaskDraw:
+			if codes == nil {
+				if codes, err = p.J.EncodeImages(imgs); err != nil {
+					return nil, 0, err
+				}
+			}
+			prompt := DrawPrompt(ex.Caption)
+			if len(ex.Caption) == 0 {
+				prompt = p.J.Unconditional(DrawPrompt(make([]int, emptyLength(r))))
+			}
+			seq[r] = hf.JanusRow{Image: -1, Prompt: prompt, Codes: codes[b]}
+		}
+	}
+	loss, err := p.J.SequenceLoss(imgs, seq)
+	return loss, len(rows), err
+}
+
+// emptyLength is the length of the padding of row r's empty drawing prompt: the unconditional
+// branch of guidance pads a caption's place, so empty prompts are trained at lengths captions have.
+func emptyLength(r int) int { return 1 + r%16 }
