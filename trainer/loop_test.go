@@ -54,6 +54,7 @@ func baseline(t *testing.T) string {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(filepath.Join(os.TempDir(), fmt.Sprintf("unigrpo-test-sft-%d", os.Getpid())))
+	os.RemoveAll(unifiedDir())
 	os.Exit(code)
 }
 

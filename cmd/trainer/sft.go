@@ -44,6 +44,8 @@ func runSFT(args []string) error {
 	fs.StringVar(&u.Init, "init", "", "with --unified model: the run of --unified vq to start from")
 	fs.Float64Var(&u.DrawFull, "draw-full", u.DrawFull, "with --unified model: share of drawing examples whose prompt is the full description (the others partial)")
 	fs.Float64Var(&u.EmptyDraw, "empty-draw", u.EmptyDraw, "with --unified model: share of drawing examples with an empty prompt (the unconditional branch of guidance)")
+	fs.IntVar(&u.Model.Channels, "vq-channels", u.Model.Channels, "with --unified vq: the VQ-VAE's base channels (a multiple of 32)")
+	fs.IntVar(&u.Model.Codebook, "codebook", u.Model.Codebook, "with --unified vq: codes in the VQ-VAE's codebook")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"os"
-
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/eval"
@@ -19,11 +16,25 @@ import (
 
 // The unified model is a policy of the trainer, its own decoder and a prober of the benchmark.
 var (
-	_ trainer.SupervisedPolicy = (*unified.Policy)(nil)
-	_ eval.SelfDecoder         = (*unified.Policy)(nil)
-	_ eval.Prober              = (*unified.Policy)(nil)
+	_ trainer.SupervisedPolicy = unifiedPolicy{}
+	_ eval.SelfDecoder         = unifiedPolicy{}
+	_ eval.Prober              = unifiedPolicy{}
+	_ eval.Reward              = unified.Redraw{}
+	_ eval.Reconstructor       = unified.Redraw{}
 	_ trainer.Supervised       = unified.Data{}
 )
+
+// unifiedPolicy is the unified model with its redrawing as an eval.Reward (models do not import
+// eval, so its Decoder returns the concrete type).
+type unifiedPolicy struct{ *unified.Policy }
+
+func (p unifiedPolicy) Decoder() eval.Reward { return p.Policy.Decoder() }
+
+// openUnified opens a unified model folder as the trainer's and the benchmark's policy.
+func openUnified(dir string, dev gotch.Device, o unified.Options) (unifiedPolicy, error) {
+	p, err := unified.Open(dir, dev, o)
+	return unifiedPolicy{p}, err
+}
 
 // unifiedSFT is the whole configuration of a supervised run of the unified model, as config.json
 // records it.
@@ -59,7 +70,11 @@ func unifiedSFTTask(c *unifiedSFT) (trainer.SFTTask, error) {
 		}
 		shape := c.Model
 		newPolicy = func(dev gotch.Device, seed uint64) (trainer.SupervisedPolicy, error) {
-			return unified.New(shape, seed, dev, o)
+			p, err := unified.New(shape, seed, dev, o)
+			if err != nil {
+				return nil, err
+			}
+			return unifiedPolicy{p}, nil
 		}
 	case unified.StageModel:
 		if c.Init == "" {
@@ -70,7 +85,11 @@ func unifiedSFTTask(c *unifiedSFT) (trainer.SFTTask, error) {
 			return trainer.SFTTask{}, usagef("--init %s: %v", c.Init, err)
 		}
 		newPolicy = func(dev gotch.Device, seed uint64) (trainer.SupervisedPolicy, error) {
-			return unified.Open(modelDir(file), dev, o)
+			p, err := openUnified(modelDir(file), dev, o)
+			if err != nil {
+				return nil, err
+			}
+			return p, nil
 		}
 	default:
 		return trainer.SFTTask{}, usagef("--unified %q: use vq (the image tokenizer) or model (the three tasks)", c.Stage)
@@ -97,7 +116,7 @@ func unifiedLoader(c trainer.GRPOConfig) func(string, gotch.Device, trainer.Load
 		if c.MaxLen > 0 {
 			o.MaxLen = c.MaxLen
 		}
-		p, err := unified.Open(modelDir(path), dev, o)
+		p, err := openUnified(modelDir(path), dev, o)
 		if err != nil {
 			return nil, err
 		}
@@ -121,7 +140,7 @@ func unifiedEvalTask(dev gotch.Device, guidance float64) eval.Task {
 	load := func(path string) (eval.Captioner, func(), error) {
 		o := unified.DefaultOptions()
 		o.Frozen, o.Guidance = true, guidance
-		p, err := unified.Open(modelDir(path), dev, o)
+		p, err := openUnified(modelDir(path), dev, o)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -144,6 +163,3 @@ func checkUnifiedMix(paths []string) (bool, error) {
 	}
 	return n > 0, nil
 }
-
-var _ = fmt.Sprintf
-var _ = os.Stat

@@ -20,6 +20,10 @@ type JanusBatch struct {
 	// ones first) each row may attend to (nil: all of them), as Batch's.
 	Pos, Mask [][]int
 	Last      bool // only the last position's hidden state (generation)
+	// Prompt, when positive, is how many leading positions of each row may hold placeholders:
+	// an image token after them (one a caption sampled) keeps its token embedding, as it had
+	// when it was sampled.
+	Prompt int
 }
 
 // forward runs a batch through the decoder and returns the final-norm hidden states [N, T, D]
@@ -61,7 +65,7 @@ func (m *Janus) forward(a *raw.Arena, in JanusBatch, feats raw.Tensor, cache *kv
 			if id < 0 || id >= c.Text.Vocab {
 				return nil, fmt.Errorf("hf: janus forward: token id %d outside the vocabulary of %d", id, c.Text.Vocab)
 			}
-			if id == c.ImageTokenID {
+			if id == c.ImageTokenID && (in.Prompt <= 0 || t < in.Prompt) {
 				slots = append(slots, flat)
 			}
 			ids = append(ids, int64(id))

@@ -31,6 +31,13 @@ func OpenJanusPolicy(dir string, dev gotch.Device, parts ...string) (*JanusPolic
 	if err != nil {
 		return nil, err
 	}
+	// The tokenizer's codes are the generation's targets: its latent grid must be the grid of
+	// codes the model draws (and the images it draws the side of those it reads).
+	if c := m.cfg; c.VQ.Grid(c.Vision.ImageSize) != c.Vision.Grid() {
+		m.Close()
+		return nil, fmt.Errorf("hf: janus policy %s: the VQ-VAE encodes %dx%d images to a %dx%d grid, but the model draws %dx%d codes",
+			dir, c.Vision.ImageSize, c.Vision.ImageSize, c.VQ.Grid(c.Vision.ImageSize), c.VQ.Grid(c.Vision.ImageSize), c.Vision.Grid(), c.Vision.Grid())
+	}
 	p := &JanusPolicy{Model: m}
 	if err := p.SetTrainable(parts...); err != nil {
 		p.Close()
@@ -233,7 +240,7 @@ func (p *JanusPolicy) ScoreText(imgs []images.Planar, G int, prompt []int, token
 	for _, t := range tokens {
 		T = max(T, len(t))
 	}
-	in := JanusBatch{IDs: make([][]int, N)}
+	in := JanusBatch{IDs: make([][]int, N), Prompt: P}
 	of := make([]int, N)
 	for r, t := range tokens {
 		ids := append(append(make([]int, 0, P+T), prompt...), t...)

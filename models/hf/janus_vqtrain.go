@@ -35,7 +35,9 @@ func (q *janusVQ) quantizeL2(a *raw.Arena, z raw.Tensor) (zq, codes, loss raw.Te
 	c := a.View(a.Embedding(cb, idx), B, h, w, E)
 	loss = a.Add(a.MulScalar(a.Mean(a.Square(a.Sub(a.Detach(c), u))), janusVQBeta),
 		a.Mean(a.Square(a.Sub(c, a.Detach(u)))))
-	st := a.Add(u, a.Detach(a.Sub(c, u)))
+	// c + (u - u.detach()): exactly c's values (u + (c - u).detach() is off by a rounding, which
+	// the decoder's GroupNorms amplify), the gradient of u.
+	st := a.Add(a.Detach(c), a.Sub(u, a.Detach(u)))
 	return a.Contiguous(a.Permute(st, 0, 3, 1, 2)), a.View(idx, B, h*w), loss
 }
 

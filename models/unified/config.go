@@ -16,14 +16,14 @@ import (
 // vision tower reads the 32x32 scenes as an 8x8 grid of 4-pixel patches and whose VQ-VAE draws
 // them as 8x8 codes (two halvings), so both directions see G*G = 64 image tokens.
 type Shape struct {
-	Dim      int `json:"dim"`       // the language model's width
-	Layers   int `json:"layers"`    // its decoder layers
-	Heads    int `json:"heads"`     // its attention heads (key/value heads: half of them)
-	Vision   int `json:"vision"`    // the vision tower's width
-	VLayers  int `json:"v_layers"`  // its layers
-	Codebook int `json:"codebook"`  // K, codes of the VQ-VAE
-	CodeDim  int `json:"code_dim"`  // E, the width of a code
-	Channels int `json:"channels"`  // the VQ-VAE's base channels (a multiple of 32, its GroupNorm groups)
+	Dim      int `json:"dim"`      // the language model's width
+	Layers   int `json:"layers"`   // its decoder layers
+	Heads    int `json:"heads"`    // its attention heads (key/value heads: half of them)
+	Vision   int `json:"vision"`   // the vision tower's width
+	VLayers  int `json:"v_layers"` // its layers
+	Codebook int `json:"codebook"` // K, codes of the VQ-VAE
+	CodeDim  int `json:"code_dim"` // E, the width of a code
+	Channels int `json:"channels"` // the VQ-VAE's base channels (a multiple of 32, its GroupNorm groups)
 }
 
 // TinyShape is the world's unified model: about 1.2M parameters in the language model, 0.1M in
@@ -59,7 +59,7 @@ func (s Shape) configJSON() (cfg, gen []byte, err error) {
 		"num_hidden_layers": s.Layers, "num_attention_heads": s.Heads, "num_key_value_heads": s.Heads / 2,
 		"head_dim": s.Dim / s.Heads, "hidden_act": "silu", "max_position_embeddings": 256, "rms_norm_eps": 1e-5,
 		"rope_parameters": map[string]any{"rope_type": "default", "rope_theta": 10000.0},
-		"attention_bias": false, "mlp_bias": false, "tie_word_embeddings": false, "initializer_range": 0.02,
+		"attention_bias":  false, "mlp_bias": false, "tie_word_embeddings": false, "initializer_range": 0.02,
 		"bos_token_id": world.BOS, "eos_token_id": world.EOS, "pad_token_id": world.PAD,
 	}
 	vision := map[string]any{

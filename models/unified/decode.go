@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/unigrpo/unigrpo/eval"
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/hf"
@@ -15,13 +14,19 @@ import (
 // the caption's key), its VQ decoder renders the codes, and the world's embedders compare the
 // drawing with the source. It follows the weights being trained: the reward of step t is that of
 // the model at step t.
-func (p *Policy) Decoder() eval.Reward { return selfReward{p} }
+// (The main wraps it as the eval.SelfDecoder the trainer and the benchmark look for: models do
+// not import eval.)
+func (p *Policy) Decoder() Redraw { return Redraw{p} }
 
-type selfReward struct{ p *Policy }
+// Redraw is the unified model's reward module (an eval.Reward and eval.Reconstructor).
+type Redraw struct{ p *Policy }
 
-func (s selfReward) Embedders() []string { return s.p.reward.Embedders() }
+// Embedders names the world's embedders the reward compares under.
+func (s Redraw) Embedders() []string { return s.p.reward.Embedders() }
 
-func (s selfReward) Rewards(src []images.Planar, G int, captions []string, keys []stream.Key) ([]float64, [][]float64, error) {
+// Rewards redraws each caption (row r belongs to source r/G, its draws keyed by keys[r]) and
+// returns its mean similarity to the source over the embedders and each embedder's.
+func (s Redraw) Rewards(src []images.Planar, G int, captions []string, keys []stream.Key) ([]float64, [][]float64, error) {
 	if G < 1 || len(captions) != len(src)*G || len(keys) != len(captions) {
 		return nil, nil, fmt.Errorf("unified reward: %d images x G=%d but %d captions and %d keys", len(src), G, len(captions), len(keys))
 	}
@@ -34,7 +39,7 @@ func (s selfReward) Rewards(src []images.Planar, G int, captions []string, keys 
 }
 
 // Reconstruct draws the image of each caption.
-func (s selfReward) Reconstruct(captions []string, keys []stream.Key) ([]images.Planar, error) {
+func (s Redraw) Reconstruct(captions []string, keys []stream.Key) ([]images.Planar, error) {
 	prompts := make([][]int, len(captions))
 	for i, c := range captions {
 		ids, ok := Encode(c)
@@ -78,8 +83,3 @@ func (p *Policy) Draw(captions [][]int, temperature float64, rngs []*rand.Rand) 
 	}
 	return out, nil
 }
-
-var (
-	_ eval.Reward        = selfReward{}
-	_ eval.Reconstructor = selfReward{}
-)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -34,9 +35,9 @@ type Options struct {
 	// DrawTemperature samples image codes at this temperature in the reward's drawings (0:
 	// greedy); held-out drawings are greedy.
 	DrawTemperature float64
-	Frozen          bool // nothing trains (a KL reference, an evaluated checkpoint)
-	TrainVision     bool // the vision tower trains in StageModel's GRPO (the paper keeps it frozen)
-	SFT             bool // StageModel's supervised run: the vision tower trains too (it starts random)
+	Frozen          bool   // nothing trains (a KL reference, an evaluated checkpoint)
+	TrainVision     bool   // the vision tower trains in StageModel's GRPO (the paper keeps it frozen)
+	SFT             bool   // StageModel's supervised run: the vision tower trains too (it starts random)
 	Reward          string // the world's embedders of its reward, as worldtask.NewReward names them
 }
 
@@ -157,9 +158,9 @@ func (p *Policy) Loss(imgs []images.Planar, rows [][]int) (*ts.Tensor, int, erro
 		b := r / k
 		switch ex.Task {
 		case TaskCaption:
-			seq[r] = hf.JanusRow{Image: b, Prompt: CaptionPrompt(p.P), Text: append(ex.Caption, world.EOS)}
+			seq[r] = hf.JanusRow{Image: b, Prompt: CaptionPrompt(p.P), Text: slices.Concat(ex.Caption, []int{world.EOS})}
 		case TaskQuestion:
-			seq[r] = hf.JanusRow{Image: b, Prompt: QuestionPrompt(p.P, ex.Question), Text: append(ex.Answer, world.EOS)}
+			seq[r] = hf.JanusRow{Image: b, Prompt: QuestionPrompt(p.P, ex.Question), Text: slices.Concat(ex.Answer, []int{world.EOS})}
 		case TaskDraw:
 			if codes == nil {
 				if codes, err = p.J.EncodeImages(imgs); err != nil {
@@ -168,7 +169,7 @@ func (p *Policy) Loss(imgs []images.Planar, rows [][]int) (*ts.Tensor, int, erro
 			}
 			prompt := DrawPrompt(ex.Caption)
 			if len(ex.Caption) == 0 {
-				prompt = p.J.Unconditional(DrawPrompt(make([]int, emptyLength(r))))
+				prompt = p.J.Unconditional(DrawPrompt(make([]int, emptyLength(codes[b], r%k))))
 			}
 			seq[r] = hf.JanusRow{Image: -1, Prompt: prompt, Codes: codes[b]}
 		}
@@ -177,6 +178,18 @@ func (p *Policy) Loss(imgs []images.Planar, rows [][]int) (*ts.Tensor, int, erro
 	return loss, len(rows), err
 }
 
-// emptyLength is the length of the padding of row r's empty drawing prompt: the unconditional
-// branch of guidance pads a caption's place, so empty prompts are trained at lengths captions have.
-func emptyLength(r int) int { return 1 + r%16 }
+// emptyLength is the length (1 to 16) of the padding of an empty drawing prompt: the
+// unconditional branch of guidance pads a caption's place, so empty prompts are trained at lengths
+// captions have. It is a hash of the example (its image's codes and its place j among the image's
+// examples), not of its place in a rank's batch, so that the loss of the global batch does not
+// depend on the number of ranks.
+func emptyLength(codes []int, j int) int {
+	h := uint64(j)
+	for _, c := range codes {
+		h = (h ^ uint64(c)) * 0x100000001b3 // FNV-1a over the codes
+	}
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd // a 64-bit finaliser, so that every bit of h reaches the low ones
+	h ^= h >> 33
+	return 1 + int(h%16)
+}
