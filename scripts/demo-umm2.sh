@@ -9,9 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${RUN:-runs/demo-umm2}
 np=${NP:-2}
-vq_steps=${VQ_STEPS:-300}
-sft_steps=${SFT_STEPS:-1500}
-grpo_steps=${GRPO_STEPS:-100}
+vq_steps=${VQ_STEPS:-600}
+sft_steps=${SFT_STEPS:-550}
+grpo_steps=${GRPO_STEPS:-60}
 mkdir -p "$run"
 start=$(date +%s)
 stamp() { echo "demo-umm2: [$(( $(date +%s) - start ))s] $*"; }
@@ -19,15 +19,15 @@ stamp() { echo "demo-umm2: [$(( $(date +%s) - start ))s] $*"; }
 rm -rf "$run/vq" "$run/sft" "$run/grpo" "$run/bench"
 stamp "1/4 image tokenizer (VQ-VAE): $vq_steps steps on $np ranks -> $run/vq"
 bin/launch -np "$np" bin/trainer sft --unified vq --out "$run/vq" --steps "$vq_steps" --batch 32 --lr 2e-3 \
-  --warmup 20 --eval-scenes 0 --log-every 50
+  --warmup 20 --eval-every "$vq_steps" --eval-scenes 100 --log-every 100
 
 stamp "2/4 supervised stage (caption, answer, draw): $sft_steps steps on $np ranks -> $run/sft"
 bin/launch -np "$np" bin/trainer sft --unified model --init "$run/vq" --out "$run/sft" --steps "$sft_steps" \
-  --batch 32 --lr 1e-3 --warmup 50 --eval-every "$sft_steps" --eval-scenes 50 --log-every 100
+  --batch 32 --lr 1e-3 --warmup 30 --eval-every "$sft_steps" --eval-scenes 50 --log-every 100
 
 stamp "3/4 Unified-GRPO: $grpo_steps steps on $np ranks -> $run/grpo"
 bin/launch -np "$np" bin/trainer train --init "$run/sft" --out "$run/grpo" --steps "$grpo_steps" \
-  --eval-every 50 --eval-scenes 50 --log-every 10
+  --lr 1e-4 --eval-every 30 --eval-scenes 50 --log-every 10
 
 stamp "4/4 Unified-Bench on held-out scenes -> $run/bench"
 bin/trainer eval --ckpt "sft=$run/sft" --ckpt "unified-grpo=$run/grpo" --scenes 100 --out "$run/bench" >/dev/null

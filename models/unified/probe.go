@@ -120,7 +120,11 @@ func (p *Policy) probeVQ(set *images.Set) (map[string]float64, error) {
 			for _, c := range codes[i] {
 				used[c] = true
 			}
-			g, err := p.reader.JudgeGeneration(world.Oracle(set.Labels[lo+i].(world.Scene)), im)
+			s, ok := set.Labels[lo+i].(world.Scene)
+			if !ok {
+				return nil, fmt.Errorf("unified: probe: label %d is a %T, not a world scene", lo+i, set.Labels[lo+i])
+			}
+			g, err := p.reader.JudgeGeneration(world.Oracle(s), im)
 			if err != nil {
 				return nil, fmt.Errorf("unified: probe: reconstruction %d: %w", lo+i, err)
 			}
