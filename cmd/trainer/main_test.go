@@ -70,6 +70,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"train", "--init", filepath.Join(out, "missing"), "--out", out}, "no such file"},
 		{[]string{"train", "--steps", "x"}, "invalid argument"},
 		{[]string{"sft"}, "--out is required"},
+		{[]string{"sft", "--out", out, "--unified", "model"}, "--init is required"},
+		{[]string{"sft", "--out", out, "--unified", "pixels"}, "use vq"},
+		{[]string{"sft", "--out", out, "--unified", "vq", "--init", ck}, "drop --init"},
 		{[]string{"eval"}, "at least one --ckpt"},
 		{[]string{"plot", "--metrics", "m.jsonl"}, "--metrics and --out are required"},
 	} {
