@@ -177,23 +177,7 @@ func (m *Janus) EncodeCodes(pixels []float32, B int) ([][]int, error) {
 	defer a.Free()
 	z := m.vq.encode(a, a.To(a.FromFloat32(pixels, int64(B), 3, S, S), m.lm.kind))
 	_, codes, _ := m.vq.quantize(a, z)
-	sh := a.Shape(codes)
-	if err := a.Err(); err != nil {
-		return nil, fmt.Errorf("hf: janus encode: %w", err)
-	}
-	vals := make([]float32, numel(sh)) // codes < 2^24 are exact in float32
-	a.CopyToFloat32(a.Contiguous(a.To(codes, raw.Float32)), vals)
-	if err := a.Err(); err != nil {
-		return nil, fmt.Errorf("hf: janus encode: %w", err)
-	}
-	n := len(vals) / B
-	out := make([][]int, B)
-	for b := range out {
-		for _, v := range vals[b*n : (b+1)*n] {
-			out[b] = append(out[b], int(v))
-		}
-	}
-	return out, nil
+	return codeRows(a, codes, B)
 }
 
 // GenerateText continues each prompt greedily (ties to the lowest id), at most o.MaxNew tokens
