@@ -32,8 +32,9 @@ type Options struct {
 	Stage    Stage
 	MaxLen   int     // caption tokens, end token included
 	Guidance float64 // classifier-free guidance scale of its drawings (1: none)
-	// DrawTemperature samples image codes at this temperature in the reward's drawings (0:
-	// greedy); held-out drawings are greedy.
+	// DrawTemperature samples image codes at this temperature in the reward's drawings (0, the
+	// default everywhere: greedy, so a caption's reward depends on the caption alone); the
+	// probes' drawings are always greedy.
 	DrawTemperature float64
 	Frozen          bool   // nothing trains (a KL reference, an evaluated checkpoint)
 	TrainVision     bool   // the vision tower trains in StageModel's GRPO (the paper keeps it frozen)
@@ -43,7 +44,7 @@ type Options struct {
 
 // DefaultOptions returns the settings of the world's demo.
 func DefaultOptions() Options {
-	return Options{Stage: StageModel, MaxLen: 40, Guidance: 3, DrawTemperature: 1, Reward: "all"}
+	return Options{Stage: StageModel, MaxLen: 40, Guidance: 3, Reward: "all"}
 }
 
 // Policy is the unified model in the world (the paper's UMM-2, Janus architecture): it captions

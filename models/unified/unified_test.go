@@ -403,7 +403,7 @@ func TestSelfDecoderReward(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	o := testOptions(StageModel)
-	o.Reward = "colour,edge"
+	o.Reward, o.DrawTemperature = "colour,edge", 1 // sampled draws: the keys matter
 	p := openTest(t, testFolder(t), o)
 	d := DefaultData()
 	src, rows, _ := d.Pairs(4, 0, 0, 2, 1)
