@@ -203,7 +203,7 @@ func TestJanusPolicyCaptionWithImageToken(t *testing.T) {
 	}
 	defer sc.Drop()
 	got := scoreRows(t, sc, tokens)
-	if got[0][0] != got[1][0] {
+	if math.Abs(float64(got[0][0]-got[1][0])) > 1e-5 { // rows padded to other lengths: float sums differ
 		t.Errorf("the first token's log-prob %v, %v when the caption ends there", got[0][0], got[1][0])
 	}
 	for i, v := range got[0] {
