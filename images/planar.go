@@ -1,6 +1,7 @@
 package images
 
 import (
+	"fmt"
 	"image"
 	"image/color"
 )
@@ -29,6 +30,22 @@ func FromRGB8(w, h int, rgb []uint8) Planar {
 		}
 	}
 	return im
+}
+
+// RGB8 returns the image's pixels as 8-bit RGB (row-major, three bytes a pixel; the inverse of
+// FromRGB8), each value rounded with To8 as saving it as a PNG would; one channel is taken as grey.
+func (im Planar) RGB8() ([]uint8, error) {
+	if !im.Valid() || (im.C != 3 && im.C != 1) {
+		return nil, fmt.Errorf("%dx%dx%d with %d values is not a 1- or 3-channel image", im.C, im.H, im.W, len(im.Pix))
+	}
+	n := im.H * im.W
+	rgb := make([]uint8, 3*n)
+	for j := range n {
+		for c := range 3 {
+			rgb[3*j+c] = To8(im.Pix[min(c, im.C-1)*n+j])
+		}
+	}
+	return rgb, nil
 }
 
 // Planar returns the square's pixels as a float image.

@@ -145,15 +145,9 @@ func (m *Janus) Processor() JanusImageProcessor { return m.proc }
 // PreprocessImage returns the pixel values [3, S, S] the Janus processor gives for a float image
 // (values in [0, 1], 3 channels or 1 taken as grey), rounded to 8 bits first as a saved PNG is.
 func (m *Janus) PreprocessImage(im images.Planar) ([]float32, error) {
-	if !im.Valid() || (im.C != 3 && im.C != 1) {
-		return nil, fmt.Errorf("hf: %dx%dx%d with %d values is not a 1- or 3-channel image", im.C, im.H, im.W, len(im.Pix))
-	}
-	n := im.H * im.W
-	rgb := make([]uint8, 3*n)
-	for j := range n {
-		for c := range 3 {
-			rgb[3*j+c] = images.To8(im.Pix[min(c, im.C-1)*n+j])
-		}
+	rgb, err := im.RGB8()
+	if err != nil {
+		return nil, fmt.Errorf("hf: %w", err)
 	}
 	return m.proc.Preprocess(im.W, im.H, rgb)
 }

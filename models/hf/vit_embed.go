@@ -84,15 +84,9 @@ func (v *ViT) EmbedBatch(sqs []images.Square) ([][]float32, error) {
 func (v *ViT) EmbedPlanar(ims []images.Planar) ([][]float32, error) {
 	rgbs := make([]vitRGB8, len(ims))
 	for i, im := range ims {
-		if !im.Valid() || (im.C != 3 && im.C != 1) {
-			return nil, fmt.Errorf("hf: image %d: %dx%dx%d with %d values is not a 1- or 3-channel image", i, im.C, im.H, im.W, len(im.Pix))
-		}
-		n := im.H * im.W
-		pix := make([]uint8, 3*n)
-		for j := range n {
-			for c := range 3 {
-				pix[3*j+c] = images.To8(im.Pix[min(c, im.C-1)*n+j])
-			}
+		pix, err := im.RGB8()
+		if err != nil {
+			return nil, fmt.Errorf("hf: image %d: %w", i, err)
 		}
 		rgbs[i] = vitRGB8{w: im.W, h: im.H, pix: pix}
 	}
