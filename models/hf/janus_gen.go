@@ -196,12 +196,11 @@ func (m *Janus) GenerateText(prompts [][]int, pixels []float32, o GenerateOption
 		return nil, fmt.Errorf("hf: janus generate: %d pixel values are not images of %dx%dx%d", len(pixels), C, S, S)
 	}
 	nImg := len(pixels) / (C * S * S)
-	T, holders := 0, 0
+	holders := 0
 	for _, p := range prompts {
 		if len(p) == 0 {
 			return nil, fmt.Errorf("hf: janus generate: an empty prompt")
 		}
-		T = max(T, len(p))
 		for _, id := range p {
 			if id == c.ImageTokenID {
 				holders++
@@ -211,53 +210,79 @@ func (m *Janus) GenerateText(prompts [][]int, pixels []float32, o GenerateOption
 	if nImg > 0 && holders != nImg*c.Vision.Tokens {
 		return nil, fmt.Errorf("hf: janus generate: %d <image_placeholder> tokens for %d images of %d", holders, nImg, c.Vision.Tokens)
 	}
-	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
-	pad := max(c.PAD, 0)
-	in := JanusBatch{IDs: make([][]int, B), Pos: make([][]int, B), Mask: make([][]int, B), Last: true}
-	next := make([]int, B)
-	for b, p := range prompts {
-		np := T - len(p)
-		in.IDs[b], in.Pos[b], in.Mask[b] = make([]int, T), make([]int, T), make([]int, T)
-		for t := range T {
-			in.IDs[b][t], in.Pos[b][t] = pad, 1
-			if t >= np {
-				in.IDs[b][t], in.Pos[b][t], in.Mask[b][t] = p[t-np], t-np, 1
-			}
-		}
-		next[b] = len(p)
-	}
-	dec := m.lm.newDecoder()
-	defer dec.close()
 	s, err := newSampler(B, o.MaxNew, caption.SampleOptions{Greedy: true}, nil, o.Stop)
 	if err != nil {
 		return nil, err
 	}
-	feed := make([]int, B)
-	withImages := nImg > 0
-	for step := 0; step < o.MaxNew; step++ {
-		err := dec.run(B, func(a *raw.Arena, cache *kvCache) ([]raw.Tensor, raw.Tensor, error) {
-			var feats raw.Tensor
-			if withImages {
-				feats = m.ImageFeatures(a, a.FromFloat32(pixels, int64(nImg), int64(C), int64(S), int64(S)))
+	var feats func(a *raw.Arena) (raw.Tensor, error)
+	if nImg > 0 {
+		feats = func(a *raw.Arena) (raw.Tensor, error) {
+			return m.ImageFeatures(a, a.FromFloat32(pixels, int64(nImg), int64(C), int64(S), int64(S))), nil
+		}
+	}
+	roll, err := m.continueText(prompts, feats, s)
+	if err != nil {
+		return nil, err
+	}
+	return roll.Tokens, nil
+}
+
+// continueText continues prompts (left-padded with PAD, or 0 when the config has none) one token
+// a step with the decoder's key/value cache, each token picked by s, until s stops; feats gives
+// the features of the prompts' placeholders, which enter at the first step (nil: none).
+func (m *Janus) continueText(prompts [][]int, feats func(a *raw.Arena) (raw.Tensor, error), s *sampler) (*caption.Rollout, error) {
+	c := m.cfg
+	N := len(prompts)
+	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
+	T := 0
+	for _, p := range prompts {
+		T = max(T, len(p))
+	}
+	pad := max(c.PAD, 0)
+	in := JanusBatch{IDs: make([][]int, N), Pos: make([][]int, N), Mask: make([][]int, N), Last: true}
+	next := make([]int, N)
+	for r, p := range prompts {
+		np := T - len(p)
+		in.IDs[r], in.Pos[r], in.Mask[r] = make([]int, T), make([]int, T), make([]int, T)
+		for t := range T {
+			in.IDs[r][t], in.Pos[r][t] = pad, 1
+			if t >= np {
+				in.IDs[r][t], in.Pos[r][t], in.Mask[r][t] = p[t-np], t-np, 1
 			}
-			h, err := m.forward(a, in, feats, cache)
+		}
+		next[r] = len(p)
+	}
+	dec := m.lm.newDecoder()
+	defer dec.close()
+	feed := make([]int, N)
+	first := true
+	for step := 0; step < s.maxLen; step++ {
+		err := dec.run(N, func(a *raw.Arena, cache *kvCache) ([]raw.Tensor, raw.Tensor, error) {
+			var f raw.Tensor
+			if first && feats != nil {
+				var err error
+				if f, err = feats(a); err != nil {
+					return nil, nil, err
+				}
+			}
+			h, err := m.forward(a, in, f, cache)
 			if err != nil {
 				return nil, nil, err
 			}
 			return []raw.Tensor{h}, m.textLogits(a, h), nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("hf: janus generate step %d: %w", step, err)
+			return nil, fmt.Errorf("hf: janus text step %d: %w", step, err)
 		}
-		withImages = false
+		first = false
 		if !s.next(step, dec.logits, dec.hidden, c.Text.Vocab, c.Text.D, feed) {
 			break
 		}
-		for b := range B {
-			in.IDs[b], in.Pos[b] = []int{feed[b]}, []int{next[b]}
-			in.Mask[b] = append(in.Mask[b], 1)
-			next[b]++
+		for r := range N {
+			in.IDs[r], in.Pos[r] = []int{feed[r]}, []int{next[r]}
+			in.Mask[r] = append(in.Mask[r], 1)
+			next[r]++
 		}
 	}
-	return s.rollout().Tokens, nil
+	return s.rollout(), nil
 }

@@ -159,69 +159,19 @@ func (p *JanusPolicy) Continue(imgs []images.Planar, prompts [][]int, maxLen int
 	return p.continueRows(imgs, of, prompts, maxLen, stop, opt, rngs)
 }
 
-// continueRows samples continuations of left-padded prompts, row r showing image of[r], with the
-// decoder's key/value cache; the image features enter at the first step.
+// continueRows samples continuations of prompts, row r showing image of[r] (Janus.continueText).
 func (p *JanusPolicy) continueRows(imgs []images.Planar, of []int, prompts [][]int, maxLen int, stop []int, opt caption.SampleOptions, rngs []*rand.Rand) (*caption.Rollout, error) {
-	m := p.Model
-	c := m.cfg
-	N := len(prompts)
-	s, err := newSampler(N, maxLen, opt, rngs, stop)
+	s, err := newSampler(len(prompts), maxLen, opt, rngs, stop)
 	if err != nil {
 		return nil, err
 	}
-	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
-	T := 0
-	for _, pr := range prompts {
-		T = max(T, len(pr))
-	}
-	pad := max(c.PAD, 0)
-	in := JanusBatch{IDs: make([][]int, N), Pos: make([][]int, N), Mask: make([][]int, N), Last: true}
-	next := make([]int, N)
-	for r, pr := range prompts {
-		np := T - len(pr)
-		in.IDs[r], in.Pos[r], in.Mask[r] = make([]int, T), make([]int, T), make([]int, T)
-		for t := range T {
-			in.IDs[r][t], in.Pos[r][t] = pad, 1
-			if t >= np {
-				in.IDs[r][t], in.Pos[r][t], in.Mask[r][t] = pr[t-np], t-np, 1
-			}
-		}
-		next[r] = len(pr)
-	}
-	dec := m.lm.newDecoder()
-	defer dec.close()
-	feed := make([]int, N)
-	first := true
-	for t := 0; t < s.maxLen; t++ {
-		err := dec.run(N, func(a *raw.Arena, cache *kvCache) ([]raw.Tensor, raw.Tensor, error) {
-			var feats raw.Tensor
-			if first {
-				all, err := p.features(a, imgs)
-				if err != nil {
-					return nil, nil, err
-				}
-				feats = p.rowFeatures(a, all, of)
-			}
-			h, err := m.forward(a, in, feats, cache)
-			if err != nil {
-				return nil, nil, err
-			}
-			return []raw.Tensor{h}, m.textLogits(a, h), nil
-		})
+	return p.Model.continueText(prompts, func(a *raw.Arena) (raw.Tensor, error) {
+		all, err := p.features(a, imgs)
 		if err != nil {
-			return nil, fmt.Errorf("hf: janus sample step %d: %w", t, err)
+			return nil, err
 		}
-		first = false
-		if !s.next(t, dec.logits, dec.hidden, c.Text.Vocab, c.Text.D, feed) {
-			break
-		}
-		for r := range N {
-			in.IDs[r], in.Pos[r] = []int{feed[r]}, []int{next[r]}
-			in.Mask[r] = append(in.Mask[r], 1)
-			next[r]++
-		}
-	}
-	return s.rollout(), nil
+		return p.rowFeatures(a, all, of), nil
+	}, s)
 }
 
 // ScoreText scores continuations by teacher forcing: row b*G+g is prompt (showing image b) then
