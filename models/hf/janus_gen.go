@@ -30,29 +30,107 @@ type ImageGenOptions struct {
 // Greedy) and feeds it back to both rows through generation_embeddings and generation_aligner,
 // with the decoder's key/value cache. The codes are in raster order of the G x G grid.
 func (m *Janus) GenerateImageCodes(prompts [][]int, o ImageGenOptions, rngs []*rand.Rand) ([][]int, error) {
+	codes, _, err := m.SampleImageCodes(prompts, o, rngs)
+	return codes, err
+}
+
+// SampleImageCodes is GenerateImageCodes that also returns each code's log-probability under the
+// distribution it was drawn from, log softmax(mixed / temperature) (temperature 1 when Greedy):
+// what ScoreCodes computes by teacher forcing.
+func (m *Janus) SampleImageCodes(prompts [][]int, o ImageGenOptions, rngs []*rand.Rand) ([][]int, [][]float32, error) {
 	c := m.cfg
 	B := len(prompts)
-	switch {
+	switch err := o.check(); {
+	case err != nil:
+		return nil, nil, err
 	case B == 0:
-		return nil, fmt.Errorf("hf: janus image generation: no prompts")
-	case c.PAD < 0 || c.BOI < 0:
-		return nil, fmt.Errorf("hf: janus image generation needs pad_token_id and boi_token_id (generation_config.json); the folder gives %d and %d", c.PAD, c.BOI)
-	case math.IsNaN(o.Scale) || math.IsInf(o.Scale, 0):
-		return nil, fmt.Errorf("hf: janus image generation: guidance scale %v", o.Scale)
-	case !o.Greedy && !(o.Temperature > 0):
-		return nil, fmt.Errorf("hf: janus image generation: temperature %v must be positive", o.Temperature)
+		return nil, nil, fmt.Errorf("hf: janus image generation: no prompts")
 	case !o.Greedy && len(rngs) != B:
-		return nil, fmt.Errorf("hf: janus image generation: %d random generators for %d prompts", len(rngs), B)
+		return nil, nil, fmt.Errorf("hf: janus image generation: %d random generators for %d prompts", len(rngs), B)
+	}
+	if c.PAD < 0 || c.BOI < 0 {
+		return nil, nil, fmt.Errorf("hf: janus image generation needs pad_token_id and boi_token_id (generation_config.json); the folder gives %d and %d", c.PAD, c.BOI)
 	}
 	T := 0
 	for i, p := range prompts {
 		if len(p) == 0 || p[len(p)-1] != c.BOI {
-			return nil, fmt.Errorf("hf: janus image generation: prompt %d does not end with <begin_of_image> (%d)", i, c.BOI)
+			return nil, nil, fmt.Errorf("hf: janus image generation: prompt %d does not end with <begin_of_image> (%d)", i, c.BOI)
 		}
 		T = max(T, len(p))
 	}
-	in := JanusBatch{IDs: make([][]int, 2*B), Codes: make([][]int, 2*B), Pos: make([][]int, 2*B), Mask: make([][]int, 2*B), Last: true}
+	in := m.guidedBatch(prompts, T)
 	next := make([]int, B) // each prompt's next position
+	for b, p := range prompts {
+		next[b] = len(p)
+	}
+	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
+	dec := m.lm.newDecoder()
+	defer dec.close()
+	K, n := c.VQ.NumEmbeddings, c.Vision.Tokens
+	temp := o.Temperature
+	if o.Greedy {
+		temp = 1
+	}
+	var pick caption.Picker
+	mixed := make([]float32, K)
+	s := float32(o.Scale)
+	out := make([][]int, B)
+	logp := make([][]float32, B)
+	in.Last = true
+	for step := range n {
+		err := dec.run(2*B, func(a *raw.Arena, cache *kvCache) ([]raw.Tensor, raw.Tensor, error) {
+			h, err := m.forward(a, in, nil, cache)
+			if err != nil {
+				return nil, nil, err
+			}
+			return []raw.Tensor{h}, m.imageLogits(a, h), nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("hf: janus image generation step %d: %w", step, err)
+		}
+		for b := range B {
+			cond, uncond := dec.logits[b*K:(b+1)*K], dec.logits[(B+b)*K:(B+b+1)*K]
+			for k := range K {
+				// uncond + (cond - uncond) * scale in float32, rounded as torch does (no fused
+				// multiply-add: the conversion rounds the product).
+				mixed[k] = uncond[k] + float32((cond[k]-uncond[k])*s)
+			}
+			var rng *rand.Rand
+			if !o.Greedy {
+				rng = rngs[b]
+			}
+			code, lp := pick.Choose(mixed, temp, o.TopK, o.Greedy, rng, -1)
+			out[b] = append(out[b], code)
+			logp[b] = append(logp[b], float32(lp))
+			for _, r := range []int{b, B + b} {
+				in.IDs[r], in.Codes[r], in.Pos[r] = []int{0}, []int{code}, []int{next[b]}
+				in.Mask[r] = append(in.Mask[r], 1)
+			}
+			next[b]++
+		}
+	}
+	return out, logp, nil
+}
+
+// check validates the guidance scale and the temperature.
+func (o ImageGenOptions) check() error {
+	switch {
+	case math.IsNaN(o.Scale) || math.IsInf(o.Scale, 0):
+		return fmt.Errorf("hf: janus image generation: guidance scale %v", o.Scale)
+	case !o.Greedy && !(o.Temperature > 0):
+		return fmt.Errorf("hf: janus image generation: temperature %v must be positive", o.Temperature)
+	}
+	return nil
+}
+
+// guidedBatch lays out B drawing prompts as guidance runs them, 2B rows of T positions: row b is
+// prompt b, row B+b its unconditional twin (every token but BOS and BOI replaced by PAD, which
+// the row attends to), both left-padded with masked PAD and positioned from 0 at the prompt's
+// first token. Codes is -1 everywhere (no code yet).
+func (m *Janus) guidedBatch(prompts [][]int, T int) JanusBatch {
+	c := m.cfg
+	B := len(prompts)
+	in := JanusBatch{IDs: make([][]int, 2*B), Codes: make([][]int, 2*B), Pos: make([][]int, 2*B), Mask: make([][]int, 2*B)}
 	for b, p := range prompts {
 		pad := T - len(p)
 		for _, r := range []int{b, B + b} {
@@ -69,52 +147,8 @@ func (m *Janus) GenerateImageCodes(prompts [][]int, o ImageGenOptions, rngs []*r
 				in.IDs[r][t], in.Pos[r][t], in.Mask[r][t] = id, t-pad, 1
 			}
 		}
-		next[b] = len(p)
 	}
-	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
-	dec := m.lm.newDecoder()
-	defer dec.close()
-	K, n := c.VQ.NumEmbeddings, c.Vision.Tokens
-	temp := o.Temperature
-	if o.Greedy {
-		temp = 1
-	}
-	var pick caption.Picker
-	mixed := make([]float32, K)
-	s := float32(o.Scale)
-	out := make([][]int, B)
-	for step := range n {
-		err := dec.run(2*B, func(a *raw.Arena, cache *kvCache) ([]raw.Tensor, raw.Tensor, error) {
-			h, err := m.forward(a, in, nil, cache)
-			if err != nil {
-				return nil, nil, err
-			}
-			return []raw.Tensor{h}, m.imageLogits(a, h), nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("hf: janus image generation step %d: %w", step, err)
-		}
-		for b := range B {
-			cond, uncond := dec.logits[b*K:(b+1)*K], dec.logits[(B+b)*K:(B+b+1)*K]
-			for k := range K {
-				// uncond + (cond - uncond) * scale in float32, rounded as torch does (no fused
-				// multiply-add: the conversion rounds the product).
-				mixed[k] = uncond[k] + float32((cond[k]-uncond[k])*s)
-			}
-			var rng *rand.Rand
-			if !o.Greedy {
-				rng = rngs[b]
-			}
-			code, _ := pick.Choose(mixed, temp, o.TopK, o.Greedy, rng, -1)
-			out[b] = append(out[b], code)
-			for _, r := range []int{b, B + b} {
-				in.IDs[r], in.Codes[r], in.Pos[r] = []int{0}, []int{code}, []int{next[b]}
-				in.Mask[r] = append(in.Mask[r], 1)
-			}
-			next[b]++
-		}
-	}
-	return out, nil
+	return in
 }
 
 // codesTensor checks B rows of G*G codes and puts them on the device as int64 [B, G*G].
