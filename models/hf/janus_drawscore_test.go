@@ -116,11 +116,23 @@ func TestJanusPolicyScoreCodesGradients(t *testing.T) {
 		t.Errorf("generation head gradient with guidance 3 differs from guidance 1 by %g (largest %g)", diff, norm)
 	}
 	for name, bad := range map[string]func() error{
-		"rows":       func() error { _, err := p.ScoreCodes(prompts, codes[:1], ImageGenOptions{Scale: 1, Temperature: 1}, false); return err },
-		"boi":        func() error { _, err := p.ScoreCodes([][]int{{1, 5}, {1, jpBOI}}, codes, ImageGenOptions{Scale: 1, Temperature: 1}, false); return err },
-		"code count": func() error { _, err := p.ScoreCodes(prompts, [][]int{codes[0][:3], codes[1]}, ImageGenOptions{Scale: 1, Temperature: 1}, false); return err },
-		"codebook":   func() error { _, err := p.ScoreCodes(prompts, [][]int{append([]int{99}, codes[0][1:]...), codes[1]}, ImageGenOptions{Scale: 1, Temperature: 1}, false); return err },
-		"temp":       func() error { _, err := p.ScoreCodes(prompts, codes, ImageGenOptions{Scale: 1}, false); return err },
+		"rows": func() error {
+			_, err := p.ScoreCodes(prompts, codes[:1], ImageGenOptions{Scale: 1, Temperature: 1}, false)
+			return err
+		},
+		"boi": func() error {
+			_, err := p.ScoreCodes([][]int{{1, 5}, {1, jpBOI}}, codes, ImageGenOptions{Scale: 1, Temperature: 1}, false)
+			return err
+		},
+		"code count": func() error {
+			_, err := p.ScoreCodes(prompts, [][]int{codes[0][:3], codes[1]}, ImageGenOptions{Scale: 1, Temperature: 1}, false)
+			return err
+		},
+		"codebook": func() error {
+			_, err := p.ScoreCodes(prompts, [][]int{append([]int{99}, codes[0][1:]...), codes[1]}, ImageGenOptions{Scale: 1, Temperature: 1}, false)
+			return err
+		},
+		"temp": func() error { _, err := p.ScoreCodes(prompts, codes, ImageGenOptions{Scale: 1}, false); return err },
 	} {
 		if bad() == nil {
 			t.Errorf("%s: bad input accepted", name)
