@@ -38,6 +38,9 @@ type GRPOConfig struct {
 	// redraws each image from its caption itself:
 	Guidance        float64 `json:"guidance,omitempty"`         // classifier-free guidance scale of its drawings
 	DrawTemperature float64 `json:"draw_temperature,omitempty"` // temperature of the image codes it draws (0: greedy)
+	// Joint optimises the drawing direction too: each trajectory's objective covers the image
+	// codes drawn for its caption as well as the caption (T2I-R1-style; needs DrawTemperature > 0).
+	Joint bool `json:"joint,omitempty"`
 }
 
 // DefaultGRPOConfig returns the defaults of `trainer train`.
@@ -83,6 +86,8 @@ func (c GRPOConfig) validate(worldSize int) error {
 		return fmt.Errorf("--mu %d: must be at least 1", c.Mu)
 	case c.TopK < 0 || c.MaxLen < 0 || c.MinLen < 0:
 		return fmt.Errorf("--top-k, --max-len and --min-len must not be negative")
+	case c.Joint && !(c.DrawTemperature > 0):
+		return fmt.Errorf("--joint needs --draw-temperature > 0: the policy gradient of the drawn image codes needs them sampled, not greedy")
 	}
 	if _, err := ParseLossAgg(string(c.LossAgg)); err != nil {
 		return fmt.Errorf("--loss-agg: %w", err)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/eval"
 	"github.com/unigrpo/unigrpo/images"
+	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/caption"
 )
 
@@ -30,6 +31,19 @@ type Policy interface {
 	Save(path string, meta map[string]string) error
 	// Close frees the policy's tensors.
 	Close()
+}
+
+// Drawer is a policy that draws its own reward's images (a unified model, UMM-2). With
+// GRPOConfig.Joint the objective also covers the image codes it drew for each caption, so that
+// the drawing direction learns from the reward directly and not only through shared weights.
+type Drawer interface {
+	// DrawRewards draws the image of each caption (row r belongs to image r/G, its draws keyed by
+	// keys[r]) as the policy's own reward does, and returns the rewards, each embedder's part
+	// and the codes drawn [N][n].
+	DrawRewards(src []images.Planar, G int, captions []string, keys []stream.Key) ([]float64, [][]float64, [][]int, error)
+	// CodeLogProbs scores codes drawn for captions by teacher forcing under the distribution
+	// they were drawn from ([N, n] Scores), recording an autograd graph.
+	CodeLogProbs(captions []string, codes [][]int, withEntropy bool) (*caption.Scores, error)
 }
 
 // SupervisedPolicy is a Policy that can also be trained on reference captions (SFT).

@@ -76,12 +76,18 @@ func Train(cfg GRPOConfig, task Task, resume bool, d *Dist, obs Observer) error 
 		}
 		task.Reward = sd.Decoder()
 	}
+	if _, ok := model.(Drawer); cfg.Joint && !ok {
+		return ConfigError{fmt.Errorf("--joint: the policy (%s) does not draw images; it needs a unified model as --init", start)}
+	}
 	g := &grpo{cfg: cfg, task: task, d: d, embedders: task.Reward.Embedders()}
 	if cfg.Beta > 0 {
 		if g.ref, err = task.Load(initPath, dev, LoadOptions{Frozen: true}); err != nil {
 			return fmt.Errorf("reference policy: %w", err)
 		}
 		defer g.ref.Close()
+		if _, ok := g.ref.(Drawer); cfg.Joint && !ok {
+			return fmt.Errorf("reference policy: --joint needs it to draw images")
+		}
 	}
 	sched := Schedule{LR: cfg.LR, Warmup: cfg.Warmup}
 	if g.l, err = newLearner(model, d, sched, cfg.ClipNorm, cfg.WeightDecay); err != nil {
@@ -173,7 +179,10 @@ func (g *grpo) step(step int) (Record, error) {
 	keys := stream.Keys(c.Seed, stream.Decode, step, lo*G, N)
 	var rewards []float64
 	var parts [][]float64
-	if hr, ok := g.task.Reward.(eval.HiddenReward); ok && len(roll.Hidden) == N {
+	var codes [][]int // the drawings of the joint objective
+	if c.Joint {
+		rewards, parts, codes, err = g.l.model.(Drawer).DrawRewards(imgs, G, texts, keys)
+	} else if hr, ok := g.task.Reward.(eval.HiddenReward); ok && len(roll.Hidden) == N {
 		rewards, parts, err = hr.RewardsWithHidden(imgs, G, texts, roll.Hidden, keys)
 	} else {
 		rewards, parts, err = g.task.Reward.Rewards(imgs, G, texts, keys)
@@ -208,6 +217,12 @@ func (g *grpo) step(step int) (Record, error) {
 		sc.Drop()
 		if err != nil {
 			return nil, err
+		}
+	}
+	var draw *drawing
+	if c.Joint {
+		if draw, err = g.newDrawing(texts, codes, opts); err != nil {
+			return nil, fmt.Errorf("step %d: %w", step, err)
 		}
 	}
 	var old [][]float64
@@ -258,6 +273,11 @@ func (g *grpo) step(step int) (Record, error) {
 		if err != nil {
 			return nil, fmt.Errorf("step %d: backward: %w", step, err)
 		}
+		if draw != nil {
+			if err := draw.backward(it, adv); err != nil {
+				return nil, fmt.Errorf("step %d: %w", step, err)
+			}
+		}
 		if gradNorm, lr, err = g.l.update(step); err != nil {
 			return nil, err
 		}
@@ -302,6 +322,9 @@ func (g *grpo) step(step int) (Record, error) {
 	t.sum("loss", first.Loss)
 	t.sum("samples", float64(N))
 	t.max("reward_time", tReward.Seconds())
+	if draw != nil {
+		draw.tally(&t)
+	}
 	if sk, ok := g.task.Source.(interface{ TakeSkipped() int }); ok {
 		t.sum("images_skipped", float64(sk.TakeSkipped()))
 	}
@@ -327,6 +350,9 @@ func (g *grpo) step(step int) (Record, error) {
 			key = "reward_embedder_" + name
 		}
 		rec[key] = m["embedder:"+name] / n
+	}
+	if draw != nil {
+		drawRecord(rec, m, g.d.World())
 	}
 	if v, ok := m["images_skipped"]; ok {
 		rec["images_skipped"] = v

@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -120,10 +121,18 @@ func unifiedBaseline(t *testing.T) string {
 	return model
 }
 
-func smallUnifiedGRPO(init, out string, drawTemp float64) GRPOConfig {
+// drawModes are the ways Unified-GRPO draws the reward's images: greedy, sampled from each
+// caption's stream, and sampled with the joint objective over the drawn codes.
+var drawModes = []struct {
+	name  string
+	temp  float64
+	joint bool
+}{{"greedy", 0, false}, {"sampled", 1, false}, {"joint", 1, true}}
+
+func smallUnifiedGRPO(init, out string, drawTemp float64, joint bool) GRPOConfig {
 	c := DefaultGRPOConfig()
 	c.Init, c.Out, c.Steps, c.Batch, c.Group, c.MaxLen = init, out, 4, 2, 2, 12
-	c.DrawTemperature, c.Guidance = drawTemp, 2
+	c.DrawTemperature, c.Guidance, c.Joint = drawTemp, 2, joint
 	c.EvalEvery, c.EvalScenes, c.CkptEvery, c.PlotEvery, c.LogEvery, c.CheckEvery = 2, 2, 2, 0, 1, 2
 	return c
 }
@@ -246,29 +255,96 @@ func TestUnifiedSFTWorldSizeInvariance(t *testing.T) {
 
 var grpoKeys = []string{"reward_mean", "reward_std", "length_mean", "loss", "kl", "grad_norm", "entropy"}
 
-// Unified-GRPO from a unified SFT run gives the same run on 1 and 2 ranks, with greedy drawings
-// and with drawings sampled from each caption's stream key.
+// jointKeys are the drawing half's metrics of a joint run.
+var jointKeys = []string{"draw_loss", "draw_kl", "draw_entropy", "draw_clip_low", "draw_clip_high", "draw_tokens"}
+
+// keysOf are the metrics compared between two runs of a draw mode.
+func keysOf(joint bool) []string {
+	if joint {
+		return append(append([]string{}, grpoKeys...), jointKeys...)
+	}
+	return grpoKeys
+}
+
+// Unified-GRPO from a unified SFT run gives the same run on 1 and 2 ranks, with greedy drawings,
+// with drawings sampled from each caption's stream key, and with the joint objective.
 func TestUnifiedGRPOWorldSizeInvariance(t *testing.T) {
 	init := unifiedBaseline(t)
-	for _, temp := range []float64{0, 1} {
+	for _, m := range drawModes {
 		tmp := t.TempDir()
 		for _, world := range []int{1, 2} {
-			c := smallUnifiedGRPO(init, filepath.Join(tmp, fmt.Sprint(world)), temp)
+			c := smallUnifiedGRPO(init, filepath.Join(tmp, fmt.Sprint(world)), m.temp, m.joint)
 			runRanks(t, world, func(d *Dist) error { return trainUnified(c, false, d) })
 		}
 		a, b := readRecords(t, filepath.Join(tmp, "1")), readRecords(t, filepath.Join(tmp, "2"))
 		if len(a) != 4 || len(evalKeys(a[3])) < 3 {
-			t.Fatalf("draw temperature %v: %d records, last %v; want 4 with eval_ keys", temp, len(a), a[len(a)-1])
+			t.Fatalf("%s: %d records, last %v; want 4 with eval_ keys", m.name, len(a), a[len(a)-1])
 		}
 		for _, k := range []string{"eval_reward", "eval_vqa_accuracy", "eval_generation_accuracy"} {
 			if _, ok := a[3][k]; !ok {
-				t.Errorf("draw temperature %v: the last record has no %s", temp, k)
+				t.Errorf("%s: the last record has no %s", m.name, k)
 			}
 		}
-		sameRecords(t, fmt.Sprintf("draw temperature %v, 1 and 2 ranks", temp), a, b, grpoKeys, 1e-4)
-		if d := maxJanusDiff(t, filepath.Join(tmp, "1"), filepath.Join(tmp, "2")); d > 1e-4 {
-			t.Errorf("draw temperature %v: weights after 2 ranks differ from one rank by up to %g", temp, d)
+		if _, ok := a[0]["draw_loss"]; ok != m.joint {
+			t.Errorf("%s: draw_loss recorded: %v", m.name, ok)
 		}
+		sameRecords(t, m.name+", 1 and 2 ranks", a, b, keysOf(m.joint), 1e-4)
+		if d := maxJanusDiff(t, filepath.Join(tmp, "1"), filepath.Join(tmp, "2")); d > 1e-4 {
+			t.Errorf("%s: weights after 2 ranks differ from one rank by up to %g", m.name, d)
+		}
+	}
+}
+
+// genWeights reads the generation path's weights (generation embeddings, aligner and head) of a
+// unified checkpoint.
+func genWeights(t *testing.T, path string) []float32 {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	file, err := ResolveModel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := hf.OpenJanusPolicy(janusDir(file), tinyDevice, "gen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	f := NewFlat(p.TrainableParams(), tinyDevice)
+	x := make([]float32, f.N)
+	if err := f.ReadParams(x); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// The joint objective reaches the drawing direction: without it the generation path (used only
+// by the drawings) gets no gradient, and with no weight decay its weights stay those of the SFT
+// run exactly; with --joint they move, the drawn codes' KL to the reference grows from 0, and
+// --joint is refused with greedy drawings. (Oracle: which weights the objective's graph holds.)
+func TestUnifiedGRPOJointTrainsDrawing(t *testing.T) {
+	init := unifiedBaseline(t)
+	before := genWeights(t, init)
+	tmp := t.TempDir()
+	for _, joint := range []bool{false, true} {
+		c := smallUnifiedGRPO(init, filepath.Join(tmp, fmt.Sprint(joint)), 1, joint)
+		c.WeightDecay, c.EvalEvery, c.LR = 0, 0, 1e-3
+		if err := trainUnified(c, false, solo(t)); err != nil {
+			t.Fatal(err)
+		}
+		d := maxDiff(before, genWeights(t, c.Out))
+		if joint != (d > 0) {
+			t.Errorf("joint %v: the generation path moved by up to %g", joint, d)
+		}
+		recs := readRecords(t, c.Out)
+		if joint && !(recs[0]["draw_kl"] < 1e-9 && recs[3]["draw_kl"] > 0 && recs[3]["draw_entropy"] > 0) {
+			t.Errorf("joint: draw_kl %v at step 1 and %v at step 4, entropy %v", recs[0]["draw_kl"], recs[3]["draw_kl"], recs[3]["draw_entropy"])
+		}
+	}
+	c := smallUnifiedGRPO(init, filepath.Join(tmp, "greedy"), 0, true)
+	var ce ConfigError
+	if err := trainUnified(c, false, solo(t)); !errors.As(err, &ce) {
+		t.Errorf("--joint with greedy drawings: %v; want a configuration error", err)
 	}
 }
 
@@ -276,13 +352,14 @@ func TestUnifiedGRPOWorldSizeInvariance(t *testing.T) {
 // run: same metrics at every step, no duplicate or missing step, same final weights.
 func TestUnifiedGRPOResumeMatchesUninterrupted(t *testing.T) {
 	init := unifiedBaseline(t)
-	for _, temp := range []float64{0, 1} {
+	for _, m := range drawModes {
+		temp := m.temp
 		tmp := t.TempDir()
-		full := smallUnifiedGRPO(init, filepath.Join(tmp, "full"), temp)
+		full := smallUnifiedGRPO(init, filepath.Join(tmp, "full"), temp, m.joint)
 		if err := trainUnified(full, false, solo(t)); err != nil {
 			t.Fatal(err)
 		}
-		part := smallUnifiedGRPO(init, filepath.Join(tmp, "part"), temp)
+		part := smallUnifiedGRPO(init, filepath.Join(tmp, "part"), temp, m.joint)
 		part.Steps = 2
 		if err := trainUnified(part, false, solo(t)); err != nil {
 			t.Fatal(err)
@@ -295,7 +372,7 @@ func TestUnifiedGRPOResumeMatchesUninterrupted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.DrawTemperature != temp || cfg.Guidance != full.Guidance {
+		if cfg.DrawTemperature != temp || cfg.Guidance != full.Guidance || cfg.Joint != m.joint {
 			t.Fatalf("config.json records draw temperature %v and guidance %v; the run had %v and %v", cfg.DrawTemperature, cfg.Guidance, temp, full.Guidance)
 		}
 		cfg.Steps = 4
@@ -311,9 +388,9 @@ func TestUnifiedGRPOResumeMatchesUninterrupted(t *testing.T) {
 				t.Fatalf("resumed run's record %d has step %v", i, b[i]["step"])
 			}
 		}
-		sameRecords(t, fmt.Sprintf("draw temperature %v, uninterrupted and resumed", temp), a, b, grpoKeys, 1e-5)
+		sameRecords(t, m.name+", uninterrupted and resumed", a, b, keysOf(m.joint), 1e-5)
 		if a[3]["weights_crc"] != b[3]["weights_crc"] {
-			t.Errorf("draw temperature %v: final weights differ: crc %v vs %v", temp, a[3]["weights_crc"], b[3]["weights_crc"])
+			t.Errorf("%s: final weights differ: crc %v vs %v", m.name, a[3]["weights_crc"], b[3]["weights_crc"])
 		}
 	}
 }

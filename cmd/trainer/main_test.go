@@ -69,6 +69,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"train", "--init", ck, "--out", out, "--loss-agg", "mean"}, "unknown loss aggregation"},
 		{[]string{"train", "--init", filepath.Join(out, "missing"), "--out", out}, "no such file"},
 		{[]string{"train", "--steps", "x"}, "invalid argument"},
+		{[]string{"train", "--init", ck, "--out", out, "--joint"}, "--draw-temperature > 0"},
+		{[]string{"train", "--init", ck, "--out", out, "--joint", "--draw-temperature", "1"}, "not a unified model"},
 		{[]string{"sft"}, "--out is required"},
 		{[]string{"sft", "--out", out, "--unified", "model"}, "--init is required"},
 		{[]string{"sft", "--out", out, "--unified", "pixels"}, "use vq"},

@@ -86,6 +86,9 @@ func grpoTask(c trainer.GRPOConfig, timeout time.Duration, hidden bool) (trainer
 	if isUnified(c.Init) {
 		return unifiedGRPOTask(c)
 	}
+	if c.Joint {
+		return trainer.Task{}, usagef("train --joint: --init %s is not a unified model (a run of `trainer sft --unified model`); only a model that draws its own reward's images has a drawing direction to optimise", c.Init)
+	}
 	load, size := loadPolicy, 0
 	maxLen := c.MaxLen
 	if maxLen == 0 {

@@ -19,6 +19,7 @@ var (
 	_ trainer.SupervisedPolicy = unifiedPolicy{}
 	_ eval.SelfDecoder         = unifiedPolicy{}
 	_ eval.Prober              = unifiedPolicy{}
+	_ trainer.Drawer           = unifiedPolicy{}
 	_ eval.Reward              = unified.Redraw{}
 	_ eval.Reconstructor       = unified.Redraw{}
 	_ trainer.Supervised       = unified.Data{}

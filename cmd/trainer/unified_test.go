@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/unigrpo/unigrpo/models/unified"
+	"github.com/unigrpo/unigrpo/trainer"
 )
 
 // A unified-model folder is recognised by train and eval: GRPO runs with the model as its own
@@ -20,9 +21,16 @@ func TestUnifiedRunThroughTheCommands(t *testing.T) {
 	}
 	run := filepath.Join(t.TempDir(), "grpo")
 	out, code := runProgram(t, "train", "--init", dir, "--out", run, "--steps", "1", "--batch", "2", "-G", "2",
-		"--eval-scenes", "2", "--max-len", "6", "--monitor-interval", "0")
+		"--eval-scenes", "2", "--max-len", "6", "--monitor-interval", "0", "--joint", "--draw-temperature", "1")
 	if code != 0 {
 		t.Fatalf("train: exit %d: %s", code, out)
+	}
+	// --joint reaches the run: its config records it and its metrics hold the drawing half's.
+	if cfg, err := trainer.ReadRunConfig(run); err != nil || !cfg.Joint || cfg.DrawTemperature != 1 {
+		t.Errorf("config.json: joint %v, draw temperature %v (%v)", cfg.Joint, cfg.DrawTemperature, err)
+	}
+	if recs, err := trainer.ReadRecords(filepath.Join(run, "metrics.jsonl")); err != nil || len(recs) != 1 || recs[0]["draw_tokens"] != 2*2*64 {
+		t.Errorf("metrics.jsonl: %v (%v); want one record with draw_tokens = 4 drawings x 64 codes", recs, err)
 	}
 	if out, code := runProgram(t, "train", "--init", dir, "--out", run+"2", "--reward-url", "http://127.0.0.1:1"); code != 2 {
 		t.Errorf("train --reward-url with a unified model: exit %d, want 2: %s", code, out)
