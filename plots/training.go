@@ -31,8 +31,8 @@ type sheetPanel struct {
 
 // sheetPanels lists the training sheet in drawing order.
 var sheetPanels = []sheetPanel{
-	{title: "KL to reference (k3)", keys: []string{"kl"}, always: true},
-	{title: "Policy entropy", keys: []string{"entropy"}, always: true},
+	{title: "KL to reference (k3)", keys: []string{"kl", "draw_kl"}, always: true},
+	{title: "Policy entropy", keys: []string{"entropy", "draw_entropy"}, always: true},
 	{title: "Loss", keys: []string{"loss"}, always: true},
 	{title: "Gradient norm (before clipping)", keys: []string{"grad_norm"}, always: true},
 	{title: "Clip fraction", keys: []string{"clip_low", "clip_high", "clip_frac"}, always: true},
@@ -49,7 +49,8 @@ var sheetPanels = []sheetPanel{
 //     eval_reward; eval_length_mean or eval_length) as markers, as in the paper's Fig. 8;
 //   - SheetFile: a grid of small panels for kl, entropy, loss, grad_norm and
 //     the clip fractions (clip_low, clip_high, clip_frac), plus lr,
-//     reward_std and frac_zero_std when present.
+//     reward_std and frac_zero_std when present; a joint run's draw_kl and
+//     draw_entropy (the drawn image codes') join the kl and entropy panels.
 //
 // A missing series gives a panel labelled NoData; it is not an error.
 func TrainingDynamics(m *Metrics, outDir string) error {
