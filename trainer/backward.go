@@ -53,6 +53,19 @@ func weightedBackward(x *ts.Tensor, w []float32, N, T int) error {
 	return s.Backward()
 }
 
+// objectiveBackward back-propagates the GRPO objective through log-probs [N, T]: sum(logp * coef)
+// with coef [N][<=T] its derivative (ObjectiveResult.Coef), 0 past each row's end.
+func objectiveBackward(logp *ts.Tensor, coef [][]float64, T int) error {
+	N := len(coef)
+	w := make([]float32, N*T)
+	for i, row := range coef {
+		for t, v := range row {
+			w[i*T+t] = float32(v)
+		}
+	}
+	return weightedBackward(logp, w, N, T)
+}
+
 // rows copies an [N, T] float32 tensor into N rows of float64.
 func rows(x *ts.Tensor, N, T int) ([][]float64, error) {
 	flat := make([]float32, N*T)

@@ -89,13 +89,7 @@ func (d *drawing) backward(it int, adv []float64) error {
 	if it == 0 {
 		d.first = res
 	}
-	coef := make([]float32, N*sc.T)
-	for i, row := range res.Coef {
-		for t, v := range row {
-			coef[i*sc.T+t] = float32(v)
-		}
-	}
-	if err := weightedBackward(sc.LogProbs, coef, N, sc.T); err != nil {
+	if err := objectiveBackward(sc.LogProbs, res.Coef, sc.T); err != nil {
 		return fmt.Errorf("backward of the drawing objective: %w", err)
 	}
 	return nil

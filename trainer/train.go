@@ -262,13 +262,7 @@ func (g *grpo) step(step int) (Record, error) {
 			sc.Drop()
 			return nil, fmt.Errorf("step %d: loss is %v", step, res.Loss)
 		}
-		coef := make([]float32, N*sc.T)
-		for i, row := range res.Coef {
-			for t, v := range row {
-				coef[i*sc.T+t] = float32(v)
-			}
-		}
-		err = weightedBackward(sc.LogProbs, coef, N, sc.T)
+		err = objectiveBackward(sc.LogProbs, res.Coef, sc.T)
 		sc.Drop()
 		if err != nil {
 			return nil, fmt.Errorf("step %d: backward: %w", step, err)
