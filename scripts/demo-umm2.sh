@@ -2,7 +2,8 @@
 # The unified model (UMM-2, Janus layout) trained in the world from scratch (make demo UMM=2):
 #   1. its image tokenizer: the VQ-VAE on the world's renders       (trainer sft --unified vq)
 #   2. the supervised stage: caption, answer questions, draw          (trainer sft --unified model)
-#   3. Unified-GRPO: caption, redraw with itself, reward the cosine   (trainer train)
+#   3. Unified-GRPO: caption, redraw with itself, reward the cosine,  (trainer train --joint)
+#      the objective over both the caption and the drawn codes
 #   4. Unified-Bench: SFT vs GRPO, with question answering and drawing (trainer eval)
 # Set RUN=folder to keep several; VQ_STEPS / SFT_STEPS / GRPO_STEPS shorten or lengthen it.
 set -euo pipefail
@@ -25,9 +26,9 @@ stamp "2/4 supervised stage (caption, answer, draw): $sft_steps steps on $np ran
 bin/launch -np "$np" bin/trainer sft --unified model --init "$run/vq" --out "$run/sft" --steps "$sft_steps" \
   --batch 32 --lr 1e-3 --warmup 30 --eval-every "$sft_steps" --eval-scenes 50 --log-every 100
 
-stamp "3/4 Unified-GRPO: $grpo_steps steps on $np ranks -> $run/grpo"
+stamp "3/4 Unified-GRPO, joint over captions and drawings: $grpo_steps steps on $np ranks -> $run/grpo"
 bin/launch -np "$np" bin/trainer train --init "$run/sft" --out "$run/grpo" --steps "$grpo_steps" \
-  --lr 1e-4 --eval-every 30 --eval-scenes 50 --log-every 10
+  --lr 1e-4 --joint --draw-temperature 1 --eval-every 30 --eval-scenes 50 --log-every 10
 
 stamp "4/4 Unified-Bench on held-out scenes -> $run/bench"
 bin/trainer eval --ckpt "sft=$run/sft" --ckpt "unified-grpo=$run/grpo" --scenes 100 --out "$run/bench" >/dev/null
