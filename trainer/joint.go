@@ -106,7 +106,7 @@ func (d *drawing) tally(t *tally) {
 	t.sum("draw_tokens", tf)
 }
 
-// record writes the drawing half's metrics from the reduced sums m (world ranks): draw_loss is
+// drawRecord writes the drawing half's metrics from the reduced sums m (world ranks): draw_loss is
 // the drawing objective (a part of loss), the rest are means over the drawn codes.
 func drawRecord(rec Record, m map[string]float64, world int) {
 	n := m["draw_tokens"]
