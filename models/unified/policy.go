@@ -73,18 +73,21 @@ func Open(dir string, dev gotch.Device, o Options) (*Policy, error) {
 	default:
 		parts = []string{"aligner", "lm", "gen"}
 	}
-	j, err := hf.OpenJanusPolicy(dir, dev, parts...)
+	// The folder's config decides before its weights load (a Janus-Pro folder is gigabytes).
+	cfg, err := hf.ReadJanusConfig(dir)
 	if err != nil {
 		return nil, err
 	}
-	if v := j.Model.Config().Text.Vocab; v < V {
-		j.Close()
+	w := world.DefaultConfig()
+	if v := cfg.Text.Vocab; v < V {
 		return nil, fmt.Errorf("unified: %s has a text vocabulary of %d tokens, the world's unified model needs %d", dir, v, V)
 	}
-	w := world.DefaultConfig()
-	if s := j.ImageSize(); s != w.Size {
-		j.Close()
-		return nil, fmt.Errorf("unified: %s reads %dx%d images, the world's are %dx%d", dir, s, s, w.Size, w.Size)
+	if s := cfg.Vision.ImageSize; s != w.Size {
+		return nil, fmt.Errorf("unified: %s reads %dx%d images, the world's are %dx%d: only the world's unified model (trainer sft --unified) trains here, not a Janus-Pro checkpoint", dir, s, s, w.Size, w.Size)
+	}
+	j, err := hf.OpenJanusPolicy(dir, dev, parts...)
+	if err != nil {
+		return nil, err
 	}
 	rd, err := world.NewReader(w)
 	if err != nil {

@@ -1,13 +1,16 @@
 package unified
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -589,5 +592,34 @@ func TestJointMemoryFlat(t *testing.T) {
 	t.Logf("RSS after %d steps %.1f MiB, after %d steps %.1f MiB", warm, float64(base)/(1<<20), total, float64(end)/(1<<20))
 	if end-base > 4<<20 {
 		t.Errorf("RSS grew by %.1f MiB over %d steps", float64(end-base)/(1<<20), total-warm)
+	}
+}
+
+// A folder that is not the world's unified model (here one reading 64x64 images, as a Janus-Pro
+// folder reads 384x384) is refused from its config.json, before its weights are read: the test
+// removes them. (Oracle: the error names the size.)
+func TestOpenRefusesOtherImageSizeBeforeWeights(t *testing.T) {
+	dir := testFolder(t)
+	path := filepath.Join(dir, "config.json")
+	js, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(js, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	v := cfg["vision_config"].(map[string]any)
+	v["image_size"], v["patch_size"] = 64, 8 // the same 8x8 grid of patches
+	js, _ = json.Marshal(cfg)
+	if err := os.WriteFile(path, js, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "model.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(dir, gotch.CPU, testOptions(StageModel))
+	if err == nil || !strings.Contains(err.Error(), "reads 64x64 images") {
+		t.Errorf("Open: %v; want the image size refused", err)
 	}
 }
