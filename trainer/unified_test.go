@@ -175,30 +175,35 @@ func sameRecords(t *testing.T, what string, a, b []Record, keys []string, tol fl
 // part included.
 func maxJanusDiff(t *testing.T, a, b string) float64 {
 	t.Helper()
+	parts := []string{"vision", "aligner", "lm", "vq", "gen"}
+	x, y := janusWeights(t, a, parts...), janusWeights(t, b, parts...)
+	if len(x) != len(y) {
+		t.Fatalf("%s and %s hold %d and %d weights", a, b, len(x), len(y))
+	}
+	return maxDiff(x, y)
+}
+
+// janusWeights reads the weights of the named parts of a unified checkpoint, in the policy's
+// order of trainable parameters.
+func janusWeights(t *testing.T, path string, parts ...string) []float32 {
+	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	var xs [2][]float32
-	for i, path := range []string{a, b} {
-		file, err := ResolveModel(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := hf.OpenJanusPolicy(janusDir(file), tinyDevice, "vision", "aligner", "lm", "vq", "gen")
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := NewFlat(p.TrainableParams(), tinyDevice)
-		xs[i] = make([]float32, f.N)
-		err = f.ReadParams(xs[i])
-		p.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+	file, err := ResolveModel(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(xs[0]) != len(xs[1]) {
-		t.Fatalf("%s and %s hold %d and %d weights", a, b, len(xs[0]), len(xs[1]))
+	p, err := hf.OpenJanusPolicy(janusDir(file), tinyDevice, parts...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return maxDiff(xs[0], xs[1])
+	defer p.Close()
+	f := NewFlat(p.TrainableParams(), tinyDevice)
+	x := make([]float32, f.N)
+	if err := f.ReadParams(x); err != nil {
+		t.Fatal(err)
+	}
+	return x
 }
 
 func readRecords(t *testing.T, dir string) []Record {
@@ -295,36 +300,13 @@ func TestUnifiedGRPOWorldSizeInvariance(t *testing.T) {
 	}
 }
 
-// genWeights reads the generation path's weights (generation embeddings, aligner and head) of a
-// unified checkpoint.
-func genWeights(t *testing.T, path string) []float32 {
-	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	file, err := ResolveModel(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := hf.OpenJanusPolicy(janusDir(file), tinyDevice, "gen")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	f := NewFlat(p.TrainableParams(), tinyDevice)
-	x := make([]float32, f.N)
-	if err := f.ReadParams(x); err != nil {
-		t.Fatal(err)
-	}
-	return x
-}
-
 // The joint objective reaches the drawing direction: without it the generation path (used only
 // by the drawings) gets no gradient, and with no weight decay its weights stay those of the SFT
 // run exactly; with --joint they move, the drawn codes' KL to the reference grows from 0, and
 // --joint is refused with greedy drawings. (Oracle: which weights the objective's graph holds.)
 func TestUnifiedGRPOJointTrainsDrawing(t *testing.T) {
 	init := unifiedBaseline(t)
-	before := genWeights(t, init)
+	before := janusWeights(t, init, "gen") // the generation path: embeddings, aligner, head
 	tmp := t.TempDir()
 	for _, joint := range []bool{false, true} {
 		c := smallUnifiedGRPO(init, filepath.Join(tmp, fmt.Sprint(joint)), 1, joint)
@@ -332,7 +314,7 @@ func TestUnifiedGRPOJointTrainsDrawing(t *testing.T) {
 		if err := trainUnified(c, false, solo(t)); err != nil {
 			t.Fatal(err)
 		}
-		d := maxDiff(before, genWeights(t, c.Out))
+		d := maxDiff(before, janusWeights(t, c.Out, "gen"))
 		if joint != (d > 0) {
 			t.Errorf("joint %v: the generation path moved by up to %g", joint, d)
 		}

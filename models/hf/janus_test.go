@@ -237,16 +237,7 @@ func TestJanusGenerationPathMatchesReference(t *testing.T) {
 func TestJanusGuidedGenerationMatchesReference(t *testing.T) {
 	forEachJanusFixture(t, func(t *testing.T, m *Janus, f *janusFixture) {
 		ids, mask := f.ints(t, "cfg_input_ids"), f.ints(t, "cfg_attention_mask")
-		var prompts [][]int
-		for r, row := range ids {
-			var p []int
-			for i, id := range row {
-				if mask[r][i] == 1 {
-					p = append(p, id)
-				}
-			}
-			prompts = append(prompts, p)
-		}
+		prompts := unpad(ids, mask)
 		codes, err := m.GenerateImageCodes(prompts, ImageGenOptions{Scale: 5, Greedy: true}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -315,16 +306,7 @@ func TestJanusGenerateTextMatchesReference(t *testing.T) {
 		defer a.Free()
 		_, px := f.floats(t, a, "pixel_values")
 		ids, mask := f.ints(t, "input_ids"), f.ints(t, "attention_mask")
-		var prompts [][]int
-		for r, row := range ids {
-			var p []int
-			for i, id := range row {
-				if mask[r][i] == 1 {
-					p = append(p, id)
-				}
-			}
-			prompts = append(prompts, p)
-		}
+		prompts := unpad(ids, mask)
 		want := f.ints(t, "text_generate")
 		got, err := m.GenerateText(prompts, px, GenerateOptions{MaxNew: len(want[0])})
 		if err != nil {
@@ -657,4 +639,18 @@ func TestJanusBFloat16(t *testing.T) {
 			t.Fatal("decoded pixels hold a NaN or Inf")
 		}
 	}
+}
+
+// unpad keeps the tokens of each row that its attention mask opens (a left-padded batch's
+// prompts).
+func unpad(ids, mask [][]int) [][]int {
+	out := make([][]int, len(ids))
+	for r, row := range ids {
+		for i, id := range row {
+			if mask[r][i] == 1 {
+				out[r] = append(out[r], id)
+			}
+		}
+	}
+	return out
 }
