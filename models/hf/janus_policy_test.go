@@ -468,10 +468,10 @@ func TestJanusPolicyTokenizerConsistent(t *testing.T) {
 	}
 }
 
-// Unconditional keeps BOS and <begin_of_image> only; Draw depends only on its generators (and is
-// repeatable greedily), returns images of the tower's side with values in [0, 1], and is
-// DecodeImages of GenerateImageCodes; a folder whose tokenizer grid is not the grid the model
-// draws is refused. (Oracles: determinism and the documented ranges.)
+// Unconditional keeps BOS and <begin_of_image> only; drawing (DrawCodes, DecodeImages) depends
+// only on its generators (and is repeatable greedily), returns images of the tower's side with
+// values in [0, 1], and draws GenerateImageCodes' codes; a folder whose tokenizer grid is not the
+// grid the model draws is refused. (Oracles: determinism and the documented ranges.)
 func TestJanusPolicyDraw(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -481,18 +481,22 @@ func TestJanusPolicyDraw(t *testing.T) {
 	}
 	prompts := [][]int{{1, 5, 6, jpBOI}, {1, 7, jpBOI}}
 	o := ImageGenOptions{Scale: 3, Temperature: 1}
-	x, err := p.Draw(prompts, o, jpRngs(2, 1))
-	if err != nil {
-		t.Fatal(err)
+	draw := func(seed uint64) ([][]int, []images.Planar) {
+		codes, _, err := p.DrawCodes(prompts, o, jpRngs(2, seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ims, err := p.DecodeImages(codes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return codes, ims
 	}
-	y, _ := p.Draw(prompts, o, jpRngs(2, 1))
+	drawn, x := draw(1)
+	_, y := draw(1)
 	codes, _ := p.Model.GenerateImageCodes(prompts, o, jpRngs(2, 1))
-	fromCodes, err := p.DecodeImages(codes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(x, y) || !reflect.DeepEqual(x, fromCodes) {
-		t.Error("drawings with the same generators differ, or differ from DecodeImages(GenerateImageCodes)")
+	if !reflect.DeepEqual(x, y) || !reflect.DeepEqual(drawn, codes) {
+		t.Error("drawings with the same generators differ, or DrawCodes differs from GenerateImageCodes")
 	}
 	other, _ := p.Model.GenerateImageCodes(prompts, o, jpRngs(2, 2))
 	if reflect.DeepEqual(codes, other) {

@@ -2,7 +2,6 @@ package hf
 
 import (
 	"fmt"
-	"math/rand/v2"
 
 	"github.com/sugarme/gotch/ts"
 
@@ -153,16 +152,6 @@ func (p *JanusPolicy) pixels(a *raw.Arena, imgs []images.Planar) (raw.Tensor, er
 		px = append(px, v...)
 	}
 	return a.FromFloat32(px, int64(len(imgs)), 3, S, S), nil
-}
-
-// Draw generates the image of each prompt (BOS ... <begin_of_image>) with guidance and decodes it
-// with the VQ-VAE: images with values in [0, 1].
-func (p *JanusPolicy) Draw(prompts [][]int, o ImageGenOptions, rngs []*rand.Rand) ([]images.Planar, error) {
-	codes, err := p.Model.GenerateImageCodes(prompts, o, rngs)
-	if err != nil {
-		return nil, err
-	}
-	return p.DecodeImages(codes)
 }
 
 // DecodeImages decodes codes to images with values in [0, 1] (the VQ-VAE's [-1, 1], clamped).
