@@ -12,9 +12,9 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/images"
-	"github.com/unigrpo/unigrpo/models/policy"
-	"github.com/unigrpo/unigrpo/models/world"
-	"github.com/unigrpo/unigrpo/models/worldtask"
+	"github.com/unigrpo/unigrpo/models/captioner"
+	"github.com/unigrpo/unigrpo/world"
+	worldtask "github.com/unigrpo/unigrpo/world/task"
 )
 
 // worldTask is Unified-Bench on the world (or on the files of imgs), wired as cmd/trainer does.
@@ -27,7 +27,7 @@ func worldTask(t *testing.T, imgs string) Task {
 	}
 	task := Task{Source: worldtask.Source{World: wc}, Reward: rw, Judge: worldtask.Judge{}, Name: "world",
 		Load: func(path string) (Captioner, func(), error) {
-			m, _, err := policy.Load(path, gotch.CPU)
+			m, _, err := captioner.Load(path, gotch.CPU)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -92,7 +92,7 @@ func TestScoreOracleAndEmpty(t *testing.T) {
 // tinyCheckpoint saves a random tiny policy in dir and returns its file.
 func tinyCheckpoint(t *testing.T, dir string) string {
 	t.Helper()
-	m, err := policy.New(policy.TinyConfig(), gotch.CPU, 3)
+	m, err := captioner.New(captioner.TinyConfig(), gotch.CPU, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

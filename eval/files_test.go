@@ -14,8 +14,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/unigrpo/unigrpo/models/embed"
-	"github.com/unigrpo/unigrpo/models/world"
+	"github.com/unigrpo/unigrpo/world"
+	"github.com/unigrpo/unigrpo/world/embed"
 )
 
 // pattern writes a 40x30 PNG whose colours depend on k.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/caption"
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // SceneScore is one image's row of the per-image table.
@@ -125,7 +125,7 @@ func Captions(m Captioner, imgs []images.Planar, opt SampleOptions) ([]Caption, 
 	var out []Caption
 	for lo := 0; lo < len(imgs); lo += chunk {
 		hi := min(lo+chunk, len(imgs))
-		so := caption.SampleOptions{Greedy: opt.Temperature <= 0, Temperature: opt.Temperature}
+		so := policy.SampleOptions{Greedy: opt.Temperature <= 0, Temperature: opt.Temperature}
 		var rngs []*rand.Rand
 		if !so.Greedy {
 			for i := lo; i < hi; i++ {

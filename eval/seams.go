@@ -5,7 +5,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/caption"
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // Reward is the frozen reward module of Unified-GRPO: a text-to-image decoder that regenerates an
@@ -50,14 +50,14 @@ type Metric = struct{ Key, Title string }
 // Captioner is what evaluation needs of a policy: captions for images.
 type Captioner interface {
 	// Sample draws G captions per image (rngs: one per row, nil with opt.Greedy).
-	Sample(imgs []images.Planar, G int, opt caption.SampleOptions, rngs []*rand.Rand) (*caption.Rollout, error)
+	Sample(imgs []images.Planar, G int, opt policy.SampleOptions, rngs []*rand.Rand) (*policy.Rollout, error)
 	// Text detokenizes a caption (without its end token).
 	Text(tokens []int) string
 }
 
 // Words returns the caption of a rollout row without its end token: a row that ended (was not
 // truncated) finishes with the policy's end token.
-func Words(roll *caption.Rollout, r int) []int {
+func Words(roll *policy.Rollout, r int) []int {
 	t := roll.Tokens[r]
 	if !roll.Truncated[r] && len(t) > 0 {
 		return t[:len(t)-1]

@@ -14,16 +14,16 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/world"
-	"github.com/unigrpo/unigrpo/models/worldtask"
+	"github.com/unigrpo/unigrpo/world"
+	"github.com/unigrpo/unigrpo/world/task"
 )
 
 // Oracle for these tests: the world's reward computed in this process (worldtask.Reward), which
 // the service must reproduce bit for bit.
 
-func worldReward(t *testing.T) *worldtask.Reward {
+func worldReward(t *testing.T) *task.Reward {
 	t.Helper()
-	rw, err := worldtask.NewReward(world.DefaultConfig(), "all")
+	rw, err := task.NewReward(world.DefaultConfig(), "all")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func worldReward(t *testing.T) *worldtask.Reward {
 // batch is B rendered scenes (float pixels: sent as f32) or, with eightBit, the same rounded to
 // 8 bits (sent as PNG), G captions each and their keys.
 func batch(B, G int, eightBit bool) ([]images.Planar, []string, []stream.Key) {
-	src, _ := worldtask.Source{World: world.DefaultConfig()}.Images(5, 2, 0, B)
+	src, _ := task.Source{World: world.DefaultConfig()}.Images(5, 2, 0, B)
 	if eightBit {
 		for b, im := range src {
 			rgba := im.ToRGBA(1)

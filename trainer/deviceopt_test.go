@@ -13,21 +13,21 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/unigrpo/unigrpo/internal/cmem"
-	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/models/captioner"
 
 	"github.com/unigrpo/unigrpo/internal/procfs"
 )
 
 // optimizerRun is a model and its learner, with the optimizer state where `where` says.
 type optimizerRun struct {
-	m *policy.Model
+	m *captioner.Model
 	l *learner
 }
 
 func newOptimizerRun(t *testing.T, where string) *optimizerRun {
 	t.Helper()
 	t.Setenv("UNIGRPO_OPTIMIZER", where)
-	m, err := policy.New(tinyModel(), tinyDevice, 7)
+	m, err := captioner.New(tinyModel(), tinyDevice, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestDeviceOptimizerMemoryFlat(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	t.Setenv("UNIGRPO_OPTIMIZER", "device")
-	m, err := policy.New(policy.DefaultConfig(), tinyDevice, 1)
+	m, err := captioner.New(captioner.DefaultConfig(), tinyDevice, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

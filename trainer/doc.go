@@ -5,7 +5,7 @@
 // captioner: sample, teacher-forced log-probs, trainable parameters, save), a Source of images
 // (training draws and a held-out set), the frozen Reward (eval.Reward: a decoder and embedders, in
 // this process or a service) and a Judge of understanding where images have labels. The mains
-// wire the concrete pieces (models/worldtask for the synthetic world, images.Folder for files,
+// wire the concrete pieces (world/task for the synthetic world, images.Folder for files,
 // package reward for a remote decoder).
 //
 // One GRPO step reads like the paper's Fig. 2, in this order (train.go):

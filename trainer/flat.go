@@ -8,14 +8,14 @@ import (
 	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
 
-	"github.com/unigrpo/unigrpo/models/caption"
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // Flat views a model's trainable parameters as one float32 vector of N values, in the order of
 // the params given (the same on every rank). Gradients are read into, and parameters written from,
 // host buffers: the buffer that is all-reduced, clipped and stepped by AdamW.
 type Flat struct {
-	Params []caption.Param
+	Params []policy.Param
 	Offset []int // Offset[i] is where parameter i starts; Offset[len] == N
 	N      int
 	// Segments say which parameters get weight decay (each Param's Decay, as the policy sets it).
@@ -24,7 +24,7 @@ type Flat struct {
 }
 
 // NewFlat lays out params.
-func NewFlat(params []caption.Param, dev gotch.Device) *Flat {
+func NewFlat(params []policy.Param, dev gotch.Device) *Flat {
 	f := &Flat{Params: params, Offset: make([]int, len(params)+1), cpu: dev == gotch.CPU}
 	for i, p := range params {
 		n := 1

@@ -6,7 +6,7 @@ import (
 
 	"github.com/sugarme/gotch"
 
-	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/models/captioner"
 )
 
 // WriteParams then ReadParams gives the values back, on both of its paths: the direct memory
@@ -16,7 +16,7 @@ import (
 func TestFlatWriteReadParams(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	m, err := policy.New(tinyModel(), tinyDevice, 3)
+	m, err := captioner.New(tinyModel(), tinyDevice, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

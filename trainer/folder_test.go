@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/world"
+	"github.com/unigrpo/unigrpo/world"
 )
 
 // GRPO on a folder of PNG files (world renders at 40x40, so they are resized on the way in):

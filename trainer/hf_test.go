@@ -10,8 +10,8 @@ import (
 
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/hf"
-	"github.com/unigrpo/unigrpo/models/world"
-	"github.com/unigrpo/unigrpo/models/worldtask"
+	"github.com/unigrpo/unigrpo/world"
+	worldtask "github.com/unigrpo/unigrpo/world/task"
 )
 
 // Unified-GRPO runs unchanged on a Hugging Face language model as the policy (the tiny Qwen2

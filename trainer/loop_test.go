@@ -15,13 +15,13 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/collective"
-	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/models/captioner"
 	"github.com/unigrpo/unigrpo/plots"
 )
 
 // tinyModel is a policy small enough for loop tests to take seconds.
-func tinyModel() policy.Config {
-	m := policy.TinyConfig()
+func tinyModel() captioner.Config {
+	m := captioner.TinyConfig()
 	m.MaxLen = 28
 	return m
 }
@@ -218,12 +218,12 @@ func maxWeightDiff(t *testing.T, a, b string) float64 {
 	// it off around its copies.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	ma, _, err := policy.Load(a, tinyDevice)
+	ma, _, err := captioner.Load(a, tinyDevice)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ma.Close()
-	mb, _, err := policy.Load(b, tinyDevice)
+	mb, _, err := captioner.Load(b, tinyDevice)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func maxWeightDiff(t *testing.T, a, b string) float64 {
 func TestLoopStopsAtBadStepKeepingCheckpoints(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	m, err := policy.New(tinyModel(), tinyDevice, 1)
+	m, err := captioner.New(tinyModel(), tinyDevice, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/unigrpo/unigrpo/eval"
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/caption"
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // Policy is the captioner being trained (image-to-text): the world's tiny captioner, or a Hugging
@@ -17,10 +17,10 @@ type Policy interface {
 	eval.Captioner
 	// LogProbs scores given captions by teacher forcing (row b*G+g belongs to image b; tokens as
 	// Sample returned them), recording an autograd graph through the trainable parameters.
-	LogProbs(imgs []images.Planar, G int, tokens [][]int, temperature float64, withEntropy bool) (*caption.Scores, error)
+	LogProbs(imgs []images.Planar, G int, tokens [][]int, temperature float64, withEntropy bool) (*policy.Scores, error)
 	// TrainableParams lists the parameters that train, in a fixed order, each saying whether
 	// weight decay applies.
-	TrainableParams() []caption.Param
+	TrainableParams() []policy.Param
 	// Device is where the parameters live.
 	Device() gotch.Device
 	// MaxLen is the most tokens a caption may have, end token included.
@@ -43,7 +43,7 @@ type Drawer interface {
 	DrawRewards(src []images.Planar, G int, captions []string, keys []stream.Key) ([]float64, [][]float64, [][]int, error)
 	// CodeLogProbs scores codes drawn for captions by teacher forcing under the distribution
 	// they were drawn from ([N, n] Scores), recording an autograd graph.
-	CodeLogProbs(captions []string, codes [][]int, withEntropy bool) (*caption.Scores, error)
+	CodeLogProbs(captions []string, codes [][]int, withEntropy bool) (*policy.Scores, error)
 }
 
 // SupervisedPolicy is a Policy that can also be trained on reference captions (SFT).

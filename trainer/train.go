@@ -13,7 +13,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/eval"
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/caption"
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // grpo holds what a Unified-GRPO run needs between steps.
@@ -163,7 +163,7 @@ func (g *grpo) step(step int) (Record, error) {
 	for r := range rngs {
 		rngs[r] = stream.RNG(c.Seed, stream.Sample, step, lo*G+r)
 	}
-	roll, err := g.l.model.Sample(imgs, G, caption.SampleOptions{Temperature: c.Temperature, TopK: c.TopK, MaxLen: c.MaxLen, MinLen: c.MinLen}, rngs)
+	roll, err := g.l.model.Sample(imgs, G, policy.SampleOptions{Temperature: c.Temperature, TopK: c.TopK, MaxLen: c.MaxLen, MinLen: c.MinLen}, rngs)
 	if err != nil {
 		return nil, fmt.Errorf("step %d: rollout: %w", step, err)
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/unigrpo/unigrpo/eval"
 	"github.com/unigrpo/unigrpo/models/hf"
 	"github.com/unigrpo/unigrpo/models/unified"
-	"github.com/unigrpo/unigrpo/models/world"
-	"github.com/unigrpo/unigrpo/models/worldtask"
+	"github.com/unigrpo/unigrpo/world"
+	worldtask "github.com/unigrpo/unigrpo/world/task"
 )
 
 // The unified model (UMM-2, Janus layout) through the trainer, wired as cmd/trainer/unified.go

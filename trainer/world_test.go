@@ -6,15 +6,15 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/images"
-	"github.com/unigrpo/unigrpo/models/policy"
-	"github.com/unigrpo/unigrpo/models/world"
-	"github.com/unigrpo/unigrpo/models/worldtask"
+	"github.com/unigrpo/unigrpo/models/captioner"
+	"github.com/unigrpo/unigrpo/world"
+	worldtask "github.com/unigrpo/unigrpo/world/task"
 )
 
 // The tests train on the world through the seams, wired as cmd/trainer wires them.
 
 func loadWorldPolicy(path string, dev gotch.Device, o LoadOptions) (Policy, error) {
-	m, err := policy.LoadTrainable(path, dev, o.TrainVision, !o.Frozen)
+	m, err := captioner.LoadTrainable(path, dev, o.TrainVision, !o.Frozen)
 	if err != nil {
 		return nil, err // not a typed nil in the interface
 	}
@@ -50,7 +50,7 @@ func trainWorld(c GRPOConfig, resume bool, d *Dist) error {
 }
 
 // sftWorld runs SFT of a model of shape m on the world's partial captions.
-func sftWorld(c SFTConfig, m policy.Config, d *Dist) error {
+func sftWorld(c SFTConfig, m captioner.Config, d *Dist) error {
 	wc := world.DefaultConfig()
 	m.Vocab, m.ImageSize = world.NewVocab().V(), wc.Size
 	rw, err := worldtask.NewReward(wc, "all")
@@ -60,7 +60,7 @@ func sftWorld(c SFTConfig, m policy.Config, d *Dist) error {
 	task := SFTTask{
 		Data:   worldtask.Partial{Source: worldtask.Source{World: wc}, Options: world.DefaultPartialOptions()},
 		Reward: rw, Judge: worldtask.Judge{},
-		New: func(dev gotch.Device, seed uint64) (SupervisedPolicy, error) { return policy.New(m, dev, seed) },
+		New: func(dev gotch.Device, seed uint64) (SupervisedPolicy, error) { return captioner.New(m, dev, seed) },
 	}
 	return SFT(c, task, d, nil)
 }

@@ -22,8 +22,8 @@ import (
 	"os"
 
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/world"
-	"github.com/unigrpo/unigrpo/models/worldtask"
+	"github.com/unigrpo/unigrpo/world"
+	"github.com/unigrpo/unigrpo/world/task"
 )
 
 type request struct {
@@ -56,12 +56,12 @@ func main() {
 		os.Exit(2)
 	}
 	wc := world.DefaultConfig()
-	rw, err := worldtask.NewReward(wc, "all")
+	rw, err := task.NewReward(wc, "all")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rewardenv:", err)
 		os.Exit(1)
 	}
-	if err := serve(env{worldtask.Source{World: wc}, rw}, os.Stdin, os.Stdout); err != nil {
+	if err := serve(env{task.Source{World: wc}, rw}, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "rewardenv:", err)
 		os.Exit(1)
 	}
@@ -69,8 +69,8 @@ func main() {
 
 // env is the world's training scenes and reward.
 type env struct {
-	src    worldtask.Source
-	reward *worldtask.Reward
+	src    task.Source
+	reward *task.Reward
 }
 
 // serve answers requests from r on w until r ends.

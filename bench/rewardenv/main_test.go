@@ -8,18 +8,18 @@ import (
 	"testing"
 
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/embed"
-	"github.com/unigrpo/unigrpo/models/world"
-	"github.com/unigrpo/unigrpo/models/worldtask"
+	"github.com/unigrpo/unigrpo/world"
+	"github.com/unigrpo/unigrpo/world/embed"
+	"github.com/unigrpo/unigrpo/world/task"
 )
 
 func TestServe(t *testing.T) {
 	wc := world.DefaultConfig()
-	rw, err := worldtask.NewReward(wc, "all")
+	rw, err := task.NewReward(wc, "all")
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := env{worldtask.Source{World: wc}, rw}
+	env := env{task.Source{World: wc}, rw}
 	tokens := [][]int{{3, 4, world.EOS}, {world.EOS}, {5, world.EOS}, {6}}
 	reqs := []string{
 		`{"op":"scenes","seed":7,"step":3,"batch":2}`,

@@ -10,7 +10,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/collective"
 	"github.com/unigrpo/unigrpo/launch"
-	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/models/captioner"
 	"github.com/unigrpo/unigrpo/nccl"
 	"github.com/unigrpo/unigrpo/trainer"
 )
@@ -23,7 +23,7 @@ func connect(threads int, device string) (*trainer.Dist, func(), error) {
 	if threads < 1 {
 		return nil, nil, usagef("--threads %d: must be at least 1", threads)
 	}
-	policy.SetThreads(threads)
+	captioner.SetThreads(threads)
 	env, err := launch.FromEnv()
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the job's environment: %w", err)

@@ -18,8 +18,8 @@ import (
 	"github.com/unigrpo/unigrpo/models/hf/tokenizer"
 
 	"github.com/unigrpo/unigrpo/images"
-	"github.com/unigrpo/unigrpo/models/caption"
 	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/trainer"
 )
 
@@ -78,7 +78,7 @@ func runGenerate(args []string) error {
 		return err
 	}
 	defer p.Close()
-	opt := caption.SampleOptions{Greedy: *temp == 0, Temperature: *temp}
+	opt := policy.SampleOptions{Greedy: *temp == 0, Temperature: *temp}
 	var rngs []*rand.Rand
 	if !opt.Greedy {
 		rngs = []*rand.Rand{rand.New(rand.NewPCG(*seed, 0x9e3779b97f4a7c15))}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/sugarme/gotch"
 
-	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/models/captioner"
 )
 
 // The program is exercised in a child process: it calls os.Exit.
@@ -42,7 +42,7 @@ func tinyCheckpoint(t *testing.T) string {
 	t.Helper()
 	runtime.LockOSThread() // model work on one OS thread (libtorch state is per thread)
 	defer runtime.UnlockOSThread()
-	m, err := policy.New(policy.TinyConfig(), gotch.CPU, 1)
+	m, err := captioner.New(captioner.TinyConfig(), gotch.CPU, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/unigrpo/unigrpo/models/world"
-	"github.com/unigrpo/unigrpo/models/worldtask"
 	"github.com/unigrpo/unigrpo/reward"
+	"github.com/unigrpo/unigrpo/world"
+	"github.com/unigrpo/unigrpo/world/task"
 )
 
 // runServeReward serves the world's reward (renderer and embedders) over the reward protocol:
@@ -34,7 +34,7 @@ func runServeReward(args []string) error {
 		return usagef("serve-reward: --reward %s: Hugging Face encoders are not served here (they run on libtorch, one request at a time); use them in process (trainer train --reward) or in your own service", *names)
 	}
 	wc := world.DefaultConfig()
-	rw, err := worldtask.NewReward(wc, *names)
+	rw, err := task.NewReward(wc, *names)
 	if err != nil {
 		return usagef("serve-reward: --reward %s: %v", *names, err)
 	}

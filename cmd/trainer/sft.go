@@ -7,11 +7,11 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/internal/progress"
-	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/models/captioner"
 	"github.com/unigrpo/unigrpo/models/unified"
-	"github.com/unigrpo/unigrpo/models/world"
-	"github.com/unigrpo/unigrpo/models/worldtask"
 	"github.com/unigrpo/unigrpo/trainer"
+	"github.com/unigrpo/unigrpo/world"
+	worldtask "github.com/unigrpo/unigrpo/world/task"
 )
 
 // sftRun is the whole configuration of an SFT run on the world, as config.json records it: the
@@ -20,11 +20,11 @@ type sftRun struct {
 	trainer.SFTConfig
 	Partial world.PartialOptions `json:"partial"` // how incomplete the captions are
 	World   world.Config         `json:"world"`
-	Model   policy.Config        `json:"model"`
+	Model   captioner.Config     `json:"model"`
 }
 
 func runSFT(args []string) error {
-	c := sftRun{SFTConfig: trainer.DefaultSFTConfig(), Partial: world.DefaultPartialOptions(), World: world.DefaultConfig(), Model: policy.DefaultConfig()}
+	c := sftRun{SFTConfig: trainer.DefaultSFTConfig(), Partial: world.DefaultPartialOptions(), World: world.DefaultConfig(), Model: captioner.DefaultConfig()}
 	fs := newFlags("sft", "--out DIR [flags]")
 	addRunFlags(fs, &c.RunConfig, "optimizer steps")
 	fs.IntVar(&c.Captions, "captions", c.Captions, "partial captions per scene (they share the scene's image encoding)")
@@ -97,7 +97,7 @@ func sftTask(c *sftRun) (trainer.SFTTask, error) {
 		Data:   worldtask.Partial{Source: worldtask.Source{World: c.World}, Options: c.Partial},
 		Reward: rw, Judge: worldtask.Judge{}, Config: c,
 		New: func(dev gotch.Device, seed uint64) (trainer.SupervisedPolicy, error) {
-			return policy.New(model, dev, seed)
+			return captioner.New(model, dev, seed)
 		},
 	}, nil
 }

@@ -8,11 +8,11 @@ import (
 
 	"github.com/unigrpo/unigrpo/eval"
 	"github.com/unigrpo/unigrpo/images"
-	"github.com/unigrpo/unigrpo/models/policy"
-	"github.com/unigrpo/unigrpo/models/world"
-	"github.com/unigrpo/unigrpo/models/worldtask"
+	"github.com/unigrpo/unigrpo/models/captioner"
 	"github.com/unigrpo/unigrpo/reward"
 	"github.com/unigrpo/unigrpo/trainer"
+	"github.com/unigrpo/unigrpo/world"
+	"github.com/unigrpo/unigrpo/world/task"
 )
 
 // This file wires the concrete pieces into the trainer's and the benchmark's seams: the world's
@@ -22,20 +22,20 @@ import (
 
 // The world's captioner is a policy of the trainer and a captioner of the benchmark.
 var (
-	_ trainer.SupervisedPolicy = (*policy.Model)(nil)
-	_ trainer.Source           = worldtask.Source{}
+	_ trainer.SupervisedPolicy = (*captioner.Model)(nil)
+	_ trainer.Source           = task.Source{}
 	_ trainer.Source           = (*images.Folder)(nil)
-	_ trainer.Supervised       = worldtask.Partial{}
-	_ eval.Reward              = (*worldtask.Reward)(nil)
-	_ eval.Reconstructor       = (*worldtask.Reward)(nil)
-	_ eval.Judge               = worldtask.Judge{}
+	_ trainer.Supervised       = task.Partial{}
+	_ eval.Reward              = (*task.Reward)(nil)
+	_ eval.Reconstructor       = (*task.Reward)(nil)
+	_ eval.Judge               = task.Judge{}
 	_ eval.Reward              = (*reward.Client)(nil)
 	_ eval.HiddenReward        = (*reward.Client)(nil)
 )
 
 // loadPolicy opens a captioner checkpoint on dev with the parts o says train.
 func loadPolicy(path string, dev gotch.Device, o trainer.LoadOptions) (trainer.Policy, error) {
-	m, err := policy.LoadTrainable(path, dev, o.TrainVision, !o.Frozen)
+	m, err := captioner.LoadTrainable(path, dev, o.TrainVision, !o.Frozen)
 	if err != nil {
 		return nil, err // not a typed nil in the interface
 	}
@@ -48,7 +48,7 @@ func inputSize(path string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cfg, _, err := policy.ReadConfig(file)
+	cfg, _, err := captioner.ReadConfig(file)
 	if err != nil {
 		return 0, err
 	}
@@ -58,7 +58,7 @@ func inputSize(path string) (int, error) {
 // source is the world's scenes, or the files of a folder or manifest fitted to size x size.
 func source(path string, heldOut float64, size int, skipBad bool) (trainer.Source, string, error) {
 	if path == "" {
-		return worldtask.Source{World: world.DefaultConfig()}, "world scenes", nil
+		return task.Source{World: world.DefaultConfig()}, "world scenes", nil
 	}
 	f, err := images.OpenFolder(path, heldOut, size, skipBad)
 	if err != nil {
@@ -74,7 +74,7 @@ func rewardFor(url, names string, timeout time.Duration, hidden bool) (eval.Rewa
 	if url != "" {
 		return reward.Dial(url, reward.ClientOptions{Deadline: timeout, SendHidden: hidden})
 	}
-	r, err := worldtask.NewReward(world.DefaultConfig(), names)
+	r, err := task.NewReward(world.DefaultConfig(), names)
 	if err != nil {
 		return nil, usagef("--reward %s: %v", names, err)
 	}
@@ -132,7 +132,7 @@ func grpoTask(c trainer.GRPOConfig, timeout time.Duration, hidden bool) (trainer
 	if err != nil {
 		return trainer.Task{}, err
 	}
-	return trainer.Task{Source: src, Reward: rw, Judge: worldtask.Judge{}, Load: load, About: about}, nil
+	return trainer.Task{Source: src, Reward: rw, Judge: task.Judge{}, Load: load, About: about}, nil
 }
 
 // evalTask wires Unified-Bench of checkpoints: the world's held-out scenes or a folder's held-out
@@ -150,7 +150,7 @@ func evalTask(imgs string, held float64, ckpts []eval.Checkpoint, dev gotch.Devi
 	if imgs != "" {
 		name = imgs
 	}
-	rw, err := worldtask.NewReward(world.DefaultConfig(), "all")
+	rw, err := task.NewReward(world.DefaultConfig(), "all")
 	if err != nil {
 		return eval.Task{}, err
 	}
@@ -161,5 +161,5 @@ func evalTask(imgs string, held float64, ckpts []eval.Checkpoint, dev gotch.Devi
 		}
 		return m, m.Close, nil
 	}
-	return eval.Task{Source: src, Reward: rw, Judge: worldtask.Judge{}, Load: load, Name: name}, nil
+	return eval.Task{Source: src, Reward: rw, Judge: task.Judge{}, Load: load, Name: name}, nil
 }

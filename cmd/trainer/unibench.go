@@ -11,9 +11,9 @@ import (
 
 	"github.com/unigrpo/unigrpo/eval"
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/embed"
 	"github.com/unigrpo/unigrpo/models/hf"
-	"github.com/unigrpo/unigrpo/models/world"
+	"github.com/unigrpo/unigrpo/world"
+	"github.com/unigrpo/unigrpo/world/embed"
 )
 
 // runUnibench is Unified-Bench protocol 1 on image files: source images against the images a

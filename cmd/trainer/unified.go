@@ -5,9 +5,9 @@ import (
 
 	"github.com/unigrpo/unigrpo/eval"
 	"github.com/unigrpo/unigrpo/models/unified"
-	"github.com/unigrpo/unigrpo/models/world"
-	"github.com/unigrpo/unigrpo/models/worldtask"
 	"github.com/unigrpo/unigrpo/trainer"
+	"github.com/unigrpo/unigrpo/world"
+	"github.com/unigrpo/unigrpo/world/task"
 )
 
 // This file wires the unified model (UMM-2, Janus layout) into the trainer: its two supervised
@@ -95,7 +95,7 @@ func unifiedSFTTask(c *unifiedSFT) (trainer.SFTTask, error) {
 	default:
 		return trainer.SFTTask{}, usagef("--unified %q: use vq (the image tokenizer) or model (the three tasks)", c.Stage)
 	}
-	return trainer.SFTTask{Data: data, Judge: worldtask.Judge{}, Config: c, New: newPolicy}, nil
+	return trainer.SFTTask{Data: data, Judge: task.Judge{}, Config: c, New: newPolicy}, nil
 }
 
 // isUnified reports whether a checkpoint (file, checkpoint folder or run) is a unified model.
@@ -131,7 +131,7 @@ func unifiedGRPOTask(c trainer.GRPOConfig) (trainer.Task, error) {
 	if c.RewardURL != "" || c.Images != "" {
 		return trainer.Task{}, usagef("train: a unified model (--init %s) draws its own reward's images in the world: --reward-url and --images do not apply", c.Init)
 	}
-	return trainer.Task{Source: worldtask.Source{World: world.DefaultConfig()}, Judge: worldtask.Judge{},
+	return trainer.Task{Source: task.Source{World: world.DefaultConfig()}, Judge: task.Judge{},
 		Load: unifiedLoader(c), About: "world scenes (unified model: caption, then redraw with itself)"}, nil
 }
 
@@ -147,7 +147,7 @@ func unifiedEvalTask(dev gotch.Device, guidance float64) eval.Task {
 		}
 		return p, p.Close, nil
 	}
-	return eval.Task{Source: worldtask.Source{World: world.DefaultConfig()}, Judge: worldtask.Judge{}, Load: load, Name: "world"}
+	return eval.Task{Source: task.Source{World: world.DefaultConfig()}, Judge: task.Judge{}, Load: load, Name: "world"}
 }
 
 // checkUnifiedMix reports a mix of unified and other checkpoints in one benchmark, whose rows

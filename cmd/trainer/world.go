@@ -3,8 +3,8 @@ package main
 import (
 	"fmt"
 
-	"github.com/unigrpo/unigrpo/models/embed"
-	"github.com/unigrpo/unigrpo/models/world"
+	"github.com/unigrpo/unigrpo/world"
+	"github.com/unigrpo/unigrpo/world/embed"
 )
 
 func runWorld(args []string) error {

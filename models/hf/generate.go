@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/caption"
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // GenerateOptions control Generate.
@@ -50,7 +50,7 @@ func (m *LM) Generate(prompts [][]int, o GenerateOptions) ([][]int, error) {
 	}
 	dec := m.newDecoder()
 	defer dec.close()
-	s, err := newSampler(B, o.MaxNew, caption.SampleOptions{Greedy: true}, nil, o.Stop)
+	s, err := newSampler(B, o.MaxNew, policy.SampleOptions{Greedy: true}, nil, o.Stop)
 	if err != nil {
 		return nil, err
 	}

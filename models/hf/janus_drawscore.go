@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/caption"
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // DrawCodes draws the codes of each prompt (BOS ... <begin_of_image>) with guidance, and each
@@ -20,7 +20,7 @@ func (p *JanusPolicy) DrawCodes(prompts [][]int, o ImageGenOptions, rngs []*rand
 // PAD), their generation_head logits are mixed as uncond + Scale (cond - uncond), and the result
 // is log softmax(mixed / temperature) of each code [N, n] (temperature 1 when Greedy), with an
 // autograd graph through both rows: the policy gradient of the drawing direction.
-func (p *JanusPolicy) ScoreCodes(prompts [][]int, codes [][]int, o ImageGenOptions, withEntropy bool) (*caption.Scores, error) {
+func (p *JanusPolicy) ScoreCodes(prompts [][]int, codes [][]int, o ImageGenOptions, withEntropy bool) (*policy.Scores, error) {
 	m := p.Model
 	c := m.cfg
 	N, n := len(prompts), c.Vision.Tokens

@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/caption"
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // ImageGenOptions control GenerateImageCodes.
@@ -71,7 +71,7 @@ func (m *Janus) SampleImageCodes(prompts [][]int, o ImageGenOptions, rngs []*ran
 	if o.Greedy {
 		temp = 1
 	}
-	var pick caption.Picker
+	var pick policy.Picker
 	mixed := make([]float32, K)
 	s := float32(o.Scale)
 	out := make([][]int, B)
@@ -244,7 +244,7 @@ func (m *Janus) GenerateText(prompts [][]int, pixels []float32, o GenerateOption
 	if nImg > 0 && holders != nImg*c.Vision.Tokens {
 		return nil, fmt.Errorf("hf: janus generate: %d <image_placeholder> tokens for %d images of %d", holders, nImg, c.Vision.Tokens)
 	}
-	s, err := newSampler(B, o.MaxNew, caption.SampleOptions{Greedy: true}, nil, o.Stop)
+	s, err := newSampler(B, o.MaxNew, policy.SampleOptions{Greedy: true}, nil, o.Stop)
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +264,7 @@ func (m *Janus) GenerateText(prompts [][]int, pixels []float32, o GenerateOption
 // continueText continues prompts (left-padded with PAD, or 0 when the config has none) one token
 // a step with the decoder's key/value cache, each token picked by s, until s stops; feats gives
 // the features of the prompts' placeholders, which enter at the first step (nil: none).
-func (m *Janus) continueText(prompts [][]int, feats func(a *raw.Arena) (raw.Tensor, error), s *sampler) (*caption.Rollout, error) {
+func (m *Janus) continueText(prompts [][]int, feats func(a *raw.Arena) (raw.Tensor, error), s *sampler) (*policy.Rollout, error) {
 	c := m.cfg
 	N := len(prompts)
 	defer raw.SetGradEnabled(raw.SetGradEnabled(false))

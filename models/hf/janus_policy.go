@@ -9,7 +9,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/caption"
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // JanusPolicy is a Janus model as the trainer's policy and as its own decoder, in float32: it
@@ -21,7 +21,7 @@ import (
 // text vocabulary, K the codebook, n = G*G codes per drawn image.
 type JanusPolicy struct {
 	Model  *Janus
-	params []caption.Param
+	params []policy.Param
 }
 
 // OpenJanusPolicy loads a Janus folder on dev in float32 with the parts named training
@@ -64,14 +64,14 @@ func (p *JanusPolicy) SetTrainable(parts ...string) error {
 	for _, prm := range m.Params() {
 		if on[prm.Part] {
 			shape := w.Shape(prm.Tensor)
-			p.params = append(p.params, caption.Param{Name: prm.Name, Decay: len(shape) >= 2, Shape: shape, Tensor: w.Keep(prm.Tensor)})
+			p.params = append(p.params, policy.Param{Name: prm.Name, Decay: len(shape) >= 2, Shape: shape, Tensor: w.Keep(prm.Tensor)})
 		}
 	}
 	return w.Err()
 }
 
 // TrainableParams lists the weights that train, in Params' order.
-func (p *JanusPolicy) TrainableParams() []caption.Param { return p.params }
+func (p *JanusPolicy) TrainableParams() []policy.Param { return p.params }
 
 // Device is where the weights live.
 func (p *JanusPolicy) Device() gotch.Device { return p.Model.lm.dev }
@@ -141,7 +141,7 @@ func (p *JanusPolicy) rowFeatures(a *raw.Arena, feats raw.Tensor, of []int) raw.
 
 // SampleText draws G continuations of prompt (which holds the P placeholders of one image) for
 // every image; row b*G+g shows image b and samples with rngs[b*G+g] (nil when greedy).
-func (p *JanusPolicy) SampleText(imgs []images.Planar, G int, prompt []int, maxLen int, stop []int, opt caption.SampleOptions, rngs []*rand.Rand) (*caption.Rollout, error) {
+func (p *JanusPolicy) SampleText(imgs []images.Planar, G int, prompt []int, maxLen int, stop []int, opt policy.SampleOptions, rngs []*rand.Rand) (*policy.Rollout, error) {
 	of := make([]int, len(imgs)*G)
 	prompts := make([][]int, len(of))
 	for r := range of {
@@ -151,7 +151,7 @@ func (p *JanusPolicy) SampleText(imgs []images.Planar, G int, prompt []int, maxL
 }
 
 // Continue continues prompts[i], which shows imgs[i], at most maxLen tokens each.
-func (p *JanusPolicy) Continue(imgs []images.Planar, prompts [][]int, maxLen int, stop []int, opt caption.SampleOptions, rngs []*rand.Rand) (*caption.Rollout, error) {
+func (p *JanusPolicy) Continue(imgs []images.Planar, prompts [][]int, maxLen int, stop []int, opt policy.SampleOptions, rngs []*rand.Rand) (*policy.Rollout, error) {
 	of := make([]int, len(prompts))
 	for i := range of {
 		of[i] = i
@@ -160,7 +160,7 @@ func (p *JanusPolicy) Continue(imgs []images.Planar, prompts [][]int, maxLen int
 }
 
 // continueRows samples continuations of prompts, row r showing image of[r] (Janus.continueText).
-func (p *JanusPolicy) continueRows(imgs []images.Planar, of []int, prompts [][]int, maxLen int, stop []int, opt caption.SampleOptions, rngs []*rand.Rand) (*caption.Rollout, error) {
+func (p *JanusPolicy) continueRows(imgs []images.Planar, of []int, prompts [][]int, maxLen int, stop []int, opt policy.SampleOptions, rngs []*rand.Rand) (*policy.Rollout, error) {
 	s, err := newSampler(len(prompts), maxLen, opt, rngs, stop)
 	if err != nil {
 		return nil, err
@@ -177,7 +177,7 @@ func (p *JanusPolicy) continueRows(imgs []images.Planar, of []int, prompts [][]i
 // ScoreText scores continuations by teacher forcing: row b*G+g is prompt (showing image b) then
 // tokens[b*G+g]; log softmax(logits / temperature) of each token [N, T], with an autograd graph
 // through the weights that train.
-func (p *JanusPolicy) ScoreText(imgs []images.Planar, G int, prompt []int, tokens [][]int, temperature float64, withEntropy bool) (*caption.Scores, error) {
+func (p *JanusPolicy) ScoreText(imgs []images.Planar, G int, prompt []int, tokens [][]int, temperature float64, withEntropy bool) (*policy.Scores, error) {
 	N := len(tokens)
 	if N != len(imgs)*G || N == 0 {
 		return nil, fmt.Errorf("hf: janus log-probs: %d rows for %d images x G=%d", N, len(imgs), G)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/caption"
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // The policy tests run on a random model of the reference fixture's shape (testdata/janus:
@@ -94,7 +94,7 @@ func tensorValues(t *testing.T, a *raw.Arena, x raw.Tensor) []float32 {
 }
 
 // scoreRows copies the log-probs of ScoreText, one row per caption.
-func scoreRows(t *testing.T, sc *caption.Scores, tokens [][]int) [][]float32 {
+func scoreRows(t *testing.T, sc *policy.Scores, tokens [][]int) [][]float32 {
 	t.Helper()
 	all := make([]float32, len(tokens)*sc.T)
 	if err := sc.LogProbs.CopyData(all, uint(len(all))); err != nil {
@@ -143,7 +143,7 @@ func TestJanusPolicySampledMatchesScored(t *testing.T) {
 	p := openJanusPolicy(t, writeJanusPolicyFolder(t, 11), "lm", "gen")
 	imgs := jpImages(2, 1)
 	prompt := jpPrompt(5)
-	roll, err := p.SampleText(imgs, 2, prompt, 6, []int{jpEOS}, caption.SampleOptions{Temperature: 0.8, MinLen: 2}, jpRngs(4, 5))
+	roll, err := p.SampleText(imgs, 2, prompt, 6, []int{jpEOS}, policy.SampleOptions{Temperature: 0.8, MinLen: 2}, jpRngs(4, 5))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestJanusPolicySampledMatchesScored(t *testing.T) {
 
 	// Continue: prompts of different lengths, each with its own image.
 	prompts := [][]int{jpPrompt(5, 6, 7, 8), jpPrompt(9)}
-	cont, err := p.Continue(imgs, prompts, 5, []int{jpEOS}, caption.SampleOptions{Temperature: 1}, jpRngs(2, 8))
+	cont, err := p.Continue(imgs, prompts, 5, []int{jpEOS}, policy.SampleOptions{Temperature: 1}, jpRngs(2, 8))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestJanusPolicySampledMatchesScored(t *testing.T) {
 
 	// Greedy: twice the same, and the G rows of an image alike.
 	greedy := func() [][]int {
-		r, err := p.SampleText(imgs, 2, prompt, 5, []int{jpEOS}, caption.SampleOptions{Greedy: true}, nil)
+		r, err := p.SampleText(imgs, 2, prompt, 5, []int{jpEOS}, policy.SampleOptions{Greedy: true}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

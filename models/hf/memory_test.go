@@ -10,7 +10,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/caption"
+	"github.com/unigrpo/unigrpo/models/policy"
 
 	"github.com/unigrpo/unigrpo/internal/procfs"
 )
@@ -44,7 +44,7 @@ func TestTextPolicyMemoryFlat(t *testing.T) {
 		for r := range rngs {
 			rngs[r] = rand.New(rand.NewPCG(uint64(i), uint64(r)))
 		}
-		roll, err := p.Sample(imgs, 4, caption.SampleOptions{Temperature: 1}, rngs)
+		roll, err := p.Sample(imgs, 4, policy.SampleOptions{Temperature: 1}, rngs)
 		if err != nil {
 			t.Fatal(err)
 		}

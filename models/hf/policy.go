@@ -16,7 +16,7 @@ import (
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/atomicfile"
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/caption"
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // TextPolicy is a causal language model as the captioning policy of Unified-GRPO, with a
@@ -30,7 +30,7 @@ type TextPolicy struct {
 	Detok  func([]int) string // a caption's text
 	Max    int                // the most caption tokens, end token included
 	dir    string             // the folder the model came from (its config and tokenizer files)
-	params []caption.Param
+	params []policy.Param
 }
 
 // NewTextPolicy loads the LM of dir as a policy whose captions continue prompt, at most maxLen
@@ -68,14 +68,14 @@ func (p *TextPolicy) SetTrainable(on bool) error {
 		}
 		if on {
 			shape := m.w.Shape(h)
-			p.params = append(p.params, caption.Param{Name: name, Decay: len(shape) >= 2, Shape: shape, Tensor: m.w.Keep(h)})
+			p.params = append(p.params, policy.Param{Name: name, Decay: len(shape) >= 2, Shape: shape, Tensor: m.w.Keep(h)})
 		}
 	}
 	return m.w.Err()
 }
 
 // TrainableParams lists the weights that train, in load order.
-func (p *TextPolicy) TrainableParams() []caption.Param { return p.params }
+func (p *TextPolicy) TrainableParams() []policy.Param { return p.params }
 
 // Device is where the weights live.
 func (p *TextPolicy) Device() gotch.Device { return p.LM.dev }
@@ -100,7 +100,7 @@ func (p *TextPolicy) Close() {
 
 // Sample draws G captions per image, continuing the prompt, one token per step with a key/value
 // cache; row b*G+g draws with rngs[b*G+g] (nil with opt.Greedy).
-func (p *TextPolicy) Sample(imgs []images.Planar, G int, opt caption.SampleOptions, rngs []*rand.Rand) (*caption.Rollout, error) {
+func (p *TextPolicy) Sample(imgs []images.Planar, G int, opt policy.SampleOptions, rngs []*rand.Rand) (*policy.Rollout, error) {
 	N := len(imgs) * G
 	s, err := newSampler(N, p.Max, opt, rngs, p.Stop)
 	if err != nil {
@@ -140,7 +140,7 @@ func (p *TextPolicy) Sample(imgs []images.Planar, G int, opt caption.SampleOptio
 // LogProbs scores given captions by teacher forcing over [prompt ; caption] (right-padded to the
 // longest caption): log softmax(logits / temperature) of each caption token [N, T], 0 at padding,
 // with an autograd graph when the weights train. Image b's G captions are rows b*G..b*G+G-1.
-func (p *TextPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, temperature float64, withEntropy bool) (*caption.Scores, error) {
+func (p *TextPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, temperature float64, withEntropy bool) (*policy.Scores, error) {
 	N := len(tokens)
 	if N != len(imgs)*G || N == 0 {
 		return nil, fmt.Errorf("hf: log-probs: %d captions for %d images x G=%d", N, len(imgs), G)
@@ -179,7 +179,7 @@ func (p *TextPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, tempe
 // captions right-padded to T) into the Scores of the captions: position P-1+t predicts caption
 // token t; log softmax(logits / temperature) of each token, 0 at padding, its entropy when asked.
 // The tensors are kept out of the arena a for the caller.
-func captionScores(a *raw.Arena, lg raw.Tensor, P, T int, tokens [][]int, temperature float64, withEntropy bool) (*caption.Scores, error) {
+func captionScores(a *raw.Arena, lg raw.Tensor, P, T int, tokens [][]int, temperature float64, withEntropy bool) (*policy.Scores, error) {
 	N := len(tokens)
 	target := make([]int64, N*T)
 	mask := make([]float32, N*T)
@@ -195,7 +195,7 @@ func captionScores(a *raw.Arena, lg raw.Tensor, P, T int, tokens [][]int, temper
 	msk := a.FromFloat32(mask, int64(N), int64(T))
 	idx := a.Unsqueeze(a.FromInt64(target, int64(N), int64(T)), 2)
 	lp := a.Mul(a.View(a.Gather(logp, 2, idx), int64(N), int64(T)), msk)
-	sc := &caption.Scores{Tokens: count, T: T}
+	sc := &policy.Scores{Tokens: count, T: T}
 	if withEntropy {
 		ent := a.Neg(a.SumDim(a.Mul(a.Exp(logp), logp), -1, false))
 		sc.Entropy = a.Keep(a.Detach(a.Mul(ent, msk)))

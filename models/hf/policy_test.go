@@ -12,7 +12,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/caption"
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // Oracles: transformers' greedy generation (through Generate, checked against it above) and
@@ -31,7 +31,7 @@ func TestTextPolicy(t *testing.T) {
 	imgs := make([]images.Planar, 2)
 
 	// Greedy sampling is greedy generation of the prompt.
-	roll, err := p.Sample(imgs, 2, caption.SampleOptions{Greedy: true}, nil)
+	roll, err := p.Sample(imgs, 2, policy.SampleOptions{Greedy: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestTextPolicy(t *testing.T) {
 	for i := range rngs {
 		rngs[i] = rand.New(rand.NewPCG(uint64(i), 9))
 	}
-	roll, err = p.Sample(imgs, 2, caption.SampleOptions{Temperature: 0.8, MinLen: 2}, rngs)
+	roll, err = p.Sample(imgs, 2, policy.SampleOptions{Temperature: 0.8, MinLen: 2}, rngs)
 	if err != nil {
 		t.Fatal(err)
 	}

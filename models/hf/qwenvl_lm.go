@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/caption"
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // QwenVLBatch is the input of a forward pass of the language model: B rows of T token ids, their
@@ -187,7 +187,7 @@ func (m *QwenVL) Generate(prompts []QwenVLPrompt, o GenerateOptions) ([][]int, e
 			return m.vision.encode(a, a.FromFloat32(pixels, int64(len(pixels)/row), int64(row)), grids)
 		}
 	}
-	s, err := newSampler(B, o.MaxNew, caption.SampleOptions{Greedy: true}, nil, o.Stop)
+	s, err := newSampler(B, o.MaxNew, policy.SampleOptions{Greedy: true}, nil, o.Stop)
 	if err != nil {
 		return nil, err
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/caption"
 	"github.com/unigrpo/unigrpo/models/hf/tokenizer"
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // qwenVLDecoder is the language model's decoder with the vision tower in front of its first step.
@@ -49,7 +49,7 @@ type QwenVLPolicy struct {
 	Max    int    // the most caption tokens, end token included
 	Size   int    // InputSize: the side of the square images given
 	dir    string
-	params []caption.Param
+	params []policy.Param
 }
 
 // NewQwenVLPolicy loads the Qwen2.5-VL folder dir (model, image processor, tokenizer) as a
@@ -101,14 +101,14 @@ func (p *QwenVLPolicy) SetTrainable(on bool) error {
 		}
 		if on {
 			shape := lm.w.Shape(h)
-			p.params = append(p.params, caption.Param{Name: name, Decay: len(shape) >= 2, Shape: shape, Tensor: lm.w.Keep(h)})
+			p.params = append(p.params, policy.Param{Name: name, Decay: len(shape) >= 2, Shape: shape, Tensor: lm.w.Keep(h)})
 		}
 	}
 	return lm.w.Err()
 }
 
 // TrainableParams lists the weights that train (the language model's), in load order.
-func (p *QwenVLPolicy) TrainableParams() []caption.Param { return p.params }
+func (p *QwenVLPolicy) TrainableParams() []policy.Param { return p.params }
 
 // Device is where the weights live.
 func (p *QwenVLPolicy) Device() gotch.Device { return p.Model.lm.dev }
@@ -228,7 +228,7 @@ func (p *QwenVLPolicy) features(a *raw.Arena, r *qwenVLRows, G int) (raw.Tensor,
 
 // Sample draws G captions per image, continuing the image's prompt, one token per step with a
 // key/value cache; row b*G+g draws with rngs[b*G+g] (nil with opt.Greedy).
-func (p *QwenVLPolicy) Sample(imgs []images.Planar, G int, opt caption.SampleOptions, rngs []*rand.Rand) (*caption.Rollout, error) {
+func (p *QwenVLPolicy) Sample(imgs []images.Planar, G int, opt policy.SampleOptions, rngs []*rand.Rand) (*policy.Rollout, error) {
 	N := len(imgs) * G
 	s, err := newSampler(N, p.Max, opt, rngs, p.Stop)
 	if err != nil {
@@ -270,7 +270,7 @@ func (p *QwenVLPolicy) Sample(imgs []images.Planar, G int, opt caption.SampleOpt
 // caption token [N, T], 0 at padding, with an autograd graph through the language model when it
 // trains (the vision tower's features are computed without one). Image b's G captions are rows
 // b*G..b*G+G-1.
-func (p *QwenVLPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, temperature float64, withEntropy bool) (*caption.Scores, error) {
+func (p *QwenVLPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, temperature float64, withEntropy bool) (*policy.Scores, error) {
 	N := len(tokens)
 	if N != len(imgs)*G || N == 0 {
 		return nil, fmt.Errorf("hf: log-probs: %d captions for %d images x G=%d", N, len(imgs), G)

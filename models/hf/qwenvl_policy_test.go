@@ -14,7 +14,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/caption"
+	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/trainer"
 )
 
@@ -58,7 +58,7 @@ func TestQwenVLPolicy(t *testing.T) {
 
 	// Greedy sampling of image.png is transformers' greedy generation; the padded image's rows
 	// are its own unpadded generation.
-	roll, err := p.Sample(imgs, 2, caption.SampleOptions{Greedy: true}, nil)
+	roll, err := p.Sample(imgs, 2, policy.SampleOptions{Greedy: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestQwenVLPolicy(t *testing.T) {
 	for i := range rngs {
 		rngs[i] = rand.New(rand.NewPCG(uint64(i), 9))
 	}
-	roll, err = p.Sample(imgs, 2, caption.SampleOptions{Temperature: 0.8, MinLen: 2}, rngs)
+	roll, err = p.Sample(imgs, 2, policy.SampleOptions{Temperature: 0.8, MinLen: 2}, rngs)
 	if err != nil {
 		t.Fatal(err)
 	}

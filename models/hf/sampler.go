@@ -4,27 +4,27 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/unigrpo/unigrpo/models/caption"
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // sampler is the per-row state of sampling N captions, the same for every family: the options
 // checked once, one token picked per unfinished row and step (caption.Picker), and a row ending
 // at an end token (recorded) or at the length limit (truncated).
 type sampler struct {
-	opt    caption.SampleOptions
+	opt    policy.SampleOptions
 	rngs   []*rand.Rand
 	stop   []int
 	temp   float64
 	maxLen int
-	roll   *caption.Rollout
+	roll   *policy.Rollout
 	done   []bool
-	pick   caption.Picker
+	pick   policy.Picker
 }
 
 // newSampler checks the options for N rows of a policy whose captions have at most limit tokens.
-func newSampler(N, limit int, opt caption.SampleOptions, rngs []*rand.Rand, stop []int) (*sampler, error) {
+func newSampler(N, limit int, opt policy.SampleOptions, rngs []*rand.Rand, stop []int) (*sampler, error) {
 	s := &sampler{opt: opt, rngs: rngs, stop: stop, temp: opt.Temperature, maxLen: limit, done: make([]bool, N),
-		roll: &caption.Rollout{Tokens: make([][]int, N), Lengths: make([]int, N), LogProbs: make([][]float32, N),
+		roll: &policy.Rollout{Tokens: make([][]int, N), Lengths: make([]int, N), LogProbs: make([][]float32, N),
 			Hidden: make([][]float32, N), Truncated: make([]bool, N)}}
 	if opt.MaxLen > 0 {
 		s.maxLen = min(opt.MaxLen, limit)
@@ -79,7 +79,7 @@ func (s *sampler) next(t int, logits, hidden []float32, V, D int, feed []int) (a
 }
 
 // rollout returns the sampled captions.
-func (s *sampler) rollout() *caption.Rollout {
+func (s *sampler) rollout() *policy.Rollout {
 	for r, t := range s.roll.Tokens {
 		s.roll.Lengths[r] = len(t)
 	}

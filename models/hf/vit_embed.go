@@ -109,7 +109,7 @@ func (v *ViT) EmbedImages(imgs []image.Image) ([][]float32, error) {
 }
 
 // PlanarViT adapts a ViT to float images: Name, Dim and Embed(images.Planar), the method set of
-// models/embed's Embedder (whose images are images.Planar). Its features are L2-normalised but
+// world/embed's Embedder (whose images are images.Planar). Its features are L2-normalised but
 // not mean-centred, and it is not safe for concurrent use.
 type PlanarViT struct{ V *ViT }
 

@@ -23,7 +23,7 @@ import (
 	"github.com/unigrpo/unigrpo/eval"
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/embed"
+	"github.com/unigrpo/unigrpo/world/embed"
 )
 
 // The vision families and their fixtures (testdata/transformers, oracle transformers 5.17).

@@ -9,7 +9,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/models/hf"
-	"github.com/unigrpo/unigrpo/models/world"
+	"github.com/unigrpo/unigrpo/world"
 )
 
 // Shape is the size of a unified model trained from scratch in the world: a tiny Janus whose

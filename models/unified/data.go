@@ -5,8 +5,8 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/world"
-	"github.com/unigrpo/unigrpo/models/worldtask"
+	"github.com/unigrpo/unigrpo/world"
+	"github.com/unigrpo/unigrpo/world/task"
 )
 
 // Data is the supervised stage of the unified model in the world: three kinds of examples of
@@ -23,7 +23,7 @@ import (
 // each (k = 1 gives captions only, which the VQ stage, reading images alone, does not read). Every example is drawn from the stream (seed, Caption, step, scene*k+j), so a rank's share
 // does not depend on the number of ranks.
 type Data struct {
-	worldtask.Source
+	task.Source
 	// Partial is the recipe of the partial captions of the caption examples.
 	Partial world.PartialOptions
 	// DrawFull is the share of drawing examples whose caption is the scene's full description;
@@ -36,7 +36,7 @@ type Data struct {
 // DefaultData returns the world's supervised stage: the default world and partial captions,
 // half of the drawing prompts full descriptions, one in ten empty.
 func DefaultData() Data {
-	return Data{Source: worldtask.Source{World: world.DefaultConfig()}, Partial: world.DefaultPartialOptions(),
+	return Data{Source: task.Source{World: world.DefaultConfig()}, Partial: world.DefaultPartialOptions(),
 		DrawFull: 0.5, EmptyDraw: 0.1}
 }
 

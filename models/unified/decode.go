@@ -6,8 +6,8 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/caption"
 	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // Decoder is the reward of Unified-GRPO for the unified model: the model itself redraws each
@@ -61,7 +61,7 @@ func (p *Policy) DrawRewards(src []images.Planar, G int, captions []string, keys
 
 // CodeLogProbs scores the codes drawn for captions by teacher forcing, under the drawings'
 // guidance and temperature (1 when they are greedy): [N, n] log-probs with an autograd graph.
-func (p *Policy) CodeLogProbs(captions []string, codes [][]int, withEntropy bool) (*caption.Scores, error) {
+func (p *Policy) CodeLogProbs(captions []string, codes [][]int, withEntropy bool) (*policy.Scores, error) {
 	prompts, err := drawPrompts(captions)
 	if err != nil {
 		return nil, err

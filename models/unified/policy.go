@@ -10,10 +10,10 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/unigrpo/unigrpo/images"
-	"github.com/unigrpo/unigrpo/models/caption"
 	"github.com/unigrpo/unigrpo/models/hf"
-	"github.com/unigrpo/unigrpo/models/world"
-	"github.com/unigrpo/unigrpo/models/worldtask"
+	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/world"
+	"github.com/unigrpo/unigrpo/world/task"
 )
 
 // Stage says what a supervised run of the unified model trains.
@@ -39,7 +39,7 @@ type Options struct {
 	Frozen          bool   // nothing trains (a KL reference, an evaluated checkpoint)
 	TrainVision     bool   // the vision tower trains in StageModel's GRPO (the paper keeps it frozen)
 	SFT             bool   // StageModel's supervised run: the vision tower trains too (it starts random)
-	Reward          string // the world's embedders of its reward, as worldtask.NewReward names them
+	Reward          string // the world's embedders of its reward, as the world task's NewReward names them
 }
 
 // DefaultOptions returns the settings of the world's demo.
@@ -55,7 +55,7 @@ type Policy struct {
 	J      *hf.JanusPolicy
 	o      Options
 	P      int // image placeholders per understanding image
-	reward *worldtask.Reward
+	reward *task.Reward
 	reader *world.Reader
 	world  world.Config
 	tmp    string // a folder the policy made for itself (New), removed by Close
@@ -94,7 +94,7 @@ func Open(dir string, dev gotch.Device, o Options) (*Policy, error) {
 		j.Close()
 		return nil, err
 	}
-	rw, err := worldtask.NewReward(w, o.Reward)
+	rw, err := task.NewReward(w, o.Reward)
 	if err != nil {
 		j.Close()
 		return nil, err
@@ -103,7 +103,7 @@ func Open(dir string, dev gotch.Device, o Options) (*Policy, error) {
 }
 
 // Sample draws G captions per image.
-func (p *Policy) Sample(imgs []images.Planar, G int, opt caption.SampleOptions, rngs []*rand.Rand) (*caption.Rollout, error) {
+func (p *Policy) Sample(imgs []images.Planar, G int, opt policy.SampleOptions, rngs []*rand.Rand) (*policy.Rollout, error) {
 	return p.J.SampleText(imgs, G, CaptionPrompt(p.P), p.o.MaxLen, []int{world.EOS}, opt, rngs)
 }
 
@@ -111,12 +111,12 @@ func (p *Policy) Sample(imgs []images.Planar, G int, opt caption.SampleOptions, 
 func (p *Policy) Text(tokens []int) string { return Text(tokens) }
 
 // LogProbs scores captions by teacher forcing.
-func (p *Policy) LogProbs(imgs []images.Planar, G int, tokens [][]int, temperature float64, withEntropy bool) (*caption.Scores, error) {
+func (p *Policy) LogProbs(imgs []images.Planar, G int, tokens [][]int, temperature float64, withEntropy bool) (*policy.Scores, error) {
 	return p.J.ScoreText(imgs, G, CaptionPrompt(p.P), tokens, temperature, withEntropy)
 }
 
 // TrainableParams lists the parameters that train.
-func (p *Policy) TrainableParams() []caption.Param { return p.J.TrainableParams() }
+func (p *Policy) TrainableParams() []policy.Param { return p.J.TrainableParams() }
 
 // Device is where the model lives.
 func (p *Policy) Device() gotch.Device { return p.J.Device() }

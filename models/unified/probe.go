@@ -5,8 +5,8 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/caption"
-	"github.com/unigrpo/unigrpo/models/world"
+	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/world"
 )
 
 // Probes are the unified model's metrics beside its captions (eval.Prober), keys as in
@@ -87,7 +87,7 @@ func (p *Policy) Answer(imgs []images.Planar, qas []world.QA) ([][]int, error) {
 		for i, qa := range qas[lo:hi] {
 			prompts[i] = QuestionPrompt(p.P, qa.Question)
 		}
-		roll, err := p.J.Continue(imgs[lo:hi], prompts, 3, []int{world.EOS}, caption.SampleOptions{Greedy: true}, nil)
+		roll, err := p.J.Continue(imgs[lo:hi], prompts, 3, []int{world.EOS}, policy.SampleOptions{Greedy: true}, nil)
 		if err != nil {
 			return nil, fmt.Errorf("unified: answering: %w", err)
 		}

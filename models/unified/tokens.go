@@ -3,7 +3,7 @@ package unified
 import (
 	"strings"
 
-	"github.com/unigrpo/unigrpo/models/world"
+	"github.com/unigrpo/unigrpo/world"
 )
 
 // The unified model's text vocabulary in the world: the world's question-answer vocabulary (the

@@ -19,10 +19,10 @@ import (
 	"github.com/unigrpo/unigrpo/internal/procfs"
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/caption"
 	"github.com/unigrpo/unigrpo/models/hf"
-	"github.com/unigrpo/unigrpo/models/world"
-	"github.com/unigrpo/unigrpo/models/worldtask"
+	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/world"
+	"github.com/unigrpo/unigrpo/world/task"
 )
 
 // testShape is a unified model small enough that every test runs in about a second.
@@ -197,7 +197,7 @@ func TestPolicySampledMatchesLogProbs(t *testing.T) {
 	for i := range rngs {
 		rngs[i] = stream.RNG(1, stream.Sample, 0, i)
 	}
-	roll, err := p.Sample(imgs, 2, caption.SampleOptions{Temperature: 1}, rngs)
+	roll, err := p.Sample(imgs, 2, policy.SampleOptions{Temperature: 1}, rngs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,8 +254,8 @@ func TestPolicySaveOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	imgs, _ := DefaultData().Images(2, 0, 0, 2)
-	x, _ := p.Sample(imgs, 1, caption.SampleOptions{Greedy: true}, nil)
-	y, err := q.Sample(imgs, 1, caption.SampleOptions{Greedy: true}, nil)
+	x, _ := p.Sample(imgs, 1, policy.SampleOptions{Greedy: true}, nil)
+	y, err := q.Sample(imgs, 1, policy.SampleOptions{Greedy: true}, nil)
 	if err != nil || !reflect.DeepEqual(x.Tokens, y.Tokens) {
 		t.Errorf("greedy captions %v, after saving %v (%v)", x.Tokens, y.Tokens, err)
 	}
@@ -460,7 +460,7 @@ func TestProbe(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	dir := testFolder(t)
-	set, err := worldtask.Source{World: world.DefaultConfig()}.HeldOut(6, 4)
+	set, err := task.Source{World: world.DefaultConfig()}.HeldOut(6, 4)
 	if err != nil {
 		t.Fatal(err)
 	}

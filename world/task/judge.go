@@ -1,0 +1,57 @@
+package task
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/unigrpo/unigrpo/world"
+)
+
+// Metric is one understanding metric: its key in JSON and metrics files and its column title in
+// tables ("" keeps it out of the table). eval.Metric has the same fields.
+type Metric = struct{ Key, Title string }
+
+// Judge scores captions against their scenes by object matching (world.Understand).
+type Judge struct{}
+
+// Metrics lists the understanding metrics, in table order.
+func (Judge) Metrics() []Metric {
+	return []Metric{
+		{"object_precision", "object precision"}, {"object_recall", "object recall"},
+		{"attribute_accuracy", "attribute accuracy"}, {"small_object_recall", "small-object recall"},
+		{"position_accuracy", "position accuracy"}, {"coverage", "coverage"},
+		{"size_accuracy", ""}, {"color_accuracy", ""}, {"shape_accuracy", ""},
+	}
+}
+
+// Judge pools the understanding of captions[i] of scene labels[i] over the set (a micro-average,
+// see world.MeanUnderstanding).
+func (Judge) Judge(labels []any, captions []string) (map[string]float64, error) {
+	if len(labels) != len(captions) {
+		return nil, fmt.Errorf("world judge: %d labels for %d captions", len(labels), len(captions))
+	}
+	vocab := world.NewVocab()
+	us := make([]world.Understanding, len(labels))
+	for i, l := range labels {
+		s, ok := l.(world.Scene)
+		if !ok {
+			return nil, fmt.Errorf("world judge: label %d is a %T, not a world scene", i, l)
+		}
+		fields := strings.Fields(captions[i])
+		ids := make([]int, len(fields))
+		for j, f := range fields {
+			if id, ok := vocab.ID(f); ok {
+				ids[j] = id
+			}
+		}
+		us[i] = world.Understand(s, ids)
+	}
+	u := world.MeanUnderstanding(us)
+	return map[string]float64{
+		"object_precision": u.ObjectPrecision, "object_recall": u.ObjectRecall,
+		"attribute_accuracy": u.AttributeAccuracy, "small_object_recall": u.SmallObjectRecall,
+		"position_accuracy": u.PositionAccuracy, "coverage": u.Coverage,
+		"size_accuracy": u.SizeAccuracy, "color_accuracy": u.ColorAccuracy, "shape_accuracy": u.ShapeAccuracy,
+		"background_accuracy": u.BackgroundAccuracy, "unparsed_per_caption": u.UnparsedPerCaption,
+	}, nil
+}

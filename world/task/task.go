@@ -1,0 +1,222 @@
+// Package task plugs the synthetic world into the trainer's and the benchmark's seams: the
+// scenes as an image source (with their labels and full descriptions held out for evaluation),
+// the renderer and the embedders as the reward, the object matching as the judge of
+// understanding, and the partial captions of the supervised baseline. The mains wire these
+// pieces; trainer and eval know them only through their interfaces.
+package task
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/sugarme/gotch"
+
+	"github.com/unigrpo/unigrpo/images"
+	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/internal/stream"
+	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/world"
+	"github.com/unigrpo/unigrpo/world/embed"
+)
+
+// Source serves the world's scenes: training scenes keyed by (seed, Scene, step, index) and
+// held-out scenes by (seed, Eval, 0, index), so the two never meet.
+type Source struct {
+	World world.Config
+}
+
+// Images renders the scenes of global indices [lo, hi) of a training step.
+func (s Source) Images(seed uint64, step, lo, hi int) ([]images.Planar, error) {
+	_, imgs := s.Scenes(seed, step, lo, hi)
+	return imgs, nil
+}
+
+// Scenes returns the scenes of global indices [lo, hi) of a training step and their images.
+func (s Source) Scenes(seed uint64, step, lo, hi int) ([]world.Scene, []world.Image) {
+	scenes := make([]world.Scene, hi-lo)
+	imgs := make([]world.Image, hi-lo)
+	for i := range scenes {
+		scenes[i] = s.World.Sample(stream.RNG(seed, stream.Scene, step, lo+i))
+		imgs[i] = s.World.Render(scenes[i])
+	}
+	return scenes, imgs
+}
+
+// HeldOut returns n evaluation scenes: their images, the scenes as labels and their full
+// descriptions (the oracle captions) as references. The same for every run with the same seed.
+func (s Source) HeldOut(seed uint64, n int) (*images.Set, error) {
+	set := &images.Set{}
+	vocab := world.NewVocab()
+	for i := range n {
+		sc := s.World.Sample(stream.RNG(seed, stream.Eval, 0, i))
+		set.Names = append(set.Names, fmt.Sprintf("scene%04d", i))
+		set.Images = append(set.Images, s.World.Render(sc))
+		set.Labels = append(set.Labels, sc)
+		set.Captions = append(set.Captions, vocab.Decode(world.Oracle(sc)))
+	}
+	return set, nil
+}
+
+// Partial is the supervised baseline's data: k deliberately incomplete captions of each scene.
+type Partial struct {
+	Source
+	Options world.PartialOptions
+}
+
+// Pairs returns the images of global indices [lo, hi) of a step and k partial captions of each
+// (row i*k+j), in the captioner's token ids, each from the stream (seed, Caption, step, i*k+j).
+func (p Partial) Pairs(seed uint64, step, lo, hi, k int) ([]images.Planar, [][]int, error) {
+	scenes, imgs := p.Scenes(seed, step, lo, hi)
+	caps := make([][]int, len(scenes)*k)
+	for i, s := range scenes {
+		for j := range k {
+			caps[i*k+j] = world.Partial(s, p.Options, stream.RNG(seed, stream.Caption, step, (lo+i)*k+j))
+		}
+	}
+	return imgs, caps, nil
+}
+
+// Reward is the world's frozen reward module: the renderer regenerates a scene from each caption
+// (sampling what the caption leaves out from the row's keyed stream) and the embedders compare
+// it with the source. It is safe for concurrent use.
+type Reward struct {
+	dec   *world.Decoder
+	es    []embed.Embedder
+	vits  []*hf.ViT // the Hugging Face encoders among es, which run on libtorch: use the reward from one goroutine locked to its OS thread
+	vocab *world.Vocab
+	mu    sync.Mutex // the decoder is not documented as safe for concurrent use
+}
+
+// NewReward builds the reward with the embedders named in names: the world's ("conv,colour,edge";
+// "" or "all" for every one) and Hugging Face vision encoders given as NAME=DIR or hf:DIR (CLIP,
+// DINOv2 or SigLIP folders, run in float32 on the CPU; their features are L2-normalised, not
+// centred on the world's scenes as the world's are). Close frees the encoders.
+func NewReward(w world.Config, names string) (*Reward, error) {
+	dec, err := world.NewDecoder(w)
+	if err != nil {
+		return nil, err
+	}
+	if names == "" || names == "all" {
+		names = strings.Join(embed.Names(), ",")
+	}
+	r := &Reward{dec: dec, vocab: world.NewVocab()}
+	for _, item := range strings.Split(names, ",") {
+		item = strings.TrimSpace(item)
+		name, dir, isHF := strings.Cut(item, "=")
+		if !isHF && strings.HasPrefix(item, "hf:") {
+			dir, isHF = strings.TrimPrefix(item, "hf:"), true
+		}
+		if !isHF {
+			e, err := embed.New(w, item)
+			if err != nil {
+				r.Close()
+				return nil, err
+			}
+			r.es = append(r.es, e)
+			continue
+		}
+		v, err := hf.LoadViT(dir, gotch.CPU, raw.Float32)
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("embedder %s: %w", item, err)
+		}
+		r.vits = append(r.vits, v)
+		var e embed.Embedder = hf.PlanarViT{V: v}
+		if name != "" {
+			e = renamed{e, name}
+		}
+		r.es = append(r.es, e)
+	}
+	return r, nil
+}
+
+// renamed gives an embedder the name the user chose for it.
+type renamed struct {
+	embed.Embedder
+	name string
+}
+
+func (r renamed) Name() string { return r.name }
+
+// Close frees the Hugging Face encoders of the reward (the world's need nothing).
+func (r *Reward) Close() {
+	for _, v := range r.vits {
+		v.Close()
+	}
+	r.vits = nil
+}
+
+// Embedders names the reward's embedders, in order.
+func (r *Reward) Embedders() []string {
+	out := make([]string, len(r.es))
+	for i, e := range r.es {
+		out[i] = e.Name()
+	}
+	return out
+}
+
+// Rewards regenerates each caption's image and returns its mean similarity over the embedders
+// and each embedder's similarity. Row r belongs to source image r/G.
+func (r *Reward) Rewards(src []images.Planar, G int, captions []string, keys []stream.Key) ([]float64, [][]float64, error) {
+	if G < 1 || len(captions) != len(src)*G || len(keys) != len(captions) {
+		return nil, nil, fmt.Errorf("world reward: %d images x G=%d but %d captions and %d keys", len(src), G, len(captions), len(keys))
+	}
+	for b, im := range src {
+		if !im.Valid() || im.C != 3 {
+			return nil, nil, fmt.Errorf("world reward: source image %d is not a 3-channel image", b)
+		}
+	}
+	recs, err := r.Reconstruct(captions, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	reward, parts := r.Compare(src, G, recs)
+	return reward, parts, nil
+}
+
+// Compare scores reconstructions against their sources under the reward's embedders: row r of
+// recs belongs to source r/G; it returns each row's mean similarity over the embedders and each
+// embedder's similarity. A decoder other than the renderer (a unified model's own generation
+// direction) is scored with it.
+func (r *Reward) Compare(src []images.Planar, G int, recs []images.Planar) (reward []float64, parts [][]float64) {
+	srcEmb := make([][][]float32, len(src))
+	for b, im := range src {
+		srcEmb[b] = embed.Embeddings(r.es, im)
+	}
+	reward = make([]float64, len(recs))
+	parts = make([][]float64, len(recs))
+	for i, rec := range recs {
+		reward[i], parts[i] = embed.Similarities(r.es, srcEmb[i/G], rec)
+	}
+	return reward, parts
+}
+
+// Reconstruct regenerates an image from each caption with the draws of its key.
+func (r *Reward) Reconstruct(captions []string, keys []stream.Key) ([]images.Planar, error) {
+	if len(keys) != len(captions) {
+		return nil, fmt.Errorf("world reward: %d captions but %d keys", len(captions), len(keys))
+	}
+	out := make([]images.Planar, len(captions))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, c := range captions {
+		out[i] = r.dec.Decode(r.tokens(c), keys[i].RNG())
+	}
+	return out, nil
+}
+
+// tokens reads a caption in the world's language; a word outside it becomes PAD, which the
+// parser counts as unparsed (the decoder ignores it).
+func (r *Reward) tokens(caption string) []int {
+	fields := strings.Fields(caption)
+	ids := make([]int, len(fields))
+	for i, f := range fields {
+		if id, ok := r.vocab.ID(f); ok {
+			ids[i] = id
+		} else {
+			ids[i] = world.PAD
+		}
+	}
+	return ids
+}
