@@ -240,4 +240,13 @@ func TestGPUCommand(t *testing.T) {
 	if len(entries) != 2 {
 		t.Errorf("%d files in --out, want the two reports and no temporary files", len(entries))
 	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != 0o644 {
+			t.Errorf("%s: mode %v, want 0644", e.Name(), info.Mode().Perm())
+		}
+	}
 }
