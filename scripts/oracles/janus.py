@@ -161,7 +161,7 @@ def main():
             json.dump(obj, f, indent=1)
             f.write("\n")
     size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
-    print(f"janus-reference: {info['parameters']} parameters, {size / 1e6:.2f} MB in {out}; "
+    print(f"janus: {info['parameters']} parameters, {size / 1e6:.2f} MB in {out}; "
           f"margins: text {info['text_first_margin']:.3g}, guided codes {gap:.3g}")
 
 
