@@ -1,7 +1,7 @@
 # Unified-GRPO in Go. `make demo` runs the main job, `make test` the tests; both set up what they need.
 SHELL := /bin/bash
 GO ?= go
-# Tests and the demo run one libtorch thread per process (see README: threads on tiny ops are slower).
+# Tests and the demo run one libtorch thread per process (trainer --threads: 1 is fastest for the small model).
 export OMP_NUM_THREADS ?= 1
 # go-nvml's bindings name NVML calls its header marks deprecated; without this the first build
 # prints a screen of warnings that look like errors (Go's default flags plus the one warning off).
@@ -10,7 +10,7 @@ export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 .PHONY: setup build test test-pure demo bench gpu-kit gpu-rehearse clean
 
 setup:
-	@scripts/setup.sh
+	@scripts/setup/gotch.sh
 
 build: setup
 	@mkdir -p bin
@@ -19,7 +19,7 @@ build: setup
 
 # Every package's tests, after installing their oracles (PyTorch, Pillow, tokenizers.js).
 test: setup
-	@scripts/oracles.sh
+	@scripts/oracles/install.sh
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
 
@@ -29,19 +29,19 @@ test-pure:
 
 # make demo UMM=2 runs the unified model (UMM-2) instead of the captioner (UMM-1).
 demo: build
-	@if [ "$(UMM)" = 2 ]; then scripts/demo-umm2.sh; else scripts/demo.sh; fi
+	@if [ "$(UMM)" = 2 ]; then scripts/demo/umm2.sh; else scripts/demo/umm1.sh; fi
 
 bench: build
-	@scripts/bench.sh
+	@scripts/bench/run.sh
 
-# The GPU kit (.gpukit/): a Go toolchain, the vendored modules and a prebuilt gpucheck, for a GPU host
-# without Go or network; scripts/gpu-run.sh runs there with it (see README, "GPU hosts").
+# The GPU kit (.gpukit/): a Go toolchain, the vendored modules, a prebuilt gpucheck and report, for a
+# GPU host without Go or network; scripts/gpu/run.sh runs there with it (see docs/gpu.md).
 gpu-kit:
-	@scripts/gpu-kit.sh
+	@scripts/gpu/kit.sh
 
-# scripts/gpu-run.sh on this machine: no Go on PATH, no apt, no module proxy, Debian's libtorch.
+# scripts/gpu/run.sh on this machine: no Go on PATH, no apt, no module proxy, Debian's libtorch.
 gpu-rehearse: gpu-kit setup
-	@scripts/gpu-run.sh --rehearse
+	@scripts/gpu/run.sh --rehearse
 
 clean:
 	rm -rf bin .gotch go.work go.work.sum .gpukit

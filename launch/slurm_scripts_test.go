@@ -21,7 +21,7 @@ func sbatchOption(script, name string) string {
 	return m[1]
 }
 
-// TestSlurmScripts runs each sbatch script of scripts/slurm under a faked
+// TestSlurmScripts runs each sbatch script of scripts/examples/slurm under a faked
 // batch allocation (sized from its #SBATCH lines) with a fake srun that
 // starts the tasks locally, and the test binary as the trainer printing the
 // environment it derives. Every rank must come out exactly once, with the
@@ -32,7 +32,7 @@ func TestSlurmScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scripts, err := filepath.Glob("../scripts/slurm/*.sbatch")
+	scripts, err := filepath.Glob("../scripts/examples/slurm/*.sbatch")
 	if err != nil || len(scripts) < 3 {
 		t.Fatalf("found %d scripts (%v)", len(scripts), err)
 	}

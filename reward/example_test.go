@@ -21,7 +21,7 @@ import (
 	"github.com/unigrpo/unigrpo/internal/stream"
 )
 
-// standInReward is the reward of scripts/reward-server-example.py --stand-in, computed here: the
+// standInReward is the reward of scripts/examples/reward-server.py --stand-in, computed here: the
 // reconstruction of a caption of n words blends the source x with grey (a = min(1, n/10),
 // rec = (1-a)*0.5 + a*x), the one embedder "pixels" is the values minus 0.25, and the reward is
 // the cosine of the two embeddings (0 when either is zero).
@@ -67,7 +67,7 @@ func python3(t *testing.T) string {
 	}
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Fatal("no python3 to run scripts/reward-server-example.py: run make test, or scripts/oracles.sh")
+		t.Fatal("no python3 to run scripts/examples/reward-server.py: run make test, or scripts/oracles/install.sh")
 	}
 	return py
 }
@@ -76,7 +76,7 @@ func python3(t *testing.T) string {
 // URL; the server is stopped (SIGTERM, and it must exit 0) when the test ends.
 func startExample(t *testing.T, py string) string {
 	t.Helper()
-	script, err := filepath.Abs("../scripts/reward-server-example.py")
+	script, err := filepath.Abs("../scripts/examples/reward-server.py")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func post(t *testing.T, url, body string) (int, Response) {
 	return res.StatusCode, out
 }
 
-// TestPythonExampleServer runs scripts/reward-server-example.py --stand-in and checks that it
+// TestPythonExampleServer runs scripts/examples/reward-server.py --stand-in and checks that it
 // speaks the protocol with this package's client and computes the stand-in reward.
 func TestPythonExampleServer(t *testing.T) {
 	py := python3(t)

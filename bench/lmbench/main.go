@@ -1,7 +1,7 @@
 // Command lmbench measures the Hugging Face language-model path of package models/hf on a
 // Qwen2-0.5B-shaped model with random weights: prefill and decode speed of greedy generation
 // with a key/value cache, and resident memory against the weights plus the cache. The PyTorch
-// twin bench/torch/lmbench.py runs the same model, prompts and work; scripts/bench-lm.sh runs
+// twin bench/torch/lmbench.py runs the same model, prompts and work; scripts/bench/lm.sh runs
 // both and writes the table.
 //
 //	lmbench init --out DIR [--layers 24 --hidden 896 ...]

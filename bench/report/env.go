@@ -7,7 +7,7 @@ import (
 	"os"
 )
 
-// Env describes the machine and the libraries of a bench run (env.json, written by bench.sh).
+// Env describes the machine and the libraries of a bench run (env.json, written by scripts/bench/run.sh).
 type Env struct {
 	Date        string `json:"date"`
 	Host        string `json:"host"`

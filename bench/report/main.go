@@ -1,11 +1,17 @@
-// Command report turns the raw measurements of `make bench` (scripts/bench.sh) into the
-// benchmark report: summary.json, report.md and PNG charts in the run folder.
+// Command report writes the project's two benchmark reports from their raw measurements:
 //
 //	report --dir runs/bench-20260101-1200 [--warmup 5]
+//	report gpu --work /tmp/unigrpo-gpu-run --out runs/gpu --mode gpu|rehearse [--seconds S]
+//	report gpu --from bench/gpu/2026-11-27-h200/run2-gpu-report.json
 //
-// It reads, under --dir (a missing part leaves its section marked "not measured"):
+// The first is the report of `make bench` (scripts/bench/run.sh): summary.json, report.md and PNG
+// charts in the run folder. The second is the report of the GPU kit's run (scripts/gpu/run.sh):
+// gpu-report.json and gpu-report.md (see gpu.go); with --from it prints an existing report's
+// markdown again. Usage errors exit with status 2.
 //
-//	env.json                   the machine and libraries (written by bench.sh)
+// For `make bench` it reads, under --dir (a missing part leaves its section marked "not measured"):
+//
+//	env.json                   the machine and libraries (written by scripts/bench/run.sh)
 //	phases.jsonl               {"phase","start_unix","loadavg"} at the start of every phase
 //	trainer/go-N/metrics.jsonl the Go trainer's runs (metrics of `trainer train`)
 //	trainer/torch-N.jsonl      the PyTorch twin's runs (bench/torch/grpo.py, same keys)
@@ -27,11 +33,14 @@ import (
 )
 
 func main() {
-	dir := flag.String("dir", "", "run folder of scripts/bench.sh (required)")
+	if len(os.Args) > 1 && os.Args[1] == "gpu" {
+		os.Exit(runGPU(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	dir := flag.String("dir", "", "run folder of scripts/bench/run.sh (required)")
 	warmup := flag.Int("warmup", 5, "steps left out at the start of every trainer and scaling run")
 	flag.Parse()
 	if *dir == "" || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: report --dir RUN_FOLDER [--warmup N]")
+		fmt.Fprintln(os.Stderr, "usage: report --dir RUN_FOLDER [--warmup N]\n       report gpu --help")
 		os.Exit(2)
 	}
 	s, err := build(*dir, *warmup)
@@ -65,7 +74,7 @@ func build(dir string, warmup int) (*Summary, error) {
 		return nil, fmt.Errorf("--warmup %d: must not be negative", warmup)
 	}
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("--dir %s: not a folder (run scripts/bench.sh first)", dir)
+		return nil, fmt.Errorf("--dir %s: not a folder (run scripts/bench/run.sh first)", dir)
 	}
 	s := &Summary{Warmup: warmup, Missing: map[string]string{}}
 	var err error
@@ -113,6 +122,12 @@ func writeFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	// CreateTemp makes the file private (0600); a report is for everyone to read.
+	if err := f.Chmod(0o644); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return fmt.Errorf("write %s: %w", path, err)

@@ -32,7 +32,7 @@ type TrainerSide struct {
 	// ModelMsPer100Tokens is the mean model time per step per 100 sampled tokens: a step time
 	// that does not depend on how long the captions happened to be.
 	ModelMsPer100Tokens float64 `json:"model_ms_per_100_tokens"`
-	// CPU is the process CPU time of the runs, when bench.sh could record it.
+	// CPU is the process CPU time of the runs, when scripts/bench/run.sh could record it.
 	CPU *CPUTime `json:"cpu,omitempty"`
 }
 
@@ -45,7 +45,7 @@ type CPUTime struct {
 	Steps         int     `json:"steps"`
 }
 
-// timeFile is what `/usr/bin/time -f` writes for a run (bench.sh: RUN.time.json).
+// timeFile is what `/usr/bin/time -f` writes for a run (scripts/bench/run.sh: RUN.time.json).
 type timeFile struct {
 	Wall float64 `json:"wall_s"`
 	User float64 `json:"user_s"`

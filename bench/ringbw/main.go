@@ -12,7 +12,7 @@
 // 2(n-1)/n. The time of an iteration batch is the slowest rank's; the
 // iteration count is calibrated on warm-up calls for about --time of work.
 // bench/mpibw and bench/torch/gloobw.py measure OpenMPI and gloo the same way
-// (scripts/bench.sh runs all three).
+// (scripts/bench/run.sh runs all three).
 package main
 
 import (

@@ -1,4 +1,4 @@
-"""PyTorch twin of `lmbench run` (bench/lmbench), for scripts/bench-lm.sh.
+"""PyTorch twin of `lmbench run` (bench/lmbench), for scripts/bench/lm.sh.
 
 The Qwen2 causal LM of a folder written by `lmbench init` (config.json, model.safetensors), in
 plain PyTorch from the Qwen2 semantics as models/hf computes them: token embeddings, pre-norm

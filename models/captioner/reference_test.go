@@ -12,14 +12,14 @@ import (
 )
 
 // python returns a Python interpreter with PyTorch. Without one the test fails: the oracle is
-// part of the tests' set-up (scripts/oracles.sh, which make test runs).
+// part of the tests' set-up (scripts/oracles/install.sh, which make test runs).
 func python(t *testing.T) string {
 	for _, p := range []string{"/usr/bin/python3", "python3"} {
 		if err := exec.Command(p, "-c", "import torch").Run(); err == nil {
 			return p
 		}
 	}
-	t.Fatal("no Python with PyTorch: run make test, or scripts/oracles.sh, which installs Debian's python3-torch")
+	t.Fatal("no Python with PyTorch: run make test, or scripts/oracles/install.sh, which installs Debian's python3-torch")
 	return ""
 }
 

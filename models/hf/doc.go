@@ -6,9 +6,9 @@
 // reads and draws images (janus*.go; as a policy and its own decoder in janus_policy.go,
 // janus_train.go, janus_vqtrain.go). The tokenizer.json reader is the subpackage tokenizer.
 // Each family is checked against transformers' own outputs on tiny random checkpoints in the
-// exact Hugging Face layout (testdata/transformers, made by scripts/hf-fixtures.py); Janus, until
+// exact Hugging Face layout (testdata/transformers, made by scripts/oracles/hf-fixtures.py); Janus, until
 // a GPU host has run that script's Janus entry, against a PyTorch 1.13 reference written from
-// transformers' modeling_janus.py (testdata/janus and janus_vq, scripts/janus-reference.py).
+// transformers' modeling_janus.py (testdata/janus and janus_vq, scripts/oracles/janus.py).
 //
 // Shapes, used as names throughout: B rows (sequences) in a batch, T positions, D model width,
 // H attention heads, KV key/value heads (grouped-query attention: H/KV query heads share one),

@@ -19,7 +19,7 @@ import (
 )
 
 // The oracle of these tests, unless a test says otherwise, is a PyTorch 1.13 reference written
-// from transformers' modeling_janus.py (scripts/janus-reference.py with scripts/janusref): its
+// from transformers' modeling_janus.py (scripts/oracles/janus.py with scripts/oracles/janusref): its
 // tiny random Janus (testdata/janus/model.safetensors in transformers' names) and its outputs
 // (testdata/janus/reference.safetensors). Its generations recompute the whole sequence at every
 // step, so they also check the Go decoder's key/value cache.
@@ -34,7 +34,7 @@ type janusFixture struct {
 }
 
 // janusFixtures are the folders the comparisons run on: the reference's, and transformers' own
-// (scripts/hf-fixtures.py on a host with transformers; its outputs under the same names), when
+// (scripts/oracles/hf-fixtures.py on a host with transformers; its outputs under the same names), when
 // that one has been made.
 var janusFixtures = []struct{ dir, file string }{
 	{janusDir, "reference.safetensors"},

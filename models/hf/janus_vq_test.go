@@ -13,7 +13,7 @@ import (
 	"github.com/unigrpo/unigrpo/internal/raw"
 )
 
-// The Janus VQ-VAE fixture (testdata/janus_vq, made by scripts/janus-vq-reference.py): a tiny
+// The Janus VQ-VAE fixture (testdata/janus_vq, made by scripts/oracles/janus-vq.py): a tiny
 // VQ-VAE (E 8, K 64, L 16, base 32, channel_multiplier [2, 1], one res block, 16x16 images, an
 // 8x8 grid) with BF16 weights under model.vqmodel., and reference.safetensors with what the
 // reference computed from them in float32.
@@ -125,7 +125,7 @@ func janusVQCompare(t *testing.T, name string, got, want []float32, tol float64)
 
 // TestJanusVQMatchesReference runs the fixture's VQ-VAE forward and backward and compares every
 // output, codes exactly. Oracle: a PyTorch 1.13 reference written from transformers'
-// modeling_janus.py (scripts/janusref/vq.py), run by scripts/janus-vq-reference.py.
+// modeling_janus.py (scripts/oracles/janusref/vq.py), run by scripts/oracles/janus-vq.py.
 func TestJanusVQMatchesReference(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -209,7 +209,7 @@ func TestJanusVQMatchesReference(t *testing.T) {
 // TestJanusVQConfig: transformers' defaults fill an empty vq_config, and each value the VQ-VAE
 // cannot be built with is an error naming it. Oracle: transformers' configuration_janus.py
 // (JanusVQVAEConfig's defaults) and the GroupNorm(32) layers of the PyTorch 1.13 reference
-// written from transformers' modeling_janus.py (scripts/janusref/vq.py).
+// written from transformers' modeling_janus.py (scripts/oracles/janusref/vq.py).
 func TestJanusVQConfig(t *testing.T) {
 	c, err := parseJanusVQConfig([]byte(`{}`))
 	if err != nil {
@@ -246,7 +246,7 @@ func TestJanusVQConfig(t *testing.T) {
 
 // TestJanusVQMissingTensor: a checkpoint without one tensor the config implies is an error naming
 // it. Oracle: the state_dict names of the PyTorch 1.13 reference written from transformers'
-// modeling_janus.py (scripts/janusref/vq.py), which the fixture holds.
+// modeling_janus.py (scripts/oracles/janusref/vq.py), which the fixture holds.
 func TestJanusVQMissingTensor(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -294,7 +294,7 @@ func TestJanusVQMissingTensor(t *testing.T) {
 // TestJanusVQInitDeterministic: initJanusVQ draws the same tensors from the same seed and other
 // ones from another seed, with transformers' _init_weights scheme (conv weights ~ N(0, 0.02),
 // biases 0, GroupNorm weights 1). Oracle: transformers' JanusPreTrainedModel._init_weights, as
-// the PyTorch 1.13 reference written from transformers' modeling_janus.py (scripts/janusref/vq.py)
+// the PyTorch 1.13 reference written from transformers' modeling_janus.py (scripts/oracles/janusref/vq.py)
 // repeats it in init_weights.
 func TestJanusVQInitDeterministic(t *testing.T) {
 	runtime.LockOSThread()
@@ -366,7 +366,7 @@ func TestJanusVQInitDeterministic(t *testing.T) {
 // TestJanusVQBFloat16 runs the fixture's VQ-VAE with bfloat16 convolutions (GroupNorm and code
 // distances in float32) and checks the outputs against the float32 reference within bfloat16's
 // precision. Oracle: a PyTorch 1.13 reference written from transformers' modeling_janus.py
-// (scripts/janusref/vq.py), in float32.
+// (scripts/oracles/janusref/vq.py), in float32.
 func TestJanusVQBFloat16(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

@@ -200,12 +200,12 @@ func vitCatmullRom(w, h int, rgb []uint8, nw, nh int) []uint8 {
 	return out
 }
 
-// The PIL resize matches Pillow itself (the oracle of scripts/oracles.sh: /usr/bin/python3 with
+// The PIL resize matches Pillow itself (the oracle of scripts/oracles/install.sh: /usr/bin/python3 with
 // python3-pil) byte for byte, up and down, on every filter implemented.
 func TestPreprocessResizeMatchesPillow(t *testing.T) {
 	py := "/usr/bin/python3"
 	if _, err := exec.LookPath(py); err != nil {
-		t.Fatal("no /usr/bin/python3 with Pillow: run make test, or scripts/oracles.sh")
+		t.Fatal("no /usr/bin/python3 with Pillow: run make test, or scripts/oracles/install.sh")
 	}
 	type tc struct{ w, h, nw, nh, resample int }
 	cases := []tc{
@@ -246,7 +246,7 @@ for line in sys.stdin:
 	cmd := exec.Command(py, "-c", script)
 	cmd.Stdin = strings.NewReader(strings.Join(list, "\n") + "\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s with Pillow: %v\n%s(run make test, or scripts/oracles.sh)", py, err, out)
+		t.Fatalf("%s with Pillow: %v\n%s(run make test, or scripts/oracles/install.sh)", py, err, out)
 	}
 	for i, c := range cases {
 		want, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("in%d.out", i)))

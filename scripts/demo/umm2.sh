@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The unified model (UMM-2, Janus layout) trained in the world from scratch (make demo UMM=2):
+#   1. its image tokenizer: the VQ-VAE on the world's renders       (trainer sft --unified vq)
+#   2. the supervised stage: caption, answer questions, draw          (trainer sft --unified model)
+#   3. Unified-GRPO: caption, redraw with itself, reward the cosine,  (trainer train --joint)
+#      the objective over both the caption and the drawn codes
+#   4. Unified-Bench: SFT vs GRPO, with question answering and drawing (trainer eval)
+# Set RUN=folder to keep several; VQ_STEPS / SFT_STEPS / GRPO_STEPS shorten or lengthen it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+me=demo-umm2 clock=1
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+run=${RUN:-runs/demo-umm2}
+np=${NP:-2}
+vq_steps=${VQ_STEPS:-600}
+sft_steps=${SFT_STEPS:-550}
+grpo_steps=${GRPO_STEPS:-60}
+want_whole NP "$np" VQ_STEPS "$vq_steps" SFT_STEPS "$sft_steps" GRPO_STEPS "$grpo_steps"
+mkdir -p "$run"
+
+rm -rf "$run/vq" "$run/sft" "$run/grpo" "$run/bench"
+say "1/4 image tokenizer (VQ-VAE): $vq_steps steps on $np ranks -> $run/vq"
+bin/launch -np "$np" bin/trainer sft --unified vq --out "$run/vq" --steps "$vq_steps" --batch 32 --lr 2e-3 \
+  --warmup 20 --eval-every "$vq_steps" --eval-scenes 100 --log-every 100
+
+say "2/4 supervised stage (caption, answer, draw): $sft_steps steps on $np ranks -> $run/sft"
+bin/launch -np "$np" bin/trainer sft --unified model --init "$run/vq" --out "$run/sft" --steps "$sft_steps" \
+  --batch 32 --lr 1e-3 --warmup 30 --eval-every "$sft_steps" --eval-scenes 50 --log-every 100
+
+say "3/4 Unified-GRPO, joint over captions and drawings: $grpo_steps steps on $np ranks -> $run/grpo"
+bin/launch -np "$np" bin/trainer train --init "$run/sft" --out "$run/grpo" --steps "$grpo_steps" \
+  --lr 1e-4 --joint --draw-temperature 1 --eval-every 30 --eval-scenes 50 --log-every 10
+
+say "4/4 Unified-Bench on held-out scenes -> $run/bench"
+bin/trainer eval --ckpt "sft=$run/sft" --ckpt "unified-grpo=$run/grpo" --scenes 100 --out "$run/bench" >/dev/null
+cat "$run/bench/unibench.md"
+echo
+say "done. Pictures:"
+for f in "$run/grpo/plots/training_dynamics.png" "$run/bench/examples.png"; do
+  echo "  $f"
+done
