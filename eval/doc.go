@@ -4,6 +4,6 @@
 // of their mean similarities. Where the images have labels, a judge adds the understanding
 // metrics of the captions. It also compares folders of image files directly (CompareFiles).
 //
-// It knows the decoder and embedders (Reward), the judge (Judge) and the captioner (Captioner)
-// only through the interfaces of seams.go.
+// It knows the decoder and embedders through the reward's contract (reward.Reward), the judge
+// (Judge) and the captioner (Captioner) through the interfaces of seams.go.
 package eval

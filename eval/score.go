@@ -9,6 +9,7 @@ import (
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/reward"
 )
 
 // SceneScore is one image's row of the per-image table.
@@ -72,7 +73,7 @@ func TextCaptions(texts []string) []Caption {
 // (seed, EvalDecode, 0, i), so every captioner is judged with the same draws) and measures it
 // against its source under each embedder of the reward. With a judge and labels it adds the
 // understanding metrics. keep reconstructions are kept when the reward can hand them back.
-func Score(name string, rw Reward, judge Judge, set *images.Set, caps []Caption, seed uint64, keep int) (*Result, error) {
+func Score(name string, rw reward.Reward, judge Judge, set *images.Set, caps []Caption, seed uint64, keep int) (*Result, error) {
 	n := len(set.Images)
 	if len(caps) != n || (set.Labels != nil && len(set.Labels) != n) {
 		return nil, fmt.Errorf("eval %s: %d images, %d labels, %d captions", name, n, len(set.Labels), len(caps))
@@ -87,7 +88,7 @@ func Score(name string, rw Reward, judge Judge, set *images.Set, caps []Caption,
 		return nil, fmt.Errorf("eval %s: %w", name, err)
 	}
 	r := &Result{Name: name, Embedders: map[string]float64{}}
-	if rc, ok := rw.(Reconstructor); ok && keep > 0 {
+	if rc := reward.CapabilitiesOf(rw).Reconstruct; rc != nil && keep > 0 {
 		if r.Reconstructions, err = rc.Reconstruct(texts[:min(keep, n)], keys[:min(keep, n)]); err != nil {
 			return nil, fmt.Errorf("eval %s: %w", name, err)
 		}

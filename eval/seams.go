@@ -4,34 +4,8 @@ import (
 	"math/rand/v2"
 
 	"github.com/unigrpo/unigrpo/images"
-	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/policy"
 )
-
-// Reward is the frozen reward module of Unified-GRPO: a text-to-image decoder that regenerates an
-// image from each caption and the embedders that compare it with its source. The world's renderer
-// and embedders are one; a remote service running the user's diffusion model is another.
-type Reward interface {
-	// Embedders names the embedders whose similarities make up the reward, in order.
-	Embedders() []string
-	// Rewards regenerates an image from each of the N = B*G captions (row b*G+g belongs to source
-	// image b; captions are text, since the decoder's tokenizer is not the policy's), its random
-	// draws keyed by keys[r], and returns per row the reward (the mean over embedders of the
-	// cosine similarity with the source) and the similarities under each embedder [N][K].
-	Rewards(src []images.Planar, G int, captions []string, keys []stream.Key) (reward []float64, parts [][]float64, err error)
-}
-
-// HiddenReward is a Reward whose decoder can also read each caption's last hidden state [N][D]
-// (the paper's UMM-1 conditions its decoder on a projection of it); the trainer passes it when the
-// policy's rollout has one.
-type HiddenReward interface {
-	RewardsWithHidden(src []images.Planar, G int, captions []string, hidden [][]float32, keys []stream.Key) (reward []float64, parts [][]float64, err error)
-}
-
-// Reconstructor is a Reward that can also hand back its reconstructions, for example sheets.
-type Reconstructor interface {
-	Reconstruct(captions []string, keys []stream.Key) ([]images.Planar, error)
-}
 
 // Judge scores captions against the labels of their images where labels exist: the
 // understanding metrics (the world's object matching is one judge).
@@ -63,15 +37,6 @@ func Words(roll *policy.Rollout, r int) []int {
 		return t[:len(t)-1]
 	}
 	return t
-}
-
-// SelfDecoder is a unified model (the paper's UMM-2) that regenerates images from captions
-// itself: its own generation direction is the decoder of its reward, so each checkpoint is
-// scored with its own reconstructions rather than with a task-wide decoder.
-type SelfDecoder interface {
-	// Decoder is the reward that regenerates with this model and compares under the task's
-	// embedders. It lives as long as the model.
-	Decoder() Reward
 }
 
 // Prober is a model with abilities measured beside its captions on held-out labelled images:

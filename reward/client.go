@@ -17,6 +17,9 @@ import (
 	"github.com/unigrpo/unigrpo/internal/stream"
 )
 
+// A Client is a reward whose decoder may read the captions' hidden states.
+var _ HiddenReward = (*Client)(nil)
+
 // ClientOptions bound how long the trainer waits for the service.
 type ClientOptions struct {
 	// Deadline bounds one Rewards call, retries included (default 2 minutes): a service that is
@@ -95,7 +98,7 @@ func (c *Client) Embedders() []string { return append([]string(nil), c.info.Embe
 // Info is what the service said of itself.
 func (c *Client) Info() Info { return c.info }
 
-// Rewards asks the service for the rewards of N = B*G captions (see eval.Reward).
+// Rewards asks the service for the rewards of N = B*G captions (see Reward).
 func (c *Client) Rewards(src []images.Planar, G int, captions []string, keys []stream.Key) ([]float64, [][]float64, error) {
 	return c.RewardsWithHidden(src, G, captions, nil, keys)
 }

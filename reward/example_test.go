@@ -1,4 +1,4 @@
-package reward
+package reward_test
 
 import (
 	"bufio"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/stream"
+	"github.com/unigrpo/unigrpo/reward"
 )
 
 // standInReward is the reward of scripts/examples/reward-server.py --stand-in, computed here: the
@@ -138,7 +139,7 @@ func startExample(t *testing.T, py string) string {
 
 // checkStandIn asks the service for the rewards of src under captions and compares them with
 // the stand-in's reward computed here.
-func checkStandIn(t *testing.T, c *Client, src []images.Planar, G int, captions []string) {
+func checkStandIn(t *testing.T, c *reward.Client, src []images.Planar, G int, captions []string) {
 	t.Helper()
 	keys := stream.Keys(7, stream.Decode, 3, 0, len(captions))
 	rewards, parts, err := c.Rewards(src, G, captions, keys)
@@ -163,18 +164,18 @@ func checkStandIn(t *testing.T, c *Client, src []images.Planar, G int, captions 
 }
 
 // post sends a raw request body and returns the status and the decoded answer.
-func post(t *testing.T, url, body string) (int, Response) {
+func post(t *testing.T, url, body string) (int, reward.Response) {
 	t.Helper()
 	res, err := http.Post(url+"/v1/rewards", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	var out Response
+	var out reward.Response
 	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
 		t.Fatalf("POST %s: the answer (%s) is not JSON: %v", body, res.Status, err)
 	}
-	if out.Protocol != Protocol {
+	if out.Protocol != reward.Protocol {
 		t.Errorf("POST %s: the answer says protocol %d", body, out.Protocol)
 	}
 	return res.StatusCode, out
@@ -186,7 +187,7 @@ func TestPythonExampleServer(t *testing.T) {
 	py := python3(t)
 	url := startExample(t, py)
 
-	c, err := Dial(url, ClientOptions{Deadline: 20 * time.Second})
+	c, err := reward.Dial(url, reward.ClientOptions{Deadline: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

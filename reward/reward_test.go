@@ -1,4 +1,4 @@
-package reward
+package reward_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/stream"
+	"github.com/unigrpo/unigrpo/reward"
 	"github.com/unigrpo/unigrpo/world"
 	"github.com/unigrpo/unigrpo/world/task"
 )
@@ -53,9 +54,9 @@ func batch(B, G int, eightBit bool) ([]images.Planar, []string, []stream.Key) {
 	return src, caps, stream.Keys(5, stream.Decode, 2, 0, B*G)
 }
 
-func serve(t *testing.T, s Scorer, opt ServerOptions) string {
+func serve(t *testing.T, s reward.Scorer, opt reward.ServerOptions) string {
 	t.Helper()
-	srv := httptest.NewServer(NewServer(s, opt).Handler())
+	srv := httptest.NewServer(reward.NewServer(s, opt).Handler())
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -78,7 +79,7 @@ func TestRemoteEqualsInProcess(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cl, err := Dial(serve(t, rw, ServerOptions{MaxBatch: c.maxBatch}), ClientOptions{})
+			cl, err := reward.Dial(serve(t, rw, reward.ServerOptions{MaxBatch: c.maxBatch}), reward.ClientOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,14 +108,14 @@ func TestRemoteEqualsInProcess(t *testing.T) {
 func TestUnixSocket(t *testing.T) {
 	rw := worldReward(t)
 	sock := filepath.Join(t.TempDir(), "reward.sock")
-	ln, err := Listen("unix://" + sock)
+	ln, err := reward.Listen("unix://" + sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- NewServer(rw, ServerOptions{}).Serve(ctx, ln) }()
-	cl, err := Dial("unix://"+sock, ClientOptions{})
+	go func() { done <- reward.NewServer(rw, reward.ServerOptions{}).Serve(ctx, ln) }()
+	cl, err := reward.Dial("unix://"+sock, reward.ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func TestUnixSocket(t *testing.T) {
 // the service and the answers it gets, and says clearly what is wrong, within its deadline.
 func TestBadPeersAreClearErrors(t *testing.T) {
 	rw := worldReward(t)
-	url := serve(t, rw, ServerOptions{MaxBatch: 8})
+	url := serve(t, rw, reward.ServerOptions{MaxBatch: 8})
 	for _, c := range []struct{ body, want string }{
 		{`{"protocol":2,"group":1,"images":[],"captions":[],"keys":[]}`, "protocol 2"},
 		{`{"protocol":1,"group":2,"images":[{"png":"AAAA"}],"captions":["a"],"keys":[{}]}`, "1 captions for 1 images x group 2"},
@@ -163,10 +164,10 @@ func TestBadPeersAreClearErrors(t *testing.T) {
 		return srv.URL
 	}
 	good := `{"protocol":1,"embedders":["e"],"max_batch":100}`
-	if _, err := Dial(fake(`{"protocol":7,"embedders":["e"]}`, ""), ClientOptions{}); err == nil || !strings.Contains(err.Error(), "speaks protocol 7") {
+	if _, err := reward.Dial(fake(`{"protocol":7,"embedders":["e"]}`, ""), reward.ClientOptions{}); err == nil || !strings.Contains(err.Error(), "speaks protocol 7") {
 		t.Errorf("protocol 7 service: %v", err)
 	}
-	if _, err := Dial(fake(`<html>`, ""), ClientOptions{}); err == nil || !strings.Contains(err.Error(), "not JSON") {
+	if _, err := reward.Dial(fake(`<html>`, ""), reward.ClientOptions{}); err == nil || !strings.Contains(err.Error(), "not JSON") {
 		t.Errorf("HTML info: %v", err)
 	}
 	src, caps, keys := batch(1, 2, false)
@@ -177,7 +178,7 @@ func TestBadPeersAreClearErrors(t *testing.T) {
 		`{"protocol":1,"embedders":["e"],"rewards":[0.5,0.5],"parts":[[0.5],[0.5, 1]]}`: "2 parts for caption 1",
 		`{"protocol":2,"embedders":["e"],"rewards":[0.5,0.5],"parts":[[0.5],[0.5]]}`:    "protocol 2",
 	} {
-		cl, err := Dial(fake(good, body), ClientOptions{})
+		cl, err := reward.Dial(fake(good, body), reward.ClientOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +198,7 @@ func TestServiceDownIsAnErrorNotAHang(t *testing.T) {
 	addr := "http://" + ln.Addr().String()
 	ln.Close() // nothing listens there now
 	t0 := time.Now()
-	_, err = Dial(addr, ClientOptions{Tries: 3, Backoff: 20 * time.Millisecond})
+	_, err = reward.Dial(addr, reward.ClientOptions{Tries: 3, Backoff: 20 * time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "not reachable") || time.Since(t0) > 5*time.Second {
 		t.Errorf("dead service: %v after %v", err, time.Since(t0))
 	}
@@ -207,9 +208,9 @@ func TestServiceDownIsAnErrorNotAHang(t *testing.T) {
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
-		NewServer(rw, ServerOptions{}).Handler().ServeHTTP(w, r)
+		reward.NewServer(rw, reward.ServerOptions{}).Handler().ServeHTTP(w, r)
 	}))
-	cl, err := Dial(srv.URL, ClientOptions{Tries: 3, Backoff: 20 * time.Millisecond, Deadline: 5 * time.Second})
+	cl, err := reward.Dial(srv.URL, reward.ClientOptions{Tries: 3, Backoff: 20 * time.Millisecond, Deadline: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ func TestServiceDownIsAnErrorNotAHang(t *testing.T) {
 	}))
 	defer stuck.Close()
 	defer close(block)
-	cl, err = Dial(stuck.URL, ClientOptions{Deadline: 300 * time.Millisecond})
+	cl, err = reward.Dial(stuck.URL, reward.ClientOptions{Deadline: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func TestSharedServiceBodyLimitAndHidden(t *testing.T) {
 	}
 	var requests atomic.Int32
 	var sawHidden atomic.Int32
-	inner := NewServer(rw, ServerOptions{MaxBodyBytes: 40 << 10}).Handler()
+	inner := reward.NewServer(rw, reward.ServerOptions{MaxBodyBytes: 40 << 10}).Handler()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/rewards" {
 			requests.Add(1)
@@ -293,7 +294,7 @@ func TestSharedServiceBodyLimitAndHidden(t *testing.T) {
 		hidden[r] = []float32{float32(r), 0.5}
 	}
 	for _, send := range []bool{false, true} {
-		cl, err := Dial(srv.URL, ClientOptions{SendHidden: send})
+		cl, err := reward.Dial(srv.URL, reward.ClientOptions{SendHidden: send})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,19 +26,20 @@ type optimizerRun struct {
 
 func newOptimizerRun(t *testing.T, where string) *optimizerRun {
 	t.Helper()
-	t.Setenv("UNIGRPO_OPTIMIZER", where)
 	m, err := captioner.New(tinyModel(), tinyDevice, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := newLearner(m, solo(t), Schedule{LR: 3e-2, Warmup: 5}, 0.5, 0.1)
+	d := solo(t)
+	d.Optimizer = where
+	l, err := newLearner(m, d, Schedule{LR: 3e-2, Warmup: 5}, 0.5, 0.1)
 	if err != nil {
 		m.Close()
 		t.Fatal(err)
 	}
 	if where == "device" {
 		if _, ok := l.opt.(*deviceOptimizer); !ok {
-			t.Fatalf("UNIGRPO_OPTIMIZER=device gave a %T", l.opt)
+			t.Fatalf("Dist.Optimizer = device gave a %T", l.opt)
 		}
 	}
 	return &optimizerRun{m: m, l: l}
@@ -243,15 +244,19 @@ func TestDeviceOptimizerCheckpointRoundTrip(t *testing.T) {
 func TestDeviceOptimizerMemoryFlat(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	t.Setenv("UNIGRPO_OPTIMIZER", "device")
 	m, err := captioner.New(captioner.DefaultConfig(), tinyDevice, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	l, err := newLearner(m, solo(t), Schedule{LR: 1e-3}, 1, 0.1)
+	d := solo(t)
+	d.Optimizer = "device"
+	l, err := newLearner(m, d, Schedule{LR: 1e-3}, 1, 0.1)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, ok := l.opt.(*deviceOptimizer); !ok {
+		t.Fatalf("Dist.Optimizer = device gave a %T", l.opt)
 	}
 	defer l.close()
 	rss := func() int64 {

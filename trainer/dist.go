@@ -20,6 +20,13 @@ type Dist struct {
 	Grads     collective.Communicator
 	OpTimeout time.Duration // deadline of each collective operation
 	LocalRank int           // rank on this node: the GPU index with --device cuda
+	// ShareGPUs places more ranks than GPUs on the GPUs round-robin (--share-gpus) instead of
+	// refusing them.
+	ShareGPUs bool
+	// Optimizer says where the optimizer state lives (--optimizer): "auto" or "" on the model's
+	// device unless that is the CPU; "host" or "device" force it (the tests run the device path on
+	// the CPU).
+	Optimizer string
 }
 
 // Rank and World of this process.

@@ -3,7 +3,7 @@
 //
 // The loop knows what it trains on only through small interfaces (seams.go): a Policy (the
 // captioner: sample, teacher-forced log-probs, trainable parameters, save), a Source of images
-// (training draws and a held-out set), the frozen Reward (eval.Reward: a decoder and embedders, in
+// (training draws and a held-out set), the frozen Reward (reward.Reward: a decoder and embedders, in
 // this process or a service) and a Judge of understanding where images have labels. The mains
 // wire the concrete pieces (world/task for the synthetic world, images.Folder for files,
 // package reward for a remote decoder).

@@ -31,7 +31,7 @@ func (g *grpo) newDrawing(texts []string, codes [][]int, opts ObjectiveOptions) 
 		return nil, fmt.Errorf("joint objective: %d rows of codes for %d captions", N, len(texts))
 	}
 	n := len(codes[0])
-	d := &drawing{pol: g.l.model.(Drawer), texts: texts, codes: codes, lens: make([]int, N), opts: opts}
+	d := &drawing{pol: g.drawer, texts: texts, codes: codes, lens: make([]int, N), opts: opts}
 	for i, row := range codes {
 		if len(row) != n {
 			return nil, fmt.Errorf("joint objective: drawings of %d and %d codes", n, len(row))
@@ -40,7 +40,7 @@ func (g *grpo) newDrawing(texts []string, codes [][]int, opts ObjectiveOptions) 
 	}
 	d.opts.MaxLen, d.opts.GlobalTokens = n, opts.GlobalN*n
 	if opts.Beta > 0 {
-		sc, err := g.ref.(Drawer).CodeLogProbs(texts, codes, false)
+		sc, err := g.refDrawer.CodeLogProbs(texts, codes, false)
 		if err != nil {
 			return nil, fmt.Errorf("reference log-probs of the drawings: %w", err)
 		}

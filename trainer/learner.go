@@ -3,7 +3,6 @@ package trainer
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/sugarme/gotch"
 )
@@ -48,9 +47,9 @@ type optimizer interface {
 var errNonFinite = errors.New("non-finite gradient norm")
 
 // optimizerOnDevice says where the optimizer state lives: on the model's device unless that is the
-// CPU. UNIGRPO_OPTIMIZER=device or host overrides (tests run the device path on the CPU).
-func optimizerOnDevice(dev gotch.Device) (bool, error) {
-	switch v := os.Getenv("UNIGRPO_OPTIMIZER"); v {
+// CPU; where ("host" or "device", Dist.Optimizer) overrides.
+func optimizerOnDevice(dev gotch.Device, where string) (bool, error) {
+	switch where {
 	case "", "auto":
 		return dev != gotch.CPU, nil
 	case "device":
@@ -58,7 +57,7 @@ func optimizerOnDevice(dev gotch.Device) (bool, error) {
 	case "host":
 		return false, nil
 	default:
-		return false, fmt.Errorf("UNIGRPO_OPTIMIZER=%q: want auto, host or device", v)
+		return false, fmt.Errorf("--optimizer %q: want auto, host or device", where)
 	}
 }
 
@@ -67,7 +66,7 @@ func newLearner(m Policy, d *Dist, sched Schedule, clip, weightDecay float64) (*
 	if flat.N == 0 {
 		return nil, fmt.Errorf("nothing to train: every parameter group is frozen")
 	}
-	onDevice, err := optimizerOnDevice(m.Device())
+	onDevice, err := optimizerOnDevice(m.Device(), d.Optimizer)
 	if err != nil {
 		return nil, err
 	}

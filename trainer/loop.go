@@ -12,6 +12,7 @@ import (
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/cmem"
 	"github.com/unigrpo/unigrpo/plots"
+	"github.com/unigrpo/unigrpo/reward"
 )
 
 // Intervals say how often a loop does its bookkeeping, in steps. 0 means only at the last step,
@@ -35,7 +36,7 @@ type loopSpec struct {
 	// with the reward and judge that score it.
 	held     *images.Set
 	evalSeed uint64
-	reward   eval.Reward
+	reward   reward.Reward
 	judge    eval.Judge
 	step     func(step int) (Record, error)
 	// baseline evaluates the starting policy before a new run's first step (plots.BaselineFile),

@@ -296,10 +296,9 @@ func TestFusedGradientBufferMatchesHostPath(t *testing.T) {
 		fused bool
 	}{{"host", false}, {"host", true}, {"device", false}, {"device", true}}
 	for i, v := range variants {
-		t.Setenv("UNIGRPO_OPTIMIZER", v.opt)
 		c := smallGRPO(init, filepath.Join(tmp, fmt.Sprint(i)))
 		c.Steps = 3
-		runRanksWith(t, 2, v.fused, func(d *Dist) error { return trainWorld(c, false, d) })
+		runRanksWith(t, 2, v.fused, func(d *Dist) error { d.Optimizer = v.opt; return trainWorld(c, false, d) })
 		recs, err := ReadRecords(filepath.Join(c.Out, "metrics.jsonl"))
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/reward"
 )
 
 // Policy is the captioner being trained (image-to-text): the world's tiny captioner, or a Hugging
@@ -62,6 +63,13 @@ type Source interface {
 	HeldOut(seed uint64, n int) (*images.Set, error)
 }
 
+// SkipCounter is a Source that may skip unreadable images instead of stopping (a folder with
+// --skip-bad-images); the run reports how many it skipped.
+type SkipCounter interface {
+	// TakeSkipped returns how many images were skipped since the last call.
+	TakeSkipped() int
+}
+
 // LoadOptions say which parts of a loaded policy train.
 type LoadOptions struct {
 	Frozen      bool // nothing trains (the KL reference)
@@ -73,7 +81,7 @@ type LoadOptions struct {
 // becomes a policy on a device.
 type Task struct {
 	Source Source
-	Reward eval.Reward
+	Reward reward.Reward
 	Judge  eval.Judge
 	Load   func(path string, dev gotch.Device, o LoadOptions) (Policy, error)
 	// About describes the source in the run's log ("world scenes", a folder).
@@ -91,7 +99,7 @@ type Supervised interface {
 // SFTTask is what a supervised run trains on, wired by the main.
 type SFTTask struct {
 	Data   Supervised
-	Reward eval.Reward
+	Reward reward.Reward
 	Judge  eval.Judge
 	// New builds the initial policy on a device from the run's seed.
 	New func(dev gotch.Device, seed uint64) (SupervisedPolicy, error)

@@ -3,13 +3,13 @@ package trainer
 import (
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
 
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/eval"
+	"github.com/unigrpo/unigrpo/reward"
 )
 
 // SFTConfig configures supervised fine-tuning: teacher-forced cross-entropy on the reference
@@ -66,7 +66,7 @@ func SFT(cfg SFTConfig, task SFTTask, d *Dist, obs Observer) error {
 	if err := cfg.Validate(d.World()); err != nil {
 		return err
 	}
-	dev, err := ParseDevice(cfg.Device, d.LocalRank)
+	dev, err := ParseDevice(cfg.Device, d.LocalRank, d.ShareGPUs)
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func SFT(cfg SFTConfig, task SFTTask, d *Dist, obs Observer) error {
 		return err
 	}
 	defer model.Close()
-	if sd, ok := model.(eval.SelfDecoder); ok && task.Reward == nil {
+	if sd, ok := model.(reward.SelfDecoder); ok && task.Reward == nil {
 		task.Reward = sd.Decoder() // a unified model is evaluated with its own reconstructions
 	}
 	sched := Schedule{LR: cfg.LR, Warmup: cfg.Warmup, Total: cfg.Steps, Cosine: true, MinRatio: cfg.MinLRRatio}
@@ -181,8 +181,9 @@ func checkpoint(run *runFolder, l *learner, st State, keep int) error {
 	return l.dist.Barrier()
 }
 
-// ParseDevice turns --device into a gotch device: "cpu", "cuda" (GPU localRank) or "auto".
-func ParseDevice(s string, localRank int) (gotch.Device, error) {
+// ParseDevice turns --device into a gotch device: "cpu", "cuda" (GPU localRank) or "auto". With
+// share, local ranks beyond the visible GPUs go on them round-robin (--share-gpus).
+func ParseDevice(s string, localRank int, share bool) (gotch.Device, error) {
 	switch s {
 	case "cpu", "":
 		return gotch.CPU, nil
@@ -190,8 +191,8 @@ func ParseDevice(s string, localRank int) (gotch.Device, error) {
 		if gotch.CUDA.IsAvailable() {
 			n := int(gotch.CUDA.DeviceCount())
 			if localRank >= n {
-				if os.Getenv("UNIGRPO_SHARE_GPUS") != "1" {
-					return gotch.CPU, fmt.Errorf("--device cuda: local rank %d needs GPU %d but %d GPU(s) are visible: start at most %d ranks per node, or set UNIGRPO_SHARE_GPUS=1 to place ranks on the GPUs round-robin (gradients then need UNIGRPO_GRAD_SYNC=ring: NCCL refuses two ranks on one GPU)", localRank, localRank, n, n)
+				if !share {
+					return gotch.CPU, fmt.Errorf("--device cuda: local rank %d needs GPU %d but %d GPU(s) are visible: start at most %d ranks per node, or pass --share-gpus to place ranks on the GPUs round-robin (gradients then need --grad-sync ring: NCCL refuses two ranks on one GPU)", localRank, localRank, n, n)
 				}
 				localRank %= n
 			}

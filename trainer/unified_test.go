@@ -13,7 +13,6 @@ import (
 
 	"github.com/sugarme/gotch"
 
-	"github.com/unigrpo/unigrpo/eval"
 	"github.com/unigrpo/unigrpo/models/hf"
 	"github.com/unigrpo/unigrpo/models/unified"
 	"github.com/unigrpo/unigrpo/world"
@@ -28,18 +27,12 @@ func tinyShape() unified.Shape {
 	return unified.Shape{Dim: 32, Layers: 1, Heads: 2, Vision: 16, VLayers: 1, Codebook: 32, CodeDim: 4, Channels: 32}
 }
 
-// selfDecoding is the unified model with its redrawing as an eval.Reward, as cmd/trainer wraps
-// it (models do not import eval).
-type selfDecoding struct{ *unified.Policy }
-
-func (p selfDecoding) Decoder() eval.Reward { return p.Policy.Decoder() }
-
-// wrapUnified wraps an opened unified model, keeping a failed open a nil interface.
+// wrapUnified returns an opened unified model as a policy, keeping a failed open a nil interface.
 func wrapUnified(p *unified.Policy, err error) (SupervisedPolicy, error) {
 	if err != nil {
 		return nil, err
 	}
-	return selfDecoding{p}, nil
+	return p, nil
 }
 
 // janusDir is the model folder of a checkpoint path (cmd/trainer's modelDir).

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/unigrpo/unigrpo/internal/stream"
+	"github.com/unigrpo/unigrpo/reward"
 	"github.com/unigrpo/unigrpo/world"
 	"github.com/unigrpo/unigrpo/world/embed"
 	"github.com/unigrpo/unigrpo/world/task"
@@ -70,7 +71,7 @@ func TestServe(t *testing.T) {
 	es, _ := embed.All(wc)
 	wantR := make([]float64, len(tokens))
 	for r, ids := range tokens {
-		wantR[r] = embed.MeanReward(es, want[r/2], dec.Decode(ids, stream.RNG(7, stream.Decode, 3, r)))
+		wantR[r] = reward.MeanReward(es, want[r/2], dec.Decode(ids, stream.RNG(7, stream.Decode, 3, r)))
 	}
 	if len(rr.Rewards) != len(wantR) {
 		t.Fatalf("%d rewards, want %d", len(rr.Rewards), len(wantR))

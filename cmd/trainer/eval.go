@@ -20,7 +20,7 @@ func runEval(args []string) error {
 	temp := fs.Float64("temperature", 0, "sample captions at this temperature (0: greedy)")
 	examples := fs.Int("examples", 6, "scenes drawn in examples.png")
 	device := fs.String("device", "cpu", "cpu, cuda or auto")
-	threads := fs.Int("threads", 1, "libtorch threads")
+	place := placementFlags(fs, "libtorch threads")
 	imgs := fs.String("images", "", "evaluate on these image files instead of the world's scenes: a folder or JSONL manifest (its held-out split, the first --scenes files; no understanding metrics)")
 	held := fs.Float64("images-held-out", trainer.DefaultGRPOConfig().ImagesHeld, "the held-out share of --images, as in trainer train (0: every file)")
 	guidance := fs.Float64("guidance", trainer.DefaultGRPOConfig().Guidance, "unified-model runs: classifier-free guidance scale of their drawings")
@@ -56,12 +56,12 @@ func runEval(args []string) error {
 		}
 		list = append(list, eval.Checkpoint{Name: name, Path: file})
 	}
-	d, cleanup, err := connect(*threads, *device)
+	d, cleanup, err := connect(place, *device)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	dev, err := trainer.ParseDevice(*device, d.LocalRank)
+	dev, err := trainer.ParseDevice(*device, d.LocalRank, d.ShareGPUs)
 	if err != nil {
 		return err
 	}

@@ -14,11 +14,10 @@ import (
 	"github.com/sugarme/gotch"
 	_ "golang.org/x/image/webp"
 
-	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/hf/tokenizer"
-
 	"github.com/unigrpo/unigrpo/images"
+	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/tokenizer"
 	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/trainer"
 )
@@ -54,7 +53,7 @@ func runGenerate(args []string) error {
 	if err != nil {
 		return err
 	}
-	dev, err := trainer.ParseDevice(*device, 0)
+	dev, err := trainer.ParseDevice(*device, 0, false)
 	if err != nil {
 		return err
 	}

@@ -71,6 +71,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"train", "--steps", "x"}, "invalid argument"},
 		{[]string{"train", "--init", ck, "--out", out, "--joint"}, "--draw-temperature > 0"},
 		{[]string{"train", "--init", ck, "--out", out, "--joint", "--draw-temperature", "1"}, "not a unified model"},
+		{[]string{"train", "--init", ck, "--out", out, "--optimizer", "gpu"}, "want auto, host or device"},
+		{[]string{"sft", "--out", out, "--grad-sync", "mpi"}, "want auto, ring or nccl"},
 		{[]string{"sft"}, "--out is required"},
 		{[]string{"sft", "--out", out, "--unified", "model"}, "--init is required"},
 		{[]string{"sft", "--out", out, "--unified", "pixels"}, "use vq"},

@@ -37,7 +37,7 @@ func runSFT(args []string) error {
 	fs.IntVar(&c.Model.Dim, "dim", c.Model.Dim, "width of the language model")
 	fs.IntVar(&c.Model.Layers, "layers", c.Model.Layers, "transformer blocks of the language model")
 	fs.IntVar(&c.Model.Heads, "heads", c.Model.Heads, "attention heads of the language model (must divide --dim)")
-	threads := fs.Int("threads", 1, "libtorch threads per process (1 is fastest for this small model)")
+	place := placementFlags(fs, "libtorch threads per process (1 is fastest for this small model)")
 	u := unifiedSFT{DrawFull: unified.DefaultData().DrawFull, EmptyDraw: unified.DefaultData().EmptyDraw,
 		Guidance: unified.DefaultOptions().Guidance, MaxLen: unified.DefaultOptions().MaxLen, Model: unified.TinyShape()}
 	stage := fs.String("unified", "", "train the unified model (UMM-2, Janus layout) instead of the captioner: vq (its image tokenizer, from scratch) or model (caption, answer and draw, from --init)")
@@ -67,7 +67,7 @@ func runSFT(args []string) error {
 	if err != nil {
 		return err
 	}
-	d, cleanup, err := connect(*threads, c.Device)
+	d, cleanup, err := connect(place, c.Device)
 	if err != nil {
 		return err
 	}

@@ -26,11 +26,7 @@ var (
 	_ trainer.Source           = task.Source{}
 	_ trainer.Source           = (*images.Folder)(nil)
 	_ trainer.Supervised       = task.Partial{}
-	_ eval.Reward              = (*task.Reward)(nil)
-	_ eval.Reconstructor       = (*task.Reward)(nil)
 	_ eval.Judge               = task.Judge{}
-	_ eval.Reward              = (*reward.Client)(nil)
-	_ eval.HiddenReward        = (*reward.Client)(nil)
 )
 
 // loadPolicy opens a captioner checkpoint on dev with the parts o says train.
@@ -70,7 +66,7 @@ func source(path string, heldOut float64, size int, skipBad bool) (trainer.Sourc
 
 // rewardFor is the reward service at url, or the world's renderer and the embedders named in
 // names run in this process.
-func rewardFor(url, names string, timeout time.Duration, hidden bool) (eval.Reward, error) {
+func rewardFor(url, names string, timeout time.Duration, hidden bool) (reward.Reward, error) {
 	if url != "" {
 		return reward.Dial(url, reward.ClientOptions{Deadline: timeout, SendHidden: hidden})
 	}

@@ -42,7 +42,7 @@ func runTrain(args []string) error {
 	fs.Float64Var(&c.Guidance, "guidance", c.Guidance, "with a unified model as --init: classifier-free guidance scale of the images it draws from its captions (1: none)")
 	fs.Float64Var(&c.DrawTemperature, "draw-temperature", c.DrawTemperature, "with a unified model as --init: temperature of the image codes it draws for the reward (0: greedy, so the reward depends on the caption alone)")
 	fs.BoolVar(&c.Joint, "joint", c.Joint, "with a unified model as --init: optimise the drawing direction too, the GRPO objective covering the image codes drawn for each caption as well as the caption (needs --draw-temperature > 0)")
-	threads := fs.Int("threads", 1, "libtorch threads per process (1 is fastest for this small model)")
+	place := placementFlags(fs, "libtorch threads per process (1 is fastest for this small model)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func runTrain(args []string) error {
 	} else if c.Init == "" || c.Out == "" {
 		return usagef("train: --init and --out are required (or --resume DIR)")
 	}
-	d, cleanup, err := connect(*threads, c.Device)
+	d, cleanup, err := connect(place, c.Device)
 	if err != nil {
 		return err
 	}

@@ -14,28 +14,14 @@ import (
 // stages (`trainer sft --unified vq`, then `--unified model --init VQ_RUN`), Unified-GRPO from a
 // unified run (`trainer train --init RUN` recognises the folder) and Unified-Bench of such runs.
 
-// The unified model is a policy of the trainer, its own decoder and a prober of the benchmark.
+// The unified model is a policy of the trainer, its own decoder (reward.SelfDecoder, asserted in
+// its package) and a prober of the benchmark.
 var (
-	_ trainer.SupervisedPolicy = unifiedPolicy{}
-	_ eval.SelfDecoder         = unifiedPolicy{}
-	_ eval.Prober              = unifiedPolicy{}
-	_ trainer.Drawer           = unifiedPolicy{}
-	_ eval.Reward              = unified.Redraw{}
-	_ eval.Reconstructor       = unified.Redraw{}
+	_ trainer.SupervisedPolicy = (*unified.Policy)(nil)
+	_ eval.Prober              = (*unified.Policy)(nil)
+	_ trainer.Drawer           = (*unified.Policy)(nil)
 	_ trainer.Supervised       = unified.Data{}
 )
-
-// unifiedPolicy is the unified model with its redrawing as an eval.Reward (models do not import
-// eval, so its Decoder returns the concrete type).
-type unifiedPolicy struct{ *unified.Policy }
-
-func (p unifiedPolicy) Decoder() eval.Reward { return p.Policy.Decoder() }
-
-// openUnified opens a unified model folder as the trainer's and the benchmark's policy.
-func openUnified(dir string, dev gotch.Device, o unified.Options) (unifiedPolicy, error) {
-	p, err := unified.Open(dir, dev, o)
-	return unifiedPolicy{p}, err
-}
 
 // unifiedSFT is the whole configuration of a supervised run of the unified model, as config.json
 // records it.
@@ -75,7 +61,7 @@ func unifiedSFTTask(c *unifiedSFT) (trainer.SFTTask, error) {
 			if err != nil {
 				return nil, err
 			}
-			return unifiedPolicy{p}, nil
+			return p, nil
 		}
 	case unified.StageModel:
 		if c.Init == "" {
@@ -86,7 +72,7 @@ func unifiedSFTTask(c *unifiedSFT) (trainer.SFTTask, error) {
 			return trainer.SFTTask{}, usagef("--init %s: %v", c.Init, err)
 		}
 		newPolicy = func(dev gotch.Device, seed uint64) (trainer.SupervisedPolicy, error) {
-			p, err := openUnified(modelDir(file), dev, o)
+			p, err := unified.Open(modelDir(file), dev, o)
 			if err != nil {
 				return nil, err
 			}
@@ -117,7 +103,7 @@ func unifiedLoader(c trainer.GRPOConfig) func(string, gotch.Device, trainer.Load
 		if c.MaxLen > 0 {
 			o.MaxLen = c.MaxLen
 		}
-		p, err := openUnified(modelDir(path), dev, o)
+		p, err := unified.Open(modelDir(path), dev, o)
 		if err != nil {
 			return nil, err
 		}
@@ -141,7 +127,7 @@ func unifiedEvalTask(dev gotch.Device, guidance float64) eval.Task {
 	load := func(path string) (eval.Captioner, func(), error) {
 		o := unified.DefaultOptions()
 		o.Frozen, o.Guidance = true, guidance
-		p, err := openUnified(modelDir(path), dev, o)
+		p, err := unified.Open(modelDir(path), dev, o)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -5,6 +5,8 @@ import (
 	"image"
 	"math"
 
+	"github.com/sugarme/gotch"
+
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
 )
@@ -108,8 +110,11 @@ func (v *ViT) EmbedImages(imgs []image.Image) ([][]float32, error) {
 	return v.embedRGB(rgbs)
 }
 
-// PlanarViT adapts a ViT to float images: Name, Dim and Embed(images.Planar), the method set of
-// world/embed's Embedder (whose images are images.Planar). Its features are L2-normalised but
+// LoadViTEmbedder loads a vision encoder folder as the reward's embedders run it: float32 on the
+// CPU. Close the ViT when done.
+func LoadViTEmbedder(dir string) (*ViT, error) { return LoadViT(dir, gotch.CPU, raw.Float32) }
+
+// PlanarViT adapts a ViT to float images: a reward.Embedder. Its features are L2-normalised but
 // not mean-centred, and it is not safe for concurrent use.
 type PlanarViT struct{ V *ViT }
 

@@ -23,7 +23,7 @@ import (
 	"github.com/unigrpo/unigrpo/eval"
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/world/embed"
+	"github.com/unigrpo/unigrpo/reward"
 )
 
 // The vision families and their fixtures (testdata/transformers, oracle transformers 5.17).
@@ -31,7 +31,7 @@ var vitFamilies = []string{"clip_vision", "dinov2", "siglip_vision"}
 
 var (
 	_ eval.ImageEmbedder = (*ViT)(nil)
-	_ embed.Embedder     = PlanarViT{}
+	_ reward.Embedder    = PlanarViT{}
 )
 
 // vitMaxDiff returns max |got - want| and mean |got - want|.

@@ -8,6 +8,12 @@ import (
 	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/hf"
 	"github.com/unigrpo/unigrpo/models/policy"
+	"github.com/unigrpo/unigrpo/reward"
+)
+
+var (
+	_ reward.SelfDecoder   = (*Policy)(nil)
+	_ reward.Reconstructor = Redraw{}
 )
 
 // Decoder is the reward of Unified-GRPO for the unified model: the model itself redraws each
@@ -15,11 +21,10 @@ import (
 // the caption's key), its VQ decoder renders the codes, and the world's embedders compare the
 // drawing with the source. It follows the weights being trained: the reward of step t is that of
 // the model at step t.
-// (The main wraps it as the eval.SelfDecoder the trainer and the benchmark look for: models do
-// not import eval.)
-func (p *Policy) Decoder() Redraw { return Redraw{p} }
+// It makes the policy a reward.SelfDecoder, which the trainer and the benchmark look for.
+func (p *Policy) Decoder() reward.Reward { return Redraw{p} }
 
-// Redraw is the unified model's reward module (an eval.Reward and eval.Reconstructor).
+// Redraw is the unified model's reward module (a reward.Reward and reward.Reconstructor).
 type Redraw struct{ p *Policy }
 
 // Embedders names the world's embedders the reward compares under.

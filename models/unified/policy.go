@@ -49,7 +49,7 @@ func DefaultOptions() Options {
 
 // Policy is the unified model in the world (the paper's UMM-2, Janus architecture): it captions
 // images (the trainer's policy), answers questions about them, and draws images from captions,
-// which regenerate the images of its own reward (eval.SelfDecoder) and are judged by reading them
+// which regenerate the images of its own reward (reward.SelfDecoder) and are judged by reading them
 // back (eval.Prober).
 type Policy struct {
 	J      *hf.JanusPolicy

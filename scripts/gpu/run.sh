@@ -200,13 +200,13 @@ train_sft() {
   "$work/bin/trainer" sft --device "$dev" --steps "$sft_steps" --seed 1 --out "$work/run/sft" --monitor-interval 0.5 $quiet
 }
 train_np2() {
-  UNIGRPO_GRAD_SYNC=ring UNIGRPO_SHARE_GPUS=1 "$work/bin/launch" -np 2 "$work/bin/trainer" train --device "$dev" --init "$work/run/sft" \
+  "$work/bin/launch" -np 2 "$work/bin/trainer" train --device "$dev" --grad-sync ring --share-gpus --init "$work/run/sft" \
     --out "$work/run/grpo-np2" --steps "$grpo_steps" --batch 4 --seed 1 --monitor-interval 0.5 --plot-every "$grpo_steps" $quiet
 }
 train_np1() {
   # on the GPU through NCCL; in a rehearsal with the device optimizer on the CPU
-  local env=(UNIGRPO_GRAD_SYNC=nccl); [ $mode = rehearse ] && env=(UNIGRPO_OPTIMIZER=device)
-  env "${env[@]}" "$work/bin/launch" -np 1 "$work/bin/trainer" train --device "$dev" --init "$work/run/sft" \
+  local place=(--grad-sync nccl); [ $mode = rehearse ] && place=(--optimizer device)
+  "$work/bin/launch" -np 1 "$work/bin/trainer" train --device "$dev" "${place[@]}" --init "$work/run/sft" \
     --out "$work/run/grpo-np1" --steps "$grpo_steps" --batch 4 --seed 1 --monitor-interval 0.5 --plot-every "$grpo_steps" $quiet
 }
 train_cpu_twin() {

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/unigrpo/unigrpo/reward"
 	"github.com/unigrpo/unigrpo/world"
 )
 
@@ -58,6 +59,6 @@ func BenchmarkDecodeAndReward(b *testing.B) {
 	src := cfg.Render(s)
 	ids := world.Oracle(s)
 	for b.Loop() {
-		MeanReward(es, src, dec.Decode(ids, rng))
+		reward.MeanReward(es, src, dec.Decode(ids, rng))
 	}
 }

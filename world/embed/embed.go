@@ -3,7 +3,7 @@
 // pooled-colour descriptor and an edge-orientation (shape) descriptor. Each
 // maps a world.Image to a vector that is mean-centred (the mean embedding of
 // prior scenes is subtracted) and L2-normalised, so the cosine similarity of
-// two embeddings is the reward. Centring matters: without it an empty
+// two embeddings is the reward. They are reward.Embedders. Centring matters: without it an empty
 // reconstruction already scores high, because all scenes look alike on
 // average.
 package embed
@@ -12,52 +12,8 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/unigrpo/unigrpo/internal/vec"
 	"github.com/unigrpo/unigrpo/world"
 )
-
-// Embedder maps an image to a fixed-length, mean-centred, L2-normalised
-// vector. Implementations are frozen (never trained) and safe for concurrent use.
-type Embedder interface {
-	// Name is the short name used on the command line and in tables.
-	Name() string
-	// Dim is the length of the embedding.
-	Dim() int
-	// Embed returns the embedding of im. An image that is not a well-formed
-	// 3-channel image embeds to the zero vector.
-	Embed(im world.Image) []float32
-}
-
-// Cosine returns the cosine similarity of a and b, or 0 when either is zero or their lengths
-// differ.
-func Cosine(a, b []float32) float64 { return vec.Cosine(a, b) }
-
-// Similarities returns the cosine similarity of the reconstruction's embedding with each source
-// embedding srcEmb[k] of embedder es[k], and their mean: the reward of Unified-GRPO and the
-// Overall of Unified-Bench for one image.
-func Similarities(es []Embedder, srcEmb [][]float32, rec world.Image) (mean float64, parts []float64) {
-	parts = make([]float64, len(es))
-	for k, e := range es {
-		parts[k] = vec.Cosine(srcEmb[k], e.Embed(rec))
-	}
-	return vec.Mean(parts), parts
-}
-
-// Embeddings returns the embedding of im under each embedder.
-func Embeddings(es []Embedder, im world.Image) [][]float32 {
-	out := make([][]float32, len(es))
-	for k, e := range es {
-		out[k] = e.Embed(im)
-	}
-	return out
-}
-
-// MeanReward returns the mean over embedders of the cosine similarity of the source's and the
-// reconstruction's embeddings (the paper's "Overall" score); 0 for none.
-func MeanReward(es []Embedder, src, rec world.Image) float64 {
-	m, _ := Similarities(es, Embeddings(es, src), rec)
-	return m
-}
 
 // Prior sizes: how many scenes, drawn from this fixed seed, define the mean
 // embedding that every embedder subtracts.
@@ -85,7 +41,7 @@ type extractor interface {
 	features(im world.Image, dst []float32)
 }
 
-// centred turns an extractor into an Embedder: it subtracts the prior mean,
+// centred turns an extractor into a reward.Embedder: it subtracts the prior mean,
 // rescales each block so that its centred prior features have unit mean
 // squared norm, and L2-normalises.
 type centred struct {

@@ -7,35 +7,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/unigrpo/unigrpo/internal/vec"
+	"github.com/unigrpo/unigrpo/reward"
 	"github.com/unigrpo/unigrpo/world"
 )
 
-func mustAll(t testing.TB, cfg world.Config) []Embedder {
+func mustAll(t testing.TB, cfg world.Config) []reward.Embedder {
 	t.Helper()
 	es, err := All(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return es
-}
-
-func TestCosine(t *testing.T) {
-	cases := []struct {
-		a, b []float32
-		want float64
-	}{
-		{[]float32{1, 2, 3}, []float32{2, 4, 6}, 1},
-		{[]float32{1, 0}, []float32{-3, 0}, -1},
-		{[]float32{1, 0}, []float32{0, 5}, 0},
-		{[]float32{0, 0}, []float32{1, 1}, 0},
-		{[]float32{1, 1}, []float32{1, 1, 1}, 0},
-		{[]float32{3, 4}, []float32{4, 3}, 24.0 / 25},
-	}
-	for _, tc := range cases {
-		if got := Cosine(tc.a, tc.b); math.Abs(got-tc.want) > 1e-6 {
-			t.Errorf("Cosine(%v, %v) = %v, want %v", tc.a, tc.b, got, tc.want)
-		}
-	}
 }
 
 func TestByNames(t *testing.T) {
@@ -89,14 +72,14 @@ func TestEmbedProperties(t *testing.T) {
 		if !reflect.DeepEqual(va, e.Embed(a)) {
 			t.Errorf("%s: not deterministic", e.Name())
 		}
-		if r := MeanReward([]Embedder{e}, a, a); math.Abs(r-1) > 1e-5 {
+		if r := reward.MeanReward([]reward.Embedder{e}, a, a); math.Abs(r-1) > 1e-5 {
 			t.Errorf("%s: reward of an image with itself %v", e.Name(), r)
 		}
-		if r := MeanReward([]Embedder{e}, a, b); r > 0.9 {
+		if r := reward.MeanReward([]reward.Embedder{e}, a, b); r > 0.9 {
 			t.Errorf("%s: two different scenes score %v", e.Name(), r)
 		}
 		for _, bad := range []world.Image{{}, {C: 1, H: 32, W: 32, Pix: make([]float32, 1024)}, {C: 3, H: 32, W: 32, Pix: make([]float32, 10)}} {
-			if v := e.Embed(bad); len(v) != e.Dim() || Cosine(v, v) != 0 {
+			if v := e.Embed(bad); len(v) != e.Dim() || vec.Cosine(v, v) != 0 {
 				t.Errorf("%s: malformed image did not embed to zeros", e.Name())
 			}
 		}

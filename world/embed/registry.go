@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/unigrpo/unigrpo/reward"
 	"github.com/unigrpo/unigrpo/world"
 )
 
@@ -28,7 +29,7 @@ func newExtractor(name string) (extractor, bool) {
 }
 
 // New returns one embedder by name (see Names) for the world cfg.
-func New(cfg world.Config, name string) (Embedder, error) {
+func New(cfg world.Config, name string) (reward.Embedder, error) {
 	if strings.Contains(name, ",") {
 		return nil, fmt.Errorf("embedder %q: give one name; use ByNames for a list", name)
 	}
@@ -40,14 +41,14 @@ func New(cfg world.Config, name string) (Embedder, error) {
 }
 
 // All returns every embedder for the world cfg, centred on its prior scenes.
-func All(cfg world.Config) ([]Embedder, error) {
+func All(cfg world.Config) ([]reward.Embedder, error) {
 	return ByNames(cfg, strings.Join(Names(), ","))
 }
 
 // ByNames returns the embedders named in a comma-separated list such as
 // "conv,edge", in that order, for the world cfg. Construction renders the
 // prior scenes once and takes well under a second.
-func ByNames(cfg world.Config, names string) ([]Embedder, error) {
+func ByNames(cfg world.Config, names string) ([]reward.Embedder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("embedders: %w", err)
 	}
@@ -63,7 +64,7 @@ func ByNames(cfg world.Config, names string) ([]Embedder, error) {
 		picked = append(picked, n)
 	}
 	prior := priorImages(cfg)
-	es := make([]Embedder, len(exs))
+	es := make([]reward.Embedder, len(exs))
 	for i, ex := range exs {
 		es[i] = newCentred(picked[i], ex, prior)
 	}

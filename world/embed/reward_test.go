@@ -24,8 +24,8 @@ func measure(t *testing.T, probes []Probe) (*Table, []string) {
 	return tb, append(append([]string(nil), tb.Embedders...), "mean")
 }
 
-// reward returns a probe's mean reward in column k (len(Embedders) = mean).
-func reward(t *testing.T, tb *Table, probe string, k int) float64 {
+// probeReward returns a probe's mean reward in column k (len(Embedders) = mean).
+func probeReward(t *testing.T, tb *Table, probe string, k int) float64 {
 	t.Helper()
 	r, ok := tb.Row(probe)
 	if !ok {
@@ -47,7 +47,7 @@ func TestRewardTable(t *testing.T) {
 	tb, cols := measure(t, probes)
 	t.Logf("reward table (seed %d):\n%s", rewardSeed, tb.Markdown())
 	for k, name := range cols {
-		get := func(p string) float64 { return reward(t, tb, p, k) }
+		get := func(p string) float64 { return probeReward(t, tb, p, k) }
 		empty, first, partial, oracle := get("empty"), get("first object only"), get("partial (baseline)"), get("oracle")
 		if !(oracle > partial && partial > empty) {
 			t.Errorf("%s: want oracle %.3f > partial %.3f > empty %.3f", name, oracle, partial, empty)
@@ -74,7 +74,7 @@ func TestRewardTable(t *testing.T) {
 	worth := func(emb, probe string) float64 {
 		for k, name := range cols {
 			if name == emb {
-				return reward(t, tb, "oracle", k) - reward(t, tb, probe, k)
+				return probeReward(t, tb, "oracle", k) - probeReward(t, tb, probe, k)
 			}
 		}
 		t.Fatalf("no embedder %q", emb)
@@ -98,10 +98,10 @@ func TestRewardNotHackable(t *testing.T) {
 	tb, cols := measure(t, probes)
 	t.Logf("degenerate captions (seed %d):\n%s", rewardSeed, tb.Markdown())
 	for k, name := range cols {
-		first := reward(t, tb, "first object only", k)
-		partial := reward(t, tb, "partial (baseline)", k)
+		first := probeReward(t, tb, "first object only", k)
+		partial := probeReward(t, tb, "partial (baseline)", k)
 		for _, p := range DegenerateProbes() {
-			v := reward(t, tb, p.Name, k)
+			v := probeReward(t, tb, p.Name, k)
 			if v > first {
 				t.Errorf("%s: degenerate %q scores %.3f > first object only %.3f", name, p.Name, v, first)
 			}

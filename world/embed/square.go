@@ -2,13 +2,14 @@ package embed
 
 import (
 	"github.com/unigrpo/unigrpo/images"
+	"github.com/unigrpo/unigrpo/reward"
 	"github.com/unigrpo/unigrpo/world"
 )
 
 // Square adapts an embedder of world images to 8-bit square images of the given side (image
 // files fitted by package images), for Unified-Bench on image files.
 type Square struct {
-	Embedder
+	reward.Embedder
 	Side int
 }
 

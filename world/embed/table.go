@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	"github.com/unigrpo/unigrpo/reward"
 	"github.com/unigrpo/unigrpo/world"
 )
 
@@ -36,7 +37,7 @@ func (t *Table) Row(probe string) (Row, bool) {
 // the world with the given seed. For scene i, every probe's caption is decoded
 // with the same decoder rng state, so rows differ only by what the captions
 // say (common random numbers).
-func MeasureProbes(cfg world.Config, es []Embedder, probes []Probe, scenes int, seed uint64) (*Table, error) {
+func MeasureProbes(cfg world.Config, es []reward.Embedder, probes []Probe, scenes int, seed uint64) (*Table, error) {
 	if scenes < 1 {
 		return nil, fmt.Errorf("reward table: %d scenes: need at least 1", scenes)
 	}
@@ -64,8 +65,9 @@ func MeasureProbes(cfg world.Config, es []Embedder, probes []Probe, scenes int, 
 		for p, probe := range probes {
 			ids := probe.Caption(s, rand.New(rand.NewPCG(seed+1+uint64(p), uint64(i))))
 			rec := dec.Decode(ids, rand.New(rand.NewPCG(seed^0xdec0de, uint64(i))))
-			for k, e := range es {
-				t.Rows[p].Rewards[k] += Cosine(src[k], e.Embed(rec))
+			_, parts := reward.Similarities(es, src, rec)
+			for k, v := range parts {
+				t.Rows[p].Rewards[k] += v
 			}
 		}
 	}
@@ -103,7 +105,7 @@ func (t *Table) Markdown() string {
 // RewardTable measures the honest probes (empty, first object only, partial,
 // oracle), a wrong attribute, the ablations and the degenerate probes over scenes drawn with
 // seed, and returns the table as markdown.
-func RewardTable(cfg world.Config, es []Embedder, scenes int, seed uint64) (string, error) {
+func RewardTable(cfg world.Config, es []reward.Embedder, scenes int, seed uint64) (string, error) {
 	probes := append(HonestProbes(), WrongProbe())
 	probes = append(probes, AblationProbes()...)
 	probes = append(probes, DegenerateProbes()...)

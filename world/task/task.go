@@ -10,12 +10,10 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/sugarme/gotch"
-
 	"github.com/unigrpo/unigrpo/images"
-	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/reward"
 	"github.com/unigrpo/unigrpo/world"
 	"github.com/unigrpo/unigrpo/world/embed"
 )
@@ -77,12 +75,15 @@ func (p Partial) Pairs(seed uint64, step, lo, hi, k int) ([]images.Planar, [][]i
 	return imgs, caps, nil
 }
 
+// The world's reward hands back its reconstructions (example sheets).
+var _ reward.Reconstructor = (*Reward)(nil)
+
 // Reward is the world's frozen reward module: the renderer regenerates a scene from each caption
 // (sampling what the caption leaves out from the row's keyed stream) and the embedders compare
 // it with the source. It is safe for concurrent use.
 type Reward struct {
 	dec   *world.Decoder
-	es    []embed.Embedder
+	es    []reward.Embedder
 	vits  []*hf.ViT // the Hugging Face encoders among es, which run on libtorch: use the reward from one goroutine locked to its OS thread
 	vocab *world.Vocab
 	mu    sync.Mutex // the decoder is not documented as safe for concurrent use
@@ -116,13 +117,13 @@ func NewReward(w world.Config, names string) (*Reward, error) {
 			r.es = append(r.es, e)
 			continue
 		}
-		v, err := hf.LoadViT(dir, gotch.CPU, raw.Float32)
+		v, err := hf.LoadViTEmbedder(dir)
 		if err != nil {
 			r.Close()
 			return nil, fmt.Errorf("embedder %s: %w", item, err)
 		}
 		r.vits = append(r.vits, v)
-		var e embed.Embedder = hf.PlanarViT{V: v}
+		var e reward.Embedder = hf.PlanarViT{V: v}
 		if name != "" {
 			e = renamed{e, name}
 		}
@@ -133,7 +134,7 @@ func NewReward(w world.Config, names string) (*Reward, error) {
 
 // renamed gives an embedder the name the user chose for it.
 type renamed struct {
-	embed.Embedder
+	reward.Embedder
 	name string
 }
 
@@ -171,25 +172,15 @@ func (r *Reward) Rewards(src []images.Planar, G int, captions []string, keys []s
 	if err != nil {
 		return nil, nil, err
 	}
-	reward, parts := r.Compare(src, G, recs)
-	return reward, parts, nil
+	rewards, parts := r.Compare(src, G, recs)
+	return rewards, parts, nil
 }
 
-// Compare scores reconstructions against their sources under the reward's embedders: row r of
-// recs belongs to source r/G; it returns each row's mean similarity over the embedders and each
-// embedder's similarity. A decoder other than the renderer (a unified model's own generation
-// direction) is scored with it.
-func (r *Reward) Compare(src []images.Planar, G int, recs []images.Planar) (reward []float64, parts [][]float64) {
-	srcEmb := make([][][]float32, len(src))
-	for b, im := range src {
-		srcEmb[b] = embed.Embeddings(r.es, im)
-	}
-	reward = make([]float64, len(recs))
-	parts = make([][]float64, len(recs))
-	for i, rec := range recs {
-		reward[i], parts[i] = embed.Similarities(r.es, srcEmb[i/G], rec)
-	}
-	return reward, parts
+// Compare scores reconstructions against their sources under the reward's embedders
+// (reward.Compare): a decoder other than the renderer (a unified model's own generation direction)
+// is scored with it.
+func (r *Reward) Compare(src []images.Planar, G int, recs []images.Planar) (rewards []float64, parts [][]float64) {
+	return reward.Compare(r.es, src, G, recs)
 }
 
 // Reconstruct regenerates an image from each caption with the draws of its key.

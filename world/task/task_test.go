@@ -4,11 +4,12 @@ import (
 	"testing"
 
 	"github.com/unigrpo/unigrpo/internal/stream"
+	"github.com/unigrpo/unigrpo/reward"
 	"github.com/unigrpo/unigrpo/world"
 	"github.com/unigrpo/unigrpo/world/embed"
 )
 
-// Oracle: the world's own token-level functions (Decoder.Decode on ids, embed.MeanReward,
+// Oracle: the world's own token-level functions (Decoder.Decode on ids, reward.MeanReward,
 // world.Understand), which the text-level seams must reproduce exactly.
 func TestTextSeamsMatchTheWorld(t *testing.T) {
 	wc := world.DefaultConfig()
@@ -31,7 +32,7 @@ func TestTextSeamsMatchTheWorld(t *testing.T) {
 	}
 	for i, l := range set.Labels {
 		ids := world.Oracle(l.(world.Scene))
-		want := embed.MeanReward(es, set.Images[i], dec.Decode(ids, keys[i].RNG()))
+		want := reward.MeanReward(es, set.Images[i], dec.Decode(ids, keys[i].RNG()))
 		if got[i] != want || len(parts[i]) != 3 {
 			t.Errorf("scene %d: reward %v of text, %v of ids", i, got[i], want)
 		}
