@@ -220,3 +220,9 @@ func loadOptimizer(path string) (m, v []float32, err error) {
 	}
 	return m, v, nil
 }
+
+// exists reports whether path names a file or folder.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

@@ -9,37 +9,22 @@ import (
 // settings for a 7B-scale unified model are given beside each (section 4 of the paper).
 type GRPOConfig struct {
 	RunConfig
-	Init        string  `json:"init"`                      // starting checkpoint (file, checkpoint folder or run folder)
-	Group       int     `json:"group"`                     // G: captions sampled per image           (paper: 4)
-	Beta        float64 `json:"beta"`                      // k3 KL weight to the reference policy    (paper: 1e-6)
-	Temperature float64 `json:"temperature"`               // sampling temperature                    (paper: 1.0)
-	TopK        int     `json:"top_k"`                     // sample among the k most likely tokens (0: all)
-	MaxLen      int     `json:"max_len"`                   // most caption tokens sampled, EOS included (0: the model's)
-	MinLen      int     `json:"min_len,omitempty"`         // EOS is not sampled before this many tokens (0: off; benchmarks)
-	EpsLow      float64 `json:"eps_low"`                   // ratio clip below, 1-EpsLow
-	EpsHigh     float64 `json:"eps_high"`                  // ratio clip above, 1+EpsHigh
-	LossAgg     LossAgg `json:"loss_agg"`                  // seq-mean-token-mean (paper), token-mean, dr-grpo
-	ScaleStd    bool    `json:"scale_std"`                 // divide advantages by the group std (false: Dr. GRPO)
-	Mu          int     `json:"mu"`                        // policy updates per rollout
-	Reward      string  `json:"reward"`                    // embedders whose mean cosine is the reward, or "all"
-	RewardURL   string  `json:"reward_url,omitempty"`      // a reward service (trainer serve-reward) instead of the in-process reward
-	TrainVision bool    `json:"train_vision"`              // train the vision encoder too (the paper keeps it frozen)
-	Images      string  `json:"images,omitempty"`          // folder or manifest of source images instead of the world's scenes
-	ImagesHeld  float64 `json:"images_held_out,omitempty"` // share of --images kept out of training (by a hash of each name)
-	SkipBad     bool    `json:"skip_bad_images,omitempty"` // skip (and count) unreadable --images files instead of stopping
-	// For a Hugging Face language model as the policy (--init DIR of a llama or qwen2 folder):
-	Prompt string `json:"prompt,omitempty"` // the text-only prompt every caption continues
-	Chat   bool   `json:"chat,omitempty"`   // wrap Prompt in the family's chat format
-	DType  string `json:"dtype,omitempty"`  // float32 or bfloat16
-	// ImageSize is the side source images are fitted to for a vision-language policy (Qwen2.5-VL,
-	// whose processor then resizes them to its own patch grid); 0: the world's size.
-	ImageSize int `json:"image_size,omitempty"`
-	// For a unified model as the policy (--init of a `trainer sft --unified model` run), which
-	// redraws each image from its caption itself:
-	Guidance        float64 `json:"guidance,omitempty"`         // classifier-free guidance scale of its drawings
-	DrawTemperature float64 `json:"draw_temperature,omitempty"` // temperature of the image codes it draws (0: greedy)
-	// Joint optimises the drawing direction too: each trajectory's objective covers the image
-	// codes drawn for its caption as well as the caption (T2I-R1-style; needs DrawTemperature > 0).
+	Init        string  `json:"init"`              // starting checkpoint (file, checkpoint folder or run folder)
+	Group       int     `json:"group"`             // G: captions sampled per image           (paper: 4)
+	Beta        float64 `json:"beta"`              // k3 KL weight to the reference policy    (paper: 1e-6)
+	Temperature float64 `json:"temperature"`       // sampling temperature                    (paper: 1.0)
+	TopK        int     `json:"top_k"`             // sample among the k most likely tokens (0: all)
+	MaxLen      int     `json:"max_len"`           // most caption tokens sampled, EOS included (0: the model's)
+	MinLen      int     `json:"min_len,omitempty"` // EOS is not sampled before this many tokens (0: off; benchmarks)
+	EpsLow      float64 `json:"eps_low"`           // ratio clip below, 1-EpsLow
+	EpsHigh     float64 `json:"eps_high"`          // ratio clip above, 1+EpsHigh
+	LossAgg     LossAgg `json:"loss_agg"`          // seq-mean-token-mean (paper), token-mean, dr-grpo
+	ScaleStd    bool    `json:"scale_std"`         // divide advantages by the group std (false: Dr. GRPO)
+	Mu          int     `json:"mu"`                // policy updates per rollout
+	TrainVision bool    `json:"train_vision"`      // train the vision encoder too (the paper keeps it frozen)
+	// Joint optimises the drawing direction too (a policy that draws its own reward's images, a
+	// Drawer): each trajectory's objective covers the image codes drawn for its caption as well as
+	// the caption (T2I-R1-style; the drawings must be sampled, not greedy).
 	Joint bool `json:"joint,omitempty"`
 }
 
@@ -50,7 +35,6 @@ func DefaultGRPOConfig() GRPOConfig {
 			EvalEvery: 50, EvalScenes: 100, EvalSeed: 20251125, CkptEvery: 50, Keep: 3, LogEvery: 5, PlotEvery: 25,
 			CheckEvery: 50, Device: "cpu", MonitorInterval: 2},
 		Group: 8, Beta: 0.2, Temperature: 1, EpsLow: 0.2, EpsHigh: 0.2, LossAgg: SeqMeanTokenMean, ScaleStd: true, Mu: 1,
-		Reward: "all", ImagesHeld: 0.1, Guidance: 3,
 	}
 }
 
@@ -70,10 +54,6 @@ func (c GRPOConfig) validate(worldSize int) error {
 		return err
 	}
 	switch {
-	case !(c.ImagesHeld >= 0 && c.ImagesHeld < 1):
-		return fmt.Errorf("--images-held-out %v: must be in [0, 1)", c.ImagesHeld)
-	case c.Images != "" && !exists(c.Images):
-		return fmt.Errorf("--images %s: no such folder or manifest", c.Images)
 	case c.Group < 2:
 		return fmt.Errorf("--group %d: GRPO needs at least 2 samples per scene to compare them", c.Group)
 	case !(c.Temperature > 0):
@@ -86,8 +66,6 @@ func (c GRPOConfig) validate(worldSize int) error {
 		return fmt.Errorf("--mu %d: must be at least 1", c.Mu)
 	case c.TopK < 0 || c.MaxLen < 0 || c.MinLen < 0:
 		return fmt.Errorf("--top-k, --max-len and --min-len must not be negative")
-	case c.Joint && !(c.DrawTemperature > 0):
-		return fmt.Errorf("--joint needs --draw-temperature > 0: the policy gradient of the drawn image codes needs them sampled, not greedy")
 	}
 	if _, err := ParseLossAgg(string(c.LossAgg)); err != nil {
 		return fmt.Errorf("--loss-agg: %w", err)
@@ -96,9 +74,4 @@ func (c GRPOConfig) validate(worldSize int) error {
 		return fmt.Errorf("--init %s: %w", c.Init, err)
 	}
 	return nil
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

@@ -44,7 +44,7 @@ func TestGRPOOnHFTextPolicy(t *testing.T) {
 				return err
 			}
 			task := Task{Source: worldtask.Source{World: world.DefaultConfig()}, Reward: rw, Load: load, About: "world scenes"}
-			return Train(c, task, false, d, nil)
+			return Train(c.GRPOConfig, task, false, d, nil)
 		})
 		recs, err := ReadRecords(filepath.Join(c.Out, "metrics.jsonl"))
 		if err != nil || len(recs) != 3 {
@@ -96,7 +96,7 @@ func TestGRPOOnQwenVLWithCLIPReward(t *testing.T) {
 			}
 			defer rw.Close()
 			task := Task{Source: worldtask.Source{World: world.DefaultConfig()}, Reward: rw, Load: load, About: "world scenes"}
-			return Train(c, task, false, d, nil)
+			return Train(c.GRPOConfig, task, false, d, nil)
 		})
 		recs, err := ReadRecords(filepath.Join(c.Out, "metrics.jsonl"))
 		if err != nil || len(recs) != 10 {

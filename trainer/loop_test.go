@@ -58,8 +58,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func smallGRPO(init, out string) GRPOConfig {
-	c := DefaultGRPOConfig()
+func smallGRPO(init, out string) testRun {
+	c := defaultTestRun()
 	c.Init, c.Out, c.Steps, c.Batch, c.Group = init, out, 6, 4, 2
 	c.EvalEvery, c.EvalScenes, c.CkptEvery, c.PlotEvery, c.LogEvery, c.CheckEvery = 3, 4, 3, 0, 1, 3
 	return c
@@ -102,7 +102,7 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 	f, _ := os.OpenFile(filepath.Join(part.Out, "metrics.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString(`{"step":4,"reward_mean":123}` + "\n")
 	f.Close()
-	cfg, err := ReadRunConfig(part.Out)
+	cfg, err := readTestRun(part.Out)
 	if err != nil {
 		t.Fatal(err)
 	}

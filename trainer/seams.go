@@ -86,6 +86,10 @@ type Task struct {
 	Load   func(path string, dev gotch.Device, o LoadOptions) (Policy, error)
 	// About describes the source in the run's log ("world scenes", a folder).
 	About string
+	// Config is the run's whole configuration as config.json and the checkpoints record it (the
+	// GRPOConfig with the command's own settings: images, reward, model family); nil records the
+	// GRPOConfig. ReadRunConfig reads it back for --resume.
+	Config any
 }
 
 // Supervised is the data of supervised fine-tuning: images with reference captions.

@@ -44,7 +44,11 @@ func Train(cfg GRPOConfig, task Task, resume bool, d *Dist, obs Observer) error 
 	}
 	defer g.close()
 	task = g.task
-	spec := loopSpec{what: "train", dir: cfg.Out, config: cfg, resumeAt: -1, kind: "grpo", seed: cfg.Seed,
+	var config any = cfg
+	if task.Config != nil {
+		config = task.Config
+	}
+	spec := loopSpec{what: "train", dir: cfg.Out, config: config, resumeAt: -1, kind: "grpo", seed: cfg.Seed,
 		every: cfg.intervals(), monitor: cfg.MonitorInterval, evalSeed: cfg.EvalSeed, reward: task.Reward,
 		judge: task.Judge, step: g.step, baseline: true}
 	if resume {
@@ -208,15 +212,16 @@ func (g *grpo) maxLen() int {
 	return g.l.model.MaxLen()
 }
 
-// ReadRunConfig reads the config.json of a GRPO run folder (for --resume).
-func ReadRunConfig(dir string) (GRPOConfig, error) {
-	c := DefaultGRPOConfig()
+// ReadRunConfig reads the config.json of a GRPO run folder (for --resume) into c, which holds the
+// defaults of what the file leaves out: a GRPOConfig, or the command's whole configuration
+// (Task.Config).
+func ReadRunConfig(dir string, c any) error {
 	js, err := os.ReadFile(filepath.Join(dir, "config.json"))
 	if err != nil {
-		return c, fmt.Errorf("--resume %s: %w (is it a run folder of `trainer train`?)", dir, err)
+		return fmt.Errorf("--resume %s: %w (is it a run folder of `trainer train`?)", dir, err)
 	}
-	if err := json.Unmarshal(js, &c); err != nil {
-		return c, fmt.Errorf("--resume %s: config.json is damaged: %w", dir, err)
+	if err := json.Unmarshal(js, c); err != nil {
+		return fmt.Errorf("--resume %s: config.json is damaged: %w", dir, err)
 	}
-	return c, nil
+	return nil
 }

@@ -21,10 +21,33 @@ func loadWorldPolicy(path string, dev gotch.Device, o LoadOptions) (Policy, erro
 	return m, nil
 }
 
+// testRun is a GRPO run of the tests: the loop's configuration and the task's settings, as
+// cmd/trainer's trainConfig holds them and config.json records them.
+type testRun struct {
+	GRPOConfig
+	Reward          string  `json:"reward"`
+	Images          string  `json:"images,omitempty"`
+	ImagesHeld      float64 `json:"images_held_out,omitempty"`
+	SkipBad         bool    `json:"skip_bad_images,omitempty"`
+	Guidance        float64 `json:"guidance,omitempty"`
+	DrawTemperature float64 `json:"draw_temperature,omitempty"`
+}
+
+// defaultTestRun has the command's defaults.
+func defaultTestRun() testRun {
+	return testRun{GRPOConfig: DefaultGRPOConfig(), Reward: "all", ImagesHeld: 0.1, Guidance: 3}
+}
+
+// readTestRun reads the config.json of a run folder as --resume does.
+func readTestRun(dir string) (testRun, error) {
+	c := defaultTestRun()
+	return c, ReadRunConfig(dir, &c)
+}
+
 // worldTask is the GRPO task of c: world scenes or c.Images, the world's reward and judge.
-func worldTask(c GRPOConfig) (Task, error) {
+func worldTask(c testRun) (Task, error) {
 	wc := world.DefaultConfig()
-	t := Task{Source: worldtask.Source{World: wc}, Judge: worldtask.Judge{}, Load: loadWorldPolicy, About: "world scenes"}
+	t := Task{Source: worldtask.Source{World: wc}, Judge: worldtask.Judge{}, Load: loadWorldPolicy, About: "world scenes", Config: c}
 	if c.Images != "" {
 		f, err := images.OpenFolder(c.Images, c.ImagesHeld, wc.Size, c.SkipBad)
 		if err != nil {
@@ -41,12 +64,12 @@ func worldTask(c GRPOConfig) (Task, error) {
 }
 
 // trainWorld runs GRPO on the world's task of c.
-func trainWorld(c GRPOConfig, resume bool, d *Dist) error {
+func trainWorld(c testRun, resume bool, d *Dist) error {
 	task, err := worldTask(c)
 	if err != nil {
 		return err
 	}
-	return Train(c, task, resume, d, nil)
+	return Train(c.GRPOConfig, task, resume, d, nil)
 }
 
 // sftWorld runs SFT of a model of shape m on the world's partial captions.

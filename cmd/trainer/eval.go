@@ -22,8 +22,8 @@ func runEval(args []string) error {
 	device := fs.String("device", "cpu", "cpu, cuda or auto")
 	place := placementFlags(fs, "libtorch threads")
 	imgs := fs.String("images", "", "evaluate on these image files instead of the world's scenes: a folder or JSONL manifest (its held-out split, the first --scenes files; no understanding metrics)")
-	held := fs.Float64("images-held-out", trainer.DefaultGRPOConfig().ImagesHeld, "the held-out share of --images, as in trainer train (0: every file)")
-	guidance := fs.Float64("guidance", trainer.DefaultGRPOConfig().Guidance, "unified-model runs: classifier-free guidance scale of their drawings")
+	held := fs.Float64("images-held-out", defaultTrainConfig().ImagesHeld, "the held-out share of --images, as in trainer train (0: every file)")
+	guidance := fs.Float64("guidance", defaultTrainConfig().Guidance, "unified-model runs: classifier-free guidance scale of their drawings")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

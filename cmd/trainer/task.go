@@ -78,7 +78,7 @@ func rewardFor(url, names string, timeout time.Duration, hidden bool) (reward.Re
 }
 
 // grpoTask wires a GRPO run.
-func grpoTask(c trainer.GRPOConfig, timeout time.Duration, hidden bool) (trainer.Task, error) {
+func grpoTask(c trainConfig, timeout time.Duration, hidden bool) (trainer.Task, error) {
 	if isUnified(c.Init) {
 		return unifiedGRPOTask(c)
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 func runTrain(args []string) error {
-	c := trainer.DefaultGRPOConfig()
+	c := defaultTrainConfig()
 	fs := newFlags("train", "--init CKPT --out DIR [flags]  |  --resume DIR [--steps N]")
 	resume := fs.String("resume", "", "continue the run in this folder from its newest checkpoint (its config.json is used)")
 	fs.StringVar(&c.Init, "init", "", "checkpoint to start from: a .safetensors file, a checkpoint folder or a run folder (its newest)")
@@ -55,8 +55,8 @@ func runTrain(args []string) error {
 		}
 	}
 	if *resume != "" {
-		saved, err := trainer.ReadRunConfig(*resume)
-		if err != nil {
+		saved := defaultTrainConfig()
+		if err := trainer.ReadRunConfig(*resume, &saved); err != nil {
 			return err
 		}
 		// The run's own settings hold; only --steps (how far to go) may change.
@@ -73,7 +73,7 @@ func runTrain(args []string) error {
 		return err
 	}
 	defer cleanup()
-	if err := c.Validate(d.World()); err != nil {
+	if err := c.validate(d.World()); err != nil {
 		return err // before the task opens --init and --images
 	}
 	task, err := grpoTask(c, *timeout, *hidden)
@@ -84,5 +84,6 @@ func runTrain(args []string) error {
 		defer cl.Close()
 	}
 	obs := progress.New(os.Stdout, c.LogEvery, "reward_mean", "length_mean", "kl", "eval_reward")
-	return trainer.Train(c, task, *resume != "", d, obs)
+	task.Config = c
+	return trainer.Train(c.GRPOConfig, task, *resume != "", d, obs)
 }

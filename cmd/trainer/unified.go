@@ -95,7 +95,7 @@ func isUnified(path string) bool {
 }
 
 // unifiedLoader opens unified checkpoints as GRPO policies (their own reward's decoder).
-func unifiedLoader(c trainer.GRPOConfig) func(string, gotch.Device, trainer.LoadOptions) (trainer.Policy, error) {
+func unifiedLoader(c trainConfig) func(string, gotch.Device, trainer.LoadOptions) (trainer.Policy, error) {
 	return func(path string, dev gotch.Device, lo trainer.LoadOptions) (trainer.Policy, error) {
 		o := unified.DefaultOptions()
 		o.Frozen, o.TrainVision, o.Reward = lo.Frozen, lo.TrainVision, c.Reward
@@ -113,7 +113,7 @@ func unifiedLoader(c trainer.GRPOConfig) func(string, gotch.Device, trainer.Load
 
 // unifiedGRPOTask wires Unified-GRPO of a unified model on the world's scenes: no task reward,
 // the policy redraws the images itself.
-func unifiedGRPOTask(c trainer.GRPOConfig) (trainer.Task, error) {
+func unifiedGRPOTask(c trainConfig) (trainer.Task, error) {
 	if c.RewardURL != "" || c.Images != "" {
 		return trainer.Task{}, usagef("train: a unified model (--init %s) draws its own reward's images in the world: --reward-url and --images do not apply", c.Init)
 	}

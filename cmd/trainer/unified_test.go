@@ -26,7 +26,8 @@ func TestUnifiedRunThroughTheCommands(t *testing.T) {
 		t.Fatalf("train: exit %d: %s", code, out)
 	}
 	// --joint reaches the run: its config records it and its metrics hold the drawing half's.
-	if cfg, err := trainer.ReadRunConfig(run); err != nil || !cfg.Joint || cfg.DrawTemperature != 1 {
+	cfg := defaultTrainConfig()
+	if err := trainer.ReadRunConfig(run, &cfg); err != nil || !cfg.Joint || cfg.DrawTemperature != 1 {
 		t.Errorf("config.json: joint %v, draw temperature %v (%v)", cfg.Joint, cfg.DrawTemperature, err)
 	}
 	if recs, err := trainer.ReadRecords(filepath.Join(run, "metrics.jsonl")); err != nil || len(recs) != 1 || recs[0]["draw_tokens"] != 2*2*64 {

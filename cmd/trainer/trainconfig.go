@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/unigrpo/unigrpo/trainer"
+)
+
+// trainConfig is the whole configuration of `trainer train`, as config.json and the checkpoints
+// record it: the loop's GRPOConfig and the settings only this command reads, which say what the
+// task is (the images, the reward, the policy's family). --resume reads it back.
+type trainConfig struct {
+	trainer.GRPOConfig
+	Reward     string  `json:"reward"`                    // embedders whose mean cosine is the reward, or "all"
+	RewardURL  string  `json:"reward_url,omitempty"`      // a reward service (trainer serve-reward) instead of the in-process reward
+	Images     string  `json:"images,omitempty"`          // folder or manifest of source images instead of the world's scenes
+	ImagesHeld float64 `json:"images_held_out,omitempty"` // share of --images kept out of training (by a hash of each name)
+	SkipBad    bool    `json:"skip_bad_images,omitempty"` // skip (and count) unreadable --images files instead of stopping
+	// For a Hugging Face language model as the policy (--init DIR of a llama or qwen2 folder):
+	Prompt string `json:"prompt,omitempty"` // the text-only prompt every caption continues
+	Chat   bool   `json:"chat,omitempty"`   // wrap Prompt in the family's chat format
+	DType  string `json:"dtype,omitempty"`  // float32 or bfloat16
+	// ImageSize is the side source images are fitted to for a vision-language policy (Qwen2.5-VL,
+	// whose processor then resizes them to its own patch grid); 0: the world's size.
+	ImageSize int `json:"image_size,omitempty"`
+	// For a unified model as the policy (--init of a `trainer sft --unified model` run), which
+	// redraws each image from its caption itself:
+	Guidance        float64 `json:"guidance,omitempty"`         // classifier-free guidance scale of its drawings
+	DrawTemperature float64 `json:"draw_temperature,omitempty"` // temperature of the image codes it draws (0: greedy)
+}
+
+// defaultTrainConfig returns the defaults of `trainer train`.
+func defaultTrainConfig() trainConfig {
+	return trainConfig{GRPOConfig: trainer.DefaultGRPOConfig(), Reward: "all", ImagesHeld: 0.1, Guidance: 3}
+}
+
+// validate checks every value before any work starts: the loop's, then the task's.
+func (c trainConfig) validate(worldSize int) error {
+	if err := c.GRPOConfig.Validate(worldSize); err != nil {
+		return err
+	}
+	var err error
+	switch {
+	case !(c.ImagesHeld >= 0 && c.ImagesHeld < 1):
+		err = fmt.Errorf("--images-held-out %v: must be in [0, 1)", c.ImagesHeld)
+	case c.Images != "" && !exists(c.Images):
+		err = fmt.Errorf("--images %s: no such folder or manifest", c.Images)
+	case c.Joint && !(c.DrawTemperature > 0):
+		err = fmt.Errorf("--joint needs --draw-temperature > 0: the policy gradient of the drawn image codes needs them sampled, not greedy")
+	}
+	if err != nil {
+		return trainer.ConfigError{Err: err}
+	}
+	return nil
+}
+
+// exists reports whether path names a file or folder.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
