@@ -155,9 +155,19 @@ func (r *Ring) join(ctx context.Context, store *Store, o Options, loopback bool,
 		return fmt.Errorf("rendezvous: %w", err)
 	}
 	defer ls.close()
-	me, _ := json.Marshal(ls.endpoint(advertise))
-	if err := store.Set(ctx, endpointKey(r.rank), me); err != nil {
-		return fmt.Errorf("rendezvous: publish rank %d's address: %w", r.rank, err)
+	next, err := r.exchange(ctx, store, ls.endpoint(advertise), storeHost, timeout)
+	if err != nil {
+		return err
+	}
+	return r.connect(ctx, ls, next, o)
+}
+
+// exchange publishes this rank's endpoint me, waits until every rank has published its own and
+// returns the next rank's; a TCP address without a host there gets storeHost.
+func (r *Ring) exchange(ctx context.Context, store *Store, me endpoint, storeHost string, timeout time.Duration) (endpoint, error) {
+	js, _ := json.Marshal(me)
+	if err := store.Set(ctx, endpointKey(r.rank), js); err != nil {
+		return endpoint{}, fmt.Errorf("rendezvous: publish rank %d's address: %w", r.rank, err)
 	}
 	keys := make([]string, r.size)
 	for i := range keys {
@@ -168,37 +178,60 @@ func (r *Ring) join(ctx context.Context, store *Store, o Options, loopback bool,
 		if n := store.RefusedTokens(); n > 0 {
 			err = fmt.Errorf("%w (the store refused %d connection(s) with a wrong job token: are all ranks given the same UNIGRPO_JOB_TOKEN?)", err, n)
 		}
-		return err
+		return endpoint{}, err
 	}
 	raw, err := store.Get(ctx, endpointKey(r.nextRank()))
 	if err != nil {
-		return fmt.Errorf("rendezvous: %w", err)
+		return endpoint{}, fmt.Errorf("rendezvous: %w", err)
 	}
 	var next endpoint
 	if err := json.Unmarshal(raw, &next); err != nil {
-		return fmt.Errorf("rendezvous: rank %d published a malformed address %q: %w", r.nextRank(), raw, err)
+		return endpoint{}, fmt.Errorf("rendezvous: rank %d published a malformed address %q: %w", r.nextRank(), raw, err)
 	}
 	if h, p, err := net.SplitHostPort(next.TCP); err == nil && h == "" {
 		next.TCP = net.JoinHostPort(storeHost, p)
 	}
+	return next, nil
+}
 
+// connect connects both ring neighbours at once: it accepts the previous rank on ls while it
+// dials the next at next, and returns the dial's error first.
+func (r *Ring) connect(ctx context.Context, ls *listeners, next endpoint, o Options) error {
 	accepted := make(chan error, 1)
-	go func() {
-		c, err := acceptPrev(ctx, ls, o.Token, r.prevRank(), r.size, r.segElems)
-		if err == nil {
-			r.prev = c
-			if uc, ok := c.(*net.UnixConn); ok {
-				setDeadline(ctx, c)
-				r.shmIn, err = acceptShm(uc, 4*r.segElems)
-				c.SetDeadline(time.Time{})
-				if err != nil {
-					err = fmt.Errorf("rendezvous: shared memory with rank %d: %w", r.prevRank(), err)
-				}
+	go func() { accepted <- r.linkPrev(ctx, ls, o.Token) }()
+	err := r.linkNext(ctx, next, o)
+	aerr := <-accepted
+	if err != nil {
+		return err
+	}
+	if aerr != nil {
+		return aerr
+	}
+	tuneConn(r.prev, o.SocketBuffer)
+	return nil
+}
+
+// linkPrev accepts the previous rank's connection as r.prev and, over a Unix socket, takes the
+// shared memory it offers.
+func (r *Ring) linkPrev(ctx context.Context, ls *listeners, token string) error {
+	c, err := acceptPrev(ctx, ls, token, r.prevRank(), r.size, r.segElems)
+	if err == nil {
+		r.prev = c
+		if uc, ok := c.(*net.UnixConn); ok {
+			setDeadline(ctx, c)
+			r.shmIn, err = acceptShm(uc, 4*r.segElems)
+			c.SetDeadline(time.Time{})
+			if err != nil {
+				err = fmt.Errorf("rendezvous: shared memory with rank %d: %w", r.prevRank(), err)
 			}
 		}
-		accepted <- err
-	}()
-	c, err := dialNext(ctx, next, o, r.rank, r.segElems)
+	}
+	return err
+}
+
+// linkNext dials the next rank at e as r.next and, over a Unix socket, offers it shared memory.
+func (r *Ring) linkNext(ctx context.Context, e endpoint, o Options) error {
+	c, err := dialNext(ctx, e, o, r.rank, r.segElems)
 	if err == nil {
 		tuneConn(c, o.SocketBuffer)
 		r.next = c
@@ -211,15 +244,7 @@ func (r *Ring) join(ctx context.Context, store *Store, o Options, loopback bool,
 			}
 		}
 	}
-	aerr := <-accepted
-	if err != nil {
-		return err
-	}
-	if aerr != nil {
-		return aerr
-	}
-	tuneConn(r.prev, o.SocketBuffer)
-	return nil
+	return err
 }
 
 // setDeadline applies ctx's deadline, if any, to c.

@@ -198,19 +198,9 @@ func (a *attempt) supervise(ctx context.Context, signals <-chan os.Signal, exits
 	var received os.Signal
 	var killTimer <-chan time.Time
 	ctxDone := ctx.Done()
-	broadcast := func(sig syscall.Signal) {
-		for _, w := range a.workers {
-			if !w.exited {
-				if sig == syscall.SIGKILL {
-					w.sigkilled = true
-				}
-				signalGroup(w, sig)
-			}
-		}
-	}
 	interrupt := func(sig os.Signal) {
 		if received != nil || failure != nil {
-			broadcast(syscall.SIGKILL) // asked twice: no more grace
+			a.broadcast(syscall.SIGKILL) // asked twice: no more grace
 			return
 		}
 		received = sig
@@ -219,7 +209,7 @@ func (a *attempt) supervise(ctx context.Context, signals <-chan os.Signal, exits
 		if !ok {
 			s = syscall.SIGTERM
 		}
-		broadcast(s)
+		a.broadcast(s)
 		killTimer = time.After(a.cfg.Grace)
 	}
 	for running > 0 {
@@ -234,7 +224,7 @@ func (a *attempt) supervise(ctx context.Context, signals <-chan os.Signal, exits
 			if ev.failed() && failure == nil && received == nil {
 				failure = &ev
 				othersStopped = running > 0
-				broadcast(syscall.SIGTERM)
+				a.broadcast(syscall.SIGTERM)
 				killTimer = time.After(a.cfg.Grace)
 			}
 		case sig := <-signals:
@@ -244,9 +234,28 @@ func (a *attempt) supervise(ctx context.Context, signals <-chan os.Signal, exits
 			interrupt(syscall.SIGTERM)
 		case <-killTimer:
 			killTimer = nil
-			broadcast(syscall.SIGKILL)
+			a.broadcast(syscall.SIGKILL)
 		}
 	}
+	return a.outcome(failure, othersStopped, received)
+}
+
+// broadcast sends sig to the process group of every worker still running, noting SIGKILL.
+func (a *attempt) broadcast(sig syscall.Signal) {
+	for _, w := range a.workers {
+		if !w.exited {
+			if sig == syscall.SIGKILL {
+				w.sigkilled = true
+			}
+			signalGroup(w, sig)
+		}
+	}
+}
+
+// outcome kills what is left of the workers' process groups once all have exited and returns
+// the attempt's exit code: the first failure's (othersStopped: the others were still running),
+// 128+signal after an interruption by received, 0 otherwise.
+func (a *attempt) outcome(failure *exitEvent, othersStopped bool, received os.Signal) (int, error) {
 	// Leave nothing behind: kill what is left of each process group.
 	for _, w := range a.workers {
 		signalGroup(w, syscall.SIGKILL)

@@ -95,16 +95,9 @@ func (lp *loop) steps(first, total int) error {
 	obs.Begin(lp.what, first, total)
 	defer obs.End()
 	if lp.baseline && lp.resumeAt < 0 && lp.evaluates() {
-		res, err := lp.evaluate()
-		if err != nil {
-			return fmt.Errorf("held-out evaluation of the starting policy: %w", err)
-		}
-		rec := Record{"step": 0}
-		lp.addEval(rec, res)
-		if err := lp.run.writeJSON(plots.BaselineFile, rec); err != nil {
+		if err := lp.writeBaseline(); err != nil {
 			return err
 		}
-		lp.run.logf("%s: held-out reward of the starting policy %.4f (step 0, %s)", lp.what, rec["eval_reward"], plots.BaselineFile)
 	}
 	lastGood := first
 	for step := first + 1; step <= total; step++ {
@@ -116,68 +109,24 @@ func (lp *loop) steps(first, total int) error {
 			}
 			return err
 		}
-		dt := time.Since(t0).Seconds()
-		rec["step_time"] = dt
-		rec["tokens_per_s"] = rec["tokens"] / dt
-		if rt, ok := rec["reward_time"]; ok {
-			rec["reward_share"] = rt / dt // the reward's share of the step time
-		}
-		if n, ok := rec["samples"]; ok {
-			rec["samples_per_s"] = n / dt
-		}
+		addRates(rec, time.Since(t0).Seconds())
 		last := step == total
-		trimmed := false
-		if lp.evaluates() && due(lp.every.Eval, step, last) {
-			res, err := lp.evaluate()
-			if err != nil {
-				return err
-			}
-			cmem.Trim() // the evaluation's large batches would otherwise stay resident
-			trimmed = true
-			lp.addEval(rec, res)
-			if last && lp.final != nil {
-				if err := lp.final(res); err != nil {
-					return err
-				}
-			}
+		trimmed, err := lp.evalStep(rec, step, last)
+		if err != nil {
+			return err
 		}
-		if lp.every.Check > 0 && due(lp.every.Check, step, last) {
-			sum, err := lp.l.checksum()
-			if err != nil {
-				return err
-			}
-			if err := lp.d.CheckSame(sum, step); err != nil {
-				return err
-			}
-			rec["weights_crc"] = float64(sum)
+		if err := lp.checkStep(rec, step, last); err != nil {
+			return err
 		}
 		logNow := due(lp.every.Log, step, last)
 		if logNow {
-			if !trimmed {
-				cmem.Trim() // return freed heap at each log interval (see cmem)
-			}
-			f, err := lp.dv.fields(lp.d)
-			if err != nil {
+			if err := lp.readDevices(rec, trimmed); err != nil {
 				return err
-			}
-			for k, v := range f {
-				rec[k] = v
 			}
 		}
 		if lp.run.primary {
-			if err := lp.run.metrics.Append(rec); err != nil {
+			if err := lp.record(rec, step, last, logNow); err != nil {
 				return err
-			}
-			obs.Step(rec)
-			if logNow {
-				if err := lp.run.metrics.Flush(); err != nil {
-					return err
-				}
-			}
-			if due(lp.every.Plot, step, last) {
-				if err := drawPlots(lp.run); err != nil {
-					lp.run.logf("plots: %v", err)
-				}
 			}
 		}
 		if due(lp.every.Ckpt, step, last) {
@@ -185,6 +134,107 @@ func (lp *loop) steps(first, total int) error {
 				return err
 			}
 			lastGood = step
+		}
+	}
+	return nil
+}
+
+// writeBaseline evaluates the starting policy and writes its held-out reward as step 0
+// (plots.BaselineFile).
+func (lp *loop) writeBaseline() error {
+	res, err := lp.evaluate()
+	if err != nil {
+		return fmt.Errorf("held-out evaluation of the starting policy: %w", err)
+	}
+	rec := Record{"step": 0}
+	lp.addEval(rec, res)
+	if err := lp.run.writeJSON(plots.BaselineFile, rec); err != nil {
+		return err
+	}
+	lp.run.logf("%s: held-out reward of the starting policy %.4f (step 0, %s)", lp.what, rec["eval_reward"], plots.BaselineFile)
+	return nil
+}
+
+// addRates adds a step's time dt (seconds) to its record and the rates it gives.
+func addRates(rec Record, dt float64) {
+	rec["step_time"] = dt
+	rec["tokens_per_s"] = rec["tokens"] / dt
+	if rt, ok := rec["reward_time"]; ok {
+		rec["reward_share"] = rt / dt // the reward's share of the step time
+	}
+	if n, ok := rec["samples"]; ok {
+		rec["samples_per_s"] = n / dt
+	}
+}
+
+// evalStep runs the held-out evaluation when it is due at step and adds it to rec, handing the
+// last step's to lp.final; it reports whether it returned the freed heap (cmem.Trim).
+func (lp *loop) evalStep(rec Record, step int, last bool) (trimmed bool, err error) {
+	if !lp.evaluates() || !due(lp.every.Eval, step, last) {
+		return false, nil
+	}
+	res, err := lp.evaluate()
+	if err != nil {
+		return false, err
+	}
+	cmem.Trim() // the evaluation's large batches would otherwise stay resident
+	lp.addEval(rec, res)
+	if last && lp.final != nil {
+		if err := lp.final(res); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// checkStep, when due at step, checks that every rank holds the same weights and adds their
+// checksum to rec.
+func (lp *loop) checkStep(rec Record, step int, last bool) error {
+	if lp.every.Check <= 0 || !due(lp.every.Check, step, last) {
+		return nil
+	}
+	sum, err := lp.l.checksum()
+	if err != nil {
+		return err
+	}
+	if err := lp.d.CheckSame(sum, step); err != nil {
+		return err
+	}
+	rec["weights_crc"] = float64(sum)
+	return nil
+}
+
+// readDevices adds the device readings to rec, first returning freed heap unless the step's
+// evaluation did (trimmed).
+func (lp *loop) readDevices(rec Record, trimmed bool) error {
+	if !trimmed {
+		cmem.Trim() // return freed heap at each log interval (see cmem)
+	}
+	f, err := lp.dv.fields(lp.d)
+	if err != nil {
+		return err
+	}
+	for k, v := range f {
+		rec[k] = v
+	}
+	return nil
+}
+
+// record appends rec to the metrics (flushed when logNow), shows it to the observer and draws
+// the plots when due; rank 0 only.
+func (lp *loop) record(rec Record, step int, last, logNow bool) error {
+	if err := lp.run.metrics.Append(rec); err != nil {
+		return err
+	}
+	lp.run.obs.Step(rec)
+	if logNow {
+		if err := lp.run.metrics.Flush(); err != nil {
+			return err
+		}
+	}
+	if due(lp.every.Plot, step, last) {
+		if err := drawPlots(lp.run); err != nil {
+			lp.run.logf("plots: %v", err)
 		}
 	}
 	return nil

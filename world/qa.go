@@ -36,7 +36,6 @@ package world
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"strings"
 )
 
@@ -294,103 +293,4 @@ func ask(s Scene, q Question) QA {
 	large := gridOf(s, func(o Object) bool { return o.Size != Small })
 	a := all.answer(q)
 	return QA{Kind: q.Kind, Small: a != large.answer(q), Question: q.Tokens(), Answer: []int{a}}
-}
-
-// Questions draws n questions about s. Kinds come in blocks of NumQKinds
-// holding every kind once, in random order, so every kind gets n/NumQKinds
-// questions (one more for some when n is not a multiple). Exists questions
-// alternate between yes and no, the first one's answer drawn at random (so
-// one question a call is balanced too), always no on an empty scene; a no
-// question is, half the time when there is one, a near miss: the colour of
-// an object with another shape or the reverse. Cell questions ask an occupied cell three
-// times in four, Where and CountColor questions an object of the scene three
-// times in four, else an absent colour and shape (none) or any colour. Where
-// is only asked about a colour and shape at most one object has. The same
-// rng state gives the same questions.
-func Questions(s Scene, n int, rng *rand.Rand) []QA {
-	g := gridOf(s, func(Object) bool { return true })
-	var objs []Object
-	var occupied, empty []int
-	var pairs [NumColors][NumShapes]int // objects per colour and shape
-	for cell := range NumCells {
-		if !g.full[cell] {
-			empty = append(empty, cell)
-			continue
-		}
-		o := g.obj[cell]
-		objs, occupied = append(objs, o), append(occupied, cell)
-		pairs[o.Color][o.Shape]++
-	}
-	pick := func(xs []int) int { return xs[rng.IntN(len(xs))] }
-	absent := func() (Color, Shape) {
-		var near, all [][2]int
-		for c := range NumColors {
-			for sh := range NumShapes {
-				if pairs[c][sh] > 0 {
-					continue
-				}
-				all = append(all, [2]int{c, sh})
-				for _, o := range objs {
-					if int(o.Color) == c || int(o.Shape) == sh {
-						near = append(near, [2]int{c, sh})
-						break
-					}
-				}
-			}
-		}
-		p := all[rng.IntN(len(all))] // never empty: nine objects cannot take 32 pairs
-		if len(near) > 0 && rng.IntN(2) == 0 {
-			p = near[rng.IntN(len(near))]
-		}
-		return Color(p[0]), Shape(p[1])
-	}
-	var unique []Object
-	for _, o := range objs {
-		if pairs[o.Color][o.Shape] == 1 {
-			unique = append(unique, o)
-		}
-	}
-	out := make([]QA, 0, max(n, 0))
-	var perm []int
-	exists, flip := 0, 0
-	for i := range max(n, 0) {
-		if i%NumQKinds == 0 {
-			perm = rng.Perm(NumQKinds)
-		}
-		q := Question{Kind: QKind(perm[i%NumQKinds]), Cell: NoCell, Color: NoColor, Shape: NoShape}
-		switch q.Kind {
-		case ColorAt, ShapeAt, SizeAt:
-			if len(occupied) > 0 && (len(empty) == 0 || rng.IntN(4) < 3) {
-				q.Cell = pick(occupied)
-			} else {
-				q.Cell = pick(empty)
-			}
-		case Exists:
-			if exists == 0 {
-				flip = rng.IntN(2)
-			}
-			if (exists+flip)%2 == 0 && len(objs) > 0 {
-				o := objs[rng.IntN(len(objs))]
-				q.Color, q.Shape = o.Color, o.Shape
-			} else {
-				q.Color, q.Shape = absent()
-			}
-			exists++
-		case Where:
-			if len(unique) > 0 && rng.IntN(4) < 3 {
-				o := unique[rng.IntN(len(unique))]
-				q.Color, q.Shape = o.Color, o.Shape
-			} else {
-				q.Color, q.Shape = absent()
-			}
-		case CountColor:
-			if len(objs) > 0 && rng.IntN(4) < 3 {
-				q.Color = objs[rng.IntN(len(objs))].Color
-			} else {
-				q.Color = Color(rng.IntN(NumColors))
-			}
-		}
-		out = append(out, ask(s, q))
-	}
-	return out
 }

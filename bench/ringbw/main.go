@@ -78,63 +78,87 @@ func run() error {
 	n := ring.Size()
 	for size := *minBytes; size <= *maxBytes; size *= *factor {
 		buf := make(collective.Host, size/4)
-		// Correctness: every element sums to n(n+1)/2 times its index pattern.
-		fill := func() {
-			for i := range buf {
-				buf[i] = float32((env.Rank + 1) * (i % 97))
-			}
-		}
-		fill()
-		if err := ring.AllReduce(ctx, buf, collective.Sum); err != nil {
+		correct, err := checkSum(ctx, ring, buf, env.Rank)
+		if err != nil {
 			return err
 		}
-		correct := true
-		for i, v := range buf {
-			if v != float32(n*(n+1)/2*(i%97)) {
-				correct = false
-				break
-			}
-		}
-		// Rank 0 picks the iteration count from a timed warm-up in two
-		// stages (3 calls, then about 50 ms of calls) and tells the others.
-		iters := collective.Host{3}
-		for _, budget := range []time.Duration{50 * time.Millisecond, *perSize} {
-			calls := int(iters[0])
-			start := time.Now()
-			for range calls {
-				if err := ring.AllReduce(ctx, buf, collective.Sum); err != nil {
-					return err
-				}
-			}
-			per := time.Since(start) / time.Duration(calls)
-			iters[0] = float32(max(3, int(budget/max(per, 1))))
-			if err := ring.Broadcast(ctx, iters, 0); err != nil {
-				return err
-			}
-		}
-		if err := ring.Barrier(ctx); err != nil {
+		iters, err := calibrate(ctx, ring, buf, *perSize)
+		if err != nil {
 			return err
 		}
-		start := time.Now()
-		for range int(iters[0]) {
-			if err := ring.AllReduce(ctx, buf, collective.Sum); err != nil {
-				return err
-			}
-		}
-		elapsed := collective.Host{float32(time.Since(start).Seconds())}
-		if err := ring.AllReduce(ctx, elapsed, collective.Max); err != nil {
+		elapsed, err := timeIters(ctx, ring, buf, iters)
+		if err != nil {
 			return err
 		}
 		if env.Rank != 0 {
 			continue
 		}
-		sec := float64(elapsed[0]) / float64(iters[0])
+		sec := elapsed / float64(iters)
 		alg := float64(size) / sec / 1e9
 		line, _ := json.Marshal(result{
-			Op: "allreduce", Bytes: size, Ranks: n, Iters: int(iters[0]), Transport: *transport,
+			Op: "allreduce", Bytes: size, Ranks: n, Iters: iters, Transport: *transport,
 			SecPerOp: sec, AlgBW: alg, BusBW: alg * 2 * float64(n-1) / float64(n), Correct: correct,
 		})
 		fmt.Println(string(line))
 	}
 	return ring.Barrier(ctx)
+}
+
+// checkSum fills buf with this rank's pattern, all-reduces it and reports whether every element
+// came back as the sum over the ranks: n(n+1)/2 times its index pattern.
+func checkSum(ctx context.Context, ring *collective.Ring, buf collective.Host, rank int) (bool, error) {
+	n := ring.Size()
+	for i := range buf {
+		buf[i] = float32((rank + 1) * (i % 97))
+	}
+	if err := ring.AllReduce(ctx, buf, collective.Sum); err != nil {
+		return false, err
+	}
+	for i, v := range buf {
+		if v != float32(n*(n+1)/2*(i%97)) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// calibrate returns the iteration count for about perSize of all-reduces of buf: rank 0 picks
+// it from a timed warm-up in two stages (3 calls, then about 50 ms of calls) and tells the
+// others.
+func calibrate(ctx context.Context, ring *collective.Ring, buf collective.Host, perSize time.Duration) (int, error) {
+	iters := collective.Host{3}
+	for _, budget := range []time.Duration{50 * time.Millisecond, perSize} {
+		calls := int(iters[0])
+		start := time.Now()
+		for range calls {
+			if err := ring.AllReduce(ctx, buf, collective.Sum); err != nil {
+				return 0, err
+			}
+		}
+		per := time.Since(start) / time.Duration(calls)
+		iters[0] = float32(max(3, int(budget/max(per, 1))))
+		if err := ring.Broadcast(ctx, iters, 0); err != nil {
+			return 0, err
+		}
+	}
+	return int(iters[0]), nil
+}
+
+// timeIters times iters all-reduces of buf after a barrier and returns the slowest rank's
+// seconds.
+func timeIters(ctx context.Context, ring *collective.Ring, buf collective.Host, iters int) (float64, error) {
+	if err := ring.Barrier(ctx); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for range iters {
+		if err := ring.AllReduce(ctx, buf, collective.Sum); err != nil {
+			return 0, err
+		}
+	}
+	elapsed := collective.Host{float32(time.Since(start).Seconds())}
+	if err := ring.AllReduce(ctx, elapsed, collective.Max); err != nil {
+		return 0, err
+	}
+	return float64(elapsed[0]), nil
 }

@@ -7,10 +7,13 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/sugarme/gotch"
+
 	"github.com/unigrpo/unigrpo/eval"
 	"github.com/unigrpo/unigrpo/trainer"
 )
 
+// runEval is `trainer eval`: it benchmarks each checkpoint on the held-out scenes (or images).
 func runEval(args []string) error {
 	fs := newFlags("eval", "--ckpt PATH [--ckpt PATH ...] [--out DIR] [flags]")
 	ckpts := fs.StringArray("ckpt", nil, "checkpoint to evaluate (run folder, checkpoint folder or .safetensors); repeat for several; NAME=PATH names a row")
@@ -41,20 +44,9 @@ func runEval(args []string) error {
 			return usagef("eval: --images %s: no such folder or manifest", *imgs)
 		}
 	}
-	var list []eval.Checkpoint
-	for _, c := range *ckpts {
-		name, path := "", c
-		if i := strings.Index(c, "="); i > 0 {
-			name, path = c[:i], c[i+1:]
-		}
-		file, err := trainer.ResolveModel(path)
-		if err != nil {
-			return usagef("eval: --ckpt %s: %v", path, err)
-		}
-		if name == "" {
-			name = filepath.Base(filepath.Clean(path))
-		}
-		list = append(list, eval.Checkpoint{Name: name, Path: file})
+	list, err := evalCheckpoints(*ckpts)
+	if err != nil {
+		return err
 	}
 	d, cleanup, err := connect(place, *device)
 	if err != nil {
@@ -67,24 +59,9 @@ func runEval(args []string) error {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	var paths []string
-	for _, ck := range list {
-		paths = append(paths, ck.Path)
-	}
-	isUni, err := checkUnifiedMix(paths)
+	task, err := chooseEvalTask(list, *imgs, *held, *guidance, dev)
 	if err != nil {
 		return err
-	}
-	var task eval.Task
-	switch {
-	case isUni && *imgs != "":
-		return usagef("eval: unified-model runs are benchmarked on the world's scenes; drop --images")
-	case isUni:
-		task = unifiedEvalTask(dev, *guidance)
-	default:
-		if task, err = evalTask(*imgs, *held, list, dev); err != nil {
-			return err
-		}
 	}
 	rep, err := eval.Bench(list, task, eval.Options{Scenes: *scenes, Seed: *seed, Sampling: eval.SampleOptions{Temperature: *temp, Seed: *seed},
 		Examples: *examples, Out: *out})
@@ -97,4 +74,46 @@ func runEval(args []string) error {
 			filepath.Join(*out, "unibench_scenes.csv"), filepath.Join(*out, "examples.png"))
 	}
 	return nil
+}
+
+// evalCheckpoints resolves each --ckpt (PATH or NAME=PATH) to its weights file, named by its
+// folder when no name is given.
+func evalCheckpoints(ckpts []string) ([]eval.Checkpoint, error) {
+	var list []eval.Checkpoint
+	for _, c := range ckpts {
+		name, path := "", c
+		if i := strings.Index(c, "="); i > 0 {
+			name, path = c[:i], c[i+1:]
+		}
+		file, err := trainer.ResolveModel(path)
+		if err != nil {
+			return nil, usagef("eval: --ckpt %s: %v", path, err)
+		}
+		if name == "" {
+			name = filepath.Base(filepath.Clean(path))
+		}
+		list = append(list, eval.Checkpoint{Name: name, Path: file})
+	}
+	return list, nil
+}
+
+// chooseEvalTask returns the task the checkpoints are benchmarked on: the unified model's for
+// unified-model runs (which take no --images), otherwise the captioner's on the world's scenes
+// or on imgs.
+func chooseEvalTask(list []eval.Checkpoint, imgs string, held, guidance float64, dev gotch.Device) (eval.Task, error) {
+	var paths []string
+	for _, ck := range list {
+		paths = append(paths, ck.Path)
+	}
+	isUni, err := checkUnifiedMix(paths)
+	if err != nil {
+		return eval.Task{}, err
+	}
+	switch {
+	case isUni && imgs != "":
+		return eval.Task{}, usagef("eval: unified-model runs are benchmarked on the world's scenes; drop --images")
+	case isUni:
+		return unifiedEvalTask(dev, guidance), nil
+	}
+	return evalTask(imgs, held, list, dev)
 }

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/world"
 )
 
@@ -31,109 +30,91 @@ func (m *Model) sample(images []world.Image, G int, opt SampleOptions, rngs []*r
 	}
 	B := len(images)
 	N := B * G
-	if !opt.Greedy {
-		if len(rngs) != N {
-			return nil, fmt.Errorf("policy: sample: %d random generators for %d images x %d samples = %d rows; give one per row", len(rngs), B, G, N)
-		}
-		for r, g := range rngs {
-			if g == nil {
-				return nil, fmt.Errorf("policy: sample: random generator of row %d is nil", r)
-			}
-		}
+	if err := checkRngs(opt, rngs, B, G); err != nil {
+		return nil, err
 	}
 	prev := raw.SetGradEnabled(false)
 	defer raw.SetGradEnabled(prev)
 
 	a := m.a
 	defer a.Free()
+	z, caches, err := m.samplePrefix(a, images, G, maxLen, cached)
+	if err != nil {
+		return nil, err
+	}
+	st := &sampling{m: m, opt: opt, rngs: rngs, G: G, N: N, maxLen: maxLen, temp: temp,
+		cached: cached, z: z, caches: caches, roll: newRollout(N), active: N,
+		ids:    make([]int64, N),
+		logits: make([]float32, N*m.cfg.Vocab),
+		hidden: make([]float32, N*m.cfg.Dim),
+		done:   make([]bool, N),
+	}
+	for r := range st.ids {
+		st.ids[r] = int64(m.cfg.BOS)
+	}
+	for t := 0; t < maxLen && st.active > 0; t++ {
+		if err := st.step(t); err != nil {
+			return nil, err
+		}
+	}
+	for r := range N {
+		st.roll.Lengths[r] = len(st.roll.Tokens[r])
+	}
+	if err := a.Free(); err != nil {
+		return nil, fmt.Errorf("policy: sample: %w", err)
+	}
+	return st.roll, nil
+}
+
+// checkRngs checks that a call that samples (not Greedy) has one generator for each of its
+// B*G rows, none of them nil.
+func checkRngs(opt SampleOptions, rngs []*rand.Rand, B, G int) error {
+	if opt.Greedy {
+		return nil
+	}
+	N := B * G
+	if len(rngs) != N {
+		return fmt.Errorf("policy: sample: %d random generators for %d images x %d samples = %d rows; give one per row", len(rngs), B, G, N)
+	}
+	for r, g := range rngs {
+		if g == nil {
+			return fmt.Errorf("policy: sample: random generator of row %d is nil", r)
+		}
+	}
+	return nil
+}
+
+// samplePrefix encodes the images in a. Cached, it also returns the key/value caches of the
+// B*G rows, holding each image's prefix; otherwise the codes are repeated G times, one per row,
+// for the reference path.
+func (m *Model) samplePrefix(a *raw.Arena, images []world.Image, G, maxLen int, cached bool) (raw.Tensor, []kvCache, error) {
+	B := len(images)
 	z, err := m.encodeImages(a, images)
 	if err != nil {
-		return nil, fmt.Errorf("policy: sample: %w", err)
+		return z, nil, fmt.Errorf("policy: sample: %w", err)
 	}
 	var caches []kvCache
 	if cached {
 		ks, vs := m.prefix(a, z, int64(B))
-		caches = m.newCache(a, ks, vs, int64(N), int64(maxLen))
+		caches = m.newCache(a, ks, vs, int64(B*G), int64(maxLen))
 	} else if G > 1 {
 		z = a.RepeatInterleave(z, int64(G), 0)
 	}
 	if err := a.Err(); err != nil {
-		return nil, fmt.Errorf("policy: sample: encode images: %w", err)
+		return z, nil, fmt.Errorf("policy: sample: encode images: %w", err)
 	}
+	return z, caches, nil
+}
 
-	V, D := m.cfg.Vocab, m.cfg.Dim
-	roll := &Rollout{
+// newRollout returns an empty rollout of N rows.
+func newRollout(N int) *Rollout {
+	return &Rollout{
 		Tokens:    make([][]int, N),
 		Lengths:   make([]int, N),
 		LogProbs:  make([][]float32, N),
 		Hidden:    make([][]float32, N),
 		Truncated: make([]bool, N),
 	}
-	ids := make([]int64, N) // token fed at this step, per row
-	var hist []int64        // reference path: every fed token, [N, t+1] row-major
-	logits := make([]float32, N*V)
-	hidden := make([]float32, N*D)
-	done := make([]bool, N)
-	var pick policy.Picker
-	for r := range ids {
-		ids[r] = int64(m.cfg.BOS)
-	}
-	active := N
-	for t := 0; t < maxLen && active > 0; t++ {
-		s := m.tokArena
-		var hT, lT raw.Tensor
-		if cached {
-			hT, lT = m.step(s, caches, ids, int64(t), int64(G))
-		} else {
-			hist = appendColumn(hist, ids, t)
-			hT, lT = m.full(s, z, s.FromInt64(hist, int64(N), int64(t+1)), int64(N), int64(t+1))
-		}
-		s.CopyToFloat32(lT, logits)
-		if err := s.Err(); err != nil {
-			_ = s.Free()
-			return nil, fmt.Errorf("policy: sample: step %d: %w", t, err)
-		}
-		var ended []int
-		for r := range N {
-			if done[r] {
-				continue
-			}
-			var rng *rand.Rand
-			if !opt.Greedy {
-				rng = rngs[r]
-			}
-			ban := -1
-			if t+1 < opt.MinLen {
-				ban = m.cfg.EOS
-			}
-			tok, lp := pick.Choose(logits[r*V:(r+1)*V], temp, opt.TopK, opt.Greedy, rng, ban)
-			roll.Tokens[r] = append(roll.Tokens[r], tok)
-			roll.LogProbs[r] = append(roll.LogProbs[r], float32(lp))
-			ids[r] = int64(tok)
-			if tok == m.cfg.EOS || t == maxLen-1 {
-				done[r] = true
-				roll.Truncated[r] = tok != m.cfg.EOS
-				ended = append(ended, r)
-				active--
-			}
-		}
-		if len(ended) > 0 {
-			s.CopyToFloat32(hT, hidden)
-			for _, r := range ended {
-				roll.Hidden[r] = append([]float32(nil), hidden[r*D:(r+1)*D]...)
-			}
-		}
-		if err := s.Free(); err != nil {
-			return nil, fmt.Errorf("policy: sample: step %d: %w", t, err)
-		}
-	}
-	for r := range N {
-		roll.Lengths[r] = len(roll.Tokens[r])
-	}
-	if err := a.Free(); err != nil {
-		return nil, fmt.Errorf("policy: sample: %w", err)
-	}
-	return roll, nil
 }
 
 // checkSampleOptions validates opt and returns the effective max length and temperature.
