@@ -115,9 +115,9 @@ func (c LMConfig) EOSIDs() []int {
 	return nil
 }
 
-// override sets *dst to *src when config.json gave the field (src not nil), keeping the family's
+// Override sets *dst to *src when a config file gave the field (src not nil), keeping the family's
 // default otherwise.
-func override[T any](dst *T, src *T) {
+func Override[T any](dst *T, src *T) {
 	if src != nil {
 		*dst = *src
 	}

@@ -111,7 +111,7 @@ func parseJanusConfig(js, genJS []byte) (JanusConfig, error) {
 		}
 	}
 	c := JanusConfig{ImageTokenID: 100581}
-	override(&c.ImageTokenID, top.ImageToken)
+	Override(&c.ImageTokenID, top.ImageToken)
 
 	// text_config: a LlamaConfig (its defaults first; the JSON overrides what it gives).
 	t := LMConfig{ModelType: "llama", Vocab: 32000, D: 4096, F: 11008, Layers: 32, H: 32, Eps: 1e-6,
@@ -176,8 +176,8 @@ func parseJanusConfig(js, genJS []byte) (JanusConfig, error) {
 
 	// The special ids of guided generation.
 	c.BOS, c.PAD, c.BOI = -1, -1, -1
-	override(&c.BOS, t.BOS)
-	override(&c.PAD, t.PAD)
+	Override(&c.BOS, t.BOS)
+	Override(&c.PAD, t.PAD)
 	if len(genJS) > 0 {
 		var gc struct {
 			BOS    *int `json:"bos_token_id"`
@@ -190,10 +190,10 @@ func parseJanusConfig(js, genJS []byte) (JanusConfig, error) {
 		if err := json.Unmarshal(genJS, &gc); err != nil {
 			return JanusConfig{}, fmt.Errorf("generation_config.json: %v", err)
 		}
-		override(&c.BOS, gc.BOS)
-		override(&c.PAD, gc.PAD)
-		override(&c.BOI, gc.BOI)
-		override(&c.BOI, gc.Kwargs.BOI) // what transformers' generate reads
+		Override(&c.BOS, gc.BOS)
+		Override(&c.PAD, gc.PAD)
+		Override(&c.BOI, gc.BOI)
+		Override(&c.BOI, gc.Kwargs.BOI) // what transformers' generate reads
 	}
 	for _, f := range []struct {
 		name string

@@ -1,13 +1,10 @@
 package hf
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math"
-	"os"
-	"path/filepath"
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
@@ -34,64 +31,57 @@ type JanusImageProcessor struct {
 func loadJanusImageProcessor(dir string, v JanusVisionConfig) (JanusImageProcessor, error) {
 	p := JanusImageProcessor{Size: v.ImageSize, MinSize: 14, Resample: 3, Resize: true, Pad: true, Rescale: true,
 		RescaleFactor: 1.0 / 255, Normalize: true, Mean: []float32{0.5, 0.5, 0.5}, Std: []float32{0.5, 0.5, 0.5}}
-	path := filepath.Join(dir, "preprocessor_config.json")
-	js, err := os.ReadFile(path)
+	pc, err := ReadPreprocessorConfig(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		p.setBackground()
 		return p, nil
 	case err != nil:
-		return p, fmt.Errorf("hf: %w", err)
+		return p, err
 	}
-	var j struct {
-		Size *struct {
-			H int `json:"height"`
-			W int `json:"width"`
-		} `json:"size"`
-		ImageSize     *int            `json:"image_size"`
-		MinSize       *int            `json:"min_size"`
-		Resample      *int            `json:"resample"`
-		DoResize      *bool           `json:"do_resize"`
-		DoPad         *bool           `json:"do_pad"`
-		DoRescale     *bool           `json:"do_rescale"`
-		RescaleFactor *float64        `json:"rescale_factor"`
-		DoNormalize   *bool           `json:"do_normalize"`
-		Mean          json.RawMessage `json:"image_mean"`
-		Std           json.RawMessage `json:"image_std"`
-	}
-	if err := json.Unmarshal(js, &j); err != nil {
-		return p, fmt.Errorf("hf: %s: %v", path, err)
-	}
-	override(&p.Size, j.ImageSize)
-	if j.Size != nil {
-		if j.Size.H != j.Size.W {
-			return p, fmt.Errorf("hf: %s: size %dx%d: the Janus processor makes square images", path, j.Size.H, j.Size.W)
-		}
-		p.Size = j.Size.H
-	}
-	override(&p.MinSize, j.MinSize)
-	override(&p.Resample, j.Resample)
-	override(&p.Resize, j.DoResize)
-	override(&p.Pad, j.DoPad)
-	override(&p.Rescale, j.DoRescale)
-	override(&p.RescaleFactor, j.RescaleFactor)
-	override(&p.Normalize, j.DoNormalize)
-	// The PIL class's defaults when the file gives no statistics: CLIP's.
-	if p.Mean, err = vitChannelValues("image_mean", j.Mean, []float32{0.48145466, 0.4578275, 0.40821073}); err == nil {
-		p.Std, err = vitChannelValues("image_std", j.Std, []float32{0.26862954, 0.26130258, 0.27577711})
+	if err := p.read(pc); err != nil {
+		return p, fmt.Errorf("hf: %s: %w", pc.Path(), err)
 	}
 	switch {
-	case err != nil:
-		return p, fmt.Errorf("hf: %s: %w", path, err)
 	case p.Size != v.ImageSize:
-		return p, fmt.Errorf("hf: %s: images of side %d, but the vision tower reads %d", path, p.Size, v.ImageSize)
+		return p, fmt.Errorf("hf: %s: images of side %d, but the vision tower reads %d", pc.Path(), p.Size, v.ImageSize)
 	case !p.Resize || !p.Pad:
-		return p, fmt.Errorf("hf: %s: do_resize and do_pad false are not implemented", path)
+		return p, fmt.Errorf("hf: %s: do_resize and do_pad false are not implemented", pc.Path())
 	case p.Resample < 0 || p.Resample > 5:
-		return p, fmt.Errorf("hf: %s: resample %d is not a Pillow filter", path, p.Resample)
+		return p, fmt.Errorf("hf: %s: resample %d is not a Pillow filter", pc.Path(), p.Resample)
 	}
 	p.setBackground()
 	return p, nil
+}
+
+// read sets the fields the file gives (the Janus image processor's); the statistics default to
+// the PIL class's when the file has none: CLIP's.
+func (p *JanusImageProcessor) read(pc *PreprocessorConfig) error {
+	var size *struct {
+		H int `json:"height"`
+		W int `json:"width"`
+	}
+	pc.Decode("size", &size)
+	pc.Decode("image_size", &p.Size)
+	pc.Decode("min_size", &p.MinSize)
+	pc.Decode("resample", &p.Resample)
+	pc.Decode("do_resize", &p.Resize)
+	pc.Decode("do_pad", &p.Pad)
+	pc.Decode("do_rescale", &p.Rescale)
+	pc.Decode("rescale_factor", &p.RescaleFactor)
+	pc.Decode("do_normalize", &p.Normalize)
+	if err := pc.Err(); err != nil {
+		return err
+	}
+	if size != nil {
+		if size.H != size.W {
+			return fmt.Errorf("size %dx%d: the Janus processor makes square images", size.H, size.W)
+		}
+		p.Size = size.H
+	}
+	p.Mean = pc.Channels("image_mean", []float32{0.48145466, 0.4578275, 0.40821073})
+	p.Std = pc.Channels("image_std", []float32{0.26862954, 0.26130258, 0.27577711})
+	return pc.Err()
 }
 
 func (p *JanusImageProcessor) setBackground() {
@@ -110,7 +100,7 @@ func (p JanusImageProcessor) Preprocess(w, h int, rgb []uint8) ([]float32, error
 	delta := float64(p.Size) / float64(long)
 	nh := max(int(math.RoundToEven(float64(h)*delta)), p.MinSize)
 	nw := max(int(math.RoundToEven(float64(w)*delta)), p.MinSize)
-	img := vitPILResize(rgb, w, h, nw, nh, p.Resample)
+	img := PILResize(rgb, w, h, nw, nh, p.Resample)
 	// Pad to a square around the centre.
 	S := max(nw, nh)
 	sq := make([]uint8, 3*S*S)

@@ -1,11 +1,8 @@
 package hf
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -14,7 +11,7 @@ import (
 // area within [MinPixels, MaxPixels], the aspect ratio kept as well as that allows), Pillow's
 // resize, rescale, normalize, and the patch layout of pixel_values.
 //
-// The resize is vitPILResize (Pillow's to the bit); transformers' torchvision ("fast") processor
+// The resize is PILResize (Pillow's to the bit); transformers' torchvision ("fast") processor
 // resamples differently, and its configs get this PIL preprocessing.
 type QwenVLImageProcessor struct {
 	MinPixels, MaxPixels int
@@ -34,52 +31,63 @@ const qwenVLImagePad = "<|image_pad|>"
 // LoadQwenVLImageProcessor reads dir/preprocessor_config.json, with Qwen2VLImageProcessor's
 // defaults for what it leaves out.
 func LoadQwenVLImageProcessor(dir string) (*QwenVLImageProcessor, error) {
-	path := filepath.Join(dir, "preprocessor_config.json")
-	js, err := os.ReadFile(path)
+	pc, err := ReadPreprocessorConfig(dir)
 	if err != nil {
-		return nil, fmt.Errorf("hf: %w (a Qwen2.5-VL folder has a preprocessor_config.json)", err)
+		return nil, fmt.Errorf("%w (a Qwen2.5-VL folder has a preprocessor_config.json)", err)
 	}
-	p, err := parseQwenVLImageProcessor(js)
+	p, err := parseQwenVLImageProcessor(pc)
 	if err != nil {
-		return nil, fmt.Errorf("hf: %s: %w", path, err)
+		return nil, fmt.Errorf("hf: %s: %w", pc.Path(), err)
 	}
 	return p, nil
 }
 
-func parseQwenVLImageProcessor(js []byte) (*QwenVLImageProcessor, error) {
-	var j struct {
-		Type      string             `json:"image_processor_type"`
-		Resize    *bool              `json:"do_resize"`
-		Rescale   *bool              `json:"do_rescale"`
-		Normalize *bool              `json:"do_normalize"`
-		Factor    *float64           `json:"rescale_factor"`
-		Resample  *int               `json:"resample"`
-		Patch     *int               `json:"patch_size"`
-		Merge     *int               `json:"merge_size"`
-		Temporal  *int               `json:"temporal_patch_size"`
-		MinPixels *int               `json:"min_pixels"`
-		MaxPixels *int               `json:"max_pixels"`
-		Size      map[string]float64 `json:"size"`
-		Mean      json.RawMessage    `json:"image_mean"`
-		Std       json.RawMessage    `json:"image_std"`
-	}
-	if err := json.Unmarshal(js, &j); err != nil {
+// qwenVLProcessorFields are the fields of preprocessor_config.json Qwen2VLImageProcessor
+// reads; pointers tell a missing field (the class default) from a zero.
+type qwenVLProcessorFields struct {
+	Type                           string
+	Resize, Rescale, Normalize     *bool
+	Factor                         *float64
+	Resample, Patch, Merge         *int
+	Temporal, MinPixels, MaxPixels *int
+	Size                           map[string]float64
+}
+
+func readQwenVLProcessorFields(pc *PreprocessorConfig) qwenVLProcessorFields {
+	var j qwenVLProcessorFields
+	pc.Decode("image_processor_type", &j.Type)
+	pc.Decode("do_resize", &j.Resize)
+	pc.Decode("do_rescale", &j.Rescale)
+	pc.Decode("do_normalize", &j.Normalize)
+	pc.Decode("rescale_factor", &j.Factor)
+	pc.Decode("resample", &j.Resample)
+	pc.Decode("patch_size", &j.Patch)
+	pc.Decode("merge_size", &j.Merge)
+	pc.Decode("temporal_patch_size", &j.Temporal)
+	pc.Decode("min_pixels", &j.MinPixels)
+	pc.Decode("max_pixels", &j.MaxPixels)
+	pc.Decode("size", &j.Size)
+	return j
+}
+
+func parseQwenVLImageProcessor(pc *PreprocessorConfig) (*QwenVLImageProcessor, error) {
+	j := readQwenVLProcessorFields(pc)
+	if err := pc.Err(); err != nil {
 		return nil, err
 	}
-	typ := strings.TrimSuffix(strings.TrimSuffix(j.Type, "Fast"), "Pil")
-	if typ != "Qwen2VLImageProcessor" {
+	if ProcessorClass(j.Type) != "Qwen2VLImageProcessor" {
 		return nil, fmt.Errorf("image_processor_type %q is not Qwen2VLImageProcessor", j.Type)
 	}
 	p := &QwenVLImageProcessor{MinPixels: 56 * 56, MaxPixels: 28 * 28 * 1280, Patch: 14, Merge: 2, TemporalPatch: 2,
 		Resize: true, Resample: 3, Rescale: true, RescaleFactor: 1.0 / 255, Normalize: true}
-	override(&p.Patch, j.Patch)
-	override(&p.Merge, j.Merge)
-	override(&p.TemporalPatch, j.Temporal)
-	override(&p.Resample, j.Resample)
-	override(&p.Resize, j.Resize)
-	override(&p.Rescale, j.Rescale)
-	override(&p.Normalize, j.Normalize)
-	override(&p.RescaleFactor, j.Factor)
+	Override(&p.Patch, j.Patch)
+	Override(&p.Merge, j.Merge)
+	Override(&p.TemporalPatch, j.Temporal)
+	Override(&p.Resample, j.Resample)
+	Override(&p.Resize, j.Resize)
+	Override(&p.Rescale, j.Rescale)
+	Override(&p.Normalize, j.Normalize)
+	Override(&p.RescaleFactor, j.Factor)
 	// size {shortest_edge: min_pixels, longest_edge: max_pixels} (transformers 5), or the
 	// top-level min_pixels and max_pixels of older configs (these win, as in transformers).
 	if v, ok := j.Size["shortest_edge"]; ok {
@@ -88,14 +96,11 @@ func parseQwenVLImageProcessor(js []byte) (*QwenVLImageProcessor, error) {
 	if v, ok := j.Size["longest_edge"]; ok {
 		p.MaxPixels = int(v)
 	}
-	override(&p.MinPixels, j.MinPixels)
-	override(&p.MaxPixels, j.MaxPixels)
-	var err error
-	clip := []float32{0.48145466, 0.4578275, 0.40821073}
-	if p.Mean, err = vitChannelValues("image_mean", j.Mean, clip); err != nil {
-		return nil, err
-	}
-	if p.Std, err = vitChannelValues("image_std", j.Std, []float32{0.26862954, 0.26130258, 0.27577711}); err != nil {
+	Override(&p.MinPixels, j.MinPixels)
+	Override(&p.MaxPixels, j.MaxPixels)
+	p.Mean = pc.Channels("image_mean", []float32{0.48145466, 0.4578275, 0.40821073})
+	p.Std = pc.Channels("image_std", []float32{0.26862954, 0.26130258, 0.27577711})
+	if err := pc.Err(); err != nil {
 		return nil, err
 	}
 	switch {
@@ -155,7 +160,7 @@ func (p *QwenVLImageProcessor) Preprocess(w, h int, rgb []uint8) (pixels []float
 		if err != nil {
 			return nil, grid, err
 		}
-		img = vitPILResize(img, w, h, nw, nh, p.Resample)
+		img = PILResize(img, w, h, nw, nh, p.Resample)
 		w, h = nw, nh
 	}
 	P, ms, T := p.Patch, p.Merge, p.TemporalPatch

@@ -118,17 +118,17 @@ func parseViTConfig(js []byte) (ViTConfig, error) {
 	default:
 		return ViTConfig{}, fmt.Errorf("model_type %q is not a vision encoder family read here (clip_vision_model, dinov2, siglip_vision_model, or the vision tower of clip and siglip)", c.ModelType)
 	}
-	override(&c.D, j.Hidden)
-	override(&c.F, j.Inter)
-	override(&c.Layers, j.Layers)
-	override(&c.H, j.Heads)
-	override(&c.Channels, j.Channels)
-	override(&c.Proj, j.Proj)
+	Override(&c.D, j.Hidden)
+	Override(&c.F, j.Inter)
+	Override(&c.Layers, j.Layers)
+	Override(&c.H, j.Heads)
+	Override(&c.Channels, j.Channels)
+	Override(&c.Proj, j.Proj)
 	if outer == "clip" {
 		c.Proj = proj
 	}
-	override(&c.Act, j.Act)
-	override(&c.Eps, j.Eps)
+	Override(&c.Act, j.Act)
+	Override(&c.Eps, j.Eps)
 	if j.QKVBias != nil && c.ModelType == "dinov2" {
 		c.QKVBias = *j.QKVBias
 	}
