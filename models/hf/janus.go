@@ -79,9 +79,6 @@ func ReadJanusConfig(dir string) (JanusConfig, error) {
 	return c, nil
 }
 
-// janusActs are the activations the vision tower and the aligners may name (activation()).
-var janusActs = map[string]bool{"gelu": true, "gelu_pytorch_tanh": true, "gelu_new": true, "quick_gelu": true}
-
 // present reports whether a JSON object has the key.
 func present(js json.RawMessage, key string) bool {
 	var m map[string]json.RawMessage
@@ -112,12 +109,37 @@ func parseJanusConfig(js, genJS []byte) (JanusConfig, error) {
 	}
 	c := JanusConfig{ImageTokenID: 100581}
 	Override(&c.ImageTokenID, top.ImageToken)
+	var err error
+	if c.Text, err = parseJanusText(top.Text, top.Tie); err != nil {
+		return JanusConfig{}, err
+	}
+	t := c.Text
+	if c.Vision, err = parseJanusVision(top.Vision, t.D); err != nil {
+		return JanusConfig{}, err
+	}
+	if c.VQ, err = parseJanusVQConfig(top.VQ); err != nil {
+		return JanusConfig{}, err
+	}
+	c.VQ.NumPatches = c.Vision.Grid() // as transformers' JanusConfig sets it
+	if err := c.VQ.checkGen(t.D); err != nil {
+		return JanusConfig{}, fmt.Errorf("vq_config: %w", err)
+	}
+	if c.ImageTokenID < 0 || c.ImageTokenID >= t.Vocab {
+		return JanusConfig{}, fmt.Errorf("image_token_id %d outside the vocabulary of %d", c.ImageTokenID, t.Vocab)
+	}
+	if err := c.readSpecialIDs(genJS); err != nil {
+		return JanusConfig{}, err
+	}
+	return c, nil
+}
 
-	// text_config: a LlamaConfig (its defaults first; the JSON overrides what it gives).
+// parseJanusText reads text_config: a LlamaConfig (its defaults first; the JSON overrides what
+// it gives). tie is the top level's tie_word_embeddings (nil: not given).
+func parseJanusText(js json.RawMessage, tie *bool) (LMConfig, error) {
 	t := LMConfig{ModelType: "llama", Vocab: 32000, D: 4096, F: 11008, Layers: 32, H: 32, Eps: 1e-6,
 		RopeTheta: 10000, Act: "silu", MaxPos: 2048}
-	if err := json.Unmarshal(top.Text, &t); err != nil {
-		return JanusConfig{}, fmt.Errorf("text_config: %v", err)
+	if err := json.Unmarshal(js, &t); err != nil {
+		return LMConfig{}, fmt.Errorf("text_config: %v", err)
 	}
 	if t.RopeParams != nil && t.RopeParams.Theta > 0 {
 		t.RopeTheta = t.RopeParams.Theta
@@ -131,50 +153,48 @@ func parseJanusConfig(js, genJS []byte) (JanusConfig, error) {
 	// Tied lm_head: the top level's tie_word_embeddings (transformers 5 reads it there; its
 	// JanusConfig defaults to true), else text_config's (transformers 4 read that one).
 	switch {
-	case top.Tie != nil:
-		t.TieEmbedding = *top.Tie
-	case !present(top.Text, "tie_word_embeddings"):
+	case tie != nil:
+		t.TieEmbedding = *tie
+	case !present(js, "tie_word_embeddings"):
 		t.TieEmbedding = true
 	}
-	if err := t.check(); err != nil {
-		return JanusConfig{}, fmt.Errorf("text_config: %w", err)
+	if err := t.Check(); err != nil {
+		return LMConfig{}, fmt.Errorf("text_config: %w", err)
 	}
-	c.Text = t
+	return t, nil
+}
 
+// parseJanusVision reads vision_config (JanusVisionConfig's defaults first) against the
+// decoder's width D.
+func parseJanusVision(js json.RawMessage, D int) (JanusVisionConfig, error) {
 	v := JanusVisionConfig{D: 1024, Layers: 24, H: 16, Channels: 3, ImageSize: 384, Patch: 16, Eps: 1e-6,
 		Act: "gelu", MLPRatio: 4, AttnBias: true, ProjDim: 2048, Depth: 2, Tokens: 576, InitRange: 0.02}
-	if err := json.Unmarshal(top.Vision, &v); err != nil {
-		return JanusConfig{}, fmt.Errorf("vision_config: %v", err)
+	if err := json.Unmarshal(js, &v); err != nil {
+		return v, fmt.Errorf("vision_config: %v", err)
 	}
 	var sides struct {
 		ImageSize json.RawMessage `json:"image_size"`
 		PatchSize json.RawMessage `json:"patch_size"`
 	}
-	_ = json.Unmarshal(top.Vision, &sides)
+	_ = json.Unmarshal(js, &sides)
 	var err error
-	if v.ImageSize, err = vitSquareSide("image_size", sides.ImageSize, v.ImageSize); err != nil {
-		return JanusConfig{}, fmt.Errorf("vision_config: %w", err)
+	if v.ImageSize, err = SquareSide("image_size", sides.ImageSize, v.ImageSize); err != nil {
+		return v, fmt.Errorf("vision_config: %w", err)
 	}
-	if v.Patch, err = vitSquareSide("patch_size", sides.PatchSize, v.Patch); err != nil {
-		return JanusConfig{}, fmt.Errorf("vision_config: %w", err)
+	if v.Patch, err = SquareSide("patch_size", sides.PatchSize, v.Patch); err != nil {
+		return v, fmt.Errorf("vision_config: %w", err)
 	}
-	if err := v.check(t.D); err != nil {
-		return JanusConfig{}, fmt.Errorf("vision_config: %w", err)
+	if err := v.check(D); err != nil {
+		return v, fmt.Errorf("vision_config: %w", err)
 	}
-	c.Vision = v
+	return v, nil
+}
 
-	if c.VQ, err = parseJanusVQConfig(top.VQ); err != nil {
-		return JanusConfig{}, err
-	}
-	c.VQ.NumPatches = v.Grid() // as transformers' JanusConfig sets it
-	if err := c.VQ.checkGen(t.D); err != nil {
-		return JanusConfig{}, fmt.Errorf("vq_config: %w", err)
-	}
-	if c.ImageTokenID < 0 || c.ImageTokenID >= t.Vocab {
-		return JanusConfig{}, fmt.Errorf("image_token_id %d outside the vocabulary of %d", c.ImageTokenID, t.Vocab)
-	}
-
-	// The special ids of guided generation.
+// readSpecialIDs sets the ids of guided generation: text_config's bos_token_id and
+// pad_token_id, then generation_config.json's (genJS, when the folder has one) with its
+// boi_token_id.
+func (c *JanusConfig) readSpecialIDs(genJS []byte) error {
+	t := c.Text
 	c.BOS, c.PAD, c.BOI = -1, -1, -1
 	Override(&c.BOS, t.BOS)
 	Override(&c.PAD, t.PAD)
@@ -188,7 +208,7 @@ func parseJanusConfig(js, genJS []byte) (JanusConfig, error) {
 			} `json:"generation_kwargs"`
 		}
 		if err := json.Unmarshal(genJS, &gc); err != nil {
-			return JanusConfig{}, fmt.Errorf("generation_config.json: %v", err)
+			return fmt.Errorf("generation_config.json: %v", err)
 		}
 		Override(&c.BOS, gc.BOS)
 		Override(&c.PAD, gc.PAD)
@@ -200,10 +220,10 @@ func parseJanusConfig(js, genJS []byte) (JanusConfig, error) {
 		id   int
 	}{{"bos_token_id", c.BOS}, {"pad_token_id", c.PAD}, {"boi_token_id", c.BOI}} {
 		if f.id >= t.Vocab || f.id < -1 {
-			return JanusConfig{}, fmt.Errorf("%s %d outside the vocabulary of %d", f.name, f.id, t.Vocab)
+			return fmt.Errorf("%s %d outside the vocabulary of %d", f.name, f.id, t.Vocab)
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // check checks vision_config against the decoder's width D.
@@ -219,7 +239,7 @@ func (v JanusVisionConfig) check(D int) error {
 		return fmt.Errorf("num_image_tokens %d is not (image_size / patch_size)^2 = %d", v.Tokens, v.Grid()*v.Grid())
 	case v.Eps <= 0:
 		return fmt.Errorf("layer_norm_eps must be positive")
-	case !janusActs[v.Act]:
+	case !KnownActivation(v.Act):
 		return fmt.Errorf("hidden_act %q is not implemented (gelu, gelu_pytorch_tanh, gelu_new, quick_gelu)", v.Act)
 	case v.ProjDim != D:
 		return fmt.Errorf("projection_dim %d differs from text_config.hidden_size %d (the aligner's output replaces token embeddings)", v.ProjDim, D)
@@ -243,7 +263,7 @@ func (g JanusVQConfig) checkGen(D int) error {
 		return fmt.Errorf("projection_dim %d differs from text_config.hidden_size %d (generation_aligner's output is an input embedding)", g.ProjectionDim, D)
 	case g.ImageTokenEmbedDim != D:
 		return fmt.Errorf("image_token_embed_dim %d differs from text_config.hidden_size %d (generation_head reads the decoder's hidden state)", g.ImageTokenEmbedDim, D)
-	case !janusActs[g.HiddenAct]:
+	case !KnownActivation(g.HiddenAct):
 		return fmt.Errorf("hidden_act %q is not implemented (gelu, gelu_pytorch_tanh, gelu_new, quick_gelu)", g.HiddenAct)
 	}
 	return nil

@@ -55,7 +55,7 @@ func (p *JanusPolicy) ScoreCodes(prompts [][]int, codes [][]int, o ImageGenOptio
 			in.Mask[r] = append(in.Mask[r], 1)
 		}
 	}
-	a := raw.New(m.lm.dev.CInt())
+	a := raw.New(m.lm.Device().CInt())
 	defer a.Free()
 	h, err := m.forward(a, in, nil, nil)
 	if err != nil {
@@ -64,5 +64,5 @@ func (p *JanusPolicy) ScoreCodes(prompts [][]int, codes [][]int, o ImageGenOptio
 	lg := m.imageLogits(a, h) // [2N, T+n, K]
 	cond, uncond := a.Narrow(lg, 0, 0, int64(N)), a.Narrow(lg, 0, int64(N), int64(N))
 	mixed := a.Add(uncond, a.MulScalar(a.Sub(cond, uncond), o.Scale))
-	return captionScores(a, mixed, T, n, codes, temp, withEntropy)
+	return CaptionScores(a, mixed, T, n, codes, temp, withEntropy)
 }

@@ -64,8 +64,8 @@ func (m *Janus) SampleImageCodes(prompts [][]int, o ImageGenOptions, rngs []*ran
 		next[b] = len(p)
 	}
 	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
-	dec := m.lm.newDecoder()
-	defer dec.close()
+	dec := m.lm.NewStepper()
+	defer dec.Close()
 	K, n := c.VQ.NumEmbeddings, c.Vision.Tokens
 	temp := o.Temperature
 	if o.Greedy {
@@ -78,7 +78,7 @@ func (m *Janus) SampleImageCodes(prompts [][]int, o ImageGenOptions, rngs []*ran
 	logp := make([][]float32, B)
 	in.Last = true
 	for step := range n {
-		err := dec.run(2*B, func(a *raw.Arena, cache *kvCache) ([]raw.Tensor, raw.Tensor, error) {
+		err := dec.Run(2*B, func(a *raw.Arena, cache *KVCache) ([]raw.Tensor, raw.Tensor, error) {
 			h, err := m.forward(a, in, nil, cache)
 			if err != nil {
 				return nil, nil, err
@@ -89,7 +89,7 @@ func (m *Janus) SampleImageCodes(prompts [][]int, o ImageGenOptions, rngs []*ran
 			return nil, nil, fmt.Errorf("hf: janus image generation step %d: %w", step, err)
 		}
 		for b := range B {
-			cond, uncond := dec.logits[b*K:(b+1)*K], dec.logits[(B+b)*K:(B+b+1)*K]
+			cond, uncond := dec.Logits[b*K:(b+1)*K], dec.Logits[(B+b)*K:(B+b+1)*K]
 			for k := range K {
 				// uncond + (cond - uncond) * scale in float32, rounded as torch does (no fused
 				// multiply-add: the conversion rounds the product).
@@ -176,7 +176,7 @@ func (m *Janus) codesTensor(a *raw.Arena, codes [][]int) (raw.Tensor, error) {
 // [B, 3, S, S] in [-1, 1] (as trained; not clamped), S = G times the VQ-VAE's upsampling.
 func (m *Janus) DecodeCodes(codes [][]int) ([]float32, error) {
 	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
-	a := raw.New(m.lm.dev.CInt())
+	a := raw.New(m.lm.Device().CInt())
 	defer a.Free()
 	ct, err := m.codesTensor(a, codes)
 	if err != nil {
@@ -188,7 +188,7 @@ func (m *Janus) DecodeCodes(codes [][]int) ([]float32, error) {
 	if err := a.Err(); err != nil {
 		return nil, fmt.Errorf("hf: janus decode: %w", err)
 	}
-	out := make([]float32, numel(sh))
+	out := make([]float32, Numel(sh))
 	a.CopyToFloat32(a.Contiguous(px), out)
 	if err := a.Err(); err != nil {
 		return nil, fmt.Errorf("hf: janus decode: %w", err)
@@ -207,116 +207,9 @@ func (m *Janus) EncodeCodes(pixels []float32, B int) ([][]int, error) {
 	if int(S*S)*3*B != len(pixels) {
 		return nil, fmt.Errorf("hf: janus encode: %d pixel values are not %d square RGB images", len(pixels), B)
 	}
-	a := raw.New(m.lm.dev.CInt())
+	a := raw.New(m.lm.Device().CInt())
 	defer a.Free()
-	z := m.vq.encode(a, a.To(a.FromFloat32(pixels, int64(B), 3, S, S), m.lm.kind))
+	z := m.vq.encode(a, a.To(a.FromFloat32(pixels, int64(B), 3, S, S), m.lm.Kind()))
 	_, codes, _ := m.vq.quantize(a, z)
 	return codeRows(a, codes, B)
-}
-
-// GenerateText continues each prompt greedily (ties to the lowest id), at most o.MaxNew tokens
-// with o.Stop ending a row, as transformers' generate() in text mode with do_sample=False: the
-// prompts (left-padded with PAD, or 0 when the config has none) hold G*G <image_placeholder>
-// tokens per image, filled in order by the images of pixels [nImages, 3, S, S] (normalised as
-// PreprocessImage gives them; nil with no image).
-func (m *Janus) GenerateText(prompts [][]int, pixels []float32, o GenerateOptions) ([][]int, error) {
-	c := m.cfg
-	B := len(prompts)
-	if B == 0 || o.MaxNew < 1 {
-		return nil, fmt.Errorf("hf: janus generate: %d prompts, %d new tokens", B, o.MaxNew)
-	}
-	S, C := c.Vision.ImageSize, c.Vision.Channels
-	if len(pixels)%(C*S*S) != 0 {
-		return nil, fmt.Errorf("hf: janus generate: %d pixel values are not images of %dx%dx%d", len(pixels), C, S, S)
-	}
-	nImg := len(pixels) / (C * S * S)
-	holders := 0
-	for _, p := range prompts {
-		if len(p) == 0 {
-			return nil, fmt.Errorf("hf: janus generate: an empty prompt")
-		}
-		for _, id := range p {
-			if id == c.ImageTokenID {
-				holders++
-			}
-		}
-	}
-	if nImg > 0 && holders != nImg*c.Vision.Tokens {
-		return nil, fmt.Errorf("hf: janus generate: %d <image_placeholder> tokens for %d images of %d", holders, nImg, c.Vision.Tokens)
-	}
-	s, err := newSampler(B, o.MaxNew, policy.SampleOptions{Greedy: true}, nil, o.Stop)
-	if err != nil {
-		return nil, err
-	}
-	var feats func(a *raw.Arena) (raw.Tensor, error)
-	if nImg > 0 {
-		feats = func(a *raw.Arena) (raw.Tensor, error) {
-			return m.ImageFeatures(a, a.FromFloat32(pixels, int64(nImg), int64(C), int64(S), int64(S))), nil
-		}
-	}
-	roll, err := m.continueText(prompts, feats, s)
-	if err != nil {
-		return nil, err
-	}
-	return roll.Tokens, nil
-}
-
-// continueText continues prompts (left-padded with PAD, or 0 when the config has none) one token
-// a step with the decoder's key/value cache, each token picked by s, until s stops; feats gives
-// the features of the prompts' placeholders, which enter at the first step (nil: none).
-func (m *Janus) continueText(prompts [][]int, feats func(a *raw.Arena) (raw.Tensor, error), s *sampler) (*policy.Rollout, error) {
-	c := m.cfg
-	N := len(prompts)
-	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
-	T := 0
-	for _, p := range prompts {
-		T = max(T, len(p))
-	}
-	pad := max(c.PAD, 0)
-	in := JanusBatch{IDs: make([][]int, N), Pos: make([][]int, N), Mask: make([][]int, N), Last: true}
-	next := make([]int, N)
-	for r, p := range prompts {
-		np := T - len(p)
-		in.IDs[r], in.Pos[r], in.Mask[r] = make([]int, T), make([]int, T), make([]int, T)
-		for t := range T {
-			in.IDs[r][t], in.Pos[r][t] = pad, 1
-			if t >= np {
-				in.IDs[r][t], in.Pos[r][t], in.Mask[r][t] = p[t-np], t-np, 1
-			}
-		}
-		next[r] = len(p)
-	}
-	dec := m.lm.newDecoder()
-	defer dec.close()
-	feed := make([]int, N)
-	first := true
-	for step := 0; step < s.maxLen; step++ {
-		err := dec.run(N, func(a *raw.Arena, cache *kvCache) ([]raw.Tensor, raw.Tensor, error) {
-			var f raw.Tensor
-			if first && feats != nil {
-				var err error
-				if f, err = feats(a); err != nil {
-					return nil, nil, err
-				}
-			}
-			h, err := m.forward(a, in, f, cache)
-			if err != nil {
-				return nil, nil, err
-			}
-			return []raw.Tensor{h}, m.textLogits(a, h), nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("hf: janus text step %d: %w", step, err)
-		}
-		first = false
-		if !s.next(step, dec.logits, dec.hidden, c.Text.Vocab, c.Text.D, feed) {
-			break
-		}
-		for r := range N {
-			in.IDs[r], in.Pos[r] = []int{feed[r]}, []int{next[r]}
-			in.Mask[r] = append(in.Mask[r], 1)
-			next[r]++
-		}
-	}
-	return s.rollout(), nil
 }

@@ -15,8 +15,10 @@ import (
 	"github.com/unigrpo/unigrpo/internal/raw"
 )
 
-// janusExtraFiles are the files of a Janus folder besides lmFiles that Save copies.
-var janusExtraFiles = []string{"preprocessor_config.json", "processor_config.json", "special_tokens_map.json", "chat_template.jinja", "chat_template.json"}
+// janusExtraFiles are the files of a Janus folder besides the language model's that Save copies.
+func janusExtraFiles() []string {
+	return []string{"preprocessor_config.json", "processor_config.json", "special_tokens_map.json", "chat_template.jinja", "chat_template.json"}
+}
 
 // WriteRandomJanus writes a new Janus model folder to dir: config.json (transformers' JanusConfig
 // layout), generation_config.json, preprocessor_config.json (Janus-Pro's processor at the tower's
@@ -55,7 +57,7 @@ func WriteRandomJanus(dir string, cfg JanusConfig, seed uint64) error {
 	rng := rand.New(rand.NewPCG(seed, 0x4a616e7573212121)) // "Janus!!!"
 	specs := append(janusSpecs(cfg), janusLMSpecs(cfg.Text, "model.language_model.")...)
 	for _, s := range specs {
-		vals := make([]float32, numel(s.shape))
+		vals := make([]float32, Numel(s.shape))
 		for i := range vals {
 			switch s.init {
 			case janusNormal:
@@ -76,7 +78,7 @@ func WriteRandomJanus(dir string, cfg JanusConfig, seed uint64) error {
 	if err := a.Err(); err != nil {
 		return fmt.Errorf("hf: write random janus: %w", err)
 	}
-	return saveFolder(filepath.Join(dir, "model.safetensors"), gotch.CPU, names, dir, map[string]string{"seed": fmt.Sprint(seed)}, nil)
+	return SaveFolder(filepath.Join(dir, "model.safetensors"), gotch.CPU, names, dir, map[string]string{"seed": fmt.Sprint(seed)}, nil)
 }
 
 // janusLMSpecs lists the Llama decoder's weights under prefix, as LM.load reads them.
@@ -95,9 +97,9 @@ func janusLMSpecs(t LMConfig, prefix string) []janusSpec {
 	for i := range t.Layers {
 		p := fmt.Sprintf("%slayers.%d.", prefix, i)
 		norm(p + "input_layernorm.weight")
-		lin(p+"self_attn.q_proj", Hq, D, t.qkvBias())
-		lin(p+"self_attn.k_proj", Hkv, D, t.qkvBias())
-		lin(p+"self_attn.v_proj", Hkv, D, t.qkvBias())
+		lin(p+"self_attn.q_proj", Hq, D, t.QKVBias())
+		lin(p+"self_attn.k_proj", Hkv, D, t.QKVBias())
+		lin(p+"self_attn.v_proj", Hkv, D, t.QKVBias())
 		lin(p+"self_attn.o_proj", D, Hq, t.AttnBias)
 		norm(p + "post_attention_layernorm.weight")
 		lin(p+"mlp.gate_proj", F, D, t.MLPBias)
@@ -187,7 +189,7 @@ func (m *Janus) Save(dir string, meta map[string]string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("hf: save: %w", err)
 	}
-	if err := saveFolder(filepath.Join(dir, "model.safetensors"), m.lm.dev, m.names, m.dir, meta, janusExtraFiles); err != nil {
+	if err := SaveFolder(filepath.Join(dir, "model.safetensors"), m.lm.Device(), m.names, m.dir, meta, janusExtraFiles()); err != nil {
 		return err
 	}
 	path := filepath.Join(dir, "config.json")

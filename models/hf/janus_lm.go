@@ -31,9 +31,8 @@ type JanusBatch struct {
 // batch's P placeholders (ImageFeatures), nil when it has none (placeholders then keep their
 // token embeddings, as in transformers without pixel_values). With a cache, the batch's keys and
 // values are appended to it. The graph is differentiable in every weight that requires grad.
-func (m *Janus) forward(a *raw.Arena, in JanusBatch, feats raw.Tensor, cache *kvCache) (raw.Tensor, error) {
+func (m *Janus) forward(a *raw.Arena, in JanusBatch, feats raw.Tensor, cache *KVCache) (raw.Tensor, error) {
 	lm := m.lm
-	c := m.cfg
 	N := len(in.IDs)
 	if N == 0 || len(in.IDs[0]) == 0 {
 		return nil, fmt.Errorf("hf: janus forward: an empty batch")
@@ -42,6 +41,32 @@ func (m *Janus) forward(a *raw.Arena, in JanusBatch, feats raw.Tensor, cache *kv
 	if in.Codes != nil && len(in.Codes) != N {
 		return nil, fmt.Errorf("hf: janus forward: codes for %d rows, ids for %d", len(in.Codes), N)
 	}
+	x, err := m.embedInputs(a, in, feats)
+	if err != nil {
+		return nil, err
+	}
+	pos, keys, err := janusPositions(in, N, T)
+	if err != nil {
+		return nil, err
+	}
+	cos, sin := lm.Rotary(a, pos)
+	hidden, err := lm.Trunk(a, x, cos, sin, lm.Mask(a, keys, int64(T)), cache)
+	if err != nil {
+		return nil, err
+	}
+	h := hidden[len(hidden)-1]
+	if in.Last {
+		h = a.Narrow(h, 1, int64(T-1), 1)
+	}
+	return h, a.Err()
+}
+
+// embedInputs returns the decoder's input embeddings [N, T, D] of a batch: the token embeddings,
+// the image features feats in place of the placeholders, and the code embeddings where Codes
+// says a code.
+func (m *Janus) embedInputs(a *raw.Arena, in JanusBatch, feats raw.Tensor) (raw.Tensor, error) {
+	c := m.cfg
+	N, T := len(in.IDs), len(in.IDs[0])
 	ids := make([]int64, 0, N*T)
 	var slots, codeSlots, codes []int64 // flat positions of the placeholders and codes; the codes
 	for r, row := range in.IDs {
@@ -72,7 +97,7 @@ func (m *Janus) forward(a *raw.Arena, in JanusBatch, feats raw.Tensor, cache *kv
 		}
 	}
 	NT, D := int64(N*T), int64(c.Text.D)
-	x := a.Embedding(lm.embed, a.FromInt64(ids, NT)) // [N*T, D]
+	x := a.Embedding(m.lm.Embedding(), a.FromInt64(ids, NT)) // [N*T, D]
 	// The rows of [x; feats; code embeddings] that each position reads.
 	table := []raw.Tensor{x}
 	idx := make([]int64, NT)
@@ -91,7 +116,7 @@ func (m *Janus) forward(a *raw.Arena, in JanusBatch, feats raw.Tensor, cache *kv
 		for k, s := range slots {
 			idx[s] = next + int64(k)
 		}
-		table = append(table, a.To(feats, lm.kind))
+		table = append(table, a.To(feats, m.lm.Kind()))
 		next += int64(len(slots))
 	}
 	if len(codes) > 0 {
@@ -103,8 +128,13 @@ func (m *Janus) forward(a *raw.Arena, in JanusBatch, feats raw.Tensor, cache *kv
 	if len(table) > 1 {
 		x = a.Embedding(a.Cat(0, table...), a.FromInt64(idx, NT))
 	}
-	x = a.View(x, int64(N), int64(T), D)
-	pos, keys := in.Pos, in.Mask
+	return a.View(x, int64(N), int64(T), D), nil
+}
+
+// janusPositions returns a batch's rotary positions and key masks, 0..T-1 and all keys open
+// where the batch gives none, checked against its N rows of T tokens.
+func janusPositions(in JanusBatch, N, T int) (pos, keys [][]int, err error) {
+	pos, keys = in.Pos, in.Mask
 	if pos == nil {
 		pos = make([][]int, N)
 		for r := range pos {
@@ -124,39 +154,30 @@ func (m *Janus) forward(a *raw.Arena, in JanusBatch, feats raw.Tensor, cache *kv
 		}
 	}
 	if len(pos) != N || len(keys) != N {
-		return nil, fmt.Errorf("hf: janus forward: positions of %d rows and masks of %d for %d rows", len(pos), len(keys), N)
+		return nil, nil, fmt.Errorf("hf: janus forward: positions of %d rows and masks of %d for %d rows", len(pos), len(keys), N)
 	}
 	for r := range N {
 		if len(pos[r]) != T || len(keys[r]) < T || len(keys[r]) != len(keys[0]) {
-			return nil, fmt.Errorf("hf: janus forward: row %d has %d positions and %d keys for %d tokens", r, len(pos[r]), len(keys[r]), T)
+			return nil, nil, fmt.Errorf("hf: janus forward: row %d has %d positions and %d keys for %d tokens", r, len(pos[r]), len(keys[r]), T)
 		}
 	}
-	cos, sin := lm.rotary(a, pos)
-	hidden, err := lm.trunk(a, x, cos, sin, lm.mask(a, keys, int64(T)), cache)
-	if err != nil {
-		return nil, err
-	}
-	h := hidden[len(hidden)-1]
-	if in.Last {
-		h = a.Narrow(h, 1, int64(T-1), 1)
-	}
-	return h, a.Err()
+	return pos, keys, nil
 }
 
 // codeEmbeddings embeds codes [n] of the codebook as the decoder reads them:
 // generation_aligner(generation_embeddings(codes)) [n, D].
 func (m *Janus) codeEmbeddings(a *raw.Arena, codes raw.Tensor) raw.Tensor {
-	return a.To(m.genAligner.forward(a, a.Embedding(m.genEmbed, codes)), m.lm.kind)
+	return a.To(m.genAligner.forward(a, a.Embedding(m.genEmbed, codes)), m.lm.Kind())
 }
 
 // textLogits is lm_head over hidden states [..., D]: the text logits [..., V] in float32.
 func (m *Janus) textLogits(a *raw.Arena, hidden raw.Tensor) raw.Tensor {
-	return a.To(a.Linear(hidden, m.lm.head, nil), raw.Float32)
+	return a.To(a.Linear(hidden, m.lm.Head(), nil), raw.Float32)
 }
 
 // imageLogits is generation_head over hidden states [..., D]: vision_head(act(proj_out(h))),
 // the logits of the next image code [..., K] in float32.
 func (m *Janus) imageLogits(a *raw.Arena, hidden raw.Tensor) raw.Tensor {
-	h := activation(a, m.cfg.VQ.HiddenAct, a.Linear(hidden, m.genProj.w, m.genProj.b))
-	return a.To(a.Linear(h, m.genHead.w, m.genHead.b), raw.Float32)
+	h := Activation(a, m.cfg.VQ.HiddenAct, a.Linear(hidden, m.genProj.W, m.genProj.B))
+	return a.To(a.Linear(h, m.genHead.W, m.genHead.B), raw.Float32)
 }

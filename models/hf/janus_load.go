@@ -18,14 +18,15 @@ type Janus struct {
 	dir  string              // the folder it was loaded from (Save copies its other files)
 	proc JanusImageProcessor // preprocessor_config.json's, or Janus-Pro's defaults
 
-	lm         *LM  // model.language_model.* and lm_head.weight
-	vision     *ViT // model.vision_model.*: a SigLIP tower without pooling head
+	lm         *Decoder  // model.language_model.* and lm_head.weight
+	vision     *Encoder  // model.vision_model.*: a SigLIP tower without pooling head
+	visionNorm LayerNorm // model.vision_model.post_layernorm
 	aligner    janusMLP
 	vq         *janusVQ   // model.vqmodel.*
 	genEmbed   raw.Tensor // [K, E] model.generation_embeddings.weight
 	genAligner janusMLP
-	genProj    linear // generation_head.proj_out [D, D]
-	genHead    linear // generation_head.vision_head [K, D]
+	genProj    Linear // generation_head.proj_out [D, D]
+	genHead    Linear // generation_head.vision_head [K, D]
 
 	names map[string]raw.Tensor // every weight, by its Hugging Face name
 	order []string              // names in Params' order
@@ -40,7 +41,7 @@ type JanusParam struct {
 }
 
 // janusParts are the parts in Params' order.
-var janusParts = []string{"vision", "aligner", "lm", "vq", "gen"}
+func janusParts() []string { return []string{"vision", "aligner", "lm", "vq", "gen"} }
 
 // janusPart names the part of a weight.
 func janusPart(name string) string {
@@ -61,15 +62,15 @@ func janusPart(name string) string {
 // hidden layer the activation and the layer.
 type janusMLP struct {
 	act    string
-	layers []linear
+	layers []Linear
 }
 
 func (p janusMLP) forward(a *raw.Arena, x raw.Tensor) raw.Tensor {
 	for i, l := range p.layers {
 		if i > 0 {
-			x = activation(a, p.act, x)
+			x = Activation(a, p.act, x)
 		}
-		x = a.Linear(x, l.w, l.b)
+		x = a.Linear(x, l.W, l.B)
 	}
 	return x
 }
@@ -159,8 +160,7 @@ func LoadJanus(dir string, dev gotch.Device, kind raw.Kind) (*Janus, error) {
 		return nil, err
 	}
 	defer ws.Close()
-	lm := &LM{cfg: cfg.Text, dev: dev, kind: kind, w: raw.New(dev.CInt()), names: map[string]raw.Tensor{},
-		prefix: "model.language_model."}
+	lm := NewDecoder(cfg.Text, dev, kind, "model.language_model.")
 	m := &Janus{cfg: cfg, dir: dir, proc: proc, lm: lm, names: map[string]raw.Tensor{}}
 	if err := m.load(ws); err != nil {
 		m.Close()
@@ -170,23 +170,22 @@ func LoadJanus(dir string, dev gotch.Device, kind raw.Kind) (*Janus, error) {
 }
 
 // janusSplitWeights splits a folder's tensors into the decoder's (model.language_model.*,
-// lm_head.weight), which LM.load checks, and the others. The views share ws's mapped files.
+// lm_head.weight), which Decoder.Load checks, and the others. The views share ws's mapped files.
 func janusSplitWeights(ws *Weights) (text, rest *Weights) {
-	text = &Weights{dir: ws.dir, tensors: map[string]*stTensor{}}
-	rest = &Weights{dir: ws.dir, tensors: map[string]*stTensor{}}
-	for name, t := range ws.tensors {
+	textNames, restNames := map[string]string{}, map[string]string{}
+	for _, name := range ws.Names() {
 		if strings.HasPrefix(name, "model.language_model.") || name == "lm_head.weight" {
-			text.tensors[name] = t
+			textNames[name] = name
 		} else {
-			rest.tensors[name] = t
+			restNames[name] = name
 		}
 	}
-	return text, rest
+	return ws.View(textNames), ws.View(restNames)
 }
 
 func (m *Janus) load(ws *Weights) error {
 	text, rest := janusSplitWeights(ws)
-	w, kind := m.lm.w, m.lm.kind
+	w, kind := m.lm.Arena(), m.lm.Kind()
 	var order []string
 	for _, s := range janusSpecs(m.cfg) {
 		k := kind
@@ -212,19 +211,20 @@ func (m *Janus) load(ws *Weights) error {
 		}
 	}
 	if len(extra) > 0 {
-		return fmt.Errorf("hf: %d tensors of %s are not part of a janus model of this config: %s", len(extra), ws.dir, strings.Join(extra[:min(5, len(extra))], ", "))
+		return fmt.Errorf("hf: %d tensors of %s are not part of a janus model of this config: %s", len(extra), ws.Dir(), strings.Join(extra[:min(5, len(extra))], ", "))
 	}
-	if err := m.lm.load(text); err != nil {
+	if err := m.lm.Load(text); err != nil {
 		return err
 	}
-	for _, n := range m.lm.order {
-		if x, ok := m.lm.names[n]; ok {
+	lmTensors := m.lm.Tensors()
+	for _, n := range m.lm.Order() {
+		if x, ok := lmTensors[n]; ok {
 			m.names[n] = x
 			order = append(order, n)
 		}
 	}
 	rank := map[string]int{}
-	for i, p := range janusParts {
+	for i, p := range janusParts() {
 		rank[p] = i
 	}
 	sort.SliceStable(order, func(i, j int) bool { return rank[janusPart(order[i])] < rank[janusPart(order[j])] })
@@ -235,32 +235,29 @@ func (m *Janus) load(ws *Weights) error {
 
 // assemble builds the vision tower, the aligners and the generation head from the loaded weights.
 func (m *Janus) assemble() {
-	c, t, w := m.cfg, m.names, m.lm.w
+	c, t, w := m.cfg, m.names, m.lm.Arena()
 	v := c.Vision
-	lin := func(name string) linear { return linear{w: t[name+".weight"], b: t[name+".bias"]} }
-	norm := func(name string) vitNorm { return vitNorm{w: t[name+".weight"], b: t[name+".bias"]} }
-	vit := &ViT{dev: m.lm.dev, kind: m.lm.kind, w: w, cfg: ViTConfig{ModelType: "siglip_vision_model",
-		D: v.D, F: v.F(), Layers: v.Layers, H: v.H, Channels: v.Channels, ImageSize: v.ImageSize,
-		Patch: v.Patch, Act: v.Act, Eps: v.Eps}}
+	lin := func(name string) Linear { return Linear{W: t[name+".weight"], B: t[name+".bias"]} }
+	norm := func(name string) LayerNorm { return LayerNorm{W: t[name+".weight"], B: t[name+".bias"]} }
+	enc := &Encoder{Kind: m.lm.Kind(), Cfg: EncoderConfig{D: v.D, H: v.H, Patch: v.Patch, Grid: v.Grid(), Eps: v.Eps, Act: v.Act}}
 	e := "model.vision_model.embeddings."
-	vit.patchW, vit.patchB = t[e+"patch_embedding.weight"], t[e+"patch_embedding.bias"]
+	enc.PatchW, enc.PatchB = t[e+"patch_embedding.weight"], t[e+"patch_embedding.bias"]
 	N := int64(v.Grid() * v.Grid())
-	vit.pos = w.View(t[e+"position_embedding.weight"], 1, N, int64(v.D))
+	enc.Pos = w.View(t[e+"position_embedding.weight"], 1, N, int64(v.D))
 	for i := range v.Layers {
 		l := fmt.Sprintf("model.vision_model.encoder.layers.%d.", i)
-		vit.layers = append(vit.layers, vitLayer{
-			ln1: norm(l + "layer_norm1"),
-			q:   lin(l + "self_attn.q_proj"), k: lin(l + "self_attn.k_proj"), v: lin(l + "self_attn.v_proj"),
-			o:   lin(l + "self_attn.projection_layer"),
-			ln2: norm(l + "layer_norm2"),
-			fc1: lin(l + "mlp.fc1"), fc2: lin(l + "mlp.fc2"),
+		enc.Layers = append(enc.Layers, EncoderLayer{
+			LN1: norm(l + "layer_norm1"),
+			Q:   lin(l + "self_attn.q_proj"), K: lin(l + "self_attn.k_proj"), V: lin(l + "self_attn.v_proj"),
+			O:   lin(l + "self_attn.projection_layer"),
+			LN2: norm(l + "layer_norm2"),
+			FC1: lin(l + "mlp.fc1"), FC2: lin(l + "mlp.fc2"),
 		})
 	}
-	pn := norm("model.vision_model.post_layernorm")
-	vit.postNorm = &pn
-	m.vision = vit
+	m.vision = enc
+	m.visionNorm = norm("model.vision_model.post_layernorm")
 	mlp := func(prefix, act string, depth int) janusMLP {
-		p := janusMLP{act: act, layers: []linear{lin(prefix + "fc1")}}
+		p := janusMLP{act: act, layers: []Linear{lin(prefix + "fc1")}}
 		for i := range depth - 1 {
 			p.layers = append(p.layers, lin(fmt.Sprintf("%shidden_layers.%d", prefix, i)))
 		}
@@ -299,11 +296,11 @@ func (m *Janus) SetTrainable(parts ...string) error {
 	on := map[string]bool{}
 	for _, p := range parts {
 		found := false
-		for _, q := range janusParts {
+		for _, q := range janusParts() {
 			found = found || p == q
 		}
 		if !found {
-			return fmt.Errorf("hf: janus has no part %q (%s)", p, strings.Join(janusParts, ", "))
+			return fmt.Errorf("hf: janus has no part %q (%s)", p, strings.Join(janusParts(), ", "))
 		}
 		on[p] = true
 	}

@@ -60,7 +60,7 @@ func (p *JanusPolicy) SetTrainable(parts ...string) error {
 	for _, s := range parts {
 		on[s] = true
 	}
-	w := m.lm.w
+	w := m.lm.Arena()
 	for _, prm := range m.Params() {
 		if on[prm.Part] {
 			shape := w.Shape(prm.Tensor)
@@ -74,7 +74,7 @@ func (p *JanusPolicy) SetTrainable(parts ...string) error {
 func (p *JanusPolicy) TrainableParams() []policy.Param { return p.params }
 
 // Device is where the weights live.
-func (p *JanusPolicy) Device() gotch.Device { return p.Model.lm.dev }
+func (p *JanusPolicy) Device() gotch.Device { return p.Model.lm.Device() }
 
 // Placeholders is P, the image placeholders (and features) of one understanding image.
 func (p *JanusPolicy) Placeholders() int { return p.Model.cfg.Vision.Tokens }
@@ -161,7 +161,7 @@ func (p *JanusPolicy) Continue(imgs []images.Planar, prompts [][]int, maxLen int
 
 // continueRows samples continuations of prompts, row r showing image of[r] (Janus.continueText).
 func (p *JanusPolicy) continueRows(imgs []images.Planar, of []int, prompts [][]int, maxLen int, stop []int, opt policy.SampleOptions, rngs []*rand.Rand) (*policy.Rollout, error) {
-	s, err := newSampler(len(prompts), maxLen, opt, rngs, stop)
+	s, err := NewSampler(len(prompts), maxLen, opt, rngs, stop)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +199,7 @@ func (p *JanusPolicy) ScoreText(imgs []images.Planar, G int, prompt []int, token
 		}
 		in.IDs[r], of[r] = ids, r/G
 	}
-	a := raw.New(m.lm.dev.CInt())
+	a := raw.New(m.lm.Device().CInt())
 	defer a.Free()
 	all, err := p.features(a, imgs)
 	if err != nil {
@@ -209,5 +209,5 @@ func (p *JanusPolicy) ScoreText(imgs []images.Planar, G int, prompt []int, token
 	if err != nil {
 		return nil, fmt.Errorf("hf: janus log-probs: %w", err)
 	}
-	return captionScores(a, m.textLogits(a, h), P, T, tokens, temperature, withEntropy)
+	return CaptionScores(a, m.textLogits(a, h), P, T, tokens, temperature, withEntropy)
 }

@@ -85,7 +85,7 @@ func jpPrompt(words ...int) []int {
 func tensorValues(t *testing.T, a *raw.Arena, x raw.Tensor) []float32 {
 	t.Helper()
 	sh := a.Shape(x)
-	v := make([]float32, numel(sh))
+	v := make([]float32, Numel(sh))
 	a.CopyToFloat32(a.Contiguous(a.To(x, raw.Float32)), v)
 	if err := a.Err(); err != nil {
 		t.Fatal(err)

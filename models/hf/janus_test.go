@@ -77,7 +77,7 @@ func (f *janusFixture) floats(t *testing.T, a *raw.Arena, name string) (raw.Tens
 	if err != nil {
 		t.Fatal(err)
 	}
-	vals := make([]float32, numel(shape))
+	vals := make([]float32, Numel(shape))
 	a.CopyToFloat32(x, vals)
 	return x, vals
 }
@@ -329,7 +329,7 @@ func janusCopy(t *testing.T, m *Janus, edit func(a *raw.Arena, names map[string]
 		names[k] = v
 	}
 	edit(a, names)
-	if err := saveFolder(filepath.Join(dir, "model.safetensors"), gotch.CPU, names, janusDir, nil, nil); err != nil {
+	if err := SaveFolder(filepath.Join(dir, "model.safetensors"), gotch.CPU, names, janusDir, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -391,7 +391,7 @@ func TestJanusSaveRoundTrip(t *testing.T) {
 		if p1[i].Name != p2[i].Name || p1[i].Part != p2[i].Part {
 			t.Fatalf("weight %d: %s (%s) saved, %s (%s) loaded", i, p1[i].Name, p1[i].Part, p2[i].Name, p2[i].Part)
 		}
-		n := numel(a.Shape(p1[i].Tensor))
+		n := Numel(a.Shape(p1[i].Tensor))
 		x, y := make([]float32, n), make([]float32, n)
 		a.CopyToFloat32(a.To(p1[i].Tensor, raw.Float32), x)
 		a.CopyToFloat32(a.To(p2[i].Tensor, raw.Float32), y)
@@ -453,7 +453,7 @@ func TestJanusWriteRandom(t *testing.T) {
 	defer a.Free()
 	values := func(name string) []float32 {
 		x := m.names[name]
-		out := make([]float32, numel(a.Shape(x)))
+		out := make([]float32, Numel(a.Shape(x)))
 		a.CopyToFloat32(a.To(x, raw.Float32), out)
 		return out
 	}

@@ -27,7 +27,7 @@ func (p *JanusPolicy) SequenceLoss(imgs []images.Planar, rows []JanusRow) (*ts.T
 		return nil, fmt.Errorf("hf: janus loss: no rows")
 	}
 	m := p.Model
-	a := raw.New(m.lm.dev.CInt())
+	a := raw.New(m.lm.Device().CInt())
 	defer a.Free()
 	var all raw.Tensor
 	var total raw.Tensor

@@ -155,7 +155,8 @@ func (m *Janus) ImageFeatures(a *raw.Arena, px raw.Tensor) raw.Tensor {
 		a.Fail(fmt.Errorf("hf: janus: pixels of shape %v, the vision tower reads [B, %d, %d, %d]", sh, v.Channels, v.ImageSize, v.ImageSize))
 		return nil
 	}
-	acts := m.vision.forward(a, a.To(px, raw.Float32), sh[0], sh[2])
-	f := m.aligner.forward(a, acts.last) // [B, G*G, D]
+	hidden := m.vision.Forward(a, a.To(px, raw.Float32), sh[0], sh[2])
+	last := m.vision.Norm(a, hidden[len(hidden)-1], m.visionNorm) // post_layernorm
+	f := m.aligner.forward(a, last)                               // [B, G*G, D]
 	return a.Reshape(f, sh[0]*int64(v.Tokens), int64(m.cfg.Text.D))
 }

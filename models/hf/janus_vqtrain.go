@@ -46,7 +46,7 @@ func (q *janusVQ) quantizeL2(a *raw.Arena, z raw.Tensor) (zq, codes, loss raw.Te
 func (p *JanusPolicy) EncodeImages(imgs []images.Planar) ([][]int, error) {
 	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
 	m := p.Model
-	a := raw.New(m.lm.dev.CInt())
+	a := raw.New(m.lm.Device().CInt())
 	defer a.Free()
 	px, err := p.pixels(a, imgs)
 	if err != nil {
@@ -62,7 +62,7 @@ func codeRows(a *raw.Arena, codes raw.Tensor, B int) ([][]int, error) {
 	if err := a.Err(); err != nil {
 		return nil, fmt.Errorf("hf: janus encode: %w", err)
 	}
-	vals := make([]float32, numel(sh)) // codes < 2^24 are exact in float32
+	vals := make([]float32, Numel(sh)) // codes < 2^24 are exact in float32
 	a.CopyToFloat32(a.Contiguous(a.To(codes, raw.Float32)), vals)
 	if err := a.Err(); err != nil {
 		return nil, fmt.Errorf("hf: janus encode: %w", err)
@@ -83,7 +83,7 @@ func codeRows(a *raw.Arena, codes raw.Tensor, B int) ([][]int, error) {
 // VQ-VAE's weights that train.
 func (p *JanusPolicy) VQLoss(imgs []images.Planar) (*ts.Tensor, error) {
 	m := p.Model
-	a := raw.New(m.lm.dev.CInt())
+	a := raw.New(m.lm.Device().CInt())
 	defer a.Free()
 	px, err := p.pixels(a, imgs)
 	if err != nil {

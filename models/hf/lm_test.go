@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sugarme/gotch"
+
 	"github.com/unigrpo/unigrpo/internal/raw"
 )
 
@@ -93,7 +94,7 @@ func TestLMMatchesTransformers(t *testing.T) {
 			a := raw.New(-1)
 			defer a.Free()
 			in := f.exp.Inputs
-			hidden, logits, err := m.forward(a, Batch{IDs: in.InputIDs, Pos: in.PositionIDs, Mask: in.AttentionMask}, nil)
+			hidden, logits, err := m.Forward(a, Batch{IDs: in.InputIDs, Pos: in.PositionIDs, Mask: in.AttentionMask}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -176,11 +177,11 @@ func TestDecoderCacheStaysOneCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	dec := m.newDecoder()
-	defer dec.close()
+	dec := m.NewStepper()
+	defer dec.Close()
 	in := Batch{IDs: [][]int{{1, 2, 3}}, Pos: [][]int{{0, 1, 2}}, Mask: [][]int{{1, 1, 1}}}
 	for step := range 6 {
-		if err := dec.step(in); err != nil {
+		if err := dec.Step(in); err != nil {
 			t.Fatal(err)
 		}
 		if n := dec.keep.Len(); n != 2*len(m.layers) {

@@ -1,20 +1,12 @@
 package hf
 
 import (
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
-	"io"
-	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"sort"
 
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/images"
-	"github.com/unigrpo/unigrpo/internal/atomicfile"
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/policy"
 )
@@ -56,29 +48,16 @@ func (p *TextPolicy) SetTrainable(on bool) error {
 	for _, prm := range p.params {
 		prm.Tensor.MustDrop()
 	}
-	p.params = nil
-	m := p.LM
-	for _, name := range m.order {
-		h, ok := m.names[name]
-		if !ok {
-			continue
-		}
-		if err := raw.SetRequiresGrad(h, on); err != nil {
-			return fmt.Errorf("hf: %s: %w", name, err)
-		}
-		if on {
-			shape := m.w.Shape(h)
-			p.params = append(p.params, policy.Param{Name: name, Decay: len(shape) >= 2, Shape: shape, Tensor: m.w.Keep(h)})
-		}
-	}
-	return m.w.Err()
+	var err error
+	p.params, err = p.LM.SetTrainable(on)
+	return err
 }
 
 // TrainableParams lists the weights that train, in load order.
 func (p *TextPolicy) TrainableParams() []policy.Param { return p.params }
 
 // Device is where the weights live.
-func (p *TextPolicy) Device() gotch.Device { return p.LM.dev }
+func (p *TextPolicy) Device() gotch.Device { return p.LM.Device() }
 
 // MaxLen is the most caption tokens, end token included.
 func (p *TextPolicy) MaxLen() int { return p.Max }
@@ -102,7 +81,7 @@ func (p *TextPolicy) Close() {
 // cache; row b*G+g draws with rngs[b*G+g] (nil with opt.Greedy).
 func (p *TextPolicy) Sample(imgs []images.Planar, G int, opt policy.SampleOptions, rngs []*rand.Rand) (*policy.Rollout, error) {
 	N := len(imgs) * G
-	s, err := newSampler(N, p.Max, opt, rngs, p.Stop)
+	s, err := NewSampler(N, p.Max, opt, rngs, p.Stop)
 	if err != nil {
 		return nil, err
 	}
@@ -118,14 +97,15 @@ func (p *TextPolicy) Sample(imgs []images.Planar, G int, opt policy.SampleOption
 			in.Pos[r][t], in.Mask[r][t] = t, 1
 		}
 	}
-	dec := m.newDecoder()
-	defer dec.close()
+	dec := m.NewStepper()
+	defer dec.Close()
+	c := m.Config()
 	feed := make([]int, N)
-	for t := 0; t < s.maxLen; t++ {
-		if err := dec.step(in); err != nil {
+	for t := 0; t < s.MaxLen(); t++ {
+		if err := dec.Step(in); err != nil {
 			return nil, fmt.Errorf("hf: sample step %d: %w", t, err)
 		}
-		if !s.next(t, dec.logits, dec.hidden, m.cfg.Vocab, m.cfg.D, feed) {
+		if !s.Next(t, dec.Logits, dec.Hidden, c.Vocab, c.D, feed) {
 			break
 		}
 		for r := range N {
@@ -134,7 +114,7 @@ func (p *TextPolicy) Sample(imgs []images.Planar, G int, opt policy.SampleOption
 			in.Mask[r] = append(in.Mask[r], 1)
 		}
 	}
-	return s.rollout(), nil
+	return s.Rollout(), nil
 }
 
 // LogProbs scores given captions by teacher forcing over [prompt ; caption] (right-padded to the
@@ -166,162 +146,18 @@ func (p *TextPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, tempe
 			in.Pos[r][t], in.Mask[r][t] = t, 1
 		}
 	}
-	a := raw.New(m.dev.CInt())
+	a := raw.New(m.Device().CInt())
 	defer a.Free()
-	_, lg, err := m.forward(a, in, nil)
+	_, lg, err := m.Forward(a, in, nil)
 	if err != nil {
 		return nil, fmt.Errorf("hf: log-probs: %w", err)
 	}
-	return captionScores(a, lg, P, T, tokens, temperature, withEntropy)
-}
-
-// captionScores turns the logits [N, P+T, V] of [prompt ; caption] rows (prompts of P positions,
-// captions right-padded to T) into the Scores of the captions: position P-1+t predicts caption
-// token t; log softmax(logits / temperature) of each token, 0 at padding, its entropy when asked.
-// The tensors are kept out of the arena a for the caller.
-func captionScores(a *raw.Arena, lg raw.Tensor, P, T int, tokens [][]int, temperature float64, withEntropy bool) (*policy.Scores, error) {
-	N := len(tokens)
-	target := make([]int64, N*T)
-	mask := make([]float32, N*T)
-	count := 0
-	for r, c := range tokens {
-		for t, id := range c {
-			target[r*T+t] = int64(id)
-			mask[r*T+t] = 1
-			count++
-		}
-	}
-	logp := a.LogSoftmax(a.MulScalar(a.Narrow(lg, 1, int64(P-1), int64(T)), 1/temperature), -1) // [N, T, V]
-	msk := a.FromFloat32(mask, int64(N), int64(T))
-	idx := a.Unsqueeze(a.FromInt64(target, int64(N), int64(T)), 2)
-	lp := a.Mul(a.View(a.Gather(logp, 2, idx), int64(N), int64(T)), msk)
-	sc := &policy.Scores{Tokens: count, T: T}
-	if withEntropy {
-		ent := a.Neg(a.SumDim(a.Mul(a.Exp(logp), logp), -1, false))
-		sc.Entropy = a.Keep(a.Detach(a.Mul(ent, msk)))
-	}
-	sc.LogProbs = a.Keep(lp)
-	sc.Mask = a.Keep(msk)
-	if err := a.Err(); err != nil {
-		sc.Drop()
-		return nil, fmt.Errorf("hf: log-probs: %w", err)
-	}
-	return sc, nil
+	return CaptionScores(a, lg, P, T, tokens, temperature, withEntropy)
 }
 
 // Save writes the weights to path as safetensors, in float32, under their Hugging Face names,
 // and copies the model folder's config and tokenizer files beside it, so that the folder of path
 // is itself a Hugging Face model folder (loadable here and by transformers).
 func (p *TextPolicy) Save(path string, meta map[string]string) error {
-	return saveFolder(path, p.LM.dev, p.LM.names, p.dir, meta, nil)
-}
-
-// lmFiles are the files of a language model's folder besides its weights.
-var lmFiles = []string{"config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"}
-
-// saveFolder writes tensors (Hugging Face names) to path as a float32 safetensors file, with meta
-// in its metadata, and copies the files of the model folder src that describe them (lmFiles and
-// extra) beside it; config.json is marked float32. Every file is written atomically.
-func saveFolder(path string, dev gotch.Device, tensors map[string]raw.Tensor, src string, meta map[string]string, extra []string) error {
-	names := make([]string, 0, len(tensors))
-	for n := range tensors {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	type entry struct {
-		DType   string  `json:"dtype"`
-		Shape   []int64 `json:"shape"`
-		Offsets [2]int  `json:"data_offsets"`
-	}
-	head := map[string]any{}
-	md := map[string]string{"format": "pt"}
-	for k, v := range meta {
-		md[k] = v
-	}
-	head["__metadata__"] = md
-	a := raw.New(dev.CInt())
-	defer a.Free()
-	off := 0
-	for _, n := range names {
-		shape := a.Shape(tensors[n])
-		head[n] = entry{DType: "F32", Shape: shape, Offsets: [2]int{off, off + 4*numel(shape)}}
-		off += 4 * numel(shape)
-	}
-	if err := a.Err(); err != nil {
-		return fmt.Errorf("hf: save %s: %w", path, err)
-	}
-	js, err := json.Marshal(head)
-	if err != nil {
-		return err
-	}
-	for len(js)%8 != 0 {
-		js = append(js, ' ')
-	}
-	// One tensor at a time: saving holds one float32 copy of the largest tensor, not of the model.
-	err = atomicfile.WriteFunc(path, func(w io.Writer) error {
-		var n [8]byte
-		binary.LittleEndian.PutUint64(n[:], uint64(len(js)))
-		if _, err := w.Write(append(n[:], js...)); err != nil {
-			return err
-		}
-		buf := make([]byte, 0, 1<<20)
-		for _, name := range names {
-			t := raw.New(dev.CInt())
-			h := tensors[name]
-			vals := make([]float32, numel(t.Shape(h)))
-			t.CopyToFloat32(t.Contiguous(t.To(t.Detach(h), raw.Float32)), vals)
-			if err := t.Free(); err != nil {
-				return fmt.Errorf("reading %s: %w", name, err)
-			}
-			for _, v := range vals {
-				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
-				if len(buf) >= 1<<20 {
-					if _, err := w.Write(buf); err != nil {
-						return err
-					}
-					buf = buf[:0]
-				}
-			}
-		}
-		_, err := w.Write(buf)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("hf: save: %w", err)
-	}
-	for _, f := range append(append([]string(nil), lmFiles...), extra...) {
-		data, err := os.ReadFile(filepath.Join(src, f))
-		if err != nil {
-			continue // optional files
-		}
-		if f == "config.json" {
-			data = float32Config(data)
-		}
-		if err := atomicfile.Write(filepath.Join(filepath.Dir(path), f), data); err != nil {
-			return fmt.Errorf("hf: save: %w", err)
-		}
-	}
-	return nil
-}
-
-// float32Config records in config.json that the saved weights are float32.
-func float32Config(js []byte) []byte {
-	var c map[string]any
-	if json.Unmarshal(js, &c) != nil {
-		return js
-	}
-	c["dtype"] = "float32"
-	out, err := json.MarshalIndent(c, "", "  ")
-	if err != nil {
-		return js
-	}
-	return append(out, '\n')
-}
-
-func numel(shape []int64) int {
-	n := 1
-	for _, d := range shape {
-		n *= int(d)
-	}
-	return n
+	return SaveFolder(path, p.LM.Device(), p.LM.Tensors(), p.dir, meta, nil)
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // QwenVLBatch is the input of a forward pass of the language model: B rows of T token ids, their
@@ -24,9 +23,9 @@ type QwenVLBatch struct {
 // of images [M, D] (nil: no image in the batch; the token embeddings are then used as they are).
 // With a cache, the batch's keys and values are appended to it. It returns, as LM.forward, the
 // output of each layer (hidden[0] the input embeddings) and the logits [B, T, V] in float32.
-func (m *QwenVL) forward(a *raw.Arena, in QwenVLBatch, images raw.Tensor, cache *kvCache) (hidden []raw.Tensor, logits raw.Tensor, err error) {
+func (m *QwenVL) forward(a *raw.Arena, in QwenVLBatch, images raw.Tensor, cache *KVCache) (hidden []raw.Tensor, logits raw.Tensor, err error) {
 	lm := m.lm
-	c := lm.cfg
+	c := lm.Config()
 	B, T := int64(len(in.IDs)), int64(len(in.IDs[0]))
 	ids := make([]int64, 0, B*T)
 	var slots []int64 // positions (flat) of the image tokens
@@ -54,7 +53,7 @@ func (m *QwenVL) forward(a *raw.Arena, in QwenVLBatch, images raw.Tensor, cache 
 			}
 		}
 	}
-	x := a.Embedding(lm.embed, a.FromInt64(ids, B*T)) // [B*T, D]
+	x := a.Embedding(lm.Embedding(), a.FromInt64(ids, B*T)) // [B*T, D]
 	if images != nil {
 		sh := a.Shape(images)
 		if sh == nil {
@@ -71,7 +70,7 @@ func (m *QwenVL) forward(a *raw.Arena, in QwenVLBatch, images raw.Tensor, cache 
 		for k, s := range slots {
 			idx[s] = B*T + int64(k)
 		}
-		x = a.Embedding(a.Cat(0, x, a.To(images, lm.kind)), a.FromInt64(idx, B*T))
+		x = a.Embedding(a.Cat(0, x, a.To(images, lm.Kind())), a.FromInt64(idx, B*T))
 	}
 	x = a.View(x, B, T, int64(c.D))
 	cos, sin := m.rotary(a, in.Pos)
@@ -85,7 +84,7 @@ func (m *QwenVL) forward(a *raw.Arena, in QwenVLBatch, images raw.Tensor, cache 
 			}
 		}
 	}
-	return lm.stack(a, x, cos, sin, lm.mask(a, keys, T), cache, in.Last)
+	return lm.Stack(a, x, cos, sin, lm.Mask(a, keys, T), cache, in.Last)
 }
 
 // rotary returns cos and sin [B, 1, T, Dh] of the M-RoPE positions: frequency i (of Dh/2) turns
@@ -103,111 +102,6 @@ func (m *QwenVL) rotary(a *raw.Arena, pos MRoPE) (cos, sin raw.Tensor) {
 		}
 		return 2
 	}
-	c := m.lm.cfg
-	return rotaryTables(a, m.lm.kind, c.RopeTheta, c.Dh, pos[:], axis)
-}
-
-// EncodeImages runs the vision tower on pixel rows [N, C*T*P*P] (QwenVLImageProcessor's output,
-// the images concatenated) of the images of grids and returns their features [M, D], M = N /
-// merge^2, in float32, in the order of the images' <|image_pad|> tokens.
-func (m *QwenVL) EncodeImages(pixels []float32, grids [][3]int) ([]float32, error) {
-	a := raw.New(m.lm.dev.CInt())
-	defer a.Free()
-	row := m.cfg.Vision.Channels * m.cfg.Vision.TemporalPatch * m.cfg.Vision.Patch * m.cfg.Vision.Patch
-	if len(pixels) == 0 || len(pixels)%row != 0 {
-		return nil, fmt.Errorf("hf: %d pixel values are not rows of %d", len(pixels), row)
-	}
-	f, err := m.vision.encode(a, a.FromFloat32(pixels, int64(len(pixels)/row), int64(row)), grids)
-	if err != nil {
-		return nil, err
-	}
-	sh := a.Shape(f)
-	out := make([]float32, sh[0]*sh[1])
-	a.CopyToFloat32(a.Contiguous(a.To(f, raw.Float32)), out)
-	return out, a.Err()
-}
-
-// QwenVLPrompt is one row of a generation: token ids with their images' placeholders already
-// expanded (QwenVLImageProcessor.ExpandPrompt), and the pixel rows and grids of its images.
-type QwenVLPrompt struct {
-	IDs    []int
-	Pixels []float32 // [N, C*T*P*P] of the row's images, concatenated
-	Grids  [][3]int
-}
-
-// Generate continues each prompt greedily (ties to the lowest id, as torch.argmax), one token per
-// step with a key/value cache, and returns each row's new tokens: transformers' generate() with
-// do_sample=False. Rows are left-padded into one batch; new tokens continue each row's M-RoPE
-// positions from its largest one + 1 on all three axes.
-func (m *QwenVL) Generate(prompts []QwenVLPrompt, o GenerateOptions) ([][]int, error) {
-	B := len(prompts)
-	if B == 0 || o.MaxNew < 1 {
-		return nil, fmt.Errorf("hf: generate: %d prompts, %d new tokens", B, o.MaxNew)
-	}
-	T := 0
-	var pixels []float32
-	var grids [][3]int
-	for _, p := range prompts {
-		if len(p.IDs) == 0 {
-			return nil, fmt.Errorf("hf: generate: an empty prompt")
-		}
-		T = max(T, len(p.IDs))
-		pixels = append(pixels, p.Pixels...)
-		grids = append(grids, p.Grids...)
-	}
-	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
-	in := QwenVLBatch{IDs: make([][]int, B), Mask: make([][]int, B)}
-	for b, p := range prompts {
-		pad := T - len(p.IDs)
-		in.IDs[b] = append(make([]int, pad), p.IDs...)
-		in.Mask[b] = make([]int, T)
-		for t := pad; t < T; t++ {
-			in.Mask[b][t] = 1
-		}
-	}
-	pos, delta, err := m.cfg.RopeIndex(in.IDs, in.Mask, grids)
-	if err != nil {
-		return nil, err
-	}
-	in.Pos = pos
-	next := make([]int, B) // each row's next position
-	for b := range B {
-		next[b] = T + delta[b]
-	}
-	dec := m.newDecoder()
-	defer dec.close()
-	V := m.lm.cfg.Vocab
-	row := m.cfg.Vision.Channels * m.cfg.Vision.TemporalPatch * m.cfg.Vision.Patch * m.cfg.Vision.Patch
-	if len(pixels)%row != 0 {
-		return nil, fmt.Errorf("hf: generate: %d pixel values are not rows of %d", len(pixels), row)
-	}
-	var images func(a *raw.Arena) (raw.Tensor, error)
-	if len(grids) > 0 {
-		images = func(a *raw.Arena) (raw.Tensor, error) {
-			return m.vision.encode(a, a.FromFloat32(pixels, int64(len(pixels)/row), int64(row)), grids)
-		}
-	}
-	s, err := newSampler(B, o.MaxNew, policy.SampleOptions{Greedy: true}, nil, o.Stop)
-	if err != nil {
-		return nil, err
-	}
-	feed := make([]int, B)
-	for step := 0; step < o.MaxNew; step++ {
-		if err := dec.step(in, images); err != nil {
-			return nil, fmt.Errorf("hf: generate step %d: %w", step, err)
-		}
-		images = nil
-		if !s.next(step, dec.logits, dec.hidden, V, m.lm.cfg.D, feed) {
-			break
-		}
-		for b := range B {
-			in.IDs[b] = []int{feed[b]}
-			for ax := range in.Pos {
-				in.Pos[ax][b] = []int{next[b]}
-			}
-			in.Mask[b] = append(in.Mask[b], 1)
-			next[b]++
-		}
-	}
-	return s.rollout().Tokens, nil
+	c := m.lm.Config()
+	return RotaryTables(a, m.lm.Kind(), c.RopeTheta, c.Dh, pos[:], axis)
 }

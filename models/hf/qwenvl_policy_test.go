@@ -124,8 +124,8 @@ func TestQwenVLPolicy(t *testing.T) {
 			nonzero++
 		}
 	}
-	if n := len(p.TrainableParams()); n != len(p.Model.lm.order) || nonzero < n/2 {
-		t.Errorf("%d of %d trainable parameters (the LM has %d) got a gradient", nonzero, n, len(p.Model.lm.order))
+	if n := len(p.TrainableParams()); n != len(p.Model.lm.Order()) || nonzero < n/2 {
+		t.Errorf("%d of %d trainable parameters (the LM has %d) got a gradient", nonzero, n, len(p.Model.lm.Order()))
 	}
 	a := raw.New(-1)
 	defer a.Free()

@@ -2,13 +2,12 @@ package hf
 
 import (
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
 )
 
-// qwenVision is Qwen2.5-VL's vision tower: a linear patch embedding (the Conv3d whose kernel is
+// qwenVision is Qwen2.5-VL's vision tower: a Linear patch embedding (the Conv3d whose kernel is
 // its stride), blocks of pre-RMSNorm attention with 2-D rotary positions (in windows of
 // window_size pixels, or over the whole image in fullatt_block_indexes) and a gated SiLU MLP,
 // then the patch merger (RMSNorm, merge^2 neighbouring patches concatenated, a GELU MLP).
@@ -18,16 +17,16 @@ type qwenVision struct {
 	patch  raw.Tensor // [Dv, C*T*P*P]
 	blocks []qwenVisionBlock
 	lnQ    raw.Tensor            // [Dv]
-	mlp0   linear                // [Dv*merge^2, Dv*merge^2]
-	mlp2   linear                // [OutD, Dv*merge^2]
+	mlp0   Linear                // [Dv*merge^2, Dv*merge^2]
+	mlp2   Linear                // [OutD, Dv*merge^2]
 	names  []string              // load order
 	named  map[string]raw.Tensor // the weights as loaded, by name
 }
 
 type qwenVisionBlock struct {
 	norm1, norm2   raw.Tensor
-	qkv, proj      linear
-	gate, up, down linear
+	qkv, proj      Linear
+	gate, up, down Linear
 	full           bool // attention over the whole image, not in windows
 }
 
@@ -53,8 +52,8 @@ func (v *qwenVision) load(ws *Weights, c QwenVisionConfig, w *raw.Arena, kind ra
 		}
 		return t
 	}
-	lin := func(name string, out, in int64) linear {
-		return linear{w: get(name+".weight", out, in), b: get(name+".bias", out)}
+	lin := func(name string, out, in int64) Linear {
+		return Linear{W: get(name+".weight", out, in), B: get(name+".bias", out)}
 	}
 	if p := get("visual.patch_embed.proj.weight", D, C, T, P, P); p != nil {
 		v.patch = w.View(p, D, C*T*P*P)
@@ -83,7 +82,7 @@ func (v *qwenVision) load(ws *Weights, c QwenVisionConfig, w *raw.Arena, kind ra
 		return err
 	}
 	var extra []string
-	for _, n := range sortedKeys(ws.tensors) {
+	for _, n := range ws.Names() {
 		if !seen[n] {
 			extra = append(extra, n)
 		}
@@ -92,105 +91,6 @@ func (v *qwenVision) load(ws *Weights, c QwenVisionConfig, w *raw.Arena, kind ra
 		return fmt.Errorf("hf: %d vision tensors of the folder are not part of a Qwen2.5-VL vision tower of this config: %s", len(extra), strings.Join(extra[:min(5, len(extra))], ", "))
 	}
 	return w.Err()
-}
-
-// qwenVisionLayout is what the vision tower computes from the images' grids alone: the window
-// order of the patches, the attention segments and the rotary angles.
-type qwenVisionLayout struct {
-	N       int     // patches
-	order   []int64 // order[i]: the original index of the patch at place i in window order
-	inverse []int64 // inverse[j]: the window-order place of merged token j (original order)
-	windows []int   // window segment boundaries in window order (cumulative, from 0)
-	frames  []int   // full-attention segment boundaries (one frame each)
-	cos     []float32
-	sin     []float32 // [N, Dh] in window order
-}
-
-// layout is transformers' rot_pos_emb, get_window_index and cu_seqlens for the grids
-// (t, h, w in patches) of the images, in that order.
-func (v *qwenVision) layout(grids [][3]int) (*qwenVisionLayout, error) {
-	c := v.cfg
-	ms := c.Merge
-	unit := ms * ms
-	win := c.Window / ms / c.Patch // window side in merged tokens
-	Dh := c.D / c.H
-	// Rotary: the head's first quarter of frequencies rotate by the row, the second by the
-	// column (rotary dim Dh/2, inv_freq over Dh/4 pairs), repeated for the two halves.
-	q := Dh / 4
-	inv := make([]float32, q)
-	for i := range inv {
-		inv[i] = float32(1 / math.Pow(c.RopeTheta, float64(2*i)/float64(Dh/2)))
-	}
-	L := &qwenVisionLayout{windows: []int{0}, frames: []int{0}}
-	var rows, cols []int // per patch, original order
-	base := 0            // merged tokens before this image
-	for gi, g := range grids {
-		gt, gh, gw := g[0], g[1], g[2]
-		if gt < 1 || gh < 1 || gw < 1 || gh%ms != 0 || gw%ms != 0 {
-			return nil, fmt.Errorf("hf: image %d: grid %v is not positive multiples of spatial_merge_size %d", gi, g, ms)
-		}
-		lh, lw := gh/ms, gw/ms
-		for range gt {
-			// Patches come in merge x merge blocks, the blocks row-major.
-			for bh := range lh {
-				for bw := range lw {
-					for mh := range ms {
-						for mw := range ms {
-							rows = append(rows, bh*ms+mh)
-							cols = append(cols, bw*ms+mw)
-						}
-					}
-				}
-			}
-		}
-		// Windows of win x win merged tokens, row-major, over the grid padded to whole windows
-		// (transformers pads by a whole window when the side is already a multiple: empty windows).
-		nh, nw := (lh+win-lh%win)/win, (lw+win-lw%win)/win
-		for t := range gt {
-			for wy := range nh {
-				for wx := range nw {
-					count := 0
-					for y := wy * win; y < min((wy+1)*win, lh); y++ {
-						for x := wx * win; x < min((wx+1)*win, lw); x++ {
-							j := base + (t*lh+y)*lw + x
-							for k := range unit {
-								L.order = append(L.order, int64(j*unit+k))
-							}
-							count++
-						}
-					}
-					if count > 0 {
-						L.windows = append(L.windows, L.windows[len(L.windows)-1]+count*unit)
-					}
-				}
-			}
-			L.frames = append(L.frames, L.frames[len(L.frames)-1]+gh*gw)
-		}
-		base += gt * lh * lw
-	}
-	L.N = len(rows)
-	L.inverse = make([]int64, L.N/unit)
-	for i := 0; i < L.N; i += unit {
-		L.inverse[L.order[i]/int64(unit)] = int64(i / unit)
-	}
-	L.cos = make([]float32, L.N*Dh)
-	L.sin = make([]float32, L.N*Dh)
-	for i, p := range L.order {
-		r, col := float32(rows[p]), float32(cols[p])
-		for k := range 2 * q {
-			var ang float32
-			if k < q {
-				ang = r * inv[k]
-			} else {
-				ang = col * inv[k-q]
-			}
-			cs, sn := float32(math.Cos(float64(ang))), float32(math.Sin(float64(ang)))
-			for _, off := range []int{k, k + Dh/2} {
-				L.cos[i*Dh+off], L.sin[i*Dh+off] = cs, sn
-			}
-		}
-	}
-	return L, nil
 }
 
 // encode runs the tower on pixel rows [N, C*T*P*P] (the processor's layout) of the images of
@@ -221,29 +121,29 @@ func (v *qwenVision) encode(a *raw.Arena, pixels raw.Tensor, grids [][3]int) (ra
 		if b.full {
 			segs = L.frames
 		}
-		h := rmsNorm(a, x, b.norm1, qwenVisionEps, v.kind)
-		qkv := a.Permute(a.View(a.Linear(h, b.qkv.w, b.qkv.b), N, 3, H, Dh), 1, 2, 0, 3) // [3, H, N, Dh]
-		q := rope(a, a.Unsqueeze(a.Select(qkv, 0, 0), 0), cos, sin)
-		k := rope(a, a.Unsqueeze(a.Select(qkv, 0, 1), 0), cos, sin)
+		h := RMSNorm(a, x, b.norm1, qwenVisionEps, v.kind)
+		qkv := a.Permute(a.View(a.Linear(h, b.qkv.W, b.qkv.B), N, 3, H, Dh), 1, 2, 0, 3) // [3, H, N, Dh]
+		q := Rope(a, a.Unsqueeze(a.Select(qkv, 0, 0), 0), cos, sin)
+		k := Rope(a, a.Unsqueeze(a.Select(qkv, 0, 1), 0), cos, sin)
 		val := a.Unsqueeze(a.Select(qkv, 0, 2), 0)
 		outs := make([]raw.Tensor, 0, len(segs)-1)
 		for s := 1; s < len(segs); s++ {
 			lo, n := int64(segs[s-1]), int64(segs[s]-segs[s-1])
-			outs = append(outs, attend(a, a.Narrow(q, 2, lo, n), a.Narrow(k, 2, lo, n), a.Narrow(val, 2, lo, n), nil, v.kind, Dh))
+			outs = append(outs, Attend(a, a.Narrow(q, 2, lo, n), a.Narrow(k, 2, lo, n), a.Narrow(val, 2, lo, n), nil, v.kind, Dh))
 		}
 		o := outs[0]
 		if len(outs) > 1 {
 			o = a.Cat(2, outs...)
 		}
 		o = a.Reshape(a.Transpose(a.Select(o, 0, 0), 0, 1), N, D) // [N, D]
-		x = a.Add(x, a.Linear(o, b.proj.w, b.proj.b))
-		h = rmsNorm(a, x, b.norm2, qwenVisionEps, v.kind)
-		mlp := a.Mul(a.Silu(a.Linear(h, b.gate.w, b.gate.b)), a.Linear(h, b.up.w, b.up.b))
-		x = a.Add(x, a.Linear(mlp, b.down.w, b.down.b))
+		x = a.Add(x, a.Linear(o, b.proj.W, b.proj.B))
+		h = RMSNorm(a, x, b.norm2, qwenVisionEps, v.kind)
+		mlp := a.Mul(a.Silu(a.Linear(h, b.gate.W, b.gate.B)), a.Linear(h, b.up.W, b.up.B))
+		x = a.Add(x, a.Linear(mlp, b.down.W, b.down.B))
 	}
 	unit := int64(c.Merge * c.Merge)
-	h := a.Reshape(rmsNorm(a, x, v.lnQ, qwenVisionEps, v.kind), N/unit, unit*D)
-	h = a.Linear(a.Gelu(a.Linear(h, v.mlp0.w, v.mlp0.b)), v.mlp2.w, v.mlp2.b) // [M, OutD]
+	h := a.Reshape(RMSNorm(a, x, v.lnQ, qwenVisionEps, v.kind), N/unit, unit*D)
+	h = a.Linear(a.Gelu(a.Linear(h, v.mlp0.W, v.mlp0.B)), v.mlp2.W, v.mlp2.B) // [M, OutD]
 	h = a.Embedding(h, a.FromInt64(L.inverse, N/unit))                        // original order
 	return h, a.Err()
 }
