@@ -544,7 +544,7 @@ func TestJanusTrainableParts(t *testing.T) {
 
 // The processor's output for a square 8-bit image at the tower's side is (x/255 - 0.5)/0.5;
 // a wide one is resized, centred and padded with int(0.5*255) = 127. (Oracle: the arithmetic of
-// image_processing_janus.py; the resize itself is Pillow's, checked in vit_test.go.)
+// image_processing_janus.py; the resize itself is Pillow's, checked in models/hf's pil_test.go.)
 func TestJanusPreprocess(t *testing.T) {
 	p, err := loadJanusImageProcessor(t.TempDir(), JanusVisionConfig{ImageSize: 32})
 	if err != nil {

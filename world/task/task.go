@@ -15,7 +15,7 @@ import (
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/vit"
 	"github.com/unigrpo/unigrpo/world"
 	"github.com/unigrpo/unigrpo/world/embed"
 )
@@ -83,7 +83,7 @@ func (p Partial) Pairs(seed uint64, step, lo, hi, k int) ([]images.Planar, [][]i
 type Reward struct {
 	dec   *world.Decoder
 	es    []embed.Embedder
-	vits  []*hf.ViT // the Hugging Face encoders among es, which run on libtorch: use the reward from one goroutine locked to its OS thread
+	vits  []*vit.Model // the Hugging Face encoders among es, which run on libtorch: use the reward from one goroutine locked to its OS thread
 	vocab *world.Vocab
 	mu    sync.Mutex // the decoder is not documented as safe for concurrent use
 }
@@ -116,13 +116,13 @@ func NewReward(w world.Config, names string) (*Reward, error) {
 			r.es = append(r.es, e)
 			continue
 		}
-		v, err := hf.LoadViT(dir, gotch.CPU, raw.Float32)
+		v, err := vit.Load(dir, gotch.CPU, raw.Float32)
 		if err != nil {
 			r.Close()
 			return nil, fmt.Errorf("embedder %s: %w", item, err)
 		}
 		r.vits = append(r.vits, v)
-		var e embed.Embedder = hf.PlanarViT{V: v}
+		var e embed.Embedder = vit.Planar{V: v}
 		if name != "" {
 			e = renamed{e, name}
 		}

@@ -1,4 +1,4 @@
-package hf
+package vit
 
 import (
 	"fmt"
@@ -7,8 +7,8 @@ import (
 	"github.com/unigrpo/unigrpo/internal/raw"
 )
 
-// vitActs are the outputs of a forward pass, owned by its arena.
-type vitActs struct {
+// acts are the outputs of a forward pass, owned by its arena.
+type acts struct {
 	hidden []raw.Tensor // Layers+1 tensors [B, T, D]
 	last   raw.Tensor   // [B, T, D]
 	pooled raw.Tensor   // [B, D]
@@ -16,10 +16,10 @@ type vitActs struct {
 }
 
 // forward runs pixels px [B, C, S, S] (float32, on the arena's device) through the model in
-// arena a: the encoder's hidden states (Encoder.Forward), then the family's final norm and
+// arena a: the encoder's hidden states (hf.Encoder.Forward), then the family's final norm and
 // pooling.
-func (v *ViT) forward(a *raw.Arena, px raw.Tensor, B, S int64) vitActs {
-	var out vitActs
+func (v *Model) forward(a *raw.Arena, px raw.Tensor, B, S int64) acts {
+	var out acts
 	out.hidden = v.enc.Forward(a, px, B, S)
 	x := out.hidden[len(out.hidden)-1]
 	T := v.enc.Tokens(S / int64(v.cfg.Patch))
@@ -42,7 +42,7 @@ func (v *ViT) forward(a *raw.Arena, px raw.Tensor, B, S int64) vitActs {
 
 // pool is SigLIP's head: the probe attends over the tokens x [B, T, D], then
 // y + mlp(layernorm(y)); the result [B, D].
-func (v *ViT) pool(a *raw.Arena, x raw.Tensor, B, T int64) raw.Tensor {
+func (v *Model) pool(a *raw.Arena, x raw.Tensor, B, T int64) raw.Tensor {
 	h := v.head
 	D := int64(v.cfg.D)
 	y := v.enc.Attention(a, a.Expand(h.probe, B, 1, D), x, h.q, h.k, h.v, h.o, B, 1, T)
@@ -50,8 +50,8 @@ func (v *ViT) pool(a *raw.Arena, x raw.Tensor, B, T int64) raw.Tensor {
 	return a.Select(y, 1, 0)
 }
 
-// ViTOutput is a forward pass's result in float32, row-major.
-type ViTOutput struct {
+// Output is a forward pass's result in float32, row-major.
+type Output struct {
 	B, T, D int
 	// Hidden holds Layers+1 tensors [B, T, D]: what the first layer reads (CLIP: after
 	// pre_layrnorm; DINOv2 and SigLIP: the embeddings), then the output of each layer, as
@@ -65,7 +65,7 @@ type ViTOutput struct {
 // Forward runs B images of preprocessed pixels [B, C, S, S] (float32, channel-major, as
 // transformers' pixel_values) through the model. S must be the config's image_size, or for
 // DINOv2 any multiple of patch_size (its position embeddings are then interpolated).
-func (v *ViT) Forward(pixels []float32, B int) (*ViTOutput, error) {
+func (v *Model) Forward(pixels []float32, B int) (*Output, error) {
 	a := raw.New(v.dev.CInt())
 	defer a.Free()
 	px, S, err := v.pixels(a, pixels, B)
@@ -77,7 +77,7 @@ func (v *ViT) Forward(pixels []float32, B int) (*ViTOutput, error) {
 		return nil, fmt.Errorf("hf: vision forward: %w", err)
 	}
 	T := int(v.enc.Tokens(S / int64(v.cfg.Patch)))
-	out := &ViTOutput{B: B, T: T, D: v.cfg.D}
+	out := &Output{B: B, T: T, D: v.cfg.D}
 	for _, h := range acts.hidden {
 		out.Hidden = append(out.Hidden, v.values(a, h, B*T*v.cfg.D))
 	}
@@ -93,7 +93,7 @@ func (v *ViT) Forward(pixels []float32, B int) (*ViTOutput, error) {
 }
 
 // pixels checks a batch of pixel values and puts it on the device: [B, C, S, S] float32.
-func (v *ViT) pixels(a *raw.Arena, pixels []float32, B int) (raw.Tensor, int64, error) {
+func (v *Model) pixels(a *raw.Arena, pixels []float32, B int) (raw.Tensor, int64, error) {
 	C := v.cfg.Channels
 	if B < 1 || len(pixels) == 0 || len(pixels)%(B*C) != 0 {
 		return nil, 0, fmt.Errorf("hf: %d pixel values are not %d images of %d channels", len(pixels), B, C)
@@ -112,7 +112,7 @@ func (v *ViT) pixels(a *raw.Arena, pixels []float32, B int) (raw.Tensor, int64, 
 }
 
 // values copies a tensor of n values into a new []float32.
-func (v *ViT) values(a *raw.Arena, x raw.Tensor, n int) []float32 {
+func (v *Model) values(a *raw.Arena, x raw.Tensor, n int) []float32 {
 	out := make([]float32, n)
 	a.CopyToFloat32(a.To(x, raw.Float32), out)
 	return out

@@ -1,4 +1,4 @@
-package hf
+package vit
 
 import (
 	"fmt"
@@ -8,61 +8,62 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
 )
 
-// ViT is a vision transformer encoder of one of the families ViTConfig lists: the Encoder (patch
+// Model is a vision transformer encoder of one of the families Config lists: the hf.Encoder (patch
 // embedding, position embeddings and a class token for CLIP and DINOv2, L pre-norm encoder
 // layers; DINOv2 scales each branch by its layer scale) and the family's pooling: CLIP's
 // post_layernorm of the class token and visual_projection, DINOv2's final LayerNorm (its class
 // token is the pooled output), SigLIP's post_layernorm and attention-pooling head.
-type ViT struct {
-	cfg  ViTConfig
-	pre  *ViTImageProcessor // nil when the folder has no preprocessor_config.json
+type Model struct {
+	cfg  Config
+	pre  *ImageProcessor // nil when the folder has no preprocessor_config.json
 	dev  gotch.Device
 	kind raw.Kind   // the dtype of weights and activations
 	w    *raw.Arena // owns the weights
 
-	enc      Encoder
-	postNorm *LayerNorm // CLIP's post_layernorm, DINOv2's layernorm, SigLIP's post_layernorm
-	proj     raw.Tensor // CLIP's visual_projection [Proj, D], nil when the folder has none
-	head     *vitHead   // SigLIP's attention-pooling head
+	enc      hf.Encoder
+	postNorm *hf.LayerNorm // CLIP's post_layernorm, DINOv2's layernorm, SigLIP's post_layernorm
+	proj     raw.Tensor    // CLIP's visual_projection [Proj, D], nil when the folder has none
+	head     *poolingHead  // SigLIP's attention-pooling head
 
 	names map[string]bool // every tensor of the folder this model reads or accepts
 }
 
-// vitHead is SigLIP's multi-head attention pooling: a learned probe attends over the tokens
+// poolingHead is SigLIP's multi-head attention pooling: a learned probe attends over the tokens
 // (torch's MultiheadAttention, its packed in_proj split into q, k, v), then a residual MLP.
-type vitHead struct {
+type poolingHead struct {
 	probe      raw.Tensor // [1, 1, D]
-	q, k, v, o Linear
-	ln         LayerNorm
-	fc1, fc2   Linear
+	q, k, v, o hf.Linear
+	ln         hf.LayerNorm
+	fc1, fc2   hf.Linear
 }
 
-// LoadViT reads a CLIP vision, DINOv2 or SigLIP vision model folder onto dev, with weights and
+// Load reads a CLIP vision, DINOv2 or SigLIP vision model folder onto dev, with weights and
 // activations in kind (raw.Float32 or raw.BFloat16; LayerNorms, softmax and the patch
 // convolution run in float32). Every tensor config.json implies must be present with its
 // shape, and the folder may hold no other, except the text tower of a full CLIP or SigLIP
 // folder and the classifier of a DINOv2 classification folder, which are not read.
 // preprocessor_config.json, when present, gives the preprocessing Embed applies.
-func LoadViT(dir string, dev gotch.Device, kind raw.Kind) (*ViT, error) {
-	cfg, err := ReadViTConfig(dir)
+func Load(dir string, dev gotch.Device, kind raw.Kind) (*Model, error) {
+	cfg, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err
 	}
-	var pre *ViTImageProcessor
+	var pre *ImageProcessor
 	if _, err := os.Stat(filepath.Join(dir, "preprocessor_config.json")); err == nil {
-		if pre, err = LoadViTImageProcessor(dir); err != nil {
+		if pre, err = LoadImageProcessor(dir); err != nil {
 			return nil, err
 		}
 	}
-	ws, err := OpenWeights(dir)
+	ws, err := hf.OpenWeights(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer ws.Close()
-	v := &ViT{cfg: cfg, pre: pre, dev: dev, kind: kind, w: raw.New(dev.CInt()), names: map[string]bool{}}
-	v.enc = Encoder{Kind: kind, Cfg: EncoderConfig{D: cfg.D, H: cfg.H, Patch: cfg.Patch, Grid: cfg.Grid(), Eps: cfg.Eps, Act: cfg.Act}}
+	v := &Model{cfg: cfg, pre: pre, dev: dev, kind: kind, w: raw.New(dev.CInt()), names: map[string]bool{}}
+	v.enc = hf.Encoder{Kind: kind, Cfg: hf.EncoderConfig{D: cfg.D, H: cfg.H, Patch: cfg.Patch, Grid: cfg.Grid(), Eps: cfg.Eps, Act: cfg.Act}}
 	if err := v.load(ws, dir); err != nil {
 		v.Close()
 		return nil, err
@@ -75,7 +76,7 @@ func LoadViT(dir string, dev gotch.Device, kind raw.Kind) (*ViT, error) {
 }
 
 // checkProcessor checks that the preprocessor makes images of a side the model reads.
-func (v *ViT) checkProcessor() error {
+func (v *Model) checkProcessor() error {
 	if v.pre == nil {
 		return nil
 	}
@@ -96,14 +97,14 @@ func (v *ViT) checkProcessor() error {
 }
 
 // Config returns the model's config.
-func (v *ViT) Config() ViTConfig { return v.cfg }
+func (v *Model) Config() Config { return v.cfg }
 
 // Processor returns the folder's image preprocessing, nil when it has no
 // preprocessor_config.json.
-func (v *ViT) Processor() *ViTImageProcessor { return v.pre }
+func (v *Model) Processor() *ImageProcessor { return v.pre }
 
 // Close frees the weights.
-func (v *ViT) Close() {
+func (v *Model) Close() {
 	if v.w != nil {
 		_ = v.w.Free()
 		v.w = nil

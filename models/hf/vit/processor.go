@@ -1,4 +1,4 @@
-package hf
+package vit
 
 import (
 	"encoding/json"
@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
+
+	"github.com/unigrpo/unigrpo/models/hf"
 )
 
-// ViTImageProcessor is the preprocessing a vision encoder's preprocessor_config.json asks for, as
+// ImageProcessor is the preprocessing a vision encoder's preprocessor_config.json asks for, as
 // transformers' PIL image processors (CLIPImageProcessor, BitImageProcessor for DINOv2,
 // SiglipImageProcessor) run it on an 8-bit RGB image: resize (the shorter side to Shortest
 // keeping the aspect ratio, or to exactly Height x Width), centre crop, rescale, normalize.
@@ -19,7 +21,7 @@ import (
 // and an 8-bit image between the horizontal and the vertical pass), so on 8-bit input the
 // result is Pillow's to the bit. transformers' torchvision ("fast") processors resample
 // differently; their configs give the same fields and get this PIL preprocessing.
-type ViTImageProcessor struct {
+type ImageProcessor struct {
 	Type string // image_processor_type, without a Fast or Pil suffix
 
 	Resize        bool
@@ -37,11 +39,11 @@ type ViTImageProcessor struct {
 	Mean, Std []float32 // one value per channel (3)
 }
 
-// vitProcessorDefaults returns the processor class typ's fields, as the class defaults them
+// processorDefaults returns the processor class typ's fields, as the class defaults them
 // when preprocessor_config.json leaves them out; false for a class not read here.
-func vitProcessorDefaults(typ string) (ViTImageProcessor, bool) {
-	clip := func() ViTImageProcessor {
-		return ViTImageProcessor{Resize: true, Shortest: 224, Resample: 3, Crop: true, CropH: 224, CropW: 224,
+func processorDefaults(typ string) (ImageProcessor, bool) {
+	clip := func() ImageProcessor {
+		return ImageProcessor{Resize: true, Shortest: 224, Resample: 3, Crop: true, CropH: 224, CropW: 224,
 			Rescale: true, RescaleFactor: 1.0 / 255, Normalize: true,
 			Mean: []float32{0.48145466, 0.4578275, 0.40821073}, Std: []float32{0.26862954, 0.26130258, 0.27577711}}
 	}
@@ -49,33 +51,33 @@ func vitProcessorDefaults(typ string) (ViTImageProcessor, bool) {
 	case "CLIPImageProcessor", "BitImageProcessor":
 		return clip(), true
 	case "SiglipImageProcessor":
-		return ViTImageProcessor{Resize: true, Height: 224, Width: 224, Resample: 3,
+		return ImageProcessor{Resize: true, Height: 224, Width: 224, Resample: 3,
 			Rescale: true, RescaleFactor: 1.0 / 255, Normalize: true,
 			Mean: []float32{0.5, 0.5, 0.5}, Std: []float32{0.5, 0.5, 0.5}}, true
 	}
-	return ViTImageProcessor{}, false
+	return ImageProcessor{}, false
 }
 
-// LoadViTImageProcessor reads dir/preprocessor_config.json. An unknown processor class, a size
+// LoadImageProcessor reads dir/preprocessor_config.json. An unknown processor class, a size
 // it does not describe, or a resampling filter not reproduced here is an error naming it.
-func LoadViTImageProcessor(dir string) (*ViTImageProcessor, error) {
-	pc, err := ReadPreprocessorConfig(dir)
+func LoadImageProcessor(dir string) (*ImageProcessor, error) {
+	pc, err := hf.ReadPreprocessorConfig(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("hf: %s is missing: a vision model folder needs it to preprocess images", filepath.Join(dir, PreprocessorFile))
+			return nil, fmt.Errorf("hf: %s is missing: a vision model folder needs it to preprocess images", filepath.Join(dir, hf.PreprocessorFile))
 		}
 		return nil, err
 	}
-	p, err := parseViTImageProcessor(pc)
+	p, err := parseImageProcessor(pc)
 	if err != nil {
 		return nil, fmt.Errorf("hf: %s: %w", pc.Path(), err)
 	}
 	return p, nil
 }
 
-// vitProcessorFields are the fields of preprocessor_config.json the vision processors read;
+// processorFields are the fields of preprocessor_config.json the vision processors read;
 // pointers tell a missing field (the class default) from a zero.
-type vitProcessorFields struct {
+type processorFields struct {
 	Type, Extractor                                 string
 	DoResize, DoCrop, DoRescale, DoNormalize, DoPad *bool
 	Size, CropSize                                  json.RawMessage
@@ -83,8 +85,8 @@ type vitProcessorFields struct {
 	RescaleFactor                                   *float64
 }
 
-func readVitProcessorFields(pc *PreprocessorConfig) vitProcessorFields {
-	var c vitProcessorFields
+func readProcessorFields(pc *hf.PreprocessorConfig) processorFields {
+	var c processorFields
 	pc.Decode("image_processor_type", &c.Type)
 	pc.Decode("feature_extractor_type", &c.Extractor)
 	pc.Decode("do_resize", &c.DoResize)
@@ -99,8 +101,8 @@ func readVitProcessorFields(pc *PreprocessorConfig) vitProcessorFields {
 	return c
 }
 
-func parseViTImageProcessor(pc *PreprocessorConfig) (*ViTImageProcessor, error) {
-	c := readVitProcessorFields(pc)
+func parseImageProcessor(pc *hf.PreprocessorConfig) (*ImageProcessor, error) {
+	c := readProcessorFields(pc)
 	if err := pc.Err(); err != nil {
 		return nil, err
 	}
@@ -108,8 +110,8 @@ func parseViTImageProcessor(pc *PreprocessorConfig) (*ViTImageProcessor, error) 
 	if typ == "" && c.Extractor != "" { // older folders: CLIPFeatureExtractor
 		typ = strings.TrimSuffix(c.Extractor, "FeatureExtractor") + "ImageProcessor"
 	}
-	typ = ProcessorClass(typ)
-	p, ok := vitProcessorDefaults(typ)
+	typ = hf.ProcessorClass(typ)
+	p, ok := processorDefaults(typ)
 	if !ok {
 		if typ == "" {
 			return nil, fmt.Errorf("no image_processor_type")
@@ -117,12 +119,12 @@ func parseViTImageProcessor(pc *PreprocessorConfig) (*ViTImageProcessor, error) 
 		return nil, fmt.Errorf("image_processor_type %q is not read here (CLIPImageProcessor, BitImageProcessor, SiglipImageProcessor)", typ)
 	}
 	p.Type = typ
-	Override(&p.Resize, c.DoResize)
-	Override(&p.Crop, c.DoCrop)
-	Override(&p.Rescale, c.DoRescale)
-	Override(&p.Normalize, c.DoNormalize)
-	Override(&p.Resample, c.Resample)
-	Override(&p.RescaleFactor, c.RescaleFactor)
+	hf.Override(&p.Resize, c.DoResize)
+	hf.Override(&p.Crop, c.DoCrop)
+	hf.Override(&p.Rescale, c.DoRescale)
+	hf.Override(&p.Normalize, c.DoNormalize)
+	hf.Override(&p.Resample, c.Resample)
+	hf.Override(&p.RescaleFactor, c.RescaleFactor)
 	if c.DoPad != nil && *c.DoPad {
 		return nil, fmt.Errorf("do_pad is not implemented")
 	}
@@ -138,7 +140,7 @@ func parseViTImageProcessor(pc *PreprocessorConfig) (*ViTImageProcessor, error) 
 }
 
 // readSizes reads size and crop_size: a number, or a dictionary of transformers' size keys.
-func (p *ViTImageProcessor) readSizes(size, crop json.RawMessage) error {
+func (p *ImageProcessor) readSizes(size, crop json.RawMessage) error {
 	if len(size) > 0 && string(size) != "null" {
 		// A plain number is the shorter side for CLIP and Bit (transformers' default_to_square
 		// False) and a square for SigLIP.
@@ -184,7 +186,7 @@ func (p *ViTImageProcessor) readSizes(size, crop json.RawMessage) error {
 }
 
 // check names the first setting not reproduced here.
-func (p *ViTImageProcessor) check() error {
+func (p *ImageProcessor) check() error {
 	switch {
 	case p.Resize && p.Resample != 1 && p.Resample != 2 && p.Resample != 3:
 		return fmt.Errorf("resample %d: only PIL's LANCZOS (1), BILINEAR (2) and BICUBIC (3) are implemented", p.Resample)
@@ -205,7 +207,7 @@ func (p *ViTImageProcessor) check() error {
 
 // OutSize returns the height and width of every preprocessed image, or 0, 0 when it depends on
 // the input's shape (a shortest-edge resize without a crop).
-func (p *ViTImageProcessor) OutSize() (h, w int) {
+func (p *ImageProcessor) OutSize() (h, w int) {
 	switch {
 	case p.Crop:
 		return p.CropH, p.CropW
@@ -219,7 +221,7 @@ func (p *ViTImageProcessor) OutSize() (h, w int) {
 // Preprocess, so that the square holds what the processor keeps of the file: the shortest edge
 // for a shortest-edge resize (its crop is then taken from that square), else the resize's
 // height (a fixed-size resize of a non-square file distorts it; a square cannot).
-func (p *ViTImageProcessor) FitSide() int {
+func (p *ImageProcessor) FitSide() int {
 	switch {
 	case p.Resize && p.Shortest > 0:
 		return p.Shortest
@@ -229,96 +231,4 @@ func (p *ViTImageProcessor) FitSide() int {
 		return p.CropH
 	}
 	return 0
-}
-
-// Preprocess returns the model input of the w x h image of 8-bit RGB pixels rgb (row-major,
-// three bytes a pixel): float32 [3, oh, ow] (channel-major), as transformers' PIL image
-// processor makes it.
-func (p *ViTImageProcessor) Preprocess(w, h int, rgb []uint8) (out []float32, oh, ow int, err error) {
-	if w < 1 || h < 1 || len(rgb) != 3*w*h {
-		return nil, 0, 0, fmt.Errorf("hf: an image of %dx%d needs %d bytes of RGB, not %d", w, h, 3*w*h, len(rgb))
-	}
-	img := rgb
-	if p.Resize {
-		nh, nw := p.Height, p.Width
-		if p.Shortest > 0 {
-			nh, nw = vitShortestEdge(h, w, p.Shortest)
-		}
-		if nh < 1 || nw < 1 {
-			return nil, 0, 0, fmt.Errorf("hf: resizing %dx%d gives an empty image", w, h)
-		}
-		img = PILResize(img, w, h, nw, nh, p.Resample)
-		w, h = nw, nh
-	}
-	if p.Crop {
-		img = vitCenterCrop(img, w, h, p.CropW, p.CropH)
-		w, h = p.CropW, p.CropH
-	}
-	out = make([]float32, 3*w*h)
-	scale := p.RescaleFactor
-	for c := range 3 {
-		plane := out[c*w*h : (c+1)*w*h]
-		for i := range plane {
-			u := img[3*i+c]
-			v := float32(u)
-			if p.Rescale { // numpy: uint8 -> float64, times the factor, then float32
-				v = float32(float64(u) * scale)
-			}
-			if p.Normalize { // float32 arithmetic, as numpy on a float32 image
-				v = (v - p.Mean[c]) / p.Std[c]
-			}
-			plane[i] = v
-		}
-	}
-	return out, h, w, nil
-}
-
-// vitShortestEdge is transformers' get_resize_output_image_size(default_to_square=False): the
-// shorter side becomes size, the longer one int(size * long / short).
-func vitShortestEdge(h, w, size int) (nh, nw int) {
-	short, long := h, w
-	if w <= h {
-		short, long = w, h
-	}
-	newLong := int(float64(size*long) / float64(short))
-	if w <= h {
-		return newLong, size
-	}
-	return size, newLong
-}
-
-// vitCenterCrop is transformers' center_crop on an HWC 8-bit image: the centred ch x cw window,
-// top-left rounded down, and zero padding (centred, rounded up at the top-left) where the image
-// is smaller than the window.
-func vitCenterCrop(img []uint8, w, h, cw, ch int) []uint8 {
-	top, left := (h-ch)/2, (w-cw)/2
-	if h-ch < 0 && (h-ch)%2 != 0 { // Python's // rounds down
-		top--
-	}
-	if w-cw < 0 && (w-cw)%2 != 0 {
-		left--
-	}
-	if top >= 0 && left >= 0 && top+ch <= h && left+cw <= w {
-		out := make([]uint8, 3*cw*ch)
-		for y := range ch {
-			copy(out[3*y*cw:3*(y+1)*cw], img[3*((top+y)*w+left):3*((top+y)*w+left+cw)])
-		}
-		return out
-	}
-	// Pad to at least the window, then crop the shifted window out of the padded image.
-	nh, nw := max(ch, h), max(cw, w)
-	topPad, leftPad := (nh-h+1)/2, (nw-w+1)/2 // ceil
-	padded := make([]uint8, 3*nw*nh)
-	for y := range h {
-		copy(padded[3*((topPad+y)*nw+leftPad):], img[3*y*w:3*(y+1)*w])
-	}
-	top += topPad
-	left += leftPad
-	y0, y1 := max(0, top), min(nh, top+ch)
-	x0, x1 := max(0, left), min(nw, left+cw)
-	out := make([]uint8, 3*cw*ch)
-	for y := y0; y < y1; y++ {
-		copy(out[3*(y-y0)*cw:], padded[3*(y*nw+x0):3*(y*nw+x1)])
-	}
-	return out
 }

@@ -1,4 +1,4 @@
-package hf
+package vit
 
 import (
 	"fmt"
@@ -6,18 +6,19 @@ import (
 	"strings"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
 )
 
-// vitLoader reads a vision model's tensors into its arena, keeping the first error: after one,
+// loader reads a vision model's tensors into its arena, keeping the first error: after one,
 // every read returns nil.
-type vitLoader struct {
-	v   *ViT
-	ws  *Weights
+type loader struct {
+	v   *Model
+	ws  *hf.Weights
 	dir string
 	err error
 }
 
-func (l *vitLoader) get(name string, kind raw.Kind, shape ...int64) raw.Tensor {
+func (l *loader) get(name string, kind raw.Kind, shape ...int64) raw.Tensor {
 	if l.err != nil {
 		return nil
 	}
@@ -29,7 +30,7 @@ func (l *vitLoader) get(name string, kind raw.Kind, shape ...int64) raw.Tensor {
 }
 
 // expect checks a tensor that is part of the checkpoint but not used here.
-func (l *vitLoader) expect(name string, shape ...int64) {
+func (l *loader) expect(name string, shape ...int64) {
 	if l.err != nil {
 		return
 	}
@@ -45,7 +46,7 @@ func (l *vitLoader) expect(name string, shape ...int64) {
 }
 
 // view and narrow make views of loaded weights.
-func (l *vitLoader) view(t raw.Tensor, shape ...int64) raw.Tensor {
+func (l *loader) view(t raw.Tensor, shape ...int64) raw.Tensor {
 	if l.err != nil {
 		return nil
 	}
@@ -54,7 +55,7 @@ func (l *vitLoader) view(t raw.Tensor, shape ...int64) raw.Tensor {
 	return t
 }
 
-func (l *vitLoader) narrow(t raw.Tensor, dim, start, n int64) raw.Tensor {
+func (l *loader) narrow(t raw.Tensor, dim, start, n int64) raw.Tensor {
 	if l.err != nil {
 		return nil
 	}
@@ -63,22 +64,22 @@ func (l *vitLoader) narrow(t raw.Tensor, dim, start, n int64) raw.Tensor {
 	return t
 }
 
-func (l *vitLoader) lin(name string, out, in int64, bias bool) Linear {
-	lin := Linear{W: l.get(name+".weight", l.v.kind, out, in)}
+func (l *loader) lin(name string, out, in int64, bias bool) hf.Linear {
+	lin := hf.Linear{W: l.get(name+".weight", l.v.kind, out, in)}
 	if bias {
 		lin.B = l.get(name+".bias", l.v.kind, out)
 	}
 	return lin
 }
 
-func (l *vitLoader) norm(name string) LayerNorm {
+func (l *loader) norm(name string) hf.LayerNorm {
 	D := int64(l.v.cfg.D)
-	return LayerNorm{W: l.get(name+".weight", raw.Float32, D), B: l.get(name+".bias", raw.Float32, D)}
+	return hf.LayerNorm{W: l.get(name+".weight", raw.Float32, D), B: l.get(name+".bias", raw.Float32, D)}
 }
 
 // prefix finds where the vision tower's tensors live in the folder: transformers writes CLIP's
 // (and older SigLIP's) under vision_model., a DINOv2 classification model's under dinov2.
-func (v *ViT) prefix(ws *Weights) (string, error) {
+func (v *Model) prefix(ws *hf.Weights) (string, error) {
 	probe := "embeddings.patch_embedding.weight"
 	cands := []string{"vision_model.", ""}
 	if v.cfg.ModelType == "dinov2" {
@@ -89,10 +90,10 @@ func (v *ViT) prefix(ws *Weights) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("hf: %s has no tensor %s (under %s): not a %s checkpoint", ws.Dir(), probe, strings.Join(vitQuoted(cands), " or "), v.cfg.ModelType)
+	return "", fmt.Errorf("hf: %s has no tensor %s (under %s): not a %s checkpoint", ws.Dir(), probe, strings.Join(quoted(cands), " or "), v.cfg.ModelType)
 }
 
-func vitQuoted(xs []string) []string {
+func quoted(xs []string) []string {
 	out := make([]string, len(xs))
 	for i, x := range xs {
 		out[i] = fmt.Sprintf("%q", x)
@@ -102,12 +103,12 @@ func vitQuoted(xs []string) []string {
 
 // load reads the tensors of the folder dir (ws): the family's, each with the shape config.json
 // implies, and no other but those the folder may hold unread (checkExtra).
-func (v *ViT) load(ws *Weights, dir string) error {
+func (v *Model) load(ws *hf.Weights, dir string) error {
 	p, err := v.prefix(ws)
 	if err != nil {
 		return err
 	}
-	l := &vitLoader{v: v, ws: ws, dir: dir}
+	l := &loader{v: v, ws: ws, dir: dir}
 	switch v.cfg.ModelType {
 	case "clip_vision_model", "siglip_vision_model":
 		l.loadCLIPSigLIP(p)
@@ -121,7 +122,7 @@ func (v *ViT) load(ws *Weights, dir string) error {
 }
 
 // loadCLIPSigLIP reads a CLIP or SigLIP vision tower under prefix p.
-func (l *vitLoader) loadCLIPSigLIP(p string) {
+func (l *loader) loadCLIPSigLIP(p string) {
 	v, c := l.v, l.v.cfg
 	D, F, C, P := int64(c.D), int64(c.F), int64(c.Channels), int64(c.Patch)
 	G := int64(c.Grid())
@@ -142,7 +143,7 @@ func (l *vitLoader) loadCLIPSigLIP(p string) {
 	}
 	for i := 0; i < c.Layers; i++ {
 		n := fmt.Sprintf("%sencoder.layers.%d.", p, i)
-		v.enc.Layers = append(v.enc.Layers, EncoderLayer{
+		v.enc.Layers = append(v.enc.Layers, hf.EncoderLayer{
 			LN1: l.norm(n + "layer_norm1"),
 			Q:   l.lin(n+"self_attn.q_proj", D, D, true),
 			K:   l.lin(n+"self_attn.k_proj", D, D, true),
@@ -165,15 +166,15 @@ func (l *vitLoader) loadCLIPSigLIP(p string) {
 }
 
 // loadHead reads SigLIP's attention-pooling head under prefix h.
-func (l *vitLoader) loadHead(h string) *vitHead {
+func (l *loader) loadHead(h string) *poolingHead {
 	v, c := l.v, l.v.cfg
 	D, F := int64(c.D), int64(c.F)
 	in := l.get(h+"attention.in_proj_weight", v.kind, 3*D, D)
 	inB := l.get(h+"attention.in_proj_bias", v.kind, 3*D)
-	part := func(i int64) Linear {
-		return Linear{W: l.narrow(in, 0, i*D, D), B: l.narrow(inB, 0, i*D, D)}
+	part := func(i int64) hf.Linear {
+		return hf.Linear{W: l.narrow(in, 0, i*D, D), B: l.narrow(inB, 0, i*D, D)}
 	}
-	return &vitHead{
+	return &poolingHead{
 		probe: l.get(h+"probe", v.kind, 1, 1, D),
 		q:     part(0), k: part(1), v: part(2),
 		o:   l.lin(h+"attention.out_proj", D, D, true),
@@ -184,7 +185,7 @@ func (l *vitLoader) loadHead(h string) *vitHead {
 }
 
 // loadDINOv2 reads a DINOv2 model under prefix p.
-func (l *vitLoader) loadDINOv2(p string) {
+func (l *loader) loadDINOv2(p string) {
 	v, c := l.v, l.v.cfg
 	D, F, C, P := int64(c.D), int64(c.F), int64(c.Channels), int64(c.Patch)
 	G := int64(c.Grid())
@@ -198,7 +199,7 @@ func (l *vitLoader) loadDINOv2(p string) {
 	v.enc.Pos = l.get(e+"position_embeddings", v.kind, 1, G*G+1, D)
 	for i := 0; i < c.Layers; i++ {
 		n := fmt.Sprintf("%sencoder.layer.%d.", p, i)
-		v.enc.Layers = append(v.enc.Layers, EncoderLayer{
+		v.enc.Layers = append(v.enc.Layers, hf.EncoderLayer{
 			LN1: l.norm(n + "norm1"),
 			Q:   l.lin(n+"attention.attention.query", D, D, c.QKVBias),
 			K:   l.lin(n+"attention.attention.key", D, D, c.QKVBias),
@@ -217,7 +218,7 @@ func (l *vitLoader) loadDINOv2(p string) {
 
 // checkExtra refuses the tensors of the folder that are not the vision tower's, but for the
 // text tower of a full CLIP or SigLIP folder and a DINOv2 classifier, accepted unread.
-func (v *ViT) checkExtra(ws *Weights, dir, p string) error {
+func (v *Model) checkExtra(ws *hf.Weights, dir, p string) error {
 	c := v.cfg
 	other := func(n string) bool {
 		switch {

@@ -1,18 +1,20 @@
-package hf
+package vit
 
 import (
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/unigrpo/unigrpo/models/hf"
 )
 
-// ViTConfig is what a vision encoder's config.json says of its shape, for the families read
+// Config is what a vision encoder's config.json says of its shape, for the families read
 // here: CLIP's vision tower (model_type clip_vision_model, or the vision_config of a clip
 // model), DINOv2 (dinov2) and SigLIP's vision tower (siglip_vision_model, or the vision_config
 // of a siglip model). Below, S is the input side in pixels, P the patch side, G = S/P the patch
 // grid's side, N = G*G patches and T the tokens (N, plus the class token of CLIP and DINOv2).
-type ViTConfig struct {
+type Config struct {
 	ModelType string // the vision tower's: clip_vision_model, dinov2 or siglip_vision_model
 	D         int    // hidden_size
 	F         int    // intermediate_size (DINOv2: hidden_size * mlp_ratio)
@@ -31,11 +33,11 @@ type ViTConfig struct {
 }
 
 // Grid returns the patch grid's side for the trained image size.
-func (c ViTConfig) Grid() int { return c.ImageSize / c.Patch }
+func (c Config) Grid() int { return c.ImageSize / c.Patch }
 
-// vitConfigJSON holds config.json's fields; pointers tell a missing field (the class default)
+// configJSON holds config.json's fields; pointers tell a missing field (the class default)
 // from a zero.
-type vitConfigJSON struct {
+type configJSON struct {
 	ModelType string          `json:"model_type"`
 	Hidden    *int            `json:"hidden_size"`
 	Inter     *int            `json:"intermediate_size"`
@@ -55,57 +57,57 @@ type vitConfigJSON struct {
 	Vision    json.RawMessage `json:"vision_config"`
 }
 
-// ReadViTConfig reads and checks dir/config.json, filling the fields it leaves out with the
+// ReadConfig reads and checks dir/config.json, filling the fields it leaves out with the
 // defaults of transformers' config classes.
-func ReadViTConfig(dir string) (ViTConfig, error) {
+func ReadConfig(dir string) (Config, error) {
 	path := filepath.Join(dir, "config.json")
 	js, err := os.ReadFile(path)
 	if err != nil {
-		return ViTConfig{}, fmt.Errorf("hf: %w (a Hugging Face model folder has a config.json)", err)
+		return Config{}, fmt.Errorf("hf: %w (a Hugging Face model folder has a config.json)", err)
 	}
-	c, err := parseViTConfig(js)
+	c, err := parseConfig(js)
 	if err != nil {
-		return ViTConfig{}, fmt.Errorf("hf: %s: %w", path, err)
+		return Config{}, fmt.Errorf("hf: %s: %w", path, err)
 	}
 	return c, nil
 }
 
-func parseViTConfig(js []byte) (ViTConfig, error) {
-	var top vitConfigJSON
+func parseConfig(js []byte) (Config, error) {
+	var top configJSON
 	if err := json.Unmarshal(js, &top); err != nil {
-		return ViTConfig{}, err
+		return Config{}, err
 	}
-	j, outer, proj, err := vitTower(top)
+	j, outer, proj, err := tower(top)
 	if err != nil {
-		return ViTConfig{}, err
+		return Config{}, err
 	}
-	c, err := vitDefaults(j.ModelType)
+	c, err := defaults(j.ModelType)
 	if err != nil {
-		return ViTConfig{}, err
+		return Config{}, err
 	}
 	c.outer = outer
-	Override(&c.D, j.Hidden)
-	Override(&c.F, j.Inter)
-	Override(&c.Layers, j.Layers)
-	Override(&c.H, j.Heads)
-	Override(&c.Channels, j.Channels)
-	Override(&c.Proj, j.Proj)
+	hf.Override(&c.D, j.Hidden)
+	hf.Override(&c.F, j.Inter)
+	hf.Override(&c.Layers, j.Layers)
+	hf.Override(&c.H, j.Heads)
+	hf.Override(&c.Channels, j.Channels)
+	hf.Override(&c.Proj, j.Proj)
 	if outer == "clip" {
 		c.Proj = proj
 	}
-	Override(&c.Act, j.Act)
-	Override(&c.Eps, j.Eps)
+	hf.Override(&c.Act, j.Act)
+	hf.Override(&c.Eps, j.Eps)
 	if j.QKVBias != nil && c.ModelType == "dinov2" {
 		c.QKVBias = *j.QKVBias
 	}
 	if j.MaskToken != nil && c.ModelType == "dinov2" {
 		c.MaskToken = *j.MaskToken
 	}
-	if c.ImageSize, err = SquareSide("image_size", j.ImageSize, c.ImageSize); err != nil {
-		return ViTConfig{}, err
+	if c.ImageSize, err = hf.SquareSide("image_size", j.ImageSize, c.ImageSize); err != nil {
+		return Config{}, err
 	}
-	if c.Patch, err = SquareSide("patch_size", j.PatchSize, c.Patch); err != nil {
-		return ViTConfig{}, err
+	if c.Patch, err = hf.SquareSide("patch_size", j.PatchSize, c.Patch); err != nil {
+		return Config{}, err
 	}
 	if c.ModelType == "dinov2" {
 		ratio := 4.0
@@ -114,26 +116,26 @@ func parseViTConfig(js []byte) (ViTConfig, error) {
 		}
 		c.F = int(float64(c.D) * ratio)
 		if j.SwiGLU {
-			return ViTConfig{}, fmt.Errorf("use_swiglu_ffn (DINOv2 giant's SwiGLU MLP) is not implemented")
+			return Config{}, fmt.Errorf("use_swiglu_ffn (DINOv2 giant's SwiGLU MLP) is not implemented")
 		}
 	}
 	if c.ModelType == "siglip_vision_model" && j.UseHead != nil && !*j.UseHead {
-		return ViTConfig{}, fmt.Errorf("vision_use_head false: a SigLIP tower without its attention-pooling head has no pooled output to embed (not implemented)")
+		return Config{}, fmt.Errorf("vision_use_head false: a SigLIP tower without its attention-pooling head has no pooled output to embed (not implemented)")
 	}
 	return c, c.check()
 }
 
-// vitTower returns the fields of the vision tower: the top level of a vision model's config, or
+// tower returns the fields of the vision tower: the top level of a vision model's config, or
 // the vision_config of a full two-tower folder (outer its model_type, clip or siglip; proj the
 // outer projection_dim of CLIPModel's visual_projection).
-func vitTower(top vitConfigJSON) (j vitConfigJSON, outer string, proj int, err error) {
+func tower(top configJSON) (j configJSON, outer string, proj int, err error) {
 	j = top
 	switch top.ModelType {
 	case "clip", "siglip": // a full two-tower folder: read its vision tower
 		if len(top.Vision) == 0 || string(top.Vision) == "null" {
 			return j, "", 0, fmt.Errorf("model_type %s without a vision_config", top.ModelType)
 		}
-		j = vitConfigJSON{}
+		j = configJSON{}
 		if err := json.Unmarshal(top.Vision, &j); err != nil {
 			return j, "", 0, fmt.Errorf("vision_config: %v", err)
 		}
@@ -151,9 +153,9 @@ func vitTower(top vitConfigJSON) (j vitConfigJSON, outer string, proj int, err e
 	return j, outer, proj, nil
 }
 
-// vitDefaults returns the defaults of the config class of the vision tower's model_type.
-func vitDefaults(modelType string) (ViTConfig, error) {
-	c := ViTConfig{ModelType: modelType, Channels: 3}
+// defaults returns the defaults of the config class of the vision tower's model_type.
+func defaults(modelType string) (Config, error) {
+	c := Config{ModelType: modelType, Channels: 3}
 	switch c.ModelType {
 	case "clip_vision_model":
 		c.D, c.F, c.Layers, c.H, c.ImageSize, c.Patch, c.Proj = 768, 3072, 12, 12, 224, 32, 512
@@ -165,14 +167,14 @@ func vitDefaults(modelType string) (ViTConfig, error) {
 		c.D, c.F, c.Layers, c.H, c.ImageSize, c.Patch = 768, 3072, 12, 12, 224, 16
 		c.Act, c.Eps, c.QKVBias = "gelu_pytorch_tanh", 1e-6, true
 	case "":
-		return ViTConfig{}, fmt.Errorf("no model_type")
+		return Config{}, fmt.Errorf("no model_type")
 	default:
-		return ViTConfig{}, fmt.Errorf("model_type %q is not a vision encoder family read here (clip_vision_model, dinov2, siglip_vision_model, or the vision tower of clip and siglip)", c.ModelType)
+		return Config{}, fmt.Errorf("model_type %q is not a vision encoder family read here (clip_vision_model, dinov2, siglip_vision_model, or the vision tower of clip and siglip)", c.ModelType)
 	}
 	return c, nil
 }
 
-func (c ViTConfig) check() error {
+func (c Config) check() error {
 	switch {
 	case c.D < 1 || c.F < 1 || c.Layers < 1 || c.H < 1 || c.Channels < 1 || c.ImageSize < 1 || c.Patch < 1:
 		return fmt.Errorf("hidden_size, intermediate_size (or mlp_ratio), num_hidden_layers, num_attention_heads, num_channels, image_size and patch_size must be positive")
@@ -185,7 +187,7 @@ func (c ViTConfig) check() error {
 	case c.ModelType == "clip_vision_model" && c.Proj < 0:
 		return fmt.Errorf("projection_dim must be positive")
 	}
-	if !KnownActivation(c.Act) {
+	if !hf.KnownActivation(c.Act) {
 		return fmt.Errorf("hidden_act %q is not implemented (quick_gelu, gelu, gelu_pytorch_tanh, gelu_new)", c.Act)
 	}
 	return nil

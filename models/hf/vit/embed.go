@@ -1,4 +1,4 @@
-package hf
+package vit
 
 import (
 	"fmt"
@@ -9,18 +9,18 @@ import (
 	"github.com/unigrpo/unigrpo/internal/raw"
 )
 
-// A ViT is an image embedder for the reward and for Unified-Bench on image files
+// A Model is an image embedder for the reward and for Unified-Bench on image files
 // (eval.ImageEmbedder): Embed preprocesses an image as the folder's preprocessor_config.json says
-// (ViTImageProcessor), runs the model and returns its L2-normalised feature: CLIP's image_embeds
+// (ImageProcessor), runs the model and returns its L2-normalised feature: CLIP's image_embeds
 // (its pooler_output when the folder has no visual_projection), DINOv2's pooler_output (the class
 // token after the final norm), SigLIP's pooler_output (the attention-pooling head). Like every
-// libtorch model of the project, a ViT is used from one goroutine locked to its OS thread.
+// libtorch model of the project, a Model is used from one goroutine locked to its OS thread.
 
-// vitEmbedChunk is the most images one forward pass of EmbedBatch carries.
-const vitEmbedChunk = 16
+// embedChunk is the most images one forward pass of EmbedBatch carries.
+const embedChunk = 16
 
 // Name is the family's short name: clip, dinov2 or siglip.
-func (v *ViT) Name() string {
+func (v *Model) Name() string {
 	switch v.cfg.ModelType {
 	case "clip_vision_model":
 		return "clip"
@@ -34,7 +34,7 @@ func (v *ViT) Name() string {
 // by Embed sees what transformers' processor keeps of the file: the processor's shortest edge
 // when it resizes that way (its centre crop is then taken from the square: DINOv2 fits 256 and
 // crops 224), else its resize height, else the model's image_size.
-func (v *ViT) Size() int {
+func (v *Model) Size() int {
 	if v.pre != nil {
 		if s := v.pre.FitSide(); s > 0 {
 			return s
@@ -44,7 +44,7 @@ func (v *ViT) Size() int {
 }
 
 // Dim is the length of the feature Embed returns.
-func (v *ViT) Dim() int {
+func (v *Model) Dim() int {
 	if v.proj != nil {
 		return v.cfg.Proj
 	}
@@ -54,7 +54,7 @@ func (v *ViT) Dim() int {
 // Embed returns the L2-normalised feature of an 8-bit square image (eval.ImageEmbedder). An image
 // whose pixels do not match its size embeds to the zero vector. The interface has no error: a
 // folder without preprocessor_config.json or a libtorch failure panics (EmbedBatch returns them).
-func (v *ViT) Embed(sq images.Square) []float32 {
+func (v *Model) Embed(sq images.Square) []float32 {
 	if sq.Size < 1 || len(sq.RGB) != 3*sq.Size*sq.Size {
 		return make([]float32, v.Dim())
 	}
@@ -66,14 +66,14 @@ func (v *ViT) Embed(sq images.Square) []float32 {
 }
 
 // EmbedBatch returns the L2-normalised features of several 8-bit square images, up to
-// vitEmbedChunk of them per forward pass.
-func (v *ViT) EmbedBatch(sqs []images.Square) ([][]float32, error) {
-	ims := make([]vitRGB8, len(sqs))
+// embedChunk of them per forward pass.
+func (v *Model) EmbedBatch(sqs []images.Square) ([][]float32, error) {
+	ims := make([]rgb8, len(sqs))
 	for i, sq := range sqs {
 		if sq.Size < 1 || len(sq.RGB) != 3*sq.Size*sq.Size {
 			return nil, fmt.Errorf("hf: image %d: %d bytes for a square of side %d", i, len(sq.RGB), sq.Size)
 		}
-		ims[i] = vitRGB8{w: sq.Size, h: sq.Size, pix: sq.RGB}
+		ims[i] = rgb8{w: sq.Size, h: sq.Size, pix: sq.RGB}
 	}
 	return v.embedRGB(ims)
 }
@@ -81,14 +81,14 @@ func (v *ViT) EmbedBatch(sqs []images.Square) ([][]float32, error) {
 // EmbedPlanar returns the L2-normalised features of float images (values in [0, 1], 3 channels,
 // or 1 taken as grey), of any size: each is rounded to 8 bits (images.To8, as saving it as a PNG
 // would) and preprocessed like a file.
-func (v *ViT) EmbedPlanar(ims []images.Planar) ([][]float32, error) {
-	rgbs := make([]vitRGB8, len(ims))
+func (v *Model) EmbedPlanar(ims []images.Planar) ([][]float32, error) {
+	rgbs := make([]rgb8, len(ims))
 	for i, im := range ims {
 		pix, err := im.RGB8()
 		if err != nil {
 			return nil, fmt.Errorf("hf: image %d: %w", i, err)
 		}
-		rgbs[i] = vitRGB8{w: im.W, h: im.H, pix: pix}
+		rgbs[i] = rgb8{w: im.W, h: im.H, pix: pix}
 	}
 	return v.embedRGB(rgbs)
 }
@@ -96,51 +96,27 @@ func (v *ViT) EmbedPlanar(ims []images.Planar) ([][]float32, error) {
 // EmbedImages returns the L2-normalised features of decoded image files of any shape, through
 // exactly transformers' preprocessing of the file (no images.Fit first). Pixels are taken as
 // 8-bit sRGB with transparency dropped, as images.Load does.
-func (v *ViT) EmbedImages(imgs []image.Image) ([][]float32, error) {
-	rgbs := make([]vitRGB8, len(imgs))
+func (v *Model) EmbedImages(imgs []image.Image) ([][]float32, error) {
+	rgbs := make([]rgb8, len(imgs))
 	for i, img := range imgs {
 		w, h, pix := images.RGB8(img)
 		if w < 1 || h < 1 {
 			return nil, fmt.Errorf("hf: image %d has no pixels", i)
 		}
-		rgbs[i] = vitRGB8{w: w, h: h, pix: pix}
+		rgbs[i] = rgb8{w: w, h: h, pix: pix}
 	}
 	return v.embedRGB(rgbs)
 }
 
-// PlanarViT adapts a ViT to float images: Name, Dim and Embed(images.Planar), the method set of
-// world/embed's Embedder (whose images are images.Planar). Its features are L2-normalised but
-// not mean-centred, and it is not safe for concurrent use.
-type PlanarViT struct{ V *ViT }
-
-// Name is the family's short name.
-func (p PlanarViT) Name() string { return p.V.Name() }
-
-// Dim is the length of the feature.
-func (p PlanarViT) Dim() int { return p.V.Dim() }
-
-// Embed returns the L2-normalised feature of im; an image that is not a well-formed 1- or
-// 3-channel image embeds to the zero vector, and a model failure panics.
-func (p PlanarViT) Embed(im images.Planar) []float32 {
-	if !im.Valid() || (im.C != 3 && im.C != 1) {
-		return make([]float32, p.V.Dim())
-	}
-	out, err := p.V.EmbedPlanar([]images.Planar{im})
-	if err != nil {
-		panic(fmt.Sprintf("hf: %s embedder: %v", p.V.Name(), err))
-	}
-	return out[0]
-}
-
-// vitRGB8 is an 8-bit RGB image, row-major, three bytes a pixel.
-type vitRGB8 struct {
+// rgb8 is an 8-bit RGB image, row-major, three bytes a pixel.
+type rgb8 struct {
 	w, h int
 	pix  []uint8
 }
 
 // embedRGB preprocesses the images and embeds them, a chunk of images of one preprocessed side
 // per forward pass.
-func (v *ViT) embedRGB(ims []vitRGB8) ([][]float32, error) {
+func (v *Model) embedRGB(ims []rgb8) ([][]float32, error) {
 	if v.pre == nil {
 		return nil, fmt.Errorf("hf: the %s model folder has no preprocessor_config.json, which embedding images needs", v.cfg.ModelType)
 	}
@@ -162,7 +138,7 @@ func (v *ViT) embedRGB(ims []vitRGB8) ([][]float32, error) {
 	out := make([][]float32, len(ims))
 	for start := 0; start < len(pre); {
 		end := start + 1
-		for end < len(pre) && end-start < vitEmbedChunk && pre[end].side == pre[start].side {
+		for end < len(pre) && end-start < embedChunk && pre[end].side == pre[start].side {
 			end++
 		}
 		var px []float32
@@ -181,7 +157,7 @@ func (v *ViT) embedRGB(ims []vitRGB8) ([][]float32, error) {
 
 // embedPixels runs B preprocessed images through the model and returns their L2-normalised
 // features.
-func (v *ViT) embedPixels(pixels []float32, B int) ([][]float32, error) {
+func (v *Model) embedPixels(pixels []float32, B int) ([][]float32, error) {
 	a := raw.New(v.dev.CInt())
 	defer a.Free()
 	px, S, err := v.pixels(a, pixels, B)
