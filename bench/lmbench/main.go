@@ -1,4 +1,4 @@
-// Command lmbench measures the Hugging Face language-model path of package models/hf on a
+// Command lmbench measures the Hugging Face language-model path of package models/hf/lm on a
 // Qwen2-0.5B-shaped model with random weights: prefill and decode speed of greedy generation
 // with a key/value cache, and resident memory against the weights plus the cache. The PyTorch
 // twin bench/torch/lmbench.py runs the same model, prompts and work; scripts/bench/lm.sh runs
@@ -10,7 +10,7 @@
 //	lmbench run --model DIR --dtype float32|bfloat16 [--batch 8 --prompt 64 --new 16 --repeat 2]
 //	    prints one JSON line (see result).
 //
-// Timing method: hf.LM.Generate has no hook between its steps, so each repeat times
+// Timing method: lm.Model.Generate has no hook between its steps, so each repeat times
 // Generate(1 new token) (the prefill of the prompt, which also yields the first token) and
 // Generate(N new tokens); prefill = the first, one decode step = (second - first) / (N-1). The
 // best (least) of --repeat is kept for each. Before them, --warmup untimed generations of two
@@ -45,6 +45,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/lm"
 )
 
 func main() {
@@ -88,7 +89,7 @@ type tensorSpec struct {
 }
 
 // specs lists the tensors of a Qwen2 model with a tied head (no lm_head.weight), in the order
-// models/hf loads them.
+// models/hf/lm loads them.
 func (s shape) specs() []tensorSpec {
 	D, F, V := int64(s.Hidden), int64(s.Inter), int64(s.Vocab)
 	Hq, Hkv := int64(s.Heads*s.HeadDim), int64(s.KV*s.HeadDim)
@@ -326,7 +327,7 @@ func runBench(args []string) error {
 	r.RSSStart = procStatus("VmRSS")
 
 	t0 := time.Now()
-	m, err := hf.LoadLM(*dir, gotch.CPU, kind)
+	m, err := lm.Load(*dir, gotch.CPU, kind)
 	if err != nil {
 		return err
 	}

@@ -14,11 +14,11 @@ import (
 	"github.com/sugarme/gotch"
 	_ "golang.org/x/image/webp"
 
-	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/hf/tokenizer"
-
 	"github.com/unigrpo/unigrpo/images"
+	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/lm"
+	"github.com/unigrpo/unigrpo/models/hf/tokenizer"
 	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/trainer"
 )
@@ -73,7 +73,7 @@ func runGenerate(args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := hf.NewTextPolicy(path, dev, kind, h.prompt, h.stop, h.text, *maxNew, false)
+	p, err := lm.NewTextPolicy(path, dev, kind, h.prompt, h.stop, h.text, *maxNew, false)
 	if err != nil {
 		return err
 	}

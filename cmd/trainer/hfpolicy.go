@@ -10,6 +10,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/lm"
 	"github.com/unigrpo/unigrpo/models/hf/tokenizer"
 	"github.com/unigrpo/unigrpo/trainer"
 )
@@ -148,7 +149,7 @@ func hfPolicyLoader(h *hfText, kind raw.Kind, maxLen int) func(string, gotch.Dev
 		if dir == "" {
 			return nil, fmt.Errorf("%s is not a Hugging Face model folder (no config.json with a model_type)", path)
 		}
-		p, err := hf.NewTextPolicy(dir, dev, kind, h.prompt, h.stop, h.text, maxLen, !o.Frozen)
+		p, err := lm.NewTextPolicy(dir, dev, kind, h.prompt, h.stop, h.text, maxLen, !o.Frozen)
 		if err != nil {
 			return nil, err
 		}

@@ -1,4 +1,4 @@
-package hf
+package lm
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
 	"github.com/unigrpo/unigrpo/models/policy"
 )
 
@@ -16,7 +17,7 @@ import (
 // the image (a vision-language family does). It is the trainer's Policy for the LM families, used
 // to run and time GRPO on them.
 type TextPolicy struct {
-	LM     *LM
+	LM     *Model
 	Prompt []int              // the prompt's token ids
 	Stop   []int              // end tokens (the first is banned before MinLen)
 	Detok  func([]int) string // a caption's text
@@ -31,7 +32,7 @@ func NewTextPolicy(dir string, dev gotch.Device, kind raw.Kind, prompt, stop []i
 	if len(prompt) == 0 || maxLen < 1 {
 		return nil, fmt.Errorf("hf: a text policy needs a prompt of at least one token and a positive caption length")
 	}
-	lm, err := LoadLM(dir, dev, kind)
+	lm, err := Load(dir, dev, kind)
 	if err != nil {
 		return nil, err
 	}
@@ -81,14 +82,14 @@ func (p *TextPolicy) Close() {
 // cache; row b*G+g draws with rngs[b*G+g] (nil with opt.Greedy).
 func (p *TextPolicy) Sample(imgs []images.Planar, G int, opt policy.SampleOptions, rngs []*rand.Rand) (*policy.Rollout, error) {
 	N := len(imgs) * G
-	s, err := NewSampler(N, p.Max, opt, rngs, p.Stop)
+	s, err := hf.NewSampler(N, p.Max, opt, rngs, p.Stop)
 	if err != nil {
 		return nil, err
 	}
 	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
 	m := p.LM
 	P := len(p.Prompt)
-	in := Batch{IDs: make([][]int, N), Pos: make([][]int, N), Mask: make([][]int, N)}
+	in := hf.Batch{IDs: make([][]int, N), Pos: make([][]int, N), Mask: make([][]int, N)}
 	for r := range N {
 		in.IDs[r] = append([]int(nil), p.Prompt...)
 		in.Pos[r] = make([]int, P)
@@ -133,7 +134,7 @@ func (p *TextPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, tempe
 	for _, c := range tokens {
 		T = max(T, len(c))
 	}
-	in := Batch{IDs: make([][]int, N), Pos: make([][]int, N), Mask: make([][]int, N)}
+	in := hf.Batch{IDs: make([][]int, N), Pos: make([][]int, N), Mask: make([][]int, N)}
 	for r, c := range tokens {
 		ids := append(append([]int(nil), p.Prompt...), c...)
 		for len(ids) < P+T {
@@ -152,12 +153,12 @@ func (p *TextPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, tempe
 	if err != nil {
 		return nil, fmt.Errorf("hf: log-probs: %w", err)
 	}
-	return CaptionScores(a, lg, P, T, tokens, temperature, withEntropy)
+	return hf.CaptionScores(a, lg, P, T, tokens, temperature, withEntropy)
 }
 
 // Save writes the weights to path as safetensors, in float32, under their Hugging Face names,
 // and copies the model folder's config and tokenizer files beside it, so that the folder of path
 // is itself a Hugging Face model folder (loadable here and by transformers).
 func (p *TextPolicy) Save(path string, meta map[string]string) error {
-	return SaveFolder(path, p.LM.Device(), p.LM.Tensors(), p.dir, meta, nil)
+	return hf.SaveFolder(path, p.LM.Device(), p.LM.Tensors(), p.dir, meta, nil)
 }

@@ -1,4 +1,4 @@
-package hf
+package lm
 
 import (
 	"encoding/binary"
@@ -12,6 +12,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf/internal/hftest"
 )
 
 // copyFixture copies a fixture's config.json and model.safetensors into a new folder.
@@ -19,7 +20,7 @@ func copyFixture(t *testing.T, family string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, f := range []string{"config.json", "model.safetensors"} {
-		data, err := os.ReadFile(filepath.Join("testdata", "transformers", family, f))
+		data, err := os.ReadFile(filepath.Join(hftest.Dir(family), f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +87,7 @@ func TestLoadErrors(t *testing.T) {
 	}
 	sharded := copyFixture(t, "qwen2")
 	shard(t, sharded)
-	m, err := LoadLM(sharded, gotch.CPU, raw.Float32)
+	m, err := Load(sharded, gotch.CPU, raw.Float32)
 	if err != nil {
 		t.Fatalf("a sharded folder: %v", err)
 	}
@@ -110,7 +111,7 @@ func TestLoadErrors(t *testing.T) {
 	} {
 		dir := copyFixture(t, "qwen2")
 		c.damage(dir)
-		m, err := LoadLM(dir, gotch.CPU, raw.Float32)
+		m, err := Load(dir, gotch.CPU, raw.Float32)
 		if err == nil {
 			m.Close()
 			t.Errorf("%s: loaded", c.name)

@@ -1,18 +1,17 @@
-package hf
+package lm
 
 import (
 	"math/rand/v2"
-	"path/filepath"
 	"runtime"
 	"testing"
 
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/images"
-	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/policy"
-
 	"github.com/unigrpo/unigrpo/internal/procfs"
+	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf/internal/hftest"
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 func rssBytes(t *testing.T) int64 {
@@ -32,7 +31,7 @@ func TestTextPolicyMemoryFlat(t *testing.T) {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	p, err := NewTextPolicy(filepath.Join("testdata", "transformers", "qwen2"), gotch.CPU, raw.Float32,
+	p, err := NewTextPolicy(hftest.Dir("qwen2"), gotch.CPU, raw.Float32,
 		[]int{310, 341, 333}, []int{362}, func([]int) string { return "" }, 12, true)
 	if err != nil {
 		t.Fatal(err)

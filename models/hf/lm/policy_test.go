@@ -1,4 +1,4 @@
-package hf
+package lm
 
 import (
 	"fmt"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/internal/hftest"
 	"github.com/unigrpo/unigrpo/models/policy"
 )
 
@@ -20,7 +22,7 @@ import (
 func TestTextPolicy(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	dir := filepath.Join("testdata", "transformers", "qwen2")
+	dir := hftest.Dir("qwen2")
 	prompt := []int{310, 341, 333}
 	detok := func(ids []int) string { return fmt.Sprint(ids) }
 	p, err := NewTextPolicy(dir, gotch.CPU, raw.Float32, prompt, []int{362}, detok, 6, true)
@@ -35,7 +37,7 @@ func TestTextPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := p.LM.Generate([][]int{prompt}, GenerateOptions{MaxNew: 6, Stop: []int{362}})
+	want, err := p.LM.Generate([][]int{prompt}, hf.GenerateOptions{MaxNew: 6, Stop: []int{362}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,12 +47,34 @@ func TestTextPolicy(t *testing.T) {
 		}
 	}
 
+	textPolicyCheckSampled(t, p, imgs)
+
+	// A saved policy is a model folder that loads back with the same weights.
+	out := filepath.Join(t.TempDir(), "model.safetensors")
+	if err := p.Save(out, map[string]string{"step": "3"}); err != nil {
+		t.Fatal(err)
+	}
+	q, err := Load(filepath.Dir(out), gotch.CPU, raw.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	again, err := q.Generate([][]int{prompt}, hf.GenerateOptions{MaxNew: 6, Stop: []int{362}})
+	if err != nil || fmt.Sprint(again) != fmt.Sprint(want) {
+		t.Errorf("the saved model generates %v (%v), the original %v", again, err, want)
+	}
+}
+
+// textPolicyCheckSampled checks that sampled captions' log-probs agree with teacher forcing's,
+// which records a graph that reaches the weights.
+func textPolicyCheckSampled(t *testing.T, p *TextPolicy, imgs []images.Planar) {
+	t.Helper()
 	// Sampled captions' log-probs agree with teacher forcing, which records a graph.
 	rngs := make([]*rand.Rand, 4)
 	for i := range rngs {
 		rngs[i] = rand.New(rand.NewPCG(uint64(i), 9))
 	}
-	roll, err = p.Sample(imgs, 2, policy.SampleOptions{Temperature: 0.8, MinLen: 2}, rngs)
+	roll, err := p.Sample(imgs, 2, policy.SampleOptions{Temperature: 0.8, MinLen: 2}, rngs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,20 +109,5 @@ func TestTextPolicy(t *testing.T) {
 	}
 	if nonzero < len(p.TrainableParams())/2 {
 		t.Errorf("%d of %d parameters got a gradient", nonzero, len(p.TrainableParams()))
-	}
-
-	// A saved policy is a model folder that loads back with the same weights.
-	out := filepath.Join(t.TempDir(), "model.safetensors")
-	if err := p.Save(out, map[string]string{"step": "3"}); err != nil {
-		t.Fatal(err)
-	}
-	q, err := LoadLM(filepath.Dir(out), gotch.CPU, raw.Float32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	again, err := q.Generate([][]int{prompt}, GenerateOptions{MaxNew: 6, Stop: []int{362}})
-	if err != nil || fmt.Sprint(again) != fmt.Sprint(want) {
-		t.Errorf("the saved model generates %v (%v), the original %v", again, err, want)
 	}
 }
