@@ -9,8 +9,8 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/hf"
 	"github.com/unigrpo/unigrpo/models/hf/lm"
+	"github.com/unigrpo/unigrpo/models/hf/qwenvl"
 	"github.com/unigrpo/unigrpo/world"
 	worldtask "github.com/unigrpo/unigrpo/world/task"
 )
@@ -78,7 +78,7 @@ func TestGRPOOnQwenVLWithCLIPReward(t *testing.T) {
 		if filepath.Ext(path) == ".safetensors" {
 			path = filepath.Dir(path)
 		}
-		p, err := hf.NewQwenVLPolicy(path, dev, raw.Float32, prompt, 32, 8, !o.Frozen)
+		p, err := qwenvl.NewPolicy(path, dev, raw.Float32, prompt, 32, 8, !o.Frozen)
 		if err != nil {
 			return nil, err
 		}

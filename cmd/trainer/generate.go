@@ -18,6 +18,7 @@ import (
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/hf"
 	"github.com/unigrpo/unigrpo/models/hf/lm"
+	"github.com/unigrpo/unigrpo/models/hf/qwenvl"
 	"github.com/unigrpo/unigrpo/models/hf/tokenizer"
 	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/trainer"
@@ -103,7 +104,7 @@ func generateVL(dir, prompt, imageFile string, maxNew int, kind raw.Kind, dev go
 	if err != nil {
 		return err
 	}
-	proc, err := hf.LoadQwenVLImageProcessor(dir)
+	proc, err := qwenvl.LoadImageProcessor(dir)
 	if err != nil {
 		return err
 	}
@@ -134,12 +135,12 @@ func generateVL(dir, prompt, imageFile string, maxNew int, kind raw.Kind, dev go
 	if err != nil {
 		return err
 	}
-	m, err := hf.LoadQwenVL(dir, dev, kind)
+	m, err := qwenvl.Load(dir, dev, kind)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	out, err := m.Generate([]hf.QwenVLPrompt{{IDs: idsIn, Pixels: pixels, Grids: grids}}, hf.GenerateOptions{MaxNew: maxNew, Stop: m.Config().Text.EOSIDs()})
+	out, err := m.Generate([]qwenvl.Prompt{{IDs: idsIn, Pixels: pixels, Grids: grids}}, hf.GenerateOptions{MaxNew: maxNew, Stop: m.Config().Text.EOSIDs()})
 	if err != nil {
 		return err
 	}

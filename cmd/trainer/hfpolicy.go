@@ -11,6 +11,7 @@ import (
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/hf"
 	"github.com/unigrpo/unigrpo/models/hf/lm"
+	"github.com/unigrpo/unigrpo/models/hf/qwenvl"
 	"github.com/unigrpo/unigrpo/models/hf/tokenizer"
 	"github.com/unigrpo/unigrpo/trainer"
 )
@@ -170,7 +171,7 @@ func qwenVLLoader(prompt string, kind raw.Kind, size, maxLen int) func(string, g
 		if dir == "" {
 			return nil, fmt.Errorf("%s is not a Hugging Face model folder (no config.json with a model_type)", path)
 		}
-		p, err := hf.NewQwenVLPolicy(dir, dev, kind, vlPrompt(prompt), size, maxLen, !o.Frozen)
+		p, err := qwenvl.NewPolicy(dir, dev, kind, vlPrompt(prompt), size, maxLen, !o.Frozen)
 		if err != nil {
 			return nil, err
 		}

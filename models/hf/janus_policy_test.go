@@ -190,7 +190,7 @@ func TestJanusPolicySampledMatchesScored(t *testing.T) {
 
 // A caption may hold the image token (the policy can sample it): ScoreText scores it as text,
 // as sampling read it, and the tokens before it as the caption cut before it. (Oracle:
-// causality; qwenvl_policy_test.go's test of the same case.)
+// causality; models/hf/qwenvl's test of the same case.)
 func TestJanusPolicyCaptionWithImageToken(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

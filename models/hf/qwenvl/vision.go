@@ -1,40 +1,41 @@
-package hf
+package qwenvl
 
 import (
 	"fmt"
 	"strings"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
 )
 
-// qwenVision is Qwen2.5-VL's vision tower: a Linear patch embedding (the Conv3d whose kernel is
+// visionTower is Qwen2.5-VL's vision tower: a linear patch embedding (the Conv3d whose kernel is
 // its stride), blocks of pre-RMSNorm attention with 2-D rotary positions (in windows of
 // window_size pixels, or over the whole image in fullatt_block_indexes) and a gated SiLU MLP,
 // then the patch merger (RMSNorm, merge^2 neighbouring patches concatenated, a GELU MLP).
-type qwenVision struct {
-	cfg    QwenVisionConfig
+type visionTower struct {
+	cfg    VisionConfig
 	kind   raw.Kind
 	patch  raw.Tensor // [Dv, C*T*P*P]
-	blocks []qwenVisionBlock
+	blocks []visionBlock
 	lnQ    raw.Tensor            // [Dv]
-	mlp0   Linear                // [Dv*merge^2, Dv*merge^2]
-	mlp2   Linear                // [OutD, Dv*merge^2]
+	mlp0   hf.Linear             // [Dv*merge^2, Dv*merge^2]
+	mlp2   hf.Linear             // [OutD, Dv*merge^2]
 	names  []string              // load order
 	named  map[string]raw.Tensor // the weights as loaded, by name
 }
 
-type qwenVisionBlock struct {
+type visionBlock struct {
 	norm1, norm2   raw.Tensor
-	qkv, proj      Linear
-	gate, up, down Linear
+	qkv, proj      hf.Linear
+	gate, up, down hf.Linear
 	full           bool // attention over the whole image, not in windows
 }
 
-// qwenVisionEps is the vision tower's RMSNorm epsilon (fixed in transformers' code).
-const qwenVisionEps = 1e-6
+// visionEps is the vision tower's RMSNorm epsilon (fixed in transformers' code).
+const visionEps = 1e-6
 
 // load reads the vision tensors (names visual.*) into arena w; every tensor of ws must be read.
-func (v *qwenVision) load(ws *Weights, c QwenVisionConfig, w *raw.Arena, kind raw.Kind) error {
+func (v *visionTower) load(ws *hf.Weights, c VisionConfig, w *raw.Arena, kind raw.Kind) error {
 	v.cfg, v.kind, v.named = c, kind, map[string]raw.Tensor{}
 	D, F, C := int64(c.D), int64(c.F), int64(c.Channels)
 	T, P, U := int64(c.TemporalPatch), int64(c.Patch), int64(c.D*c.Merge*c.Merge)
@@ -52,8 +53,8 @@ func (v *qwenVision) load(ws *Weights, c QwenVisionConfig, w *raw.Arena, kind ra
 		}
 		return t
 	}
-	lin := func(name string, out, in int64) Linear {
-		return Linear{W: get(name+".weight", out, in), B: get(name+".bias", out)}
+	lin := func(name string, out, in int64) hf.Linear {
+		return hf.Linear{W: get(name+".weight", out, in), B: get(name+".bias", out)}
 	}
 	if p := get("visual.patch_embed.proj.weight", D, C, T, P, P); p != nil {
 		v.patch = w.View(p, D, C*T*P*P)
@@ -64,7 +65,7 @@ func (v *qwenVision) load(ws *Weights, c QwenVisionConfig, w *raw.Arena, kind ra
 	}
 	for i := range c.Depth {
 		p := fmt.Sprintf("visual.blocks.%d.", i)
-		v.blocks = append(v.blocks, qwenVisionBlock{
+		v.blocks = append(v.blocks, visionBlock{
 			norm1: get(p+"norm1.weight", D),
 			qkv:   lin(p+"attn.qkv", 3*D, D),
 			proj:  lin(p+"attn.proj", D, D),
@@ -95,7 +96,7 @@ func (v *qwenVision) load(ws *Weights, c QwenVisionConfig, w *raw.Arena, kind ra
 
 // encode runs the tower on pixel rows [N, C*T*P*P] (the processor's layout) of the images of
 // grids and returns their merged features [M, OutD] in the original order of the merged tokens.
-func (v *qwenVision) encode(a *raw.Arena, pixels raw.Tensor, grids [][3]int) (raw.Tensor, error) {
+func (v *visionTower) encode(a *raw.Arena, pixels raw.Tensor, grids [][3]int) (raw.Tensor, error) {
 	c := v.cfg
 	L, err := v.layout(grids)
 	if err != nil {
@@ -121,15 +122,15 @@ func (v *qwenVision) encode(a *raw.Arena, pixels raw.Tensor, grids [][3]int) (ra
 		if b.full {
 			segs = L.frames
 		}
-		h := RMSNorm(a, x, b.norm1, qwenVisionEps, v.kind)
+		h := hf.RMSNorm(a, x, b.norm1, visionEps, v.kind)
 		qkv := a.Permute(a.View(a.Linear(h, b.qkv.W, b.qkv.B), N, 3, H, Dh), 1, 2, 0, 3) // [3, H, N, Dh]
-		q := Rope(a, a.Unsqueeze(a.Select(qkv, 0, 0), 0), cos, sin)
-		k := Rope(a, a.Unsqueeze(a.Select(qkv, 0, 1), 0), cos, sin)
+		q := hf.Rope(a, a.Unsqueeze(a.Select(qkv, 0, 0), 0), cos, sin)
+		k := hf.Rope(a, a.Unsqueeze(a.Select(qkv, 0, 1), 0), cos, sin)
 		val := a.Unsqueeze(a.Select(qkv, 0, 2), 0)
 		outs := make([]raw.Tensor, 0, len(segs)-1)
 		for s := 1; s < len(segs); s++ {
 			lo, n := int64(segs[s-1]), int64(segs[s]-segs[s-1])
-			outs = append(outs, Attend(a, a.Narrow(q, 2, lo, n), a.Narrow(k, 2, lo, n), a.Narrow(val, 2, lo, n), nil, v.kind, Dh))
+			outs = append(outs, hf.Attend(a, a.Narrow(q, 2, lo, n), a.Narrow(k, 2, lo, n), a.Narrow(val, 2, lo, n), nil, v.kind, Dh))
 		}
 		o := outs[0]
 		if len(outs) > 1 {
@@ -137,12 +138,12 @@ func (v *qwenVision) encode(a *raw.Arena, pixels raw.Tensor, grids [][3]int) (ra
 		}
 		o = a.Reshape(a.Transpose(a.Select(o, 0, 0), 0, 1), N, D) // [N, D]
 		x = a.Add(x, a.Linear(o, b.proj.W, b.proj.B))
-		h = RMSNorm(a, x, b.norm2, qwenVisionEps, v.kind)
+		h = hf.RMSNorm(a, x, b.norm2, visionEps, v.kind)
 		mlp := a.Mul(a.Silu(a.Linear(h, b.gate.W, b.gate.B)), a.Linear(h, b.up.W, b.up.B))
 		x = a.Add(x, a.Linear(mlp, b.down.W, b.down.B))
 	}
 	unit := int64(c.Merge * c.Merge)
-	h := a.Reshape(RMSNorm(a, x, v.lnQ, qwenVisionEps, v.kind), N/unit, unit*D)
+	h := a.Reshape(hf.RMSNorm(a, x, v.lnQ, visionEps, v.kind), N/unit, unit*D)
 	h = a.Linear(a.Gelu(a.Linear(h, v.mlp0.W, v.mlp0.B)), v.mlp2.W, v.mlp2.B) // [M, OutD]
 	h = a.Embedding(h, a.FromInt64(L.inverse, N/unit))                        // original order
 	return h, a.Err()

@@ -1,4 +1,4 @@
-package hf
+package qwenvl
 
 import (
 	"fmt"
@@ -7,37 +7,38 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
 )
 
-// QwenVL is a Qwen2.5-VL model: the vision tower and the language model, whose weights share one
+// Model is a Qwen2.5-VL model: the vision tower and the language model, whose weights share one
 // arena (the LM's).
-type QwenVL struct {
-	cfg    QwenVLConfig
-	lm     *Decoder // the language model; its arena owns every weight
-	vision qwenVision
+type Model struct {
+	cfg    Config
+	lm     *hf.Decoder // the language model; its arena owns every weight
+	vision visionTower
 }
 
-// LoadQwenVL reads a Qwen2_5_VLForConditionalGeneration folder onto dev, with weights and
+// Load reads a Qwen2_5_VLForConditionalGeneration folder onto dev, with weights and
 // activations in kind (raw.Float32 or raw.BFloat16). Every tensor config.json implies must be
 // present with its shape, and the folder may hold no other. Both weight layouts are read: the
 // original one (model.layers.*, visual.*) that transformers writes, and its in-memory one
 // (model.language_model.*, model.visual.*).
-func LoadQwenVL(dir string, dev gotch.Device, kind raw.Kind) (*QwenVL, error) {
-	cfg, err := ReadQwenVLConfig(dir)
+func Load(dir string, dev gotch.Device, kind raw.Kind) (*Model, error) {
+	cfg, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err
 	}
-	ws, err := OpenWeights(dir)
+	ws, err := hf.OpenWeights(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer ws.Close()
-	text, vis, err := qwenVLSplitWeights(ws)
+	text, vis, err := splitWeights(ws)
 	if err != nil {
 		return nil, err
 	}
-	lm := NewDecoder(cfg.Text, dev, kind, "")
-	m := &QwenVL{cfg: cfg, lm: lm}
+	lm := hf.NewDecoder(cfg.Text, dev, kind, "")
+	m := &Model{cfg: cfg, lm: lm}
 	if err := lm.Load(text); err != nil {
 		m.Close()
 		return nil, err
@@ -49,10 +50,10 @@ func LoadQwenVL(dir string, dev gotch.Device, kind raw.Kind) (*QwenVL, error) {
 	return m, nil
 }
 
-// qwenVLSplitWeights splits a folder's tensors into the language model's, under the names
-// Decoder.Load reads (model.*, lm_head.weight), and the vision tower's (visual.*). The views
+// splitWeights splits a folder's tensors into the language model's, under the names
+// hf.Decoder.Load reads (model.*, lm_head.weight), and the vision tower's (visual.*). The views
 // share the folder's mapped files; only ws is to be closed.
-func qwenVLSplitWeights(ws *Weights) (text, vis *Weights, err error) {
+func splitWeights(ws *hf.Weights) (text, vis *hf.Weights, err error) {
 	textNames, visNames := map[string]string{}, map[string]string{}
 	for _, name := range ws.Names() {
 		dst, n := textNames, name
@@ -73,10 +74,10 @@ func qwenVLSplitWeights(ws *Weights) (text, vis *Weights, err error) {
 }
 
 // Config returns the model's config.
-func (m *QwenVL) Config() QwenVLConfig { return m.cfg }
+func (m *Model) Config() Config { return m.cfg }
 
 // Close frees the weights.
-func (m *QwenVL) Close() {
+func (m *Model) Close() {
 	if m.lm != nil {
 		m.lm.Close()
 	}

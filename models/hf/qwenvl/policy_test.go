@@ -1,4 +1,4 @@
-package hf
+package qwenvl
 
 import (
 	"encoding/json"
@@ -14,11 +14,24 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/internal/hftest"
 	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/trainer"
 )
 
-var _ trainer.Policy = (*QwenVLPolicy)(nil)
+var _ trainer.Policy = (*Policy)(nil)
+
+// qwenVLExpected is what the policy test reads of the fixture's expected.json: the prompt and
+// transformers' greedy generation.
+type qwenVLExpected struct {
+	Inputs struct {
+		Prompt string `json:"prompt"`
+	} `json:"inputs"`
+	Generation struct {
+		Generate [][]int `json:"generate"`
+	} `json:"generation"`
+}
 
 // Step 5: the policy's greedy captions are transformers' generation from image.png; sampled and
 // teacher-forced log-probs agree; gradients reach the language model and not the vision tower;
@@ -26,15 +39,8 @@ var _ trainer.Policy = (*QwenVLPolicy)(nil)
 func TestQwenVLPolicy(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	dir := filepath.Join("testdata", "transformers", qwenVLFamily)
-	var exp struct {
-		Inputs struct {
-			Prompt string `json:"prompt"`
-		} `json:"inputs"`
-		Generation struct {
-			Generate [][]int `json:"generate"`
-		} `json:"generation"`
-	}
+	dir := hftest.Dir(qwenVLFamily)
+	var exp qwenVLExpected
 	js, err := os.ReadFile(filepath.Join(dir, "expected.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +48,7 @@ func TestQwenVLPolicy(t *testing.T) {
 	if err := json.Unmarshal(js, &exp); err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewQwenVLPolicy(dir, gotch.CPU, raw.Float32, exp.Inputs.Prompt, 64, 6, true)
+	p, err := NewPolicy(dir, gotch.CPU, raw.Float32, exp.Inputs.Prompt, 64, 6, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +61,39 @@ func TestQwenVLPolicy(t *testing.T) {
 		crop = append(crop, rgb[3*y*w:3*(y*w+20)]...)
 	}
 	imgs := []images.Planar{images.FromRGB8(w, h, rgb), images.FromRGB8(20, h, crop)}
+	alone := qwenVLCheckGreedy(t, p, imgs, exp, crop, h)
+	qwenVLCheckSampled(t, p, imgs)
 
+	// A saved policy is a model folder that loads back with the same weights.
+	out := filepath.Join(t.TempDir(), "model.safetensors")
+	if err := p.Save(out, map[string]string{"step": "3"}); err != nil {
+		t.Fatal(err)
+	}
+	q, err := Load(filepath.Dir(out), gotch.CPU, raw.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	again, err := q.Generate([]Prompt{alone.prompt}, hf.GenerateOptions{MaxNew: 6, Stop: p.Stop})
+	if err != nil || fmt.Sprint(again) != fmt.Sprint(alone.tokens) {
+		t.Errorf("the saved model generates %v (%v), the original %v", again, err, alone.tokens)
+	}
+	if _, err := LoadImageProcessor(filepath.Dir(out)); err != nil {
+		t.Errorf("the saved folder's image processor: %v", err)
+	}
+}
+
+// qwenVLAlone is the cropped image's prompt and its greedy generation alone.
+type qwenVLAlone struct {
+	prompt Prompt
+	tokens [][]int
+}
+
+// qwenVLCheckGreedy checks that greedy sampling of image.png is transformers' greedy generation
+// and that the padded (cropped, h rows) image's rows are its own unpadded generation, which it
+// returns.
+func qwenVLCheckGreedy(t *testing.T, p *Policy, imgs []images.Planar, exp qwenVLExpected, crop []uint8, h int) qwenVLAlone {
+	t.Helper()
 	// Greedy sampling of image.png is transformers' greedy generation; the padded image's rows
 	// are its own unpadded generation.
 	roll, err := p.Sample(imgs, 2, policy.SampleOptions{Greedy: true}, nil)
@@ -68,7 +106,8 @@ func TestQwenVLPolicy(t *testing.T) {
 	}
 	text, _ := p.Proc.ExpandPrompt(exp.Inputs.Prompt, [][3]int{grid})
 	ids, _ := p.Tok.Encode(text, true)
-	alone, err := p.Model.Generate([]QwenVLPrompt{{IDs: ids, Pixels: px, Grids: [][3]int{grid}}}, GenerateOptions{MaxNew: 6, Stop: p.Stop})
+	prompt := Prompt{IDs: ids, Pixels: px, Grids: [][3]int{grid}}
+	alone, err := p.Model.Generate([]Prompt{prompt}, hf.GenerateOptions{MaxNew: 6, Stop: p.Stop})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,13 +120,19 @@ func TestQwenVLPolicy(t *testing.T) {
 			t.Errorf("greedy row %d: %v, generate %v", r, roll.Tokens[r], want)
 		}
 	}
+	return qwenVLAlone{prompt, alone}
+}
 
+// qwenVLCheckSampled checks that sampled captions' log-probs agree with teacher forcing, which
+// records a graph reaching the language model and not the frozen vision tower.
+func qwenVLCheckSampled(t *testing.T, p *Policy, imgs []images.Planar) {
+	t.Helper()
 	// Sampled captions' log-probs agree with teacher forcing, which records a graph.
 	rngs := make([]*rand.Rand, 4)
 	for i := range rngs {
 		rngs[i] = rand.New(rand.NewPCG(uint64(i), 9))
 	}
-	roll, err = p.Sample(imgs, 2, policy.SampleOptions{Temperature: 0.8, MinLen: 2}, rngs)
+	roll, err := p.Sample(imgs, 2, policy.SampleOptions{Temperature: 0.8, MinLen: 2}, rngs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,24 +183,6 @@ func TestQwenVLPolicy(t *testing.T) {
 	if err := a.Err(); err != nil {
 		t.Fatal(err)
 	}
-
-	// A saved policy is a model folder that loads back with the same weights.
-	out := filepath.Join(t.TempDir(), "model.safetensors")
-	if err := p.Save(out, map[string]string{"step": "3"}); err != nil {
-		t.Fatal(err)
-	}
-	q, err := LoadQwenVL(filepath.Dir(out), gotch.CPU, raw.Float32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	again, err := q.Generate([]QwenVLPrompt{{IDs: ids, Pixels: px, Grids: [][3]int{grid}}}, GenerateOptions{MaxNew: 6, Stop: p.Stop})
-	if err != nil || fmt.Sprint(again) != fmt.Sprint(alone) {
-		t.Errorf("the saved model generates %v (%v), the original %v", again, err, alone)
-	}
-	if _, err := LoadQwenVLImageProcessor(filepath.Dir(out)); err != nil {
-		t.Errorf("the saved folder's image processor: %v", err)
-	}
 }
 
 // A caption that holds the <|image_pad|> token (a policy may sample it) is scored as text: only
@@ -163,9 +190,9 @@ func TestQwenVLPolicy(t *testing.T) {
 func TestQwenVLPolicyCaptionWithImageToken(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	dir := filepath.Join("testdata", "transformers", qwenVLFamily)
+	dir := hftest.Dir(qwenVLFamily)
 	prompt := "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>What is in the picture?<|im_end|>\n<|im_start|>assistant\n"
-	p, err := NewQwenVLPolicy(dir, gotch.CPU, raw.Float32, prompt, 32, 6, true)
+	p, err := NewPolicy(dir, gotch.CPU, raw.Float32, prompt, 32, 6, true)
 	if err != nil {
 		t.Fatal(err)
 	}

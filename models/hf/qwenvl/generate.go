@@ -1,25 +1,26 @@
-package hf
+package qwenvl
 
 import (
 	"fmt"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
 	"github.com/unigrpo/unigrpo/models/policy"
 )
 
-// qwenVLDecoder is the language model's decoder with the vision tower in front of its first step.
-type qwenVLDecoder struct {
-	*Stepper
-	m *QwenVL
+// stepper is the language model's decoder with the vision tower in front of its first step.
+type stepper struct {
+	*hf.Stepper
+	m *Model
 }
 
-func (m *QwenVL) newDecoder() qwenVLDecoder { return qwenVLDecoder{m.lm.NewStepper(), m} }
+func (m *Model) newStepper() stepper { return stepper{m.lm.NewStepper(), m} }
 
 // step runs a batch (the prompt first, with its images' features [M, D] made by images(a), then
 // one token per row with images nil) and reads the logits and hidden state of its last position.
-func (d qwenVLDecoder) step(in QwenVLBatch, images func(a *raw.Arena) (raw.Tensor, error)) error {
+func (d stepper) step(in Batch, images func(a *raw.Arena) (raw.Tensor, error)) error {
 	in.Last = true
-	return d.Run(len(in.IDs), func(a *raw.Arena, cache *KVCache) ([]raw.Tensor, raw.Tensor, error) {
+	return d.Run(len(in.IDs), func(a *raw.Arena, cache *hf.KVCache) ([]raw.Tensor, raw.Tensor, error) {
 		var feats raw.Tensor
 		if images != nil {
 			var err error
@@ -31,10 +32,10 @@ func (d qwenVLDecoder) step(in QwenVLBatch, images func(a *raw.Arena) (raw.Tenso
 	})
 }
 
-// EncodeImages runs the vision tower on pixel rows [N, C*T*P*P] (QwenVLImageProcessor's output,
+// EncodeImages runs the vision tower on pixel rows [N, C*T*P*P] (ImageProcessor's output,
 // the images concatenated) of the images of grids and returns their features [M, D], M = N /
 // merge^2, in float32, in the order of the images' <|image_pad|> tokens.
-func (m *QwenVL) EncodeImages(pixels []float32, grids [][3]int) ([]float32, error) {
+func (m *Model) EncodeImages(pixels []float32, grids [][3]int) ([]float32, error) {
 	a := raw.New(m.lm.Device().CInt())
 	defer a.Free()
 	row := m.cfg.Vision.Channels * m.cfg.Vision.TemporalPatch * m.cfg.Vision.Patch * m.cfg.Vision.Patch
@@ -51,9 +52,9 @@ func (m *QwenVL) EncodeImages(pixels []float32, grids [][3]int) ([]float32, erro
 	return out, a.Err()
 }
 
-// QwenVLPrompt is one row of a generation: token ids with their images' placeholders already
-// expanded (QwenVLImageProcessor.ExpandPrompt), and the pixel rows and grids of its images.
-type QwenVLPrompt struct {
+// Prompt is one row of a generation: token ids with their images' placeholders already
+// expanded (ImageProcessor.ExpandPrompt), and the pixel rows and grids of its images.
+type Prompt struct {
 	IDs    []int
 	Pixels []float32 // [N, C*T*P*P] of the row's images, concatenated
 	Grids  [][3]int
@@ -63,7 +64,7 @@ type QwenVLPrompt struct {
 // step with a key/value cache, and returns each row's new tokens: transformers' generate() with
 // do_sample=False. Rows are left-padded into one batch; new tokens continue each row's M-RoPE
 // positions from its largest one + 1 on all three axes.
-func (m *QwenVL) Generate(prompts []QwenVLPrompt, o GenerateOptions) ([][]int, error) {
+func (m *Model) Generate(prompts []Prompt, o hf.GenerateOptions) ([][]int, error) {
 	B := len(prompts)
 	if B == 0 || o.MaxNew < 1 {
 		return nil, fmt.Errorf("hf: generate: %d prompts, %d new tokens", B, o.MaxNew)
@@ -80,7 +81,7 @@ func (m *QwenVL) Generate(prompts []QwenVLPrompt, o GenerateOptions) ([][]int, e
 		grids = append(grids, p.Grids...)
 	}
 	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
-	in := QwenVLBatch{IDs: make([][]int, B), Mask: make([][]int, B)}
+	in := Batch{IDs: make([][]int, B), Mask: make([][]int, B)}
 	for b, p := range prompts {
 		pad := T - len(p.IDs)
 		in.IDs[b] = append(make([]int, pad), p.IDs...)
@@ -98,7 +99,7 @@ func (m *QwenVL) Generate(prompts []QwenVLPrompt, o GenerateOptions) ([][]int, e
 	for b := range B {
 		next[b] = T + delta[b]
 	}
-	dec := m.newDecoder()
+	dec := m.newStepper()
 	defer dec.Close()
 	V := m.lm.Config().Vocab
 	row := m.cfg.Vision.Channels * m.cfg.Vision.TemporalPatch * m.cfg.Vision.Patch * m.cfg.Vision.Patch
@@ -111,7 +112,7 @@ func (m *QwenVL) Generate(prompts []QwenVLPrompt, o GenerateOptions) ([][]int, e
 			return m.vision.encode(a, a.FromFloat32(pixels, int64(len(pixels)/row), int64(row)), grids)
 		}
 	}
-	s, err := NewSampler(B, o.MaxNew, policy.SampleOptions{Greedy: true}, nil, o.Stop)
+	s, err := hf.NewSampler(B, o.MaxNew, policy.SampleOptions{Greedy: true}, nil, o.Stop)
 	if err != nil {
 		return nil, err
 	}

@@ -1,14 +1,15 @@
-package hf
+package qwenvl
 
 import (
 	"fmt"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
 )
 
-// QwenVLBatch is the input of a forward pass of the language model: B rows of T token ids, their
+// Batch is the input of a forward pass of the language model: B rows of T token ids, their
 // M-RoPE positions (RopeIndex) and which keys each row may attend to (as Batch.Mask).
-type QwenVLBatch struct {
+type Batch struct {
 	IDs  [][]int
 	Pos  MRoPE
 	Mask [][]int // [B][S]: S keys, the cached ones first
@@ -23,7 +24,7 @@ type QwenVLBatch struct {
 // of images [M, D] (nil: no image in the batch; the token embeddings are then used as they are).
 // With a cache, the batch's keys and values are appended to it. It returns, as LM.forward, the
 // output of each layer (hidden[0] the input embeddings) and the logits [B, T, V] in float32.
-func (m *QwenVL) forward(a *raw.Arena, in QwenVLBatch, images raw.Tensor, cache *KVCache) (hidden []raw.Tensor, logits raw.Tensor, err error) {
+func (m *Model) forward(a *raw.Arena, in Batch, images raw.Tensor, cache *hf.KVCache) (hidden []raw.Tensor, logits raw.Tensor, err error) {
 	lm := m.lm
 	c := lm.Config()
 	B, T := int64(len(in.IDs)), int64(len(in.IDs[0]))
@@ -91,7 +92,7 @@ func (m *QwenVL) forward(a *raw.Arena, in QwenVLBatch, images raw.Tensor, cache 
 // by the time position for the first mrope_section[0] frequencies, by the height position for
 // the next mrope_section[1] and by the width position for the rest; the two halves of the head
 // share the frequencies. Computed in float32 as transformers does.
-func (m *QwenVL) rotary(a *raw.Arena, pos MRoPE) (cos, sin raw.Tensor) {
+func (m *Model) rotary(a *raw.Arena, pos MRoPE) (cos, sin raw.Tensor) {
 	s0, s1 := m.cfg.MropeSection[0], m.cfg.MropeSection[0]+m.cfg.MropeSection[1]
 	axis := func(i int) int {
 		switch {
@@ -103,5 +104,5 @@ func (m *QwenVL) rotary(a *raw.Arena, pos MRoPE) (cos, sin raw.Tensor) {
 		return 2
 	}
 	c := m.lm.Config()
-	return RotaryTables(a, m.lm.Kind(), c.RopeTheta, c.Dh, pos[:], axis)
+	return hf.RotaryTables(a, m.lm.Kind(), c.RopeTheta, c.Dh, pos[:], axis)
 }

@@ -1,4 +1,4 @@
-package hf
+package qwenvl
 
 import (
 	"fmt"
@@ -8,10 +8,10 @@ import (
 	"github.com/unigrpo/unigrpo/internal/raw"
 )
 
-// qwenVLRows is the prompt side of a batch of N = len(imgs)*G rows: the left-padded prompt ids
+// promptRows is the prompt side of a batch of N = len(imgs)*G rows: the left-padded prompt ids
 // and mask [N, T], their M-RoPE positions, each row's next position offset, and the images'
 // pixel rows and grids.
-type qwenVLRows struct {
+type promptRows struct {
 	ids, mask [][]int
 	pos       MRoPE
 	delta     []int
@@ -21,8 +21,8 @@ type qwenVLRows struct {
 	tokens    []int    // merged tokens per image
 }
 
-func (p *QwenVLPolicy) rows(imgs []images.Planar, G int) (*qwenVLRows, error) {
-	r := &qwenVLRows{}
+func (p *Policy) rows(imgs []images.Planar, G int) (*promptRows, error) {
+	r := &promptRows{}
 	var prompts [][]int
 	for i, im := range imgs {
 		if !im.Valid() || im.C != 3 {
@@ -76,7 +76,7 @@ func (p *QwenVLPolicy) rows(imgs []images.Planar, G int) (*qwenVLRows, error) {
 
 // features runs the frozen vision tower (grad off) on the images once and returns the features
 // of every row's image tokens [sum over rows, D], image b's repeated for its G rows; detached.
-func (p *QwenVLPolicy) features(a *raw.Arena, r *qwenVLRows, G int) (raw.Tensor, error) {
+func (p *Policy) features(a *raw.Arena, r *promptRows, G int) (raw.Tensor, error) {
 	prev := raw.SetGradEnabled(false)
 	row := p.Model.cfg.Vision.Channels * p.Model.cfg.Vision.TemporalPatch * p.Model.cfg.Vision.Patch * p.Model.cfg.Vision.Patch
 	f, err := p.Model.vision.encode(a, a.FromFloat32(r.pixels, int64(len(r.pixels)/row), int64(row)), r.grids)

@@ -1,13 +1,15 @@
-package hf
+package qwenvl
 
 import (
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/unigrpo/unigrpo/models/hf"
 )
 
-// Qwen2.5-VL (Qwen2_5_VLForConditionalGeneration): a windowed ViT (qwenvl_vision.go) whose
+// Qwen2.5-VL (Qwen2_5_VLForConditionalGeneration): a windowed ViT (vision.go) whose
 // merged patch features replace the <|image_pad|> token embeddings of a Qwen2 language model
 // with multimodal rotary positions (M-RoPE: each token has a temporal, a height and a width
 // position, and the rotary frequencies are split into three sections, one per axis).
@@ -15,20 +17,20 @@ import (
 // Below, N is the number of patches of the images (rows of pixel_values), M = N / merge^2 the
 // merged tokens that enter the language model, Dv the vision width.
 
-// QwenVLConfig is what a Qwen2.5-VL config.json says of the model.
-type QwenVLConfig struct {
-	Text         LMConfig // the language model (read as a qwen2 model: q/k/v biases, no o bias)
-	MropeSection []int    // rotary frequency pairs given to the t, h and w positions (sum Dh/2)
-	Vision       QwenVisionConfig
+// Config is what a Qwen2.5-VL config.json says of the model.
+type Config struct {
+	Text         hf.LMConfig // the language model (read as a qwen2 model: q/k/v biases, no o bias)
+	MropeSection []int       // rotary frequency pairs given to the t, h and w positions (sum Dh/2)
+	Vision       VisionConfig
 	ImageToken   int // <|image_pad|>
 	VideoToken   int // <|video_pad|>
 	VisionStart  int // <|vision_start|>
 	VisionEnd    int // <|vision_end|>
 }
 
-// QwenVisionConfig is the vision tower's part of config.json (vision_config), with
+// VisionConfig is the vision tower's part of config.json (vision_config), with
 // Qwen2_5_VLVisionConfig's defaults for what it leaves out.
-type QwenVisionConfig struct {
+type VisionConfig struct {
 	Depth           int     `json:"depth"`
 	D               int     `json:"hidden_size"`
 	F               int     `json:"intermediate_size"`
@@ -48,30 +50,30 @@ type QwenVisionConfig struct {
 	RopeTheta float64 `json:"-"`
 }
 
-// qwenVisionDefaults are Qwen2_5_VLVisionConfig's defaults.
-func qwenVisionDefaults() QwenVisionConfig {
-	return QwenVisionConfig{Depth: 32, D: 3584, F: 3420, H: 16, Channels: 3, Patch: 14, Merge: 2,
+// visionDefaults are Qwen2_5_VLVisionConfig's defaults.
+func visionDefaults() VisionConfig {
+	return VisionConfig{Depth: 32, D: 3584, F: 3420, H: 16, Channels: 3, Patch: 14, Merge: 2,
 		TemporalPatch: 2, Window: 112, OutD: 3584, FullAtt: []int{7, 15, 23, 31}, Act: "silu",
 		TokensPerSecond: 4, RopeTheta: 10000}
 }
 
-// ReadQwenVLConfig reads and checks dir/config.json of a Qwen2.5-VL folder: the transformers 5
+// ReadConfig reads and checks dir/config.json of a Qwen2.5-VL folder: the transformers 5
 // layout (text_config, vision_config, rope_parameters) or the original one (the language model's
 // fields at the top level, rope_scaling {type: mrope, mrope_section}).
-func ReadQwenVLConfig(dir string) (QwenVLConfig, error) {
+func ReadConfig(dir string) (Config, error) {
 	path := filepath.Join(dir, "config.json")
 	js, err := os.ReadFile(path)
 	if err != nil {
-		return QwenVLConfig{}, fmt.Errorf("hf: %w (a Hugging Face model folder has a config.json)", err)
+		return Config{}, fmt.Errorf("hf: %w (a Hugging Face model folder has a config.json)", err)
 	}
-	c, err := parseQwenVLConfig(js)
+	c, err := parseConfig(js)
 	if err != nil {
-		return QwenVLConfig{}, fmt.Errorf("hf: %s: %w", path, err)
+		return Config{}, fmt.Errorf("hf: %s: %w", path, err)
 	}
 	return c, nil
 }
 
-func parseQwenVLConfig(js []byte) (QwenVLConfig, error) {
+func parseConfig(js []byte) (Config, error) {
 	var top struct {
 		ModelType   string          `json:"model_type"`
 		Text        json.RawMessage `json:"text_config"`
@@ -82,12 +84,12 @@ func parseQwenVLConfig(js []byte) (QwenVLConfig, error) {
 		VisionEnd   *int            `json:"vision_end_token_id"`
 	}
 	if err := json.Unmarshal(js, &top); err != nil {
-		return QwenVLConfig{}, err
+		return Config{}, err
 	}
 	if top.ModelType != "qwen2_5_vl" {
-		return QwenVLConfig{}, fmt.Errorf("model_type %q is not qwen2_5_vl", top.ModelType)
+		return Config{}, fmt.Errorf("model_type %q is not qwen2_5_vl", top.ModelType)
 	}
-	var c QwenVLConfig
+	var c Config
 	for _, f := range []struct {
 		dst  *int
 		src  *int
@@ -95,7 +97,7 @@ func parseQwenVLConfig(js []byte) (QwenVLConfig, error) {
 	}{{&c.ImageToken, top.ImageToken, "image_token_id"}, {&c.VideoToken, top.VideoToken, "video_token_id"},
 		{&c.VisionStart, top.VisionStart, "vision_start_token_id"}, {&c.VisionEnd, top.VisionEnd, "vision_end_token_id"}} {
 		if f.src == nil {
-			return QwenVLConfig{}, fmt.Errorf("no %s", f.name)
+			return Config{}, fmt.Errorf("no %s", f.name)
 		}
 		*f.dst = *f.src
 	}
@@ -105,39 +107,39 @@ func parseQwenVLConfig(js []byte) (QwenVLConfig, error) {
 		textJS = js
 	}
 	var err error
-	if c.Text, c.MropeSection, err = parseQwenVLText(textJS); err != nil {
-		return QwenVLConfig{}, err
+	if c.Text, c.MropeSection, err = parseText(textJS); err != nil {
+		return Config{}, err
 	}
-	if c.Vision, err = parseQwenVLVision(top.Vision, c.Text.D); err != nil {
-		return QwenVLConfig{}, err
+	if c.Vision, err = parseVision(top.Vision, c.Text.D); err != nil {
+		return Config{}, err
 	}
 	for _, id := range []int{c.ImageToken, c.VisionStart, c.VisionEnd} {
 		if id < 0 || id >= c.Text.Vocab {
-			return QwenVLConfig{}, fmt.Errorf("special token id %d outside the vocabulary of %d", id, c.Text.Vocab)
+			return Config{}, fmt.Errorf("special token id %d outside the vocabulary of %d", id, c.Text.Vocab)
 		}
 	}
 	return c, nil
 }
 
-// parseQwenVLText reads the language model's config (text_config, or the top level of the
+// parseText reads the language model's config (text_config, or the top level of the
 // original layout) and its M-RoPE sections.
-func parseQwenVLText(textJS []byte) (LMConfig, []int, error) {
+func parseText(textJS []byte) (hf.LMConfig, []int, error) {
 	var rope struct {
 		Params  map[string]json.RawMessage `json:"rope_parameters"`
 		Scaling map[string]json.RawMessage `json:"rope_scaling"`
 	}
 	if err := json.Unmarshal(textJS, &rope); err != nil {
-		return LMConfig{}, nil, fmt.Errorf("text_config: %v", err)
+		return hf.LMConfig{}, nil, fmt.Errorf("text_config: %v", err)
 	}
-	var t LMConfig
+	var t hf.LMConfig
 	if err := json.Unmarshal(textJS, &t); err != nil {
-		return LMConfig{}, nil, fmt.Errorf("text_config: %v", err)
+		return hf.LMConfig{}, nil, fmt.Errorf("text_config: %v", err)
 	}
 	var section []int
 	for _, m := range []map[string]json.RawMessage{rope.Params, rope.Scaling} {
 		if s, ok := m["mrope_section"]; ok {
 			if err := json.Unmarshal(s, &section); err != nil {
-				return LMConfig{}, nil, fmt.Errorf("mrope_section: %v", err)
+				return hf.LMConfig{}, nil, fmt.Errorf("mrope_section: %v", err)
 			}
 		}
 		for _, key := range []string{"rope_type", "type"} {
@@ -145,7 +147,7 @@ func parseQwenVLText(textJS []byte) (LMConfig, []int, error) {
 				var typ string
 				_ = json.Unmarshal(v, &typ)
 				if typ != "default" && typ != "mrope" && typ != "" {
-					return LMConfig{}, nil, fmt.Errorf("text rope type %q is not implemented (only the default M-RoPE)", typ)
+					return hf.LMConfig{}, nil, fmt.Errorf("text rope type %q is not implemented (only the default M-RoPE)", typ)
 				}
 			}
 		}
@@ -160,7 +162,7 @@ func parseQwenVLText(textJS []byte) (LMConfig, []int, error) {
 	switch t.ModelType {
 	case "qwen2_5_vl_text", "qwen2_5_vl":
 	default:
-		return LMConfig{}, nil, fmt.Errorf("text model_type %q is not qwen2_5_vl_text", t.ModelType)
+		return hf.LMConfig{}, nil, fmt.Errorf("text model_type %q is not qwen2_5_vl_text", t.ModelType)
 	}
 	// The text model is a qwen2 decoder: q/k/v biases, no o_proj bias, no MLP bias.
 	t.ModelType, t.AttnBias, t.MLPBias = "qwen2", false, false
@@ -171,24 +173,24 @@ func parseQwenVLText(textJS []byte) (LMConfig, []int, error) {
 		t.KV = t.H
 	}
 	if err := t.Check(); err != nil {
-		return LMConfig{}, nil, fmt.Errorf("text_config: %w", err)
+		return hf.LMConfig{}, nil, fmt.Errorf("text_config: %w", err)
 	}
 	if t.D != t.H*t.Dh {
-		return LMConfig{}, nil, fmt.Errorf("text_config: hidden_size %d is not num_attention_heads %d x head_dim %d", t.D, t.H, t.Dh)
+		return hf.LMConfig{}, nil, fmt.Errorf("text_config: hidden_size %d is not num_attention_heads %d x head_dim %d", t.D, t.H, t.Dh)
 	}
 	sum := 0
 	for _, s := range section {
 		sum += s
 	}
 	if len(section) != 3 || sum != t.Dh/2 {
-		return LMConfig{}, nil, fmt.Errorf("mrope_section %v must be three sizes summing to head_dim/2 = %d", section, t.Dh/2)
+		return hf.LMConfig{}, nil, fmt.Errorf("mrope_section %v must be three sizes summing to head_dim/2 = %d", section, t.Dh/2)
 	}
 	return t, section, nil
 }
 
-// parseQwenVLVision reads vision_config (js; its defaults when empty) against the text width D.
-func parseQwenVLVision(js json.RawMessage, D int) (QwenVisionConfig, error) {
-	v := qwenVisionDefaults()
+// parseVision reads vision_config (js; its defaults when empty) against the text width D.
+func parseVision(js json.RawMessage, D int) (VisionConfig, error) {
+	v := visionDefaults()
 	if len(js) > 0 && string(js) != "null" {
 		if err := json.Unmarshal(js, &v); err != nil {
 			return v, fmt.Errorf("vision_config: %v", err)

@@ -1,13 +1,13 @@
-package hf
+package qwenvl
 
 import (
 	"fmt"
 	"math"
 )
 
-// qwenVisionLayout is what the vision tower computes from the images' grids alone: the window
+// visionLayout is what the vision tower computes from the images' grids alone: the window
 // order of the patches, the attention segments and the rotary angles.
-type qwenVisionLayout struct {
+type visionLayout struct {
 	N       int     // patches
 	order   []int64 // order[i]: the original index of the patch at place i in window order
 	inverse []int64 // inverse[j]: the window-order place of merged token j (original order)
@@ -19,7 +19,7 @@ type qwenVisionLayout struct {
 
 // layout is transformers' rot_pos_emb, get_window_index and cu_seqlens for the grids
 // (t, h, w in patches) of the images, in that order.
-func (v *qwenVision) layout(grids [][3]int) (*qwenVisionLayout, error) {
+func (v *visionTower) layout(grids [][3]int) (*visionLayout, error) {
 	c := v.cfg
 	ms := c.Merge
 	unit := ms * ms
@@ -32,7 +32,7 @@ func (v *qwenVision) layout(grids [][3]int) (*qwenVisionLayout, error) {
 	for i := range inv {
 		inv[i] = float32(1 / math.Pow(c.RopeTheta, float64(2*i)/float64(Dh/2)))
 	}
-	L := &qwenVisionLayout{windows: []int{0}, frames: []int{0}}
+	L := &visionLayout{windows: []int{0}, frames: []int{0}}
 	var rows, cols []int // per patch, original order
 	base := 0            // merged tokens before this image
 	for gi, g := range grids {
@@ -91,7 +91,7 @@ func (v *qwenVision) layout(grids [][3]int) (*qwenVisionLayout, error) {
 // rotary fills the layout's cos and sin [N, Dh] in window order: the head's first quarter of
 // frequencies inv rotate by the patch's row, the second by its column, repeated for the two
 // halves of the head.
-func (L *qwenVisionLayout) rotary(rows, cols []int, inv []float32, Dh int) {
+func (L *visionLayout) rotary(rows, cols []int, inv []float32, Dh int) {
 	q := len(inv)
 	L.cos = make([]float32, L.N*Dh)
 	L.sin = make([]float32, L.N*Dh)

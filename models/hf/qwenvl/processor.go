@@ -1,19 +1,21 @@
-package hf
+package qwenvl
 
 import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/unigrpo/unigrpo/models/hf"
 )
 
-// QwenVLImageProcessor is Qwen2VLImageProcessor (the PIL one; Qwen2.5-VL uses it too) as its
+// ImageProcessor is Qwen2VLImageProcessor (the PIL one; Qwen2.5-VL uses it too) as its
 // preprocessor_config.json sets it: smart_resize (both sides multiples of patch x merge, the
 // area within [MinPixels, MaxPixels], the aspect ratio kept as well as that allows), Pillow's
 // resize, rescale, normalize, and the patch layout of pixel_values.
 //
-// The resize is PILResize (Pillow's to the bit); transformers' torchvision ("fast") processor
+// The resize is hf.PILResize (Pillow's to the bit); transformers' torchvision ("fast") processor
 // resamples differently, and its configs get this PIL preprocessing.
-type QwenVLImageProcessor struct {
+type ImageProcessor struct {
 	MinPixels, MaxPixels int
 	Patch, Merge         int
 	TemporalPatch        int
@@ -25,26 +27,26 @@ type QwenVLImageProcessor struct {
 	Mean, Std            []float32 // one value per channel (3)
 }
 
-// qwenVLImagePad is the placeholder a prompt holds once per image.
-const qwenVLImagePad = "<|image_pad|>"
+// imagePad is the placeholder a prompt holds once per image.
+const imagePad = "<|image_pad|>"
 
-// LoadQwenVLImageProcessor reads dir/preprocessor_config.json, with Qwen2VLImageProcessor's
+// LoadImageProcessor reads dir/preprocessor_config.json, with Qwen2VLImageProcessor's
 // defaults for what it leaves out.
-func LoadQwenVLImageProcessor(dir string) (*QwenVLImageProcessor, error) {
-	pc, err := ReadPreprocessorConfig(dir)
+func LoadImageProcessor(dir string) (*ImageProcessor, error) {
+	pc, err := hf.ReadPreprocessorConfig(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%w (a Qwen2.5-VL folder has a preprocessor_config.json)", err)
 	}
-	p, err := parseQwenVLImageProcessor(pc)
+	p, err := parseImageProcessor(pc)
 	if err != nil {
 		return nil, fmt.Errorf("hf: %s: %w", pc.Path(), err)
 	}
 	return p, nil
 }
 
-// qwenVLProcessorFields are the fields of preprocessor_config.json Qwen2VLImageProcessor
+// processorFields are the fields of preprocessor_config.json Qwen2VLImageProcessor
 // reads; pointers tell a missing field (the class default) from a zero.
-type qwenVLProcessorFields struct {
+type processorFields struct {
 	Type                           string
 	Resize, Rescale, Normalize     *bool
 	Factor                         *float64
@@ -53,8 +55,8 @@ type qwenVLProcessorFields struct {
 	Size                           map[string]float64
 }
 
-func readQwenVLProcessorFields(pc *PreprocessorConfig) qwenVLProcessorFields {
-	var j qwenVLProcessorFields
+func readProcessorFields(pc *hf.PreprocessorConfig) processorFields {
+	var j processorFields
 	pc.Decode("image_processor_type", &j.Type)
 	pc.Decode("do_resize", &j.Resize)
 	pc.Decode("do_rescale", &j.Rescale)
@@ -70,24 +72,24 @@ func readQwenVLProcessorFields(pc *PreprocessorConfig) qwenVLProcessorFields {
 	return j
 }
 
-func parseQwenVLImageProcessor(pc *PreprocessorConfig) (*QwenVLImageProcessor, error) {
-	j := readQwenVLProcessorFields(pc)
+func parseImageProcessor(pc *hf.PreprocessorConfig) (*ImageProcessor, error) {
+	j := readProcessorFields(pc)
 	if err := pc.Err(); err != nil {
 		return nil, err
 	}
-	if ProcessorClass(j.Type) != "Qwen2VLImageProcessor" {
+	if hf.ProcessorClass(j.Type) != "Qwen2VLImageProcessor" {
 		return nil, fmt.Errorf("image_processor_type %q is not Qwen2VLImageProcessor", j.Type)
 	}
-	p := &QwenVLImageProcessor{MinPixels: 56 * 56, MaxPixels: 28 * 28 * 1280, Patch: 14, Merge: 2, TemporalPatch: 2,
+	p := &ImageProcessor{MinPixels: 56 * 56, MaxPixels: 28 * 28 * 1280, Patch: 14, Merge: 2, TemporalPatch: 2,
 		Resize: true, Resample: 3, Rescale: true, RescaleFactor: 1.0 / 255, Normalize: true}
-	Override(&p.Patch, j.Patch)
-	Override(&p.Merge, j.Merge)
-	Override(&p.TemporalPatch, j.Temporal)
-	Override(&p.Resample, j.Resample)
-	Override(&p.Resize, j.Resize)
-	Override(&p.Rescale, j.Rescale)
-	Override(&p.Normalize, j.Normalize)
-	Override(&p.RescaleFactor, j.Factor)
+	hf.Override(&p.Patch, j.Patch)
+	hf.Override(&p.Merge, j.Merge)
+	hf.Override(&p.TemporalPatch, j.Temporal)
+	hf.Override(&p.Resample, j.Resample)
+	hf.Override(&p.Resize, j.Resize)
+	hf.Override(&p.Rescale, j.Rescale)
+	hf.Override(&p.Normalize, j.Normalize)
+	hf.Override(&p.RescaleFactor, j.Factor)
 	// size {shortest_edge: min_pixels, longest_edge: max_pixels} (transformers 5), or the
 	// top-level min_pixels and max_pixels of older configs (these win, as in transformers).
 	if v, ok := j.Size["shortest_edge"]; ok {
@@ -96,8 +98,8 @@ func parseQwenVLImageProcessor(pc *PreprocessorConfig) (*QwenVLImageProcessor, e
 	if v, ok := j.Size["longest_edge"]; ok {
 		p.MaxPixels = int(v)
 	}
-	Override(&p.MinPixels, j.MinPixels)
-	Override(&p.MaxPixels, j.MaxPixels)
+	hf.Override(&p.MinPixels, j.MinPixels)
+	hf.Override(&p.MaxPixels, j.MaxPixels)
 	p.Mean = pc.Channels("image_mean", []float32{0.48145466, 0.4578275, 0.40821073})
 	p.Std = pc.Channels("image_std", []float32{0.26862954, 0.26130258, 0.27577711})
 	if err := pc.Err(); err != nil {
@@ -121,7 +123,7 @@ func parseQwenVLImageProcessor(pc *PreprocessorConfig) (*QwenVLImageProcessor, e
 
 // SmartResize is transformers' smart_resize: the height and width the processor resizes an
 // h x w image to.
-func (p *QwenVLImageProcessor) SmartResize(h, w int) (nh, nw int, err error) {
+func (p *ImageProcessor) SmartResize(h, w int) (nh, nw int, err error) {
 	f := p.Patch * p.Merge
 	if h < 1 || w < 1 {
 		return 0, 0, fmt.Errorf("hf: an image of %dx%d", w, h)
@@ -150,7 +152,7 @@ func (p *QwenVLImageProcessor) SmartResize(h, w int) (nh, nw int, err error) {
 // (image_grid_thw): the image resized, rescaled and normalized, repeated over the temporal
 // patch, cut into P x P patches that come merge x merge blocks at a time, the blocks row-major;
 // a row holds a patch's values channel, then frame, then row, then column major.
-func (p *QwenVLImageProcessor) Preprocess(w, h int, rgb []uint8) (pixels []float32, grid [3]int, err error) {
+func (p *ImageProcessor) Preprocess(w, h int, rgb []uint8) (pixels []float32, grid [3]int, err error) {
 	if w < 1 || h < 1 || len(rgb) != 3*w*h {
 		return nil, grid, fmt.Errorf("hf: an image of %dx%d needs %d bytes of RGB, not %d", w, h, 3*w*h, len(rgb))
 	}
@@ -160,7 +162,7 @@ func (p *QwenVLImageProcessor) Preprocess(w, h int, rgb []uint8) (pixels []float
 		if err != nil {
 			return nil, grid, err
 		}
-		img = PILResize(img, w, h, nw, nh, p.Resample)
+		img = hf.PILResize(img, w, h, nw, nh, p.Resample)
 		w, h = nw, nh
 	}
 	P, ms, T := p.Patch, p.Merge, p.TemporalPatch
@@ -209,17 +211,17 @@ func (p *QwenVLImageProcessor) Preprocess(w, h int, rgb []uint8) (pixels []float
 
 // ExpandPrompt replaces the i-th <|image_pad|> of prompt by t*h*w/merge^2 of them for the i-th
 // grid, as Qwen2_5_VLProcessor does before tokenizing.
-func (p *QwenVLImageProcessor) ExpandPrompt(prompt string, grids [][3]int) (string, error) {
-	parts := strings.Split(prompt, qwenVLImagePad)
+func (p *ImageProcessor) ExpandPrompt(prompt string, grids [][3]int) (string, error) {
+	parts := strings.Split(prompt, imagePad)
 	if len(parts)-1 != len(grids) {
-		return "", fmt.Errorf("hf: the prompt holds %d %s for %d images", len(parts)-1, qwenVLImagePad, len(grids))
+		return "", fmt.Errorf("hf: the prompt holds %d %s for %d images", len(parts)-1, imagePad, len(grids))
 	}
 	var b strings.Builder
 	for i, part := range parts {
 		b.WriteString(part)
 		if i < len(grids) {
 			g := grids[i]
-			b.WriteString(strings.Repeat(qwenVLImagePad, g[0]*g[1]*g[2]/(p.Merge*p.Merge)))
+			b.WriteString(strings.Repeat(imagePad, g[0]*g[1]*g[2]/(p.Merge*p.Merge)))
 		}
 	}
 	return b.String(), nil

@@ -1,4 +1,4 @@
-package hf
+package qwenvl
 
 import "fmt"
 
@@ -13,7 +13,7 @@ type MRoPE [3][][]int
 // the image starts at (time stays at s for a still image); the text after an image continues
 // from the largest position so far + 1. Padding gets position 1. delta[b] is the position of
 // row b's next token minus its index in the row (the offset new tokens continue with).
-func (c QwenVLConfig) RopeIndex(ids, mask [][]int, grids [][3]int) (pos MRoPE, delta []int, err error) {
+func (c Config) RopeIndex(ids, mask [][]int, grids [][3]int) (pos MRoPE, delta []int, err error) {
 	B := len(ids)
 	for a := range pos {
 		pos[a] = make([][]int, B)

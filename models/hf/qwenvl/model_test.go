@@ -1,4 +1,4 @@
-package hf
+package qwenvl
 
 import (
 	"encoding/binary"
@@ -15,35 +15,36 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/internal/hftest"
 	"github.com/unigrpo/unigrpo/models/hf/tokenizer"
 )
 
 const qwenVLFamily = "qwen2_5_vl"
 
 // qwenVLInts reads an I64 tensor of the fixture (Weights.Load reads only float tensors).
-func qwenVLInts(t *testing.T, f *fixture, name string) ([]int, []int64) {
+func qwenVLInts(t *testing.T, f *hftest.Fixture, name string) ([]int, []int64) {
 	t.Helper()
-	st, ok := f.tensors.tensors[name]
-	if !ok || st.dtype != "I64" {
-		t.Fatalf("%s: expected.safetensors has no I64 %s", f.dir, name)
+	dtype, shape, b, ok := f.Tensors.Raw(name)
+	if !ok || dtype != "I64" {
+		t.Fatalf("%s: expected.safetensors has no I64 %s", f.Dir, name)
 	}
-	b := st.file.data[st.lo:st.hi]
 	out := make([]int, len(b)/8)
 	for i := range out {
 		out[i] = int(int64(binary.LittleEndian.Uint64(b[8*i:])))
 	}
-	return out, st.shape
+	return out, shape
 }
 
 // qwenVLFixtureInputs returns the fixture's pixel rows, grids, input ids and mask.
-func qwenVLFixtureInputs(t *testing.T, f *fixture, a *raw.Arena) (pixels []float32, grids [][3]int, ids, mask [][]int) {
+func qwenVLFixtureInputs(t *testing.T, f *hftest.Fixture, a *raw.Arena) (pixels []float32, grids [][3]int, ids, mask [][]int) {
 	t.Helper()
-	pixels, _ = f.values(t, a, "pixel_values")
+	pixels, _ = f.Values(t, a, "pixel_values")
 	g, gs := qwenVLInts(t, f, "image_grid_thw")
 	for i := 0; i < int(gs[0]); i++ {
 		grids = append(grids, [3]int{g[3*i], g[3*i+1], g[3*i+2]})
 	}
-	ids = f.exp.Inputs.InputIDs
+	ids = f.Exp.Inputs.InputIDs
 	m, ms := qwenVLInts(t, f, "attention_mask")
 	for b := 0; b < int(ms[0]); b++ {
 		mask = append(mask, m[b*int(ms[1]):(b+1)*int(ms[1])])
@@ -71,8 +72,8 @@ func qwenVLCompare(t *testing.T, a *raw.Arena, got raw.Tensor, want []float32) (
 func TestQwenVLVisionMatchesTransformers(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	f := loadFixture(t, qwenVLFamily)
-	m, err := LoadQwenVL(f.dir, gotch.CPU, raw.Float32)
+	f := hftest.Open(t, qwenVLFamily)
+	m, err := Load(f.Dir, gotch.CPU, raw.Float32)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestQwenVLVisionMatchesTransformers(t *testing.T) {
 	a := raw.New(-1)
 	defer a.Free()
 	pixels, grids, _, _ := qwenVLFixtureInputs(t, f, a)
-	want, shape := f.values(t, a, "image_embeds")
+	want, shape := f.Values(t, a, "image_embeds")
 	got, err := m.vision.encode(a, a.FromFloat32(pixels, int64(len(pixels)/384), 384), grids)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +100,7 @@ func TestQwenVLVisionMatchesTransformers(t *testing.T) {
 func TestQwenVLLoadErrors(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	src := filepath.Join("testdata", "transformers", qwenVLFamily)
+	src := hftest.Dir(qwenVLFamily)
 	js, err := os.ReadFile(filepath.Join(src, "config.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +118,7 @@ func TestQwenVLLoadErrors(t *testing.T) {
 	if err := os.Symlink(filepath.Join(mustAbs(t, src), "model.safetensors"), filepath.Join(dir, "model.safetensors")); err != nil {
 		t.Fatal(err)
 	}
-	_, err = LoadQwenVL(dir, gotch.CPU, raw.Float32)
+	_, err = Load(dir, gotch.CPU, raw.Float32)
 	if err == nil || !contains(err.Error(), "visual.blocks.0.mlp.gate_proj.weight") {
 		t.Errorf("a vision_config that does not fit the weights: error %v, want one naming visual.blocks.0.mlp.gate_proj.weight", err)
 	}
@@ -128,7 +129,7 @@ func TestQwenVLLoadErrors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), js, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = LoadQwenVL(dir, gotch.CPU, raw.Float32)
+	_, err = Load(dir, gotch.CPU, raw.Float32)
 	if err == nil || !contains(err.Error(), "visual.blocks.1.") {
 		t.Errorf("a folder with a block more than depth: error %v, want one naming visual.blocks.1.*", err)
 	}
@@ -166,8 +167,8 @@ func TestQwenVLMatchesTransformers(t *testing.T) {
 }
 
 func qwenVLCheckForward(t *testing.T, kind raw.Kind, tol float64) {
-	f := loadFixture(t, qwenVLFamily)
-	m, err := LoadQwenVL(f.dir, gotch.CPU, kind)
+	f := hftest.Open(t, qwenVLFamily)
+	m, err := Load(f.Dir, gotch.CPU, kind)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,12 +199,12 @@ func qwenVLCheckForward(t *testing.T, kind raw.Kind, tol float64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hidden, logits, err := m.forward(a, QwenVLBatch{IDs: ids, Pos: pos, Mask: mask}, images, nil)
+	hidden, logits, err := m.forward(a, Batch{IDs: ids, Pos: pos, Mask: mask}, images, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	check := func(name string, got raw.Tensor) {
-		want, _ := f.values(t, a, name)
+		want, _ := f.Values(t, a, name)
 		worst, scale := qwenVLCompare(t, a, got, want)
 		t.Logf("%s: max diff %.3g of values up to %.3g", name, worst, scale)
 		if worst > tol*math.Max(1, scale) {
@@ -221,8 +222,8 @@ func qwenVLCheckForward(t *testing.T, kind raw.Kind, tol float64) {
 func TestQwenVLGenerateMatchesTransformers(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	f := loadFixture(t, qwenVLFamily)
-	m, err := LoadQwenVL(f.dir, gotch.CPU, raw.Float32)
+	f := hftest.Open(t, qwenVLFamily)
+	m, err := Load(f.Dir, gotch.CPU, raw.Float32)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,12 +231,12 @@ func TestQwenVLGenerateMatchesTransformers(t *testing.T) {
 	a := raw.New(-1)
 	defer a.Free()
 	pixels, grids, ids, _ := qwenVLFixtureInputs(t, f, a)
-	got, err := m.Generate([]QwenVLPrompt{{IDs: ids[0], Pixels: pixels, Grids: grids}}, GenerateOptions{MaxNew: f.exp.Generation.MaxNew})
+	got, err := m.Generate([]Prompt{{IDs: ids[0], Pixels: pixels, Grids: grids}}, hf.GenerateOptions{MaxNew: f.Exp.Generation.MaxNew})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(got) != fmt.Sprint(f.exp.Generation.Generate) {
-		t.Errorf("Go %v, transformers %v", got, f.exp.Generation.Generate)
+	if fmt.Sprint(got) != fmt.Sprint(f.Exp.Generation.Generate) {
+		t.Errorf("Go %v, transformers %v", got, f.Exp.Generation.Generate)
 	}
 }
 
@@ -268,15 +269,15 @@ func qwenVLFixtureImage(t *testing.T, dir string) (w, h int, rgb []uint8) {
 func TestQwenVLProcessorMatchesTransformers(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	f := loadFixture(t, qwenVLFamily)
-	p, err := LoadQwenVLImageProcessor(f.dir)
+	f := hftest.Open(t, qwenVLFamily)
+	p, err := LoadImageProcessor(f.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := raw.New(-1)
 	defer a.Free()
 	wantPix, grids, ids, _ := qwenVLFixtureInputs(t, f, a)
-	w, h, rgb := qwenVLFixtureImage(t, f.dir)
+	w, h, rgb := qwenVLFixtureImage(t, f.Dir)
 	pix, grid, err := p.Preprocess(w, h, rgb)
 	if err != nil {
 		t.Fatal(err)
@@ -301,7 +302,7 @@ func TestQwenVLProcessorMatchesTransformers(t *testing.T) {
 			Expanded string `json:"expanded_prompt"`
 		} `json:"inputs"`
 	}
-	js, err := os.ReadFile(filepath.Join(f.dir, "expected.json"))
+	js, err := os.ReadFile(filepath.Join(f.Dir, "expected.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +316,7 @@ func TestQwenVLProcessorMatchesTransformers(t *testing.T) {
 	if expanded != exp.Inputs.Expanded {
 		t.Errorf("expanded prompt %q, transformers %q", expanded, exp.Inputs.Expanded)
 	}
-	tok, err := tokenizer.Load(f.dir)
+	tok, err := tokenizer.Load(f.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}

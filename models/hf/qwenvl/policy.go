@@ -1,4 +1,4 @@
-package hf
+package qwenvl
 
 import (
 	"fmt"
@@ -6,16 +6,17 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
 	"github.com/unigrpo/unigrpo/models/hf/tokenizer"
 	"github.com/unigrpo/unigrpo/models/policy"
 )
 
-// QwenVLPolicy is a Qwen2.5-VL model as the captioning policy of Unified-GRPO: each image's
+// Policy is a Qwen2.5-VL model as the captioning policy of Unified-GRPO: each image's
 // captions continue a chat prompt that holds the image (one <|image_pad|>, expanded to the
 // image's tokens). The vision tower is frozen (the paper's choice); the language model trains.
-type QwenVLPolicy struct {
-	Model  *QwenVL
-	Proc   *QwenVLImageProcessor
+type Policy struct {
+	Model  *Model
+	Proc   *ImageProcessor
 	Tok    *tokenizer.Tokenizer
 	Prompt string // the chat prompt, with one <|image_pad|> where the image goes
 	Stop   []int  // end tokens (the first is banned before MinLen)
@@ -25,15 +26,15 @@ type QwenVLPolicy struct {
 	params []policy.Param
 }
 
-// NewQwenVLPolicy loads the Qwen2.5-VL folder dir (model, image processor, tokenizer) as a
+// NewPolicy loads the Qwen2.5-VL folder dir (model, image processor, tokenizer) as a
 // policy whose captions continue prompt (a chat prompt holding one <|image_pad|>), at most
 // maxLen tokens each, for square images of side size; trainable says whether the language
 // model's weights train. The end tokens are config.json's eos_token_id.
-func NewQwenVLPolicy(dir string, dev gotch.Device, kind raw.Kind, prompt string, size, maxLen int, trainable bool) (*QwenVLPolicy, error) {
+func NewPolicy(dir string, dev gotch.Device, kind raw.Kind, prompt string, size, maxLen int, trainable bool) (*Policy, error) {
 	if maxLen < 1 || size < 1 {
 		return nil, fmt.Errorf("hf: a Qwen2.5-VL policy needs a positive caption length and image size")
 	}
-	proc, err := LoadQwenVLImageProcessor(dir)
+	proc, err := LoadImageProcessor(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -42,13 +43,13 @@ func NewQwenVLPolicy(dir string, dev gotch.Device, kind raw.Kind, prompt string,
 		return nil, fmt.Errorf("hf: %w", err)
 	}
 	if _, err := proc.ExpandPrompt(prompt, [][3]int{{1, 2, 2}}); err != nil {
-		return nil, fmt.Errorf("hf: the policy's prompt must hold exactly one %s: %w", qwenVLImagePad, err)
+		return nil, fmt.Errorf("hf: the policy's prompt must hold exactly one %s: %w", imagePad, err)
 	}
-	m, err := LoadQwenVL(dir, dev, kind)
+	m, err := Load(dir, dev, kind)
 	if err != nil {
 		return nil, err
 	}
-	p := &QwenVLPolicy{Model: m, Proc: proc, Tok: tok, Prompt: prompt, Stop: m.cfg.Text.EOSIDs(), Max: maxLen, Size: size, dir: dir}
+	p := &Policy{Model: m, Proc: proc, Tok: tok, Prompt: prompt, Stop: m.cfg.Text.EOSIDs(), Max: maxLen, Size: size, dir: dir}
 	if err := p.SetTrainable(trainable); err != nil {
 		m.Close()
 		return nil, err
@@ -58,7 +59,7 @@ func NewQwenVLPolicy(dir string, dev gotch.Device, kind raw.Kind, prompt string,
 
 // SetTrainable turns training of the language model's weights on or off; the vision tower's
 // weights never train.
-func (p *QwenVLPolicy) SetTrainable(on bool) error {
+func (p *Policy) SetTrainable(on bool) error {
 	for _, prm := range p.params {
 		prm.Tensor.MustDrop()
 	}
@@ -68,19 +69,19 @@ func (p *QwenVLPolicy) SetTrainable(on bool) error {
 }
 
 // TrainableParams lists the weights that train (the language model's), in load order.
-func (p *QwenVLPolicy) TrainableParams() []policy.Param { return p.params }
+func (p *Policy) TrainableParams() []policy.Param { return p.params }
 
 // Device is where the weights live.
-func (p *QwenVLPolicy) Device() gotch.Device { return p.Model.lm.Device() }
+func (p *Policy) Device() gotch.Device { return p.Model.lm.Device() }
 
 // MaxLen is the most caption tokens, end token included.
-func (p *QwenVLPolicy) MaxLen() int { return p.Max }
+func (p *Policy) MaxLen() int { return p.Max }
 
 // InputSize is the side of the square images the policy is given.
-func (p *QwenVLPolicy) InputSize() int { return p.Size }
+func (p *Policy) InputSize() int { return p.Size }
 
 // Text detokenizes a caption (special tokens left out).
-func (p *QwenVLPolicy) Text(tokens []int) string {
+func (p *Policy) Text(tokens []int) string {
 	s, err := p.Tok.Decode(tokens, true)
 	if err != nil {
 		return ""
@@ -89,7 +90,7 @@ func (p *QwenVLPolicy) Text(tokens []int) string {
 }
 
 // Close frees the model.
-func (p *QwenVLPolicy) Close() {
+func (p *Policy) Close() {
 	for _, prm := range p.params {
 		prm.Tensor.MustDrop()
 	}
@@ -100,11 +101,11 @@ func (p *QwenVLPolicy) Close() {
 // Save writes every weight (language model and vision tower) to path as float32 safetensors
 // under the folder's Hugging Face names (model.*, lm_head.weight, visual.*), and copies the
 // config, tokenizer and processor files beside it: the folder of path is a Qwen2.5-VL folder.
-func (p *QwenVLPolicy) Save(path string, meta map[string]string) error {
+func (p *Policy) Save(path string, meta map[string]string) error {
 	m := p.Model
 	all := m.lm.Tensors()
 	for _, n := range m.vision.names {
 		all[n] = m.vision.named[n]
 	}
-	return SaveFolder(path, m.lm.Device(), all, p.dir, meta, []string{"preprocessor_config.json", "processor_config.json", "chat_template.jinja", "chat_template.json"})
+	return hf.SaveFolder(path, m.lm.Device(), all, p.dir, meta, []string{"preprocessor_config.json", "processor_config.json", "chat_template.jinja", "chat_template.json"})
 }

@@ -1,4 +1,4 @@
-package hf
+package qwenvl
 
 import (
 	"fmt"
@@ -6,14 +6,15 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
 	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // Sample draws G captions per image, continuing the image's prompt, one token per step with a
 // key/value cache; row b*G+g draws with rngs[b*G+g] (nil with opt.Greedy).
-func (p *QwenVLPolicy) Sample(imgs []images.Planar, G int, opt policy.SampleOptions, rngs []*rand.Rand) (*policy.Rollout, error) {
+func (p *Policy) Sample(imgs []images.Planar, G int, opt policy.SampleOptions, rngs []*rand.Rand) (*policy.Rollout, error) {
 	N := len(imgs) * G
-	s, err := NewSampler(N, p.Max, opt, rngs, p.Stop)
+	s, err := hf.NewSampler(N, p.Max, opt, rngs, p.Stop)
 	if err != nil {
 		return nil, err
 	}
@@ -23,8 +24,8 @@ func (p *QwenVLPolicy) Sample(imgs []images.Planar, G int, opt policy.SampleOpti
 		return nil, err
 	}
 	T := len(r.ids[0])
-	in := QwenVLBatch{IDs: r.ids, Pos: r.pos, Mask: r.mask}
-	dec := p.Model.newDecoder()
+	in := Batch{IDs: r.ids, Pos: r.pos, Mask: r.mask}
+	dec := p.Model.newStepper()
 	defer dec.Close()
 	c := p.Model.lm.Config()
 	feed := make([]int, N)
@@ -53,7 +54,7 @@ func (p *QwenVLPolicy) Sample(imgs []images.Planar, G int, opt policy.SampleOpti
 // caption token [N, T], 0 at padding, with an autograd graph through the language model when it
 // trains (the vision tower's features are computed without one). Image b's G captions are rows
 // b*G..b*G+G-1.
-func (p *QwenVLPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, temperature float64, withEntropy bool) (*policy.Scores, error) {
+func (p *Policy) LogProbs(imgs []images.Planar, G int, tokens [][]int, temperature float64, withEntropy bool) (*policy.Scores, error) {
 	N := len(tokens)
 	if N != len(imgs)*G || N == 0 {
 		return nil, fmt.Errorf("hf: log-probs: %d captions for %d images x G=%d", N, len(imgs), G)
@@ -69,7 +70,7 @@ func (p *QwenVLPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, tem
 	for _, c := range tokens {
 		T = max(T, len(c))
 	}
-	in := QwenVLBatch{IDs: make([][]int, N), Mask: make([][]int, N), Prompt: P}
+	in := Batch{IDs: make([][]int, N), Mask: make([][]int, N), Prompt: P}
 	for ax := range in.Pos {
 		in.Pos[ax] = make([][]int, N)
 	}
@@ -100,5 +101,5 @@ func (p *QwenVLPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, tem
 	if err != nil {
 		return nil, fmt.Errorf("hf: log-probs: %w", err)
 	}
-	return CaptionScores(a, lg, P, T, tokens, temperature, withEntropy)
+	return hf.CaptionScores(a, lg, P, T, tokens, temperature, withEntropy)
 }
