@@ -19,7 +19,7 @@ import (
 	"github.com/unigrpo/unigrpo/internal/procfs"
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/janus"
 	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/world"
 	"github.com/unigrpo/unigrpo/world/task"
@@ -102,7 +102,7 @@ func TestVocabularyAndPrompts(t *testing.T) {
 // The folder WriteFolder makes reads as a Janus of the world's vocabulary and image size whose
 // tokenizer grid is its generation grid; bad shapes are refused. (Oracle: config.go's layout.)
 func TestWriteFolder(t *testing.T) {
-	c, err := hf.ReadJanusConfig(testFolder(t))
+	c, err := janus.ReadConfig(testFolder(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func numel(shape []int64) int {
 }
 
 // Loss: at StageVQ the tokenizer's loss (finite, counted in images, only the VQ-VAE trains); at
-// StageModel the mean over examples of the JanusRows tokens.go's prompts make (caption and
+// StageModel the mean over examples of the janus.Rows tokens.go's prompts make (caption and
 // answer + EOS; a drawing's codes of its own image, an empty caption in its unconditional form),
 // counted in examples; on caption rows alone it is -mean over rows of the mean of LogProbs of
 // caption + EOS. Loss leaves its rows as they were. (Oracles: the documented prompt layout,
@@ -285,7 +285,7 @@ func TestPolicyLoss(t *testing.T) {
 
 	vq := openTest(t, dir, testOptions(StageVQ))
 	for _, prm := range vq.TrainableParams() {
-		if !slices.ContainsFunc(vq.J.Model.Params(), func(q hf.JanusParam) bool { return q.Name == prm.Name && q.Part == "vq" }) {
+		if !slices.ContainsFunc(vq.J.Model.Params(), func(q janus.Param) bool { return q.Name == prm.Name && q.Part == "vq" }) {
 			t.Errorf("StageVQ trains %s", prm.Name)
 		}
 	}
@@ -312,23 +312,23 @@ func TestPolicyLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seq := make([]hf.JanusRow, len(rows))
+	seq := make([]janus.Row, len(rows))
 	empty := 0
 	for r, row := range rows {
 		b := r / 6
 		switch row[0] {
 		case Describe:
-			seq[r] = hf.JanusRow{Image: b, Prompt: CaptionPrompt(p.P), Text: slices.Concat(row[1:], []int{world.EOS})}
+			seq[r] = janus.Row{Image: b, Prompt: CaptionPrompt(p.P), Text: slices.Concat(row[1:], []int{world.EOS})}
 		case Ask:
 			i := slices.Index(row, Answer)
-			seq[r] = hf.JanusRow{Image: b, Prompt: QuestionPrompt(p.P, row[1:i]), Text: slices.Concat(row[i+1:], []int{world.EOS})}
+			seq[r] = janus.Row{Image: b, Prompt: QuestionPrompt(p.P, row[1:i]), Text: slices.Concat(row[i+1:], []int{world.EOS})}
 		case Draw:
 			prompt := DrawPrompt(row[1:])
 			if len(row) == 1 {
 				empty++
 				prompt = slices.Concat([]int{world.BOS}, make([]int, emptyLength(codes[b], r%6)+1), []int{BeginImage})
 			}
-			seq[r] = hf.JanusRow{Image: -1, Prompt: prompt, Codes: codes[b]}
+			seq[r] = janus.Row{Image: -1, Prompt: prompt, Codes: codes[b]}
 		}
 	}
 	if empty == 0 {
@@ -376,12 +376,12 @@ func TestLossWorldSizeInvariant(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	dir := testFolder(t)
-	c, err := hf.ReadJanusConfig(dir)
+	c, err := janus.ReadConfig(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Vision.InitRange = 0.3
-	if err := hf.WriteRandomJanus(dir, c, 8); err != nil {
+	if err := janus.WriteRandom(dir, c, 8); err != nil {
 		t.Fatal(err)
 	}
 	p := openTest(t, dir, testOptions(StageModel))

@@ -1,9 +1,10 @@
-package hf
+package janus
 
 import (
 	"fmt"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
 	"github.com/unigrpo/unigrpo/models/policy"
 )
 
@@ -12,7 +13,7 @@ import (
 // prompts (left-padded with PAD, or 0 when the config has none) hold G*G <image_placeholder>
 // tokens per image, filled in order by the images of pixels [nImages, 3, S, S] (normalised as
 // PreprocessImage gives them; nil with no image).
-func (m *Janus) GenerateText(prompts [][]int, pixels []float32, o GenerateOptions) ([][]int, error) {
+func (m *Model) GenerateText(prompts [][]int, pixels []float32, o hf.GenerateOptions) ([][]int, error) {
 	c := m.cfg
 	B := len(prompts)
 	if B == 0 || o.MaxNew < 1 {
@@ -37,7 +38,7 @@ func (m *Janus) GenerateText(prompts [][]int, pixels []float32, o GenerateOption
 	if nImg > 0 && holders != nImg*c.Vision.Tokens {
 		return nil, fmt.Errorf("hf: janus generate: %d <image_placeholder> tokens for %d images of %d", holders, nImg, c.Vision.Tokens)
 	}
-	s, err := NewSampler(B, o.MaxNew, policy.SampleOptions{Greedy: true}, nil, o.Stop)
+	s, err := hf.NewSampler(B, o.MaxNew, policy.SampleOptions{Greedy: true}, nil, o.Stop)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +58,7 @@ func (m *Janus) GenerateText(prompts [][]int, pixels []float32, o GenerateOption
 // continueText continues prompts (left-padded with PAD, or 0 when the config has none) one token
 // a step with the decoder's key/value cache, each token picked by s, until s stops; feats gives
 // the features of the prompts' placeholders, which enter at the first step (nil: none).
-func (m *Janus) continueText(prompts [][]int, feats func(a *raw.Arena) (raw.Tensor, error), s *Sampler) (*policy.Rollout, error) {
+func (m *Model) continueText(prompts [][]int, feats func(a *raw.Arena) (raw.Tensor, error), s *hf.Sampler) (*policy.Rollout, error) {
 	c := m.cfg
 	N := len(prompts)
 	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
@@ -66,7 +67,7 @@ func (m *Janus) continueText(prompts [][]int, feats func(a *raw.Arena) (raw.Tens
 		T = max(T, len(p))
 	}
 	pad := max(c.PAD, 0)
-	in := JanusBatch{IDs: make([][]int, N), Pos: make([][]int, N), Mask: make([][]int, N), Last: true}
+	in := Batch{IDs: make([][]int, N), Pos: make([][]int, N), Mask: make([][]int, N), Last: true}
 	next := make([]int, N)
 	for r, p := range prompts {
 		np := T - len(p)
@@ -84,7 +85,7 @@ func (m *Janus) continueText(prompts [][]int, feats func(a *raw.Arena) (raw.Tens
 	feed := make([]int, N)
 	first := true
 	for step := 0; step < s.MaxLen(); step++ {
-		err := dec.Run(N, func(a *raw.Arena, cache *KVCache) ([]raw.Tensor, raw.Tensor, error) {
+		err := dec.Run(N, func(a *raw.Arena, cache *hf.KVCache) ([]raw.Tensor, raw.Tensor, error) {
 			var f raw.Tensor
 			if first && feats != nil {
 				var err error

@@ -1,4 +1,4 @@
-package hf
+package janus
 
 import (
 	"fmt"
@@ -7,14 +7,14 @@ import (
 	"github.com/unigrpo/unigrpo/internal/raw"
 )
 
-// The Janus VQ-VAE's forward passes (tensors and names in janus_vq.go). Every operation goes
+// The Janus VQ-VAE's forward passes (tensors and names in vq.go). Every operation goes
 // through the arena, so autograd records it; errors stay in the arena (check a.Err()).
 // Shapes: B images, S image side, E embed_dim, K num_embeddings, L latent_channels, h, w the
 // latent grid, Ch a block's channel count.
 
 // encode runs the encoder and quant_conv: pixels px [B, C, S, S] (in [-1, 1], the Janus image
 // processor's range) to the pre-quantisation latent z [B, E, h, w].
-func (q *janusVQ) encode(a *raw.Arena, px raw.Tensor) raw.Tensor {
+func (q *vqModel) encode(a *raw.Arena, px raw.Tensor) raw.Tensor {
 	c := q.cfg
 	n := len(c.ChannelMultiplier)
 	x := q.conv(a, px, "encoder.conv_in", 1, 1)
@@ -41,7 +41,7 @@ func (q *janusVQ) encode(a *raw.Arena, px raw.Tensor) raw.Tensor {
 // the codebook rows e, gradient of z), codes int64 [B, h*w] in raster order, and the embedding
 // loss mean((e.detach() - z)^2) + 0.25 * mean((e - z.detach())^2), a 0-d tensor whose first
 // term trains the encoder and second the codebook (transformers' weighting).
-func (q *janusVQ) quantize(a *raw.Arena, z raw.Tensor) (zq, codes, loss raw.Tensor) {
+func (q *vqModel) quantize(a *raw.Arena, z raw.Tensor) (zq, codes, loss raw.Tensor) {
 	shape := a.Shape(z)
 	if a.Err() != nil {
 		return nil, nil, nil
@@ -68,7 +68,7 @@ func (q *janusVQ) quantize(a *raw.Arena, z raw.Tensor) (zq, codes, loss raw.Tens
 	}
 	e = a.View(e, B, h, w, E)
 	loss = a.Add(a.Mean(a.Square(a.Sub(a.Detach(e), zp))),
-		a.MulScalar(a.Mean(a.Square(a.Sub(e, a.Detach(zp)))), janusVQBeta))
+		a.MulScalar(a.Mean(a.Square(a.Sub(e, a.Detach(zp)))), vqBeta))
 	zqp := a.Add(zp, a.Detach(a.Sub(e, zp)))
 	zq = a.Contiguous(a.Permute(zqp, 0, 3, 1, 2))
 	return zq, a.View(idx, B, h*w), loss
@@ -76,7 +76,7 @@ func (q *janusVQ) quantize(a *raw.Arena, z raw.Tensor) (zq, codes, loss raw.Tens
 
 // decode runs post_quant_conv and the decoder: a quantised latent zq [B, E, h, w] to pixels
 // [B, out_channels, S, S] with S = h * 2^(levels-1).
-func (q *janusVQ) decode(a *raw.Arena, zq raw.Tensor) raw.Tensor {
+func (q *vqModel) decode(a *raw.Arena, zq raw.Tensor) raw.Tensor {
 	c := q.cfg
 	n := len(c.ChannelMultiplier)
 	x := q.conv(a, zq, "post_quant_conv", 1, 0)
@@ -101,7 +101,7 @@ func (q *janusVQ) decode(a *raw.Arena, zq raw.Tensor) raw.Tensor {
 // JanusVQVAE.decode use): the latent [B, E, h, w] that decode turns into pixels. Note that
 // quantize's zq holds the raw rows, so decode(zq) and decode(embedCodes(codes)) differ unless
 // the codebook rows have unit norm.
-func (q *janusVQ) embedCodes(a *raw.Arena, codes raw.Tensor, h, w int64) raw.Tensor {
+func (q *vqModel) embedCodes(a *raw.Arena, codes raw.Tensor, h, w int64) raw.Tensor {
 	shape := a.Shape(codes)
 	if a.Err() != nil {
 		return nil
@@ -120,29 +120,29 @@ func (q *janusVQ) embedCodes(a *raw.Arena, codes raw.Tensor, h, w int64) raw.Ten
 
 // conv applies the convolution name (weight [out, in, k, k] and bias) with the given stride
 // and symmetric zero padding.
-func (q *janusVQ) conv(a *raw.Arena, x raw.Tensor, name string, stride, pad int64) raw.Tensor {
+func (q *vqModel) conv(a *raw.Arena, x raw.Tensor, name string, stride, pad int64) raw.Tensor {
 	return a.Conv2d(x, q.t(a, name+".weight"), q.t(a, name+".bias"), stride, pad)
 }
 
 // norm is the GroupNorm name (32 groups, eps 1e-6), run in float32, returned in the model's
 // kind.
-func (q *janusVQ) norm(a *raw.Arena, x raw.Tensor, name string) raw.Tensor {
+func (q *vqModel) norm(a *raw.Arena, x raw.Tensor, name string) raw.Tensor {
 	w, b := q.t(a, name+".weight"), q.t(a, name+".bias")
 	if q.kind == raw.Float32 {
-		return a.GroupNorm(x, w, b, janusVQGroups, janusVQNormEps)
+		return a.GroupNorm(x, w, b, vqGroups, vqNormEps)
 	}
-	return a.To(a.GroupNorm(a.To(x, raw.Float32), w, b, janusVQGroups, janusVQNormEps), q.kind)
+	return a.To(a.GroupNorm(a.To(x, raw.Float32), w, b, vqGroups, vqNormEps), q.kind)
 }
 
 // swish is x * sigmoid(x), written as transformers writes it.
-func (q *janusVQ) swish(a *raw.Arena, x raw.Tensor) raw.Tensor {
+func (q *vqModel) swish(a *raw.Arena, x raw.Tensor) raw.Tensor {
 	return a.Mul(x, a.Sigmoid(x))
 }
 
 // resnet is a residual block p: norm1, swish, conv1 (3x3), norm2, swish, conv2 (3x3), plus the
 // input, through the 1x1 nin_shortcut when the block changes the channel count. Dropout (the
 // config's, between norm2 and conv2) is not applied: the VQ-VAE runs in eval mode.
-func (q *janusVQ) resnet(a *raw.Arena, x raw.Tensor, p string) raw.Tensor {
+func (q *vqModel) resnet(a *raw.Arena, x raw.Tensor, p string) raw.Tensor {
 	y := q.conv(a, q.swish(a, q.norm(a, x, p+".norm1")), p+".conv1", 1, 1)
 	y = q.conv(a, q.swish(a, q.norm(a, y, p+".norm2")), p+".conv2", 1, 1)
 	skip := x
@@ -155,7 +155,7 @@ func (q *janusVQ) resnet(a *raw.Arena, x raw.Tensor, p string) raw.Tensor {
 // attn is a single-head self-attention block p over the h*w positions of x [B, Ch, h, w]:
 // GroupNorm, 1x1 convolutions q, k, v, softmax(q^T k / sqrt(Ch)) over the keys, proj_out, plus
 // the input.
-func (q *janusVQ) attn(a *raw.Arena, x raw.Tensor, p string) raw.Tensor {
+func (q *vqModel) attn(a *raw.Arena, x raw.Tensor, p string) raw.Tensor {
 	shape := a.Shape(x)
 	if a.Err() != nil {
 		return nil
@@ -171,7 +171,7 @@ func (q *janusVQ) attn(a *raw.Arena, x raw.Tensor, p string) raw.Tensor {
 }
 
 // mid is a middle block p: resnet block_1, attention attn_1, resnet block_2.
-func (q *janusVQ) mid(a *raw.Arena, x raw.Tensor, p string) raw.Tensor {
+func (q *vqModel) mid(a *raw.Arena, x raw.Tensor, p string) raw.Tensor {
 	x = q.resnet(a, x, p+".block_1")
 	x = q.attn(a, x, p+".attn_1")
 	return q.resnet(a, x, p+".block_2")

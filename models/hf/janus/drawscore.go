@@ -1,16 +1,17 @@
-package hf
+package janus
 
 import (
 	"fmt"
 	"math/rand/v2"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
 	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // DrawCodes draws the codes of each prompt (BOS ... <begin_of_image>) with guidance, and each
-// code's log-probability under the distribution it was drawn from (Janus.SampleImageCodes).
-func (p *JanusPolicy) DrawCodes(prompts [][]int, o ImageGenOptions, rngs []*rand.Rand) ([][]int, [][]float32, error) {
+// code's log-probability under the distribution it was drawn from (Model.SampleImageCodes).
+func (p *Policy) DrawCodes(prompts [][]int, o ImageGenOptions, rngs []*rand.Rand) ([][]int, [][]float32, error) {
 	return p.Model.SampleImageCodes(prompts, o, rngs)
 }
 
@@ -20,7 +21,7 @@ func (p *JanusPolicy) DrawCodes(prompts [][]int, o ImageGenOptions, rngs []*rand
 // PAD), their generation_head logits are mixed as uncond + Scale (cond - uncond), and the result
 // is log softmax(mixed / temperature) of each code [N, n] (temperature 1 when Greedy), with an
 // autograd graph through both rows: the policy gradient of the drawing direction.
-func (p *JanusPolicy) ScoreCodes(prompts [][]int, codes [][]int, o ImageGenOptions, withEntropy bool) (*policy.Scores, error) {
+func (p *Policy) ScoreCodes(prompts [][]int, codes [][]int, o ImageGenOptions, withEntropy bool) (*policy.Scores, error) {
 	m := p.Model
 	c := m.cfg
 	N, n := len(prompts), c.Vision.Tokens
@@ -64,5 +65,5 @@ func (p *JanusPolicy) ScoreCodes(prompts [][]int, codes [][]int, o ImageGenOptio
 	lg := m.imageLogits(a, h) // [2N, T+n, K]
 	cond, uncond := a.Narrow(lg, 0, 0, int64(N)), a.Narrow(lg, 0, int64(N), int64(N))
 	mixed := a.Add(uncond, a.MulScalar(a.Sub(cond, uncond), o.Scale))
-	return CaptionScores(a, mixed, T, n, codes, temp, withEntropy)
+	return hf.CaptionScores(a, mixed, T, n, codes, temp, withEntropy)
 }

@@ -1,4 +1,4 @@
-package hf
+package janus
 
 import (
 	"encoding/json"
@@ -7,28 +7,30 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/unigrpo/unigrpo/models/hf"
 )
 
 // Janus and Janus-Pro (transformers' JanusForConditionalGeneration): one Llama decoder reads
 // and writes both text and images. Understanding: a SigLIP-style vision tower (no class token,
 // no pooling head) and a small MLP (the aligner) turn an image into G*G features that replace
 // the G*G <image_placeholder> embeddings of the prompt; the head is lm_head. Generation: the
-// image is G*G codes of a VQ-VAE codebook (janus_vq.go), each code read back through
+// image is G*G codes of a VQ-VAE codebook (vq.go), each code read back through
 // generation_embeddings and an MLP (generation_aligner) and predicted by generation_head from
-// the decoder's final hidden state, with classifier-free guidance (janus_gen.go).
+// the decoder's final hidden state, with classifier-free guidance (generate_image.go).
 //
 // Below, G = image_size / patch_size of the vision tower is the side of both token grids
 // (understanding features and generated codes), K the codebook size, E its code width.
 
-// JanusConfig is what a Janus folder's config.json (transformers' JanusConfig layout) and
+// Config is what a Janus folder's config.json (transformers' JanusConfig layout) and
 // generation_config.json say of the model.
-type JanusConfig struct {
-	Text   LMConfig          // text_config: the Llama decoder
-	Vision JanusVisionConfig // vision_config: the understanding tower and its aligner
-	// vq_config (janus_vq.go): the VQ-VAE, and the shapes of generation_embeddings [K, E]
+type Config struct {
+	Text   hf.LMConfig  // text_config: the Llama decoder
+	Vision VisionConfig // vision_config: the understanding tower and its aligner
+	// vq_config (vq.go): the VQ-VAE, and the shapes of generation_embeddings [K, E]
 	// (num_embeddings, embed_dim), generation_aligner (num_hidden_layers Linear layers of width
 	// projection_dim) and generation_head (image_token_embed_dim -> projection_dim -> K).
-	VQ           JanusVQConfig
+	VQ           VQConfig
 	ImageTokenID int // image_token_id: <image_placeholder>
 	// The ids that stay in the unconditional rows of guided generation (everything else there
 	// becomes PAD): generation_config.json's bos_token_id, pad_token_id and boi_token_id
@@ -36,8 +38,9 @@ type JanusConfig struct {
 	BOS, PAD, BOI int
 }
 
-// JanusVisionConfig is vision_config, with JanusVisionConfig's defaults for what it leaves out.
-type JanusVisionConfig struct {
+// VisionConfig is vision_config, with transformers' JanusVisionConfig defaults for what it
+// leaves out.
+type VisionConfig struct {
 	D         int     `json:"hidden_size"`
 	Layers    int     `json:"num_hidden_layers"`
 	H         int     `json:"num_attention_heads"`
@@ -56,25 +59,25 @@ type JanusVisionConfig struct {
 }
 
 // F is the width of the tower's MLP.
-func (c JanusVisionConfig) F() int { return int(float64(c.D) * c.MLPRatio) }
+func (c VisionConfig) F() int { return int(float64(c.D) * c.MLPRatio) }
 
 // Grid is G, the side of the patch grid and of the generated code grid.
-func (c JanusVisionConfig) Grid() int { return c.ImageSize / c.Patch }
+func (c VisionConfig) Grid() int { return c.ImageSize / c.Patch }
 
-// ReadJanusConfig reads and checks dir/config.json and, when present, dir/generation_config.json.
-func ReadJanusConfig(dir string) (JanusConfig, error) {
+// ReadConfig reads and checks dir/config.json and, when present, dir/generation_config.json.
+func ReadConfig(dir string) (Config, error) {
 	path := filepath.Join(dir, "config.json")
 	js, err := os.ReadFile(path)
 	if err != nil {
-		return JanusConfig{}, fmt.Errorf("hf: %w (a Hugging Face model folder has a config.json)", err)
+		return Config{}, fmt.Errorf("hf: %w (a Hugging Face model folder has a config.json)", err)
 	}
 	gen, err := os.ReadFile(filepath.Join(dir, "generation_config.json"))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return JanusConfig{}, fmt.Errorf("hf: %w", err)
+		return Config{}, fmt.Errorf("hf: %w", err)
 	}
-	c, err := parseJanusConfig(js, gen)
+	c, err := parseConfig(js, gen)
 	if err != nil {
-		return JanusConfig{}, fmt.Errorf("hf: %s: %w", path, err)
+		return Config{}, fmt.Errorf("hf: %s: %w", path, err)
 	}
 	return c, nil
 }
@@ -87,7 +90,7 @@ func present(js json.RawMessage, key string) bool {
 	return ok
 }
 
-func parseJanusConfig(js, genJS []byte) (JanusConfig, error) {
+func parseConfig(js, genJS []byte) (Config, error) {
 	var top struct {
 		ModelType  string          `json:"model_type"`
 		Text       json.RawMessage `json:"text_config"`
@@ -97,49 +100,49 @@ func parseJanusConfig(js, genJS []byte) (JanusConfig, error) {
 		Tie        *bool           `json:"tie_word_embeddings"`
 	}
 	if err := json.Unmarshal(js, &top); err != nil {
-		return JanusConfig{}, err
+		return Config{}, err
 	}
 	if top.ModelType != "janus" {
-		return JanusConfig{}, fmt.Errorf("model_type %q is not janus", top.ModelType)
+		return Config{}, fmt.Errorf("model_type %q is not janus", top.ModelType)
 	}
 	for _, sub := range []*json.RawMessage{&top.Text, &top.Vision, &top.VQ} {
 		if len(*sub) == 0 || string(*sub) == "null" {
 			*sub = json.RawMessage("{}") // the sub-config's defaults, as JanusConfig fills them
 		}
 	}
-	c := JanusConfig{ImageTokenID: 100581}
-	Override(&c.ImageTokenID, top.ImageToken)
+	c := Config{ImageTokenID: 100581}
+	hf.Override(&c.ImageTokenID, top.ImageToken)
 	var err error
-	if c.Text, err = parseJanusText(top.Text, top.Tie); err != nil {
-		return JanusConfig{}, err
+	if c.Text, err = parseText(top.Text, top.Tie); err != nil {
+		return Config{}, err
 	}
 	t := c.Text
-	if c.Vision, err = parseJanusVision(top.Vision, t.D); err != nil {
-		return JanusConfig{}, err
+	if c.Vision, err = parseVision(top.Vision, t.D); err != nil {
+		return Config{}, err
 	}
-	if c.VQ, err = parseJanusVQConfig(top.VQ); err != nil {
-		return JanusConfig{}, err
+	if c.VQ, err = parseVQConfig(top.VQ); err != nil {
+		return Config{}, err
 	}
 	c.VQ.NumPatches = c.Vision.Grid() // as transformers' JanusConfig sets it
 	if err := c.VQ.checkGen(t.D); err != nil {
-		return JanusConfig{}, fmt.Errorf("vq_config: %w", err)
+		return Config{}, fmt.Errorf("vq_config: %w", err)
 	}
 	if c.ImageTokenID < 0 || c.ImageTokenID >= t.Vocab {
-		return JanusConfig{}, fmt.Errorf("image_token_id %d outside the vocabulary of %d", c.ImageTokenID, t.Vocab)
+		return Config{}, fmt.Errorf("image_token_id %d outside the vocabulary of %d", c.ImageTokenID, t.Vocab)
 	}
 	if err := c.readSpecialIDs(genJS); err != nil {
-		return JanusConfig{}, err
+		return Config{}, err
 	}
 	return c, nil
 }
 
-// parseJanusText reads text_config: a LlamaConfig (its defaults first; the JSON overrides what
+// parseText reads text_config: a LlamaConfig (its defaults first; the JSON overrides what
 // it gives). tie is the top level's tie_word_embeddings (nil: not given).
-func parseJanusText(js json.RawMessage, tie *bool) (LMConfig, error) {
-	t := LMConfig{ModelType: "llama", Vocab: 32000, D: 4096, F: 11008, Layers: 32, H: 32, Eps: 1e-6,
+func parseText(js json.RawMessage, tie *bool) (hf.LMConfig, error) {
+	t := hf.LMConfig{ModelType: "llama", Vocab: 32000, D: 4096, F: 11008, Layers: 32, H: 32, Eps: 1e-6,
 		RopeTheta: 10000, Act: "silu", MaxPos: 2048}
 	if err := json.Unmarshal(js, &t); err != nil {
-		return LMConfig{}, fmt.Errorf("text_config: %v", err)
+		return hf.LMConfig{}, fmt.Errorf("text_config: %v", err)
 	}
 	if t.RopeParams != nil && t.RopeParams.Theta > 0 {
 		t.RopeTheta = t.RopeParams.Theta
@@ -159,15 +162,15 @@ func parseJanusText(js json.RawMessage, tie *bool) (LMConfig, error) {
 		t.TieEmbedding = true
 	}
 	if err := t.Check(); err != nil {
-		return LMConfig{}, fmt.Errorf("text_config: %w", err)
+		return hf.LMConfig{}, fmt.Errorf("text_config: %w", err)
 	}
 	return t, nil
 }
 
-// parseJanusVision reads vision_config (JanusVisionConfig's defaults first) against the
+// parseVision reads vision_config (JanusVisionConfig's defaults first) against the
 // decoder's width D.
-func parseJanusVision(js json.RawMessage, D int) (JanusVisionConfig, error) {
-	v := JanusVisionConfig{D: 1024, Layers: 24, H: 16, Channels: 3, ImageSize: 384, Patch: 16, Eps: 1e-6,
+func parseVision(js json.RawMessage, D int) (VisionConfig, error) {
+	v := VisionConfig{D: 1024, Layers: 24, H: 16, Channels: 3, ImageSize: 384, Patch: 16, Eps: 1e-6,
 		Act: "gelu", MLPRatio: 4, AttnBias: true, ProjDim: 2048, Depth: 2, Tokens: 576, InitRange: 0.02}
 	if err := json.Unmarshal(js, &v); err != nil {
 		return v, fmt.Errorf("vision_config: %v", err)
@@ -178,10 +181,10 @@ func parseJanusVision(js json.RawMessage, D int) (JanusVisionConfig, error) {
 	}
 	_ = json.Unmarshal(js, &sides)
 	var err error
-	if v.ImageSize, err = SquareSide("image_size", sides.ImageSize, v.ImageSize); err != nil {
+	if v.ImageSize, err = hf.SquareSide("image_size", sides.ImageSize, v.ImageSize); err != nil {
 		return v, fmt.Errorf("vision_config: %w", err)
 	}
-	if v.Patch, err = SquareSide("patch_size", sides.PatchSize, v.Patch); err != nil {
+	if v.Patch, err = hf.SquareSide("patch_size", sides.PatchSize, v.Patch); err != nil {
 		return v, fmt.Errorf("vision_config: %w", err)
 	}
 	if err := v.check(D); err != nil {
@@ -193,11 +196,11 @@ func parseJanusVision(js json.RawMessage, D int) (JanusVisionConfig, error) {
 // readSpecialIDs sets the ids of guided generation: text_config's bos_token_id and
 // pad_token_id, then generation_config.json's (genJS, when the folder has one) with its
 // boi_token_id.
-func (c *JanusConfig) readSpecialIDs(genJS []byte) error {
+func (c *Config) readSpecialIDs(genJS []byte) error {
 	t := c.Text
 	c.BOS, c.PAD, c.BOI = -1, -1, -1
-	Override(&c.BOS, t.BOS)
-	Override(&c.PAD, t.PAD)
+	hf.Override(&c.BOS, t.BOS)
+	hf.Override(&c.PAD, t.PAD)
 	if len(genJS) > 0 {
 		var gc struct {
 			BOS    *int `json:"bos_token_id"`
@@ -210,10 +213,10 @@ func (c *JanusConfig) readSpecialIDs(genJS []byte) error {
 		if err := json.Unmarshal(genJS, &gc); err != nil {
 			return fmt.Errorf("generation_config.json: %v", err)
 		}
-		Override(&c.BOS, gc.BOS)
-		Override(&c.PAD, gc.PAD)
-		Override(&c.BOI, gc.BOI)
-		Override(&c.BOI, gc.Kwargs.BOI) // what transformers' generate reads
+		hf.Override(&c.BOS, gc.BOS)
+		hf.Override(&c.PAD, gc.PAD)
+		hf.Override(&c.BOI, gc.BOI)
+		hf.Override(&c.BOI, gc.Kwargs.BOI) // what transformers' generate reads
 	}
 	for _, f := range []struct {
 		name string
@@ -227,7 +230,7 @@ func (c *JanusConfig) readSpecialIDs(genJS []byte) error {
 }
 
 // check checks vision_config against the decoder's width D.
-func (v JanusVisionConfig) check(D int) error {
+func (v VisionConfig) check(D int) error {
 	switch {
 	case v.D < 1 || v.Layers < 1 || v.H < 1 || v.Channels < 1 || v.ImageSize < 1 || v.Patch < 1 || v.Depth < 1 || v.F() < 1:
 		return fmt.Errorf("hidden_size, num_hidden_layers, num_attention_heads, num_channels, image_size, patch_size, depth and hidden_size * mlp_ratio must be positive")
@@ -239,7 +242,7 @@ func (v JanusVisionConfig) check(D int) error {
 		return fmt.Errorf("num_image_tokens %d is not (image_size / patch_size)^2 = %d", v.Tokens, v.Grid()*v.Grid())
 	case v.Eps <= 0:
 		return fmt.Errorf("layer_norm_eps must be positive")
-	case !KnownActivation(v.Act):
+	case !hf.KnownActivation(v.Act):
 		return fmt.Errorf("hidden_act %q is not implemented (gelu, gelu_pytorch_tanh, gelu_new, quick_gelu)", v.Act)
 	case v.ProjDim != D:
 		return fmt.Errorf("projection_dim %d differs from text_config.hidden_size %d (the aligner's output replaces token embeddings)", v.ProjDim, D)
@@ -255,7 +258,7 @@ func (v JanusVisionConfig) check(D int) error {
 
 // checkGen checks the fields of vq_config that shape the generation path against the decoder's
 // width D.
-func (g JanusVQConfig) checkGen(D int) error {
+func (g VQConfig) checkGen(D int) error {
 	switch {
 	case g.NumHiddenLayers < 1:
 		return fmt.Errorf("num_hidden_layers must be positive")
@@ -263,7 +266,7 @@ func (g JanusVQConfig) checkGen(D int) error {
 		return fmt.Errorf("projection_dim %d differs from text_config.hidden_size %d (generation_aligner's output is an input embedding)", g.ProjectionDim, D)
 	case g.ImageTokenEmbedDim != D:
 		return fmt.Errorf("image_token_embed_dim %d differs from text_config.hidden_size %d (generation_head reads the decoder's hidden state)", g.ImageTokenEmbedDim, D)
-	case !KnownActivation(g.HiddenAct):
+	case !hf.KnownActivation(g.HiddenAct):
 		return fmt.Errorf("hidden_act %q is not implemented (gelu, gelu_pytorch_tanh, gelu_new, quick_gelu)", g.HiddenAct)
 	}
 	return nil

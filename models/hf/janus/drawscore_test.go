@@ -1,4 +1,4 @@
-package hf
+package janus
 
 import (
 	"math"
@@ -15,7 +15,7 @@ import (
 // codes, mixing as tensors) agree within 1e-5, for prompts of different lengths, at a temperature
 // and a guidance scale that are not 1; with guidance 1 and temperature 1 each row's mean equals
 // -SequenceLoss of the same code row (right-padded, no twin rows). (Oracles: the model's two code
-// paths; SequenceLoss, checked against log-softmax by hand in janus_policy_test.go.)
+// paths; SequenceLoss, checked against log-softmax by hand in policy_train_test.go.)
 func TestJanusPolicyCodesSampledMatchScored(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -53,7 +53,7 @@ func TestJanusPolicyCodesSampledMatchScored(t *testing.T) {
 			for _, v := range forced[i] {
 				mean += float64(v) / 16
 			}
-			ce := lossValue(t, p, nil, []JanusRow{{Image: -1, Prompt: pr, Codes: codes[i]}})
+			ce := lossValue(t, p, nil, []Row{{Image: -1, Prompt: pr, Codes: codes[i]}})
 			if math.Abs(mean+ce) > 1e-5 {
 				t.Errorf("row %d: mean code log-prob %v, SequenceLoss %v", i, mean, ce)
 			}

@@ -1,4 +1,4 @@
-package hf
+package janus
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
 	"github.com/unigrpo/unigrpo/models/policy"
 )
 
@@ -29,7 +30,7 @@ type ImageGenOptions struct {
 // the logits (ImageGenOptions.Scale), picks a code (row b samples with rngs[b]; nil when
 // Greedy) and feeds it back to both rows through generation_embeddings and generation_aligner,
 // with the decoder's key/value cache. The codes are in raster order of the G x G grid.
-func (m *Janus) GenerateImageCodes(prompts [][]int, o ImageGenOptions, rngs []*rand.Rand) ([][]int, error) {
+func (m *Model) GenerateImageCodes(prompts [][]int, o ImageGenOptions, rngs []*rand.Rand) ([][]int, error) {
 	codes, _, err := m.SampleImageCodes(prompts, o, rngs)
 	return codes, err
 }
@@ -37,7 +38,7 @@ func (m *Janus) GenerateImageCodes(prompts [][]int, o ImageGenOptions, rngs []*r
 // SampleImageCodes is GenerateImageCodes that also returns each code's log-probability under the
 // distribution it was drawn from, log softmax(mixed / temperature) (temperature 1 when Greedy):
 // what ScoreCodes computes by teacher forcing.
-func (m *Janus) SampleImageCodes(prompts [][]int, o ImageGenOptions, rngs []*rand.Rand) ([][]int, [][]float32, error) {
+func (m *Model) SampleImageCodes(prompts [][]int, o ImageGenOptions, rngs []*rand.Rand) ([][]int, [][]float32, error) {
 	c := m.cfg
 	B := len(prompts)
 	switch err := o.check(); {
@@ -78,7 +79,7 @@ func (m *Janus) SampleImageCodes(prompts [][]int, o ImageGenOptions, rngs []*ran
 	logp := make([][]float32, B)
 	in.Last = true
 	for step := range n {
-		err := dec.Run(2*B, func(a *raw.Arena, cache *KVCache) ([]raw.Tensor, raw.Tensor, error) {
+		err := dec.Run(2*B, func(a *raw.Arena, cache *hf.KVCache) ([]raw.Tensor, raw.Tensor, error) {
 			h, err := m.forward(a, in, nil, cache)
 			if err != nil {
 				return nil, nil, err
@@ -127,10 +128,10 @@ func (o ImageGenOptions) check() error {
 // prompt b, row B+b its unconditional twin (every token but BOS and BOI replaced by PAD, which
 // the row attends to), both left-padded with masked PAD and positioned from 0 at the prompt's
 // first token. Codes is -1 everywhere (no code yet).
-func (m *Janus) guidedBatch(prompts [][]int, T int) JanusBatch {
+func (m *Model) guidedBatch(prompts [][]int, T int) Batch {
 	c := m.cfg
 	B := len(prompts)
-	in := JanusBatch{IDs: make([][]int, 2*B), Codes: make([][]int, 2*B), Pos: make([][]int, 2*B), Mask: make([][]int, 2*B)}
+	in := Batch{IDs: make([][]int, 2*B), Codes: make([][]int, 2*B), Pos: make([][]int, 2*B), Mask: make([][]int, 2*B)}
 	for b, p := range prompts {
 		pad := T - len(p)
 		for _, r := range []int{b, B + b} {
@@ -152,7 +153,7 @@ func (m *Janus) guidedBatch(prompts [][]int, T int) JanusBatch {
 }
 
 // codesTensor checks B rows of G*G codes and puts them on the device as int64 [B, G*G].
-func (m *Janus) codesTensor(a *raw.Arena, codes [][]int) (raw.Tensor, error) {
+func (m *Model) codesTensor(a *raw.Arena, codes [][]int) (raw.Tensor, error) {
 	n := m.cfg.Vision.Tokens
 	if len(codes) == 0 {
 		return nil, fmt.Errorf("hf: janus: no image codes")
@@ -174,7 +175,7 @@ func (m *Janus) codesTensor(a *raw.Arena, codes [][]int) (raw.Tensor, error) {
 
 // DecodeCodes decodes B images of G*G codes (raster order) with the VQ-VAE: pixels
 // [B, 3, S, S] in [-1, 1] (as trained; not clamped), S = G times the VQ-VAE's upsampling.
-func (m *Janus) DecodeCodes(codes [][]int) ([]float32, error) {
+func (m *Model) DecodeCodes(codes [][]int) ([]float32, error) {
 	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
 	a := raw.New(m.lm.Device().CInt())
 	defer a.Free()
@@ -188,7 +189,7 @@ func (m *Janus) DecodeCodes(codes [][]int) ([]float32, error) {
 	if err := a.Err(); err != nil {
 		return nil, fmt.Errorf("hf: janus decode: %w", err)
 	}
-	out := make([]float32, Numel(sh))
+	out := make([]float32, hf.Numel(sh))
 	a.CopyToFloat32(a.Contiguous(px), out)
 	if err := a.Err(); err != nil {
 		return nil, fmt.Errorf("hf: janus decode: %w", err)
@@ -198,7 +199,7 @@ func (m *Janus) DecodeCodes(codes [][]int) ([]float32, error) {
 
 // EncodeCodes quantizes B images of pixels [B, 3, S, S] (in [-1, 1], S the VQ-VAE's input side)
 // to their codes [B][h*w] (raster order): the targets of the generation path.
-func (m *Janus) EncodeCodes(pixels []float32, B int) ([][]int, error) {
+func (m *Model) EncodeCodes(pixels []float32, B int) ([][]int, error) {
 	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
 	if B < 1 || len(pixels) == 0 || len(pixels)%(3*B) != 0 {
 		return nil, fmt.Errorf("hf: janus encode: %d pixel values are not %d RGB images", len(pixels), B)

@@ -1,14 +1,15 @@
-package hf
+package janus
 
 import (
 	"fmt"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
 )
 
-// JanusBatch is the input of a forward pass of the decoder: N rows of T positions, each holding
+// Batch is the input of a forward pass of the decoder: N rows of T positions, each holding
 // a text token, an image placeholder or a generated image code.
-type JanusBatch struct {
+type Batch struct {
 	// IDs are token ids. An id equal to image_token_id takes the next row of the features given
 	// to forward (rows of the batch in order, then positions); where Codes says a code, the id
 	// is not read (0 will do).
@@ -31,7 +32,7 @@ type JanusBatch struct {
 // batch's P placeholders (ImageFeatures), nil when it has none (placeholders then keep their
 // token embeddings, as in transformers without pixel_values). With a cache, the batch's keys and
 // values are appended to it. The graph is differentiable in every weight that requires grad.
-func (m *Janus) forward(a *raw.Arena, in JanusBatch, feats raw.Tensor, cache *KVCache) (raw.Tensor, error) {
+func (m *Model) forward(a *raw.Arena, in Batch, feats raw.Tensor, cache *hf.KVCache) (raw.Tensor, error) {
 	lm := m.lm
 	N := len(in.IDs)
 	if N == 0 || len(in.IDs[0]) == 0 {
@@ -45,7 +46,7 @@ func (m *Janus) forward(a *raw.Arena, in JanusBatch, feats raw.Tensor, cache *KV
 	if err != nil {
 		return nil, err
 	}
-	pos, keys, err := janusPositions(in, N, T)
+	pos, keys, err := positions(in, N, T)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +65,7 @@ func (m *Janus) forward(a *raw.Arena, in JanusBatch, feats raw.Tensor, cache *KV
 // embedInputs returns the decoder's input embeddings [N, T, D] of a batch: the token embeddings,
 // the image features feats in place of the placeholders, and the code embeddings where Codes
 // says a code.
-func (m *Janus) embedInputs(a *raw.Arena, in JanusBatch, feats raw.Tensor) (raw.Tensor, error) {
+func (m *Model) embedInputs(a *raw.Arena, in Batch, feats raw.Tensor) (raw.Tensor, error) {
 	c := m.cfg
 	N, T := len(in.IDs), len(in.IDs[0])
 	ids := make([]int64, 0, N*T)
@@ -131,9 +132,9 @@ func (m *Janus) embedInputs(a *raw.Arena, in JanusBatch, feats raw.Tensor) (raw.
 	return a.View(x, int64(N), int64(T), D), nil
 }
 
-// janusPositions returns a batch's rotary positions and key masks, 0..T-1 and all keys open
+// positions returns a batch's rotary positions and key masks, 0..T-1 and all keys open
 // where the batch gives none, checked against its N rows of T tokens.
-func janusPositions(in JanusBatch, N, T int) (pos, keys [][]int, err error) {
+func positions(in Batch, N, T int) (pos, keys [][]int, err error) {
 	pos, keys = in.Pos, in.Mask
 	if pos == nil {
 		pos = make([][]int, N)
@@ -166,18 +167,18 @@ func janusPositions(in JanusBatch, N, T int) (pos, keys [][]int, err error) {
 
 // codeEmbeddings embeds codes [n] of the codebook as the decoder reads them:
 // generation_aligner(generation_embeddings(codes)) [n, D].
-func (m *Janus) codeEmbeddings(a *raw.Arena, codes raw.Tensor) raw.Tensor {
+func (m *Model) codeEmbeddings(a *raw.Arena, codes raw.Tensor) raw.Tensor {
 	return a.To(m.genAligner.forward(a, a.Embedding(m.genEmbed, codes)), m.lm.Kind())
 }
 
 // textLogits is lm_head over hidden states [..., D]: the text logits [..., V] in float32.
-func (m *Janus) textLogits(a *raw.Arena, hidden raw.Tensor) raw.Tensor {
+func (m *Model) textLogits(a *raw.Arena, hidden raw.Tensor) raw.Tensor {
 	return a.To(a.Linear(hidden, m.lm.Head(), nil), raw.Float32)
 }
 
 // imageLogits is generation_head over hidden states [..., D]: vision_head(act(proj_out(h))),
 // the logits of the next image code [..., K] in float32.
-func (m *Janus) imageLogits(a *raw.Arena, hidden raw.Tensor) raw.Tensor {
-	h := Activation(a, m.cfg.VQ.HiddenAct, a.Linear(hidden, m.genProj.W, m.genProj.B))
+func (m *Model) imageLogits(a *raw.Arena, hidden raw.Tensor) raw.Tensor {
+	h := hf.Activation(a, m.cfg.VQ.HiddenAct, a.Linear(hidden, m.genProj.W, m.genProj.B))
 	return a.To(a.Linear(h, m.genHead.W, m.genHead.B), raw.Float32)
 }

@@ -1,4 +1,4 @@
-package hf
+package janus
 
 import (
 	"errors"
@@ -7,14 +7,14 @@ import (
 	"math"
 
 	"github.com/unigrpo/unigrpo/images"
-	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
 )
 
-// JanusImageProcessor is transformers' Janus image processor (its PIL form) on an 8-bit RGB
+// ImageProcessor is transformers' Janus image processor (its PIL form) on an 8-bit RGB
 // image: the longer side resized to Size (the shorter one to max(round(side * Size / longer),
 // MinSize)) with Pillow's filter, the rest of the square filled with the background colour
 // int(mean * 255) (the image centred), rescaled and normalised to [3, Size, Size].
-type JanusImageProcessor struct {
+type ImageProcessor struct {
 	Size, MinSize int
 	Resample      int // Pillow's filter number (3: bicubic)
 	Resize        bool
@@ -26,12 +26,12 @@ type JanusImageProcessor struct {
 	Background    [3]uint8
 }
 
-// loadJanusImageProcessor reads dir/preprocessor_config.json; a folder without one gets
+// loadImageProcessor reads dir/preprocessor_config.json; a folder without one gets
 // Janus-Pro's processor (bicubic to the tower's image_size, mean and std 0.5 per channel).
-func loadJanusImageProcessor(dir string, v JanusVisionConfig) (JanusImageProcessor, error) {
-	p := JanusImageProcessor{Size: v.ImageSize, MinSize: 14, Resample: 3, Resize: true, Pad: true, Rescale: true,
+func loadImageProcessor(dir string, v VisionConfig) (ImageProcessor, error) {
+	p := ImageProcessor{Size: v.ImageSize, MinSize: 14, Resample: 3, Resize: true, Pad: true, Rescale: true,
 		RescaleFactor: 1.0 / 255, Normalize: true, Mean: []float32{0.5, 0.5, 0.5}, Std: []float32{0.5, 0.5, 0.5}}
-	pc, err := ReadPreprocessorConfig(dir)
+	pc, err := hf.ReadPreprocessorConfig(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		p.setBackground()
@@ -56,7 +56,7 @@ func loadJanusImageProcessor(dir string, v JanusVisionConfig) (JanusImageProcess
 
 // read sets the fields the file gives (the Janus image processor's); the statistics default to
 // the PIL class's when the file has none: CLIP's.
-func (p *JanusImageProcessor) read(pc *PreprocessorConfig) error {
+func (p *ImageProcessor) read(pc *hf.PreprocessorConfig) error {
 	var size *struct {
 		H int `json:"height"`
 		W int `json:"width"`
@@ -84,7 +84,7 @@ func (p *JanusImageProcessor) read(pc *PreprocessorConfig) error {
 	return pc.Err()
 }
 
-func (p *JanusImageProcessor) setBackground() {
+func (p *ImageProcessor) setBackground() {
 	for c := range 3 {
 		p.Background[c] = uint8(math.Max(0, math.Min(255, math.Trunc(float64(p.Mean[c])*255))))
 	}
@@ -92,7 +92,7 @@ func (p *JanusImageProcessor) setBackground() {
 
 // Preprocess returns the model input [3, Size, Size] (channel-major float32) of the w x h image
 // of 8-bit RGB pixels rgb (row-major, three bytes a pixel).
-func (p JanusImageProcessor) Preprocess(w, h int, rgb []uint8) ([]float32, error) {
+func (p ImageProcessor) Preprocess(w, h int, rgb []uint8) ([]float32, error) {
 	if w < 1 || h < 1 || len(rgb) != 3*w*h {
 		return nil, fmt.Errorf("hf: an image of %dx%d needs %d bytes of RGB, not %d", w, h, 3*w*h, len(rgb))
 	}
@@ -100,7 +100,7 @@ func (p JanusImageProcessor) Preprocess(w, h int, rgb []uint8) ([]float32, error
 	delta := float64(p.Size) / float64(long)
 	nh := max(int(math.RoundToEven(float64(h)*delta)), p.MinSize)
 	nw := max(int(math.RoundToEven(float64(w)*delta)), p.MinSize)
-	img := PILResize(rgb, w, h, nw, nh, p.Resample)
+	img := hf.PILResize(rgb, w, h, nw, nh, p.Resample)
 	// Pad to a square around the centre.
 	S := max(nw, nh)
 	sq := make([]uint8, 3*S*S)
@@ -130,33 +130,14 @@ func (p JanusImageProcessor) Preprocess(w, h int, rgb []uint8) ([]float32, error
 }
 
 // Processor returns the model's image preprocessing.
-func (m *Janus) Processor() JanusImageProcessor { return m.proc }
+func (m *Model) Processor() ImageProcessor { return m.proc }
 
 // PreprocessImage returns the pixel values [3, S, S] the Janus processor gives for a float image
 // (values in [0, 1], 3 channels or 1 taken as grey), rounded to 8 bits first as a saved PNG is.
-func (m *Janus) PreprocessImage(im images.Planar) ([]float32, error) {
+func (m *Model) PreprocessImage(im images.Planar) ([]float32, error) {
 	rgb, err := im.RGB8()
 	if err != nil {
 		return nil, fmt.Errorf("hf: %w", err)
 	}
 	return m.proc.Preprocess(im.W, im.H, rgb)
-}
-
-// ImageFeatures runs pixels px [B, 3, S, S] (float32, normalised as the processor does, S the
-// tower's image_size) through the vision tower and the aligner: the features [B*G*G, D] that
-// replace the <image_placeholder> tokens, image after image, each in row-major patch order.
-func (m *Janus) ImageFeatures(a *raw.Arena, px raw.Tensor) raw.Tensor {
-	sh := a.Shape(px)
-	if sh == nil {
-		return nil
-	}
-	v := m.cfg.Vision
-	if len(sh) != 4 || sh[1] != int64(v.Channels) || sh[2] != int64(v.ImageSize) || sh[3] != int64(v.ImageSize) {
-		a.Fail(fmt.Errorf("hf: janus: pixels of shape %v, the vision tower reads [B, %d, %d, %d]", sh, v.Channels, v.ImageSize, v.ImageSize))
-		return nil
-	}
-	hidden := m.vision.Forward(a, a.To(px, raw.Float32), sh[0], sh[2])
-	last := m.vision.Norm(a, hidden[len(hidden)-1], m.visionNorm) // post_layernorm
-	f := m.aligner.forward(a, last)                               // [B, G*G, D]
-	return a.Reshape(f, sh[0]*int64(v.Tokens), int64(m.cfg.Text.D))
 }

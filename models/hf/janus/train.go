@@ -1,4 +1,4 @@
-package hf
+package janus
 
 import (
 	"fmt"
@@ -9,9 +9,9 @@ import (
 	"github.com/unigrpo/unigrpo/internal/raw"
 )
 
-// JanusRow is one teacher-forced example of a Janus model: a prompt, then a target that is either
+// Row is one teacher-forced example of a Janus model: a prompt, then a target that is either
 // text (predicted by lm_head) or the codes of an image (predicted by generation_head).
-type JanusRow struct {
+type Row struct {
 	Image  int   // the image whose placeholders the prompt holds (-1: none)
 	Prompt []int // token ids
 	Text   []int // text target, end token included; or
@@ -22,7 +22,7 @@ type JanusRow struct {
 // prompt (so that a drawing's n codes and a one-word answer weigh the same), with an autograd
 // graph through the weights that train. imgs are the images rows refer to. Text rows and code
 // rows run as two batches, right-padded.
-func (p *JanusPolicy) SequenceLoss(imgs []images.Planar, rows []JanusRow) (*ts.Tensor, error) {
+func (p *Policy) SequenceLoss(imgs []images.Planar, rows []Row) (*ts.Tensor, error) {
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("hf: janus loss: no rows")
 	}
@@ -32,7 +32,7 @@ func (p *JanusPolicy) SequenceLoss(imgs []images.Planar, rows []JanusRow) (*ts.T
 	var all raw.Tensor
 	var total raw.Tensor
 	for _, codes := range []bool{false, true} {
-		var group []JanusRow
+		var group []Row
 		for i, r := range rows {
 			switch {
 			case (len(r.Codes) > 0) != codes:
@@ -76,13 +76,13 @@ func (p *JanusPolicy) SequenceLoss(imgs []images.Planar, rows []JanusRow) (*ts.T
 // groupLoss is the sum over rows of each row's mean target cross-entropy, for rows whose targets
 // are all text or all codes: [prompt ; target] right-padded to T, position len(prompt)-1+t
 // predicting target token t.
-func (p *JanusPolicy) groupLoss(a *raw.Arena, feats raw.Tensor, rows []JanusRow, codes bool) (raw.Tensor, error) {
+func (p *Policy) groupLoss(a *raw.Arena, feats raw.Tensor, rows []Row, codes bool) (raw.Tensor, error) {
 	m := p.Model
 	N, T := len(rows), 0
 	for _, r := range rows {
 		T = max(T, len(r.Prompt)+len(r.Text)+len(r.Codes))
 	}
-	in := JanusBatch{IDs: make([][]int, N)}
+	in := Batch{IDs: make([][]int, N)}
 	if codes {
 		in.Codes = make([][]int, N)
 	}
@@ -137,41 +137,4 @@ func (p *JanusPolicy) groupLoss(a *raw.Arena, feats raw.Tensor, rows []JanusRow,
 	idx := a.Unsqueeze(a.FromInt64(target, int64(N), int64(T)), 2)
 	picked := a.View(a.Gather(logp, 2, idx), int64(N), int64(T))
 	return a.Neg(a.Sum(a.Mul(picked, a.FromFloat32(weight, int64(N), int64(T))))), a.Err()
-}
-
-// pixels preprocesses images for the VQ-VAE and the vision tower: [B, 3, S, S] in [-1, 1].
-func (p *JanusPolicy) pixels(a *raw.Arena, imgs []images.Planar) (raw.Tensor, error) {
-	m := p.Model
-	S := int64(m.cfg.Vision.ImageSize)
-	px := make([]float32, 0, len(imgs)*3*int(S*S))
-	for i, im := range imgs {
-		v, err := m.PreprocessImage(im)
-		if err != nil {
-			return nil, fmt.Errorf("image %d: %w", i, err)
-		}
-		px = append(px, v...)
-	}
-	return a.FromFloat32(px, int64(len(imgs)), 3, S, S), nil
-}
-
-// DecodeImages decodes codes to images with values in [0, 1] (the VQ-VAE's [-1, 1], clamped).
-func (p *JanusPolicy) DecodeImages(codes [][]int) ([]images.Planar, error) {
-	px, err := p.Model.DecodeCodes(codes)
-	if err != nil {
-		return nil, err
-	}
-	S := len(px) / (3 * len(codes))
-	side := 1
-	for side*side < S {
-		side++
-	}
-	out := make([]images.Planar, len(codes))
-	for b := range out {
-		im := images.NewPlanar(3, side, side)
-		for i, v := range px[b*S*3 : (b+1)*S*3] {
-			im.Pix[i] = min(1, max(0, (v+1)/2))
-		}
-		out[b] = im
-	}
-	return out, nil
 }

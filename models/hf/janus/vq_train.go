@@ -1,4 +1,4 @@
-package hf
+package janus
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
 )
 
 // Training Janus's image tokenizer. transformers' quantizer (quantize) matches the raw latent to
@@ -22,7 +23,7 @@ import (
 // quantizeL2 quantises z [B, E, h, w] against the normalised codebook: zq (straight-through:
 // values of c_code, gradient to u), codes int64 [B, h*w] and the embedding loss
 // mean((c.detach() - u)^2) * beta + mean((c - u.detach())^2) (commitment, then codebook).
-func (q *janusVQ) quantizeL2(a *raw.Arena, z raw.Tensor) (zq, codes, loss raw.Tensor) {
+func (q *vqModel) quantizeL2(a *raw.Arena, z raw.Tensor) (zq, codes, loss raw.Tensor) {
 	shape := a.Shape(z)
 	if a.Err() != nil {
 		return nil, nil, nil
@@ -33,7 +34,7 @@ func (q *janusVQ) quantizeL2(a *raw.Arena, z raw.Tensor) (zq, codes, loss raw.Te
 	flat := a.View(u, B*h*w, E)
 	idx := a.Argmin(a.Neg(a.Matmul(flat, a.Transpose(cb, 0, 1))), 1) // the nearest unit vector
 	c := a.View(a.Embedding(cb, idx), B, h, w, E)
-	loss = a.Add(a.MulScalar(a.Mean(a.Square(a.Sub(a.Detach(c), u))), janusVQBeta),
+	loss = a.Add(a.MulScalar(a.Mean(a.Square(a.Sub(a.Detach(c), u))), vqBeta),
 		a.Mean(a.Square(a.Sub(c, a.Detach(u)))))
 	// c + (u - u.detach()): exactly c's values (u + (c - u).detach() is off by a rounding, which
 	// the decoder's GroupNorms amplify), the gradient of u.
@@ -43,7 +44,7 @@ func (q *janusVQ) quantizeL2(a *raw.Arena, z raw.Tensor) (zq, codes, loss raw.Te
 
 // EncodeImages quantises images to their codes [B][n] (raster order), the targets of the
 // generation direction, as quantizeL2 does.
-func (p *JanusPolicy) EncodeImages(imgs []images.Planar) ([][]int, error) {
+func (p *Policy) EncodeImages(imgs []images.Planar) ([][]int, error) {
 	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
 	m := p.Model
 	a := raw.New(m.lm.Device().CInt())
@@ -62,7 +63,7 @@ func codeRows(a *raw.Arena, codes raw.Tensor, B int) ([][]int, error) {
 	if err := a.Err(); err != nil {
 		return nil, fmt.Errorf("hf: janus encode: %w", err)
 	}
-	vals := make([]float32, Numel(sh)) // codes < 2^24 are exact in float32
+	vals := make([]float32, hf.Numel(sh)) // codes < 2^24 are exact in float32
 	a.CopyToFloat32(a.Contiguous(a.To(codes, raw.Float32)), vals)
 	if err := a.Err(); err != nil {
 		return nil, fmt.Errorf("hf: janus encode: %w", err)
@@ -81,7 +82,7 @@ func codeRows(a *raw.Arena, codes raw.Tensor, B int) ([][]int, error) {
 // VQLoss is the image tokenizer's training loss on images: the mean squared reconstruction error
 // in [-1, 1] pixels plus the embedding loss of quantizeL2, with an autograd graph through the
 // VQ-VAE's weights that train.
-func (p *JanusPolicy) VQLoss(imgs []images.Planar) (*ts.Tensor, error) {
+func (p *Policy) VQLoss(imgs []images.Planar) (*ts.Tensor, error) {
 	m := p.Model
 	a := raw.New(m.lm.Device().CInt())
 	defer a.Free()
@@ -103,7 +104,7 @@ func (p *JanusPolicy) VQLoss(imgs []images.Planar) (*ts.Tensor, error) {
 
 // Reconstruct encodes images to codes and decodes them: what the tokenizer keeps of each image,
 // with its codes.
-func (p *JanusPolicy) Reconstruct(imgs []images.Planar) ([]images.Planar, [][]int, error) {
+func (p *Policy) Reconstruct(imgs []images.Planar) ([]images.Planar, [][]int, error) {
 	codes, err := p.EncodeImages(imgs)
 	if err != nil {
 		return nil, nil, err

@@ -1,4 +1,4 @@
-package hf
+package janus
 
 import (
 	"encoding/binary"
@@ -7,23 +7,25 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/hf"
 )
 
 // The Janus VQ-VAE fixture (testdata/janus_vq, made by scripts/oracles/janus-vq.py): a tiny
 // VQ-VAE (E 8, K 64, L 16, base 32, channel_multiplier [2, 1], one res block, 16x16 images, an
 // 8x8 grid) with BF16 weights under model.vqmodel., and reference.safetensors with what the
 // reference computed from them in float32.
-const janusVQDir = "testdata/janus_vq"
+const janusVQDir = "../testdata/janus_vq"
 const janusVQPrefix = "model.vqmodel."
 
 type janusVQFixture struct {
-	cfg JanusVQConfig
-	ws  *Weights // model.safetensors
-	ref *Weights // reference.safetensors
+	cfg VQConfig
+	ws  *hf.Weights // model.safetensors
+	ref *hf.Weights // reference.safetensors
 }
 
 // openJanusVQFixture opens the fixture's config and reference, and the model.safetensors of dir
@@ -35,15 +37,14 @@ func openJanusVQFixture(t *testing.T, dir string) *janusVQFixture {
 		t.Fatal(err)
 	}
 	f := &janusVQFixture{}
-	if f.cfg, err = parseJanusVQConfig(js); err != nil {
+	if f.cfg, err = parseVQConfig(js); err != nil {
 		t.Fatal(err)
 	}
-	if f.ws, err = OpenWeights(dir); err != nil {
+	if f.ws, err = hf.OpenWeights(dir); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.ws.Close() })
-	f.ref = &Weights{dir: janusVQDir, tensors: map[string]*stTensor{}}
-	if err := f.ref.open(filepath.Join(janusVQDir, "reference.safetensors")); err != nil {
+	if f.ref, err = hf.OpenSafetensors(filepath.Join(janusVQDir, "reference.safetensors")); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.ref.Close() })
@@ -67,16 +68,15 @@ func (f *janusVQFixture) tensor(t *testing.T, a *raw.Arena, name string) raw.Ten
 // codes reads the reference's int64 codes [B, h*w].
 func (f *janusVQFixture) codes(t *testing.T) ([]int64, []int64) {
 	t.Helper()
-	st, ok := f.ref.tensors["codes"]
-	if !ok || st.dtype != "I64" || len(st.shape) != 2 {
+	dtype, shape, b, ok := f.ref.Raw("codes")
+	if !ok || dtype != "I64" || len(shape) != 2 {
 		t.Fatal("reference.safetensors has no I64 codes [B, h*w]")
 	}
-	b := st.file.data[st.lo:st.hi]
 	out := make([]int64, len(b)/8)
 	for i := range out {
 		out[i] = int64(binary.LittleEndian.Uint64(b[8*i:]))
 	}
-	return out, st.shape
+	return out, shape
 }
 
 // janusVQValues copies a tensor (any float kind or int64) into float32 values.
@@ -135,7 +135,7 @@ func TestJanusVQMatchesReference(t *testing.T) {
 	defer a.Free()
 	names := map[string]raw.Tensor{}
 	var order []string
-	q, err := loadJanusVQ(f.ws, a, janusVQPrefix, f.cfg, raw.Float32, names, &order)
+	q, err := loadVQ(f.ws, a, janusVQPrefix, f.cfg, raw.Float32, names, &order)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestJanusVQMatchesReference(t *testing.T) {
 // (JanusVQVAEConfig's defaults) and the GroupNorm(32) layers of the PyTorch 1.13 reference
 // written from transformers' modeling_janus.py (scripts/oracles/janusref/vq.py).
 func TestJanusVQConfig(t *testing.T) {
-	c, err := parseJanusVQConfig([]byte(`{}`))
+	c, err := parseVQConfig([]byte(`{}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,13 +219,13 @@ func TestJanusVQConfig(t *testing.T) {
 		len(c.ChannelMultiplier) != 5 || c.NumResBlocks != 2 || c.InitializerRange != 0.02 || c.HiddenAct != "gelu" {
 		t.Errorf("defaults: %+v", c)
 	}
-	if d, err := parseJanusVQConfig(nil); err != nil || d.String() != c.String() {
+	if d, err := parseVQConfig(nil); err != nil || d.String() != c.String() {
 		t.Errorf("no vq_config: %v, %v; want the defaults %v", d, err, c)
 	}
 	if g := c.Grid(384); g != 24 {
 		t.Errorf("Grid(384) with 5 levels = %d, want 24 (Janus's 576 image tokens)", g)
 	}
-	if n := len(janusVQParams(c)); n != 343 {
+	if n := len(vqParams(c)); n != 343 {
 		t.Errorf("the default VQ-VAE has %d tensors; the reference's state_dict has 343", n)
 	}
 	for _, bad := range []struct{ js, want string }{
@@ -237,7 +237,7 @@ func TestJanusVQConfig(t *testing.T) {
 		{`{"dropout": 1.5}`, "dropout"},
 		{`{"num_res_blocks": "two"}`, "vq_config"},
 	} {
-		_, err := parseJanusVQConfig([]byte(bad.js))
+		_, err := parseVQConfig([]byte(bad.js))
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%s: error %v, want one saying %q", bad.js, err, bad.want)
 		}
@@ -278,20 +278,20 @@ func TestJanusVQMissingTensor(t *testing.T) {
 	a := raw.New(-1)
 	defer a.Free()
 	var order []string
-	_, err = loadJanusVQ(f.ws, a, janusVQPrefix, f.cfg, raw.Float32, map[string]raw.Tensor{}, &order)
+	_, err = loadVQ(f.ws, a, janusVQPrefix, f.cfg, raw.Float32, map[string]raw.Tensor{}, &order)
 	if err == nil || !strings.Contains(err.Error(), drop) {
 		t.Fatalf("loading without %s: error %v, want one naming it", drop, err)
 	}
 	// A config that implies other shapes names the tensor whose shape differs.
 	cfg := f.cfg
 	cfg.LatentChannels = 32
-	_, err = loadJanusVQ(f.ws, a, janusVQPrefix, cfg, raw.Float32, map[string]raw.Tensor{}, &order)
+	_, err = loadVQ(f.ws, a, janusVQPrefix, cfg, raw.Float32, map[string]raw.Tensor{}, &order)
 	if err == nil || !strings.Contains(err.Error(), "encoder.conv_out.weight") {
 		t.Fatalf("latent_channels 32 against a checkpoint of 16: error %v, want one naming encoder.conv_out.weight", err)
 	}
 }
 
-// TestJanusVQInitDeterministic: initJanusVQ draws the same tensors from the same seed and other
+// TestJanusVQInitDeterministic: initVQ draws the same tensors from the same seed and other
 // ones from another seed, with transformers' _init_weights scheme (conv weights ~ N(0, 0.02),
 // biases 0, GroupNorm weights 1). Oracle: transformers' JanusPreTrainedModel._init_weights, as
 // the PyTorch 1.13 reference written from transformers' modeling_janus.py (scripts/oracles/janusref/vq.py)
@@ -302,10 +302,10 @@ func TestJanusVQInitDeterministic(t *testing.T) {
 	f := openJanusVQFixture(t, janusVQDir)
 	a := raw.New(-1)
 	defer a.Free()
-	draw := func(seed uint64) (*janusVQ, map[string]raw.Tensor, []string) {
+	draw := func(seed uint64) (*vqModel, map[string]raw.Tensor, []string) {
 		names := map[string]raw.Tensor{}
 		var order []string
-		q := initJanusVQ(a, janusVQPrefix, f.cfg, seed, names, &order)
+		q := initVQ(a, janusVQPrefix, f.cfg, seed, names, &order)
 		return q, names, order
 	}
 	q1, n1, o1 := draw(7)
@@ -316,7 +316,7 @@ func TestJanusVQInitDeterministic(t *testing.T) {
 	}
 	for _, name := range f.ws.Names() {
 		want, _ := f.ws.Shape(name)
-		if got := a.Shape(n1[name]); !sameShape(got, want) {
+		if got := a.Shape(n1[name]); !slices.Equal(got, want) {
 			t.Errorf("%s: init shape %v, checkpoint %v", name, got, want)
 		}
 	}
@@ -358,7 +358,7 @@ func TestJanusVQInitDeterministic(t *testing.T) {
 	px := a.Zeros(1, 3, 16, 16)
 	zq, _, _ := q1.quantize(a, q1.encode(a, px))
 	out := a.Shape(q1.decode(a, zq))
-	if err := a.Err(); err != nil || !sameShape(out, []int64{1, 3, 16, 16}) {
+	if err := a.Err(); err != nil || !slices.Equal(out, []int64{1, 3, 16, 16}) {
 		t.Errorf("forward of the drawn model: shape %v, %v", out, err)
 	}
 }
@@ -374,7 +374,7 @@ func TestJanusVQBFloat16(t *testing.T) {
 	a := raw.New(-1)
 	defer a.Free()
 	var order []string
-	q, err := loadJanusVQ(f.ws, a, janusVQPrefix, f.cfg, raw.BFloat16, map[string]raw.Tensor{}, &order)
+	q, err := loadVQ(f.ws, a, janusVQPrefix, f.cfg, raw.BFloat16, map[string]raw.Tensor{}, &order)
 	if err != nil {
 		t.Fatal(err)
 	}
