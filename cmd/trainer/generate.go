@@ -110,7 +110,10 @@ func generateVL(dir, prompt, imageFile string, maxNew int, kind raw.Kind, dev go
 	}
 	var pixels []float32
 	var grids [][3]int
-	text := "<|im_start|>user\n" + prompt + "<|im_end|>\n<|im_start|>assistant\n"
+	text, err := hf.ChatPrompt("qwen2_5_vl", prompt)
+	if err != nil {
+		return err
+	}
 	if imageFile != "" {
 		f, err := os.Open(imageFile)
 		if err != nil {
@@ -126,7 +129,9 @@ func generateVL(dir, prompt, imageFile string, maxNew int, kind raw.Kind, dev go
 			return err
 		}
 		pixels, grids = px, [][3]int{grid}
-		text = vlPrompt(prompt)
+		if text, err = hf.ImageChatPrompt("qwen2_5_vl", prompt); err != nil {
+			return err
+		}
 	}
 	if text, err = proc.ExpandPrompt(text, grids); err != nil {
 		return err

@@ -6,7 +6,9 @@
 // causal LMs, Qwen2.5-VL and Janus all run (Decoder, Batch) with its cached decoding step
 // (Stepper), the sampler and the teacher-forced scores of their policies (Sampler,
 // CaptionScores); the vision transformer body of the vision encoders and Janus's understanding
-// tower (Encoder); and Pillow's resize, which every image processor uses (PILResize).
+// tower (Encoder); Pillow's resize, which every image processor uses (PILResize); and the
+// families' chat formats (ChatPrompt, ImageChatPrompt, ChatEnd), checked against the families'
+// own chat templates.
 //
 // The families are packages of their own, which import this core and never one another:
 // models/hf/lm (Llama, Qwen2 and their text policy), models/hf/qwenvl (Qwen2.5-VL),
