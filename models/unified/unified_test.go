@@ -274,7 +274,7 @@ func numel(shape []int64) int {
 // answer + EOS; a drawing's codes of its own image, an empty caption in its unconditional form),
 // counted in examples; on caption rows alone it is -mean over rows of the mean of LogProbs of
 // caption + EOS. Loss leaves its rows as they were. (Oracles: the documented prompt layout,
-// SequenceLoss (janus_policy_test.go) and teacher forcing.)
+// SequenceLoss (models/hf/janus, policy_train_test.go) and teacher forcing.)
 func TestPolicyLoss(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
