@@ -44,6 +44,21 @@ func TestDependencyDirection(t *testing.T) {
 			}
 		}
 	}
+	// The Hugging Face families (models/hf/lm, qwenvl, vit, janus) import the core models/hf and
+	// its tokenizer, and no other family; the core imports no family. (go list -deps is
+	// transitive, so a family reached through a third package counts too.)
+	core := mod + "models/hf"
+	for _, family := range []string{"", "lm", "qwenvl", "vit", "janus"} {
+		pkg := core
+		if family != "" {
+			pkg += "/" + family
+		}
+		for _, d := range deps(pkg) {
+			if strings.HasPrefix(d, core+"/") && d != pkg && d != core+"/tokenizer" {
+				t.Errorf("%s depends on %s: a family imports only the core models/hf and its tokenizer, and the core no family", pkg, d)
+			}
+		}
+	}
 }
 
 // Oracle: `go list`. Only the models, the trainer and the mains (and internal/raw, the raw

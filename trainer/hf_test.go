@@ -9,7 +9,8 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/lm"
+	"github.com/unigrpo/unigrpo/models/hf/qwenvl"
 	"github.com/unigrpo/unigrpo/world"
 	worldtask "github.com/unigrpo/unigrpo/world/task"
 )
@@ -26,7 +27,7 @@ func TestGRPOOnHFTextPolicy(t *testing.T) {
 		if filepath.Ext(path) == ".safetensors" {
 			path = filepath.Dir(path)
 		}
-		p, err := hf.NewTextPolicy(path, dev, raw.Float32, []int{310, 341, 333}, []int{362},
+		p, err := lm.NewTextPolicy(path, dev, raw.Float32, []int{310, 341, 333}, []int{362},
 			func(ids []int) string { return fmt.Sprint(ids) }, 8, !o.Frozen)
 		if err != nil {
 			return nil, err
@@ -77,7 +78,7 @@ func TestGRPOOnQwenVLWithCLIPReward(t *testing.T) {
 		if filepath.Ext(path) == ".safetensors" {
 			path = filepath.Dir(path)
 		}
-		p, err := hf.NewQwenVLPolicy(path, dev, raw.Float32, prompt, 32, 8, !o.Frozen)
+		p, err := qwenvl.NewPolicy(path, dev, raw.Float32, prompt, 32, 8, !o.Frozen)
 		if err != nil {
 			return nil, err
 		}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/sugarme/gotch"
 
-	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/janus"
 	"github.com/unigrpo/unigrpo/models/unified"
 	"github.com/unigrpo/unigrpo/world"
 	worldtask "github.com/unigrpo/unigrpo/world/task"
@@ -185,7 +185,7 @@ func janusWeights(t *testing.T, path string, parts ...string) []float32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := hf.OpenJanusPolicy(janusDir(file), tinyDevice, parts...)
+	p, err := janus.OpenPolicy(janusDir(file), tinyDevice, parts...)
 	if err != nil {
 		t.Fatal(err)
 	}

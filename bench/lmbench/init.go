@@ -23,7 +23,7 @@ type tensorSpec struct {
 }
 
 // specs lists the tensors of a Qwen2 model with a tied head (no lm_head.weight), in the order
-// models/hf loads them.
+// models/hf/lm loads them.
 func (s shape) specs() []tensorSpec {
 	D, F, V := int64(s.Hidden), int64(s.Inter), int64(s.Vocab)
 	Hq, Hkv := int64(s.Heads*s.HeadDim), int64(s.KV*s.HeadDim)

@@ -1,4 +1,4 @@
-// Command lmbench measures the Hugging Face language-model path of package models/hf on a
+// Command lmbench measures the Hugging Face language-model path of package models/hf/lm on a
 // Qwen2-0.5B-shaped model with random weights: prefill and decode speed of greedy generation
 // with a key/value cache, and resident memory against the weights plus the cache. The PyTorch
 // twin bench/torch/lmbench.py runs the same model, prompts and work; scripts/bench/lm.sh runs
@@ -10,7 +10,7 @@
 //	lmbench run --model DIR --dtype float32|bfloat16 [--batch 8 --prompt 64 --new 16 --repeat 2]
 //	    prints one JSON line (see result).
 //
-// Timing method: hf.LM.Generate has no hook between its steps, so each repeat times
+// Timing method: lm.Model.Generate has no hook between its steps, so each repeat times
 // Generate(1 new token) (the prefill of the prompt, which also yields the first token) and
 // Generate(N new tokens); prefill = the first, one decode step = (second - first) / (N-1). The
 // best (least) of --repeat is kept for each. Before them, --warmup untimed generations of two

@@ -14,6 +14,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/lm"
 )
 
 // result is the JSON line of a run; bench/torch/lmbench.py prints the same keys.
@@ -79,7 +80,7 @@ func runBench(args []string) error {
 	r.RSSStart = procStatus("VmRSS")
 
 	t0 := time.Now()
-	m, err := hf.LoadLM(*dir, gotch.CPU, kind)
+	m, err := lm.Load(*dir, gotch.CPU, kind)
 	if err != nil {
 		return err
 	}
@@ -139,7 +140,7 @@ func parseKind(dtype string) (raw.Kind, error) {
 
 // warmUp runs n untimed generations of two tokens from the first prompt's first token, taking
 // the first calls' one-time costs (kernels, allocator) out of the timings.
-func warmUp(m *hf.LM, prompts [][]int, n int) error {
+func warmUp(m *lm.Model, prompts [][]int, n int) error {
 	for i := 0; i < n; i++ {
 		if _, err := m.Generate([][]int{prompts[0][:1]}, hf.GenerateOptions{MaxNew: 2}); err != nil {
 			return err
@@ -167,7 +168,7 @@ func startProfile(path string) (stop func(), err error) {
 // timeRepeats times repeat rounds of Generate(1) then Generate(newTok) on prompts, recording
 // each call's time and minor page faults and the tokens in r, and returns the best (least)
 // time of each. Every round must generate the same tokens.
-func timeRepeats(m *hf.LM, prompts [][]int, newTok, repeat int, r *result) (best1, bestN float64, err error) {
+func timeRepeats(m *lm.Model, prompts [][]int, newTok, repeat int, r *result) (best1, bestN float64, err error) {
 	best1, bestN = math.Inf(1), math.Inf(1)
 	for i := 0; i < repeat; i++ {
 		f0 := minorFaults()

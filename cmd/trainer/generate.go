@@ -17,6 +17,8 @@ import (
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/lm"
+	"github.com/unigrpo/unigrpo/models/hf/qwenvl"
 	"github.com/unigrpo/unigrpo/models/hf/tokenizer"
 	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/trainer"
@@ -72,7 +74,7 @@ func runGenerate(args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := hf.NewTextPolicy(path, dev, kind, h.prompt, h.stop, h.text, *maxNew, false)
+	p, err := lm.NewTextPolicy(path, dev, kind, h.prompt, h.stop, h.text, *maxNew, false)
 	if err != nil {
 		return err
 	}
@@ -102,13 +104,16 @@ func generateVL(dir, prompt, imageFile string, maxNew int, kind raw.Kind, dev go
 	if err != nil {
 		return err
 	}
-	proc, err := hf.LoadQwenVLImageProcessor(dir)
+	proc, err := qwenvl.LoadImageProcessor(dir)
 	if err != nil {
 		return err
 	}
 	var pixels []float32
 	var grids [][3]int
-	text := "<|im_start|>user\n" + prompt + "<|im_end|>\n<|im_start|>assistant\n"
+	text, err := hf.ChatPrompt("qwen2_5_vl", prompt)
+	if err != nil {
+		return err
+	}
 	if imageFile != "" {
 		f, err := os.Open(imageFile)
 		if err != nil {
@@ -124,7 +129,9 @@ func generateVL(dir, prompt, imageFile string, maxNew int, kind raw.Kind, dev go
 			return err
 		}
 		pixels, grids = px, [][3]int{grid}
-		text = vlPrompt(prompt)
+		if text, err = hf.ImageChatPrompt("qwen2_5_vl", prompt); err != nil {
+			return err
+		}
 	}
 	if text, err = proc.ExpandPrompt(text, grids); err != nil {
 		return err
@@ -133,12 +140,12 @@ func generateVL(dir, prompt, imageFile string, maxNew int, kind raw.Kind, dev go
 	if err != nil {
 		return err
 	}
-	m, err := hf.LoadQwenVL(dir, dev, kind)
+	m, err := qwenvl.Load(dir, dev, kind)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	out, err := m.Generate([]hf.QwenVLPrompt{{IDs: idsIn, Pixels: pixels, Grids: grids}}, hf.GenerateOptions{MaxNew: maxNew, Stop: m.Config().Text.EOSIDs()})
+	out, err := m.Generate([]qwenvl.Prompt{{IDs: idsIn, Pixels: pixels, Grids: grids}}, hf.GenerateOptions{MaxNew: maxNew, Stop: m.Config().Text.EOSIDs()})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/lm"
+	"github.com/unigrpo/unigrpo/models/hf/qwenvl"
 	"github.com/unigrpo/unigrpo/models/hf/tokenizer"
 	"github.com/unigrpo/unigrpo/trainer"
 )
@@ -71,8 +73,8 @@ func openHFText(dir, prompt string, chat bool) (*hfText, error) {
 	}
 	text := prompt
 	if chat {
-		if text, err = chatPrompt(cfg.ModelType, prompt); err != nil {
-			return nil, err
+		if text, err = hf.ChatPrompt(cfg.ModelType, prompt); err != nil {
+			return nil, usagef("--chat: %v", err)
 		}
 	}
 	ids, err := tok.Encode(text, !chat)
@@ -87,7 +89,7 @@ func openHFText(dir, prompt string, chat bool) (*hfText, error) {
 		h.stop = append(h.stop, id)
 	}
 	if chat {
-		if id, ok := tok.TokenID(chatEnd(cfg.ModelType)); ok && !contains(h.stop, id) {
+		if id, ok := tok.TokenID(hf.ChatEnd(cfg.ModelType)); ok && !contains(h.stop, id) {
 			h.stop = append(h.stop, id)
 		}
 	}
@@ -111,26 +113,6 @@ func (h *hfText) text(ids []int) string {
 	return s
 }
 
-// chatPrompt wraps a user message in the family's chat format for one turn, ending where the
-// assistant's answer starts: ChatML for Qwen2, the header format of Llama 3.
-func chatPrompt(family, msg string) (string, error) {
-	switch family {
-	case "qwen2":
-		return "<|im_start|>user\n" + msg + "<|im_end|>\n<|im_start|>assistant\n", nil
-	case "llama":
-		return "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n" + msg + "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", nil
-	}
-	return "", usagef("--chat: no chat format for model_type %s", family)
-}
-
-// chatEnd is the token that ends an assistant turn in the family's chat format.
-func chatEnd(family string) string {
-	if family == "llama" {
-		return "<|eot_id|>"
-	}
-	return "<|im_end|>"
-}
-
 func contains(xs []int, x int) bool {
 	for _, v := range xs {
 		if v == x {
@@ -148,17 +130,12 @@ func hfPolicyLoader(h *hfText, kind raw.Kind, maxLen int) func(string, gotch.Dev
 		if dir == "" {
 			return nil, fmt.Errorf("%s is not a Hugging Face model folder (no config.json with a model_type)", path)
 		}
-		p, err := hf.NewTextPolicy(dir, dev, kind, h.prompt, h.stop, h.text, maxLen, !o.Frozen)
+		p, err := lm.NewTextPolicy(dir, dev, kind, h.prompt, h.stop, h.text, maxLen, !o.Frozen)
 		if err != nil {
 			return nil, err
 		}
 		return p, nil
 	}
-}
-
-// vlPrompt is Qwen2.5-VL's chat prompt of one user turn holding the image, then the text.
-func vlPrompt(text string) string {
-	return "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>" + text + "<|im_end|>\n<|im_start|>assistant\n"
 }
 
 // qwenVLLoader loads Qwen2.5-VL folders as policies that caption square images of side size
@@ -169,7 +146,11 @@ func qwenVLLoader(prompt string, kind raw.Kind, size, maxLen int) func(string, g
 		if dir == "" {
 			return nil, fmt.Errorf("%s is not a Hugging Face model folder (no config.json with a model_type)", path)
 		}
-		p, err := hf.NewQwenVLPolicy(dir, dev, kind, vlPrompt(prompt), size, maxLen, !o.Frozen)
+		chat, err := hf.ImageChatPrompt("qwen2_5_vl", prompt)
+		if err != nil {
+			return nil, err
+		}
+		p, err := qwenvl.NewPolicy(dir, dev, kind, chat, size, maxLen, !o.Frozen)
 		if err != nil {
 			return nil, err
 		}

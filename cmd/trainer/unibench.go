@@ -11,7 +11,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/eval"
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/vit"
 	"github.com/unigrpo/unigrpo/world"
 	"github.com/unigrpo/unigrpo/world/embed"
 )
@@ -80,7 +80,7 @@ func runUnibench(args []string) error {
 // vision encoders as NAME=DIR or hf:DIR (their row is named by NAME, or by the family).
 func fileEmbedders(list string, kind raw.Kind) ([]eval.ImageEmbedder, func(), error) {
 	var out []eval.ImageEmbedder
-	var vits []*hf.ViT
+	var vits []*vit.Model
 	closeAll := func() {
 		for _, v := range vits {
 			v.Close()
@@ -102,7 +102,7 @@ func fileEmbedders(list string, kind raw.Kind) ([]eval.ImageEmbedder, func(), er
 			out = append(out, embed.Square{Embedder: e, Side: wc.Size})
 			continue
 		}
-		v, err := hf.LoadViT(dir, gotch.CPU, kind)
+		v, err := vit.Load(dir, gotch.CPU, kind)
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("unibench: --embedder %s: %w", item, err)

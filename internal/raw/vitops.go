@@ -1,6 +1,7 @@
 package raw
 
-// Operations the vision encoders (models/hf's ViT families) need beyond the language models'.
+// Operations the vision encoders (models/hf/vit, and Janus's vision tower) need beyond the
+// language models'.
 
 /*
 void atg_gelu(void **out__, void *self, char *approximate_ptr, int approximate_len);

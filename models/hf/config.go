@@ -58,13 +58,14 @@ func ReadLMConfig(dir string) (LMConfig, error) {
 	if c.KV == 0 {
 		c.KV = c.H
 	}
-	if err := c.check(); err != nil {
+	if err := c.Check(); err != nil {
 		return LMConfig{}, fmt.Errorf("hf: %s: %w", path, err)
 	}
 	return c, nil
 }
 
-func (c LMConfig) check() error {
+// Check names the first field of the config that the decoder cannot run with.
+func (c LMConfig) Check() error {
 	switch c.ModelType {
 	case "llama", "qwen2":
 	case "":
@@ -95,8 +96,8 @@ func (c LMConfig) check() error {
 	return nil
 }
 
-// qkvBias reports whether the attention projections q, k, v carry biases.
-func (c LMConfig) qkvBias() bool { return c.ModelType == "qwen2" || c.AttnBias }
+// QKVBias reports whether the attention projections q, k, v carry biases.
+func (c LMConfig) QKVBias() bool { return c.ModelType == "qwen2" || c.AttnBias }
 
 // EOSIDs returns the end-of-sequence ids config.json names (one or a list).
 func (c LMConfig) EOSIDs() []int {
@@ -115,10 +116,30 @@ func (c LMConfig) EOSIDs() []int {
 	return nil
 }
 
-// override sets *dst to *src when config.json gave the field (src not nil), keeping the family's
+// Override sets *dst to *src when a config file gave the field (src not nil), keeping the family's
 // default otherwise.
-func override[T any](dst *T, src *T) {
+func Override[T any](dst *T, src *T) {
 	if src != nil {
 		*dst = *src
 	}
+}
+
+// SquareSide reads a config's image_size or patch_size (name): a number, or [h, w] with h == w;
+// def when the field is absent or null.
+func SquareSide(name string, js json.RawMessage, def int) (int, error) {
+	if len(js) == 0 || string(js) == "null" {
+		return def, nil
+	}
+	var n int
+	if json.Unmarshal(js, &n) == nil {
+		return n, nil
+	}
+	var hw []int
+	if err := json.Unmarshal(js, &hw); err != nil || len(hw) != 2 {
+		return 0, fmt.Errorf("%s %s: want a number or [height, width]", name, js)
+	}
+	if hw[0] != hw[1] {
+		return 0, fmt.Errorf("%s %s: only square sizes are implemented", name, js)
+	}
+	return hw[0], nil
 }

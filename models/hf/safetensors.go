@@ -75,6 +75,16 @@ func OpenWeights(dir string) (*Weights, error) {
 	return w, nil
 }
 
+// OpenSafetensors maps one safetensors file (a fixture's expected outputs, say) as Weights.
+func OpenSafetensors(path string) (*Weights, error) {
+	w := &Weights{dir: filepath.Dir(path), tensors: map[string]*stTensor{}}
+	if err := w.open(path); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
 func (w *Weights) open(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -145,6 +155,32 @@ func (w *Weights) open(path string) error {
 		w.tensors[name] = t
 	}
 	return nil
+}
+
+// Dir is the model folder the tensors come from.
+func (w *Weights) Dir() string { return w.dir }
+
+// View returns the tensors of w that names maps to (a view name to a name in w; names w lacks
+// are left out) under the view's names. The view shares w's mapped files: close w, not the view.
+func (w *Weights) View(names map[string]string) *Weights {
+	v := &Weights{dir: w.dir, tensors: map[string]*stTensor{}}
+	for n, src := range names {
+		if t, ok := w.tensors[src]; ok {
+			v.tensors[n] = t
+		}
+	}
+	return v
+}
+
+// Raw returns a tensor's dtype (as the file names it: F32, I64, U8, ...), shape and bytes as
+// stored (little-endian), without a copy: the bytes are valid until w is closed. It is how
+// integer tensors, which Load does not read, are read.
+func (w *Weights) Raw(name string) (dtype string, shape []int64, data []byte, ok bool) {
+	t, ok := w.tensors[name]
+	if !ok {
+		return "", nil, nil, false
+	}
+	return t.dtype, t.shape, t.file.data[t.lo:t.hi], true
 }
 
 // Names lists the tensors, sorted.

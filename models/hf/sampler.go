@@ -7,10 +7,10 @@ import (
 	"github.com/unigrpo/unigrpo/models/policy"
 )
 
-// sampler is the per-row state of sampling N captions, the same for every family: the options
-// checked once, one token picked per unfinished row and step (caption.Picker), and a row ending
+// Sampler is the per-row state of sampling N captions, the same for every family: the options
+// checked once, one token picked per unfinished row and step (policy.Picker), and a row ending
 // at an end token (recorded) or at the length limit (truncated).
-type sampler struct {
+type Sampler struct {
 	opt    policy.SampleOptions
 	rngs   []*rand.Rand
 	stop   []int
@@ -21,9 +21,10 @@ type sampler struct {
 	pick   policy.Picker
 }
 
-// newSampler checks the options for N rows of a policy whose captions have at most limit tokens.
-func newSampler(N, limit int, opt policy.SampleOptions, rngs []*rand.Rand, stop []int) (*sampler, error) {
-	s := &sampler{opt: opt, rngs: rngs, stop: stop, temp: opt.Temperature, maxLen: limit, done: make([]bool, N),
+// NewSampler checks the options for N rows of a policy whose captions have at most limit
+// tokens; row r draws with rngs[r] (nil when opt.Greedy), and a row ends at a token of stop.
+func NewSampler(N, limit int, opt policy.SampleOptions, rngs []*rand.Rand, stop []int) (*Sampler, error) {
+	s := &Sampler{opt: opt, rngs: rngs, stop: stop, temp: opt.Temperature, maxLen: limit, done: make([]bool, N),
 		roll: &policy.Rollout{Tokens: make([][]int, N), Lengths: make([]int, N), LogProbs: make([][]float32, N),
 			Hidden: make([][]float32, N), Truncated: make([]bool, N)}}
 	if opt.MaxLen > 0 {
@@ -43,10 +44,10 @@ func newSampler(N, limit int, opt policy.SampleOptions, rngs []*rand.Rand, stop 
 	return s, nil
 }
 
-// next picks step t's token of every unfinished row from the last position's logits [N*V] and
+// Next picks step t's token of every unfinished row from the last position's logits [N*V] and
 // hidden states [N*D], writes in feed[r] the token row r reads next (a finished row repeats its
 // last one; its outputs are unused) and reports whether a row is still running.
-func (s *sampler) next(t int, logits, hidden []float32, V, D int, feed []int) (active bool) {
+func (s *Sampler) Next(t int, logits, hidden []float32, V, D int, feed []int) (active bool) {
 	ban := -1
 	if len(s.stop) > 0 && t+1 < s.opt.MinLen {
 		ban = s.stop[0]
@@ -78,8 +79,11 @@ func (s *sampler) next(t int, logits, hidden []float32, V, D int, feed []int) (a
 	return active
 }
 
-// rollout returns the sampled captions.
-func (s *sampler) rollout() *policy.Rollout {
+// MaxLen is the most tokens a row samples: the policy's limit, or opt.MaxLen when lower.
+func (s *Sampler) MaxLen() int { return s.maxLen }
+
+// Rollout returns the sampled captions.
+func (s *Sampler) Rollout() *policy.Rollout {
 	for r, t := range s.roll.Tokens {
 		s.roll.Lengths[r] = len(t)
 	}

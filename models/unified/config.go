@@ -8,7 +8,7 @@ import (
 
 	"github.com/sugarme/gotch"
 
-	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/janus"
 	"github.com/unigrpo/unigrpo/world"
 )
 
@@ -91,7 +91,7 @@ func (s Shape) configJSON() (cfg, gen []byte, err error) {
 }
 
 // WriteFolder writes a new unified model of shape s to dir, its weights drawn from seed as
-// transformers' _init_weights draws them (hf.WriteRandomJanus).
+// transformers' _init_weights draws them (janus.WriteRandom).
 func WriteFolder(dir string, s Shape, seed uint64) error {
 	if err := s.Check(); err != nil {
 		return err
@@ -109,11 +109,11 @@ func WriteFolder(dir string, s Shape, seed uint64) error {
 	if err := os.WriteFile(filepath.Join(dir, "generation_config.json"), gen, 0o644); err != nil {
 		return err
 	}
-	jc, err := hf.ReadJanusConfig(dir)
+	jc, err := janus.ReadConfig(dir)
 	if err != nil {
 		return err
 	}
-	return hf.WriteRandomJanus(dir, jc, seed)
+	return janus.WriteRandom(dir, jc, seed)
 }
 
 // New makes a unified model of shape s from scratch on dev: written to a temporary folder, then

@@ -6,7 +6,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/janus"
 	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/reward"
 )
@@ -106,8 +106,8 @@ func drawPrompts(captions []string) ([][]int, error) {
 }
 
 // drawOptions are the guidance settings of drawings at a temperature (0: greedy).
-func (p *Policy) drawOptions(temperature float64) hf.ImageGenOptions {
-	return hf.ImageGenOptions{Scale: p.o.Guidance, Temperature: temperature, Greedy: temperature <= 0}
+func (p *Policy) drawOptions(temperature float64) janus.ImageGenOptions {
+	return janus.ImageGenOptions{Scale: p.o.Guidance, Temperature: temperature, Greedy: temperature <= 0}
 }
 
 // Draw renders captions (world token ids, no BOS or EOS) into images with guidance: sampled at

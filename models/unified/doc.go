@@ -1,5 +1,5 @@
 // Package unified is the paper's UMM-2 in the synthetic world: one model, in the Janus layout
-// (models/hf), that captions images, answers questions about them and draws images from
+// (models/hf/janus), that captions images, answers questions about them and draws images from
 // captions, trained from scratch at a tiny size by the same code that loads a Janus-Pro folder.
 //
 // Its text vocabulary is the world's question-answer vocabulary plus markers of images and

@@ -10,7 +10,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/unigrpo/unigrpo/images"
-	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/janus"
 	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/world"
 	"github.com/unigrpo/unigrpo/world/task"
@@ -52,7 +52,7 @@ func DefaultOptions() Options {
 // which regenerate the images of its own reward (reward.SelfDecoder) and are judged by reading them
 // back (eval.Prober).
 type Policy struct {
-	J      *hf.JanusPolicy
+	J      *janus.Policy
 	o      Options
 	P      int // image placeholders per understanding image
 	reward *task.Reward
@@ -74,7 +74,7 @@ func Open(dir string, dev gotch.Device, o Options) (*Policy, error) {
 		parts = []string{"aligner", "lm", "gen"}
 	}
 	// The folder's config decides before its weights load (a Janus-Pro folder is gigabytes).
-	cfg, err := hf.ReadJanusConfig(dir)
+	cfg, err := janus.ReadConfig(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func Open(dir string, dev gotch.Device, o Options) (*Policy, error) {
 	if s := cfg.Vision.ImageSize; s != w.Size {
 		return nil, fmt.Errorf("unified: %s reads %dx%d images, the world's are %dx%d: only the world's unified model (trainer sft --unified) trains here, not a Janus-Pro checkpoint", dir, s, s, w.Size, w.Size)
 	}
-	j, err := hf.OpenJanusPolicy(dir, dev, parts...)
+	j, err := janus.OpenPolicy(dir, dev, parts...)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func (p *Policy) Loss(imgs []images.Planar, rows [][]int) (*ts.Tensor, int, erro
 	}
 	k := len(rows) / len(imgs)
 	var codes [][]int
-	seq := make([]hf.JanusRow, len(rows))
+	seq := make([]janus.Row, len(rows))
 	for r, row := range rows {
 		ex, err := ParseExample(row)
 		if err != nil {
@@ -162,9 +162,9 @@ func (p *Policy) Loss(imgs []images.Planar, rows [][]int) (*ts.Tensor, int, erro
 		b := r / k
 		switch ex.Task {
 		case TaskCaption:
-			seq[r] = hf.JanusRow{Image: b, Prompt: CaptionPrompt(p.P), Text: slices.Concat(ex.Caption, []int{world.EOS})}
+			seq[r] = janus.Row{Image: b, Prompt: CaptionPrompt(p.P), Text: slices.Concat(ex.Caption, []int{world.EOS})}
 		case TaskQuestion:
-			seq[r] = hf.JanusRow{Image: b, Prompt: QuestionPrompt(p.P, ex.Question), Text: slices.Concat(ex.Answer, []int{world.EOS})}
+			seq[r] = janus.Row{Image: b, Prompt: QuestionPrompt(p.P, ex.Question), Text: slices.Concat(ex.Answer, []int{world.EOS})}
 		case TaskDraw:
 			if codes == nil {
 				if codes, err = p.J.EncodeImages(imgs); err != nil {
@@ -175,7 +175,7 @@ func (p *Policy) Loss(imgs []images.Planar, rows [][]int) (*ts.Tensor, int, erro
 			if len(ex.Caption) == 0 {
 				prompt = p.J.Unconditional(DrawPrompt(make([]int, emptyLength(codes[b], r%k))))
 			}
-			seq[r] = hf.JanusRow{Image: -1, Prompt: prompt, Codes: codes[b]}
+			seq[r] = janus.Row{Image: -1, Prompt: prompt, Codes: codes[b]}
 		}
 	}
 	loss, err := p.J.SequenceLoss(imgs, seq)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/janus"
 	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/world"
 	"github.com/unigrpo/unigrpo/world/task"
@@ -116,7 +116,7 @@ func TestPolicyLoss(t *testing.T) {
 
 	vq := openTest(t, dir, testOptions(StageVQ))
 	for _, prm := range vq.TrainableParams() {
-		if !slices.ContainsFunc(vq.J.Model.Params(), func(q hf.JanusParam) bool { return q.Name == prm.Name && q.Part == "vq" }) {
+		if !slices.ContainsFunc(vq.J.Model.Params(), func(q janus.Param) bool { return q.Name == prm.Name && q.Part == "vq" }) {
 			t.Errorf("StageVQ trains %s", prm.Name)
 		}
 	}
@@ -143,23 +143,23 @@ func TestPolicyLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seq := make([]hf.JanusRow, len(rows))
+	seq := make([]janus.Row, len(rows))
 	empty := 0
 	for r, row := range rows {
 		b := r / 6
 		switch row[0] {
 		case Describe:
-			seq[r] = hf.JanusRow{Image: b, Prompt: CaptionPrompt(p.P), Text: slices.Concat(row[1:], []int{world.EOS})}
+			seq[r] = janus.Row{Image: b, Prompt: CaptionPrompt(p.P), Text: slices.Concat(row[1:], []int{world.EOS})}
 		case Ask:
 			i := slices.Index(row, Answer)
-			seq[r] = hf.JanusRow{Image: b, Prompt: QuestionPrompt(p.P, row[1:i]), Text: slices.Concat(row[i+1:], []int{world.EOS})}
+			seq[r] = janus.Row{Image: b, Prompt: QuestionPrompt(p.P, row[1:i]), Text: slices.Concat(row[i+1:], []int{world.EOS})}
 		case Draw:
 			prompt := DrawPrompt(row[1:])
 			if len(row) == 1 {
 				empty++
 				prompt = slices.Concat([]int{world.BOS}, make([]int, emptyLength(codes[b], r%6)+1), []int{BeginImage})
 			}
-			seq[r] = hf.JanusRow{Image: -1, Prompt: prompt, Codes: codes[b]}
+			seq[r] = janus.Row{Image: -1, Prompt: prompt, Codes: codes[b]}
 		}
 	}
 	if empty == 0 {
@@ -207,12 +207,12 @@ func TestLossWorldSizeInvariant(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	dir := testFolder(t)
-	c, err := hf.ReadJanusConfig(dir)
+	c, err := janus.ReadConfig(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Vision.InitRange = 0.3
-	if err := hf.WriteRandomJanus(dir, c, 8); err != nil {
+	if err := janus.WriteRandom(dir, c, 8); err != nil {
 		t.Fatal(err)
 	}
 	p := openTest(t, dir, testOptions(StageModel))

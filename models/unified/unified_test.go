@@ -13,7 +13,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/images"
-	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/janus"
 	"github.com/unigrpo/unigrpo/world"
 )
 
@@ -94,7 +94,7 @@ func TestVocabularyAndPrompts(t *testing.T) {
 // The folder WriteFolder makes reads as a Janus of the world's vocabulary and image size whose
 // tokenizer grid is its generation grid; bad shapes are refused. (Oracle: config.go's layout.)
 func TestWriteFolder(t *testing.T) {
-	c, err := hf.ReadJanusConfig(testFolder(t))
+	c, err := janus.ReadConfig(testFolder(t))
 	if err != nil {
 		t.Fatal(err)
 	}

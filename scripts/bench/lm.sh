@@ -2,9 +2,9 @@
 # The language-model benchmark of make bench (scripts/bench/run.sh runs it after its other sections;
 # it also runs alone): a Qwen2-0.5B-shaped model with random weights (bench/lmbench init: 24
 # layers, hidden 896, vocabulary 151,936, tied head), greedy generation with a key/value cache for
-# a batch of 8, by the Go side (bench/lmbench run: models/hf's LM.Generate) and its PyTorch twin
-# (bench/torch/lmbench.py: the same model, prompts and work in plain PyTorch), taking turns ROUNDS
-# times, one thread each, in float32 and bfloat16; then two GRPO steps with that model as a
+# a batch of 8, by the Go side (bench/lmbench run: models/hf/lm's Model.Generate) and its PyTorch
+# twin (bench/torch/lmbench.py: the same model, prompts and work in plain PyTorch), taking turns
+# ROUNDS times, one thread each, in float32 and bfloat16; then two GRPO steps with that model as a
 # text-prompted policy (bin/trainer train).
 #
 # Usage: scripts/bench/lm.sh RUN_FOLDER
@@ -221,7 +221,7 @@ for s in summary:
 p("")
 p("Prefill tok/s: prompt tokens of the batch per second of Generate(1 new token) (the prompt's forward pass and "
   "the first token). Decode tok/s: batch / one decode step, a step being (Generate(N) - Generate(1)) / (N-1), "
-  "as models/hf's Generate has no hook between steps; the twin is timed the same way. Peak RSS: VmHWM over the "
+  "as models/hf/lm's Generate has no hook between steps; the twin is timed the same way. Peak RSS: VmHWM over the "
   "process (loading included); in generation: VmHWM reset after loading. Weights + KV: the weights in the dtype "
   "and the key/value cache at the end.\n")
 if s0:

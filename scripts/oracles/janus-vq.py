@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""janus-vq.py: the fixture of models/hf's Janus VQ-VAE test (janus_vq_test.go).
+"""janus-vq.py: the fixture of the Go Janus VQ-VAE test (models/hf/janus/vq_test.go).
 
 Usage: /usr/bin/python3 scripts/oracles/janus-vq.py [--out models/hf/testdata/janus_vq]
 (PyTorch 1.13, Debian's python3-torch; no transformers or safetensors package needed.)

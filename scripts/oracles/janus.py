@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""janus.py: the oracle of the Go Janus tests (models/hf/janus_test.go) -- a TINY random Janus in
+"""janus.py: the oracle of the Go Janus tests (models/hf/janus) -- a TINY random Janus in
 transformers' checkpoint layout and the outputs of scripts/oracles/janusref (a PyTorch 1.13
 reference written for this project from transformers' modeling_janus.py; no transformers here).
 

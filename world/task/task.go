@@ -12,7 +12,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/stream"
-	"github.com/unigrpo/unigrpo/models/hf"
+	"github.com/unigrpo/unigrpo/models/hf/vit"
 	"github.com/unigrpo/unigrpo/reward"
 	"github.com/unigrpo/unigrpo/world"
 	"github.com/unigrpo/unigrpo/world/embed"
@@ -84,7 +84,7 @@ var _ reward.Reconstructor = (*Reward)(nil)
 type Reward struct {
 	dec   *world.Decoder
 	es    []reward.Embedder
-	vits  []*hf.ViT // the Hugging Face encoders among es, which run on libtorch: use the reward from one goroutine locked to its OS thread
+	vits  []*vit.Model // the Hugging Face encoders among es, which run on libtorch: use the reward from one goroutine locked to its OS thread
 	vocab *world.Vocab
 	mu    sync.Mutex // the decoder is not documented as safe for concurrent use
 }
@@ -117,13 +117,13 @@ func NewReward(w world.Config, names string) (*Reward, error) {
 			r.es = append(r.es, e)
 			continue
 		}
-		v, err := hf.LoadViTEmbedder(dir)
+		v, err := vit.LoadEmbedder(dir)
 		if err != nil {
 			r.Close()
 			return nil, fmt.Errorf("embedder %s: %w", item, err)
 		}
 		r.vits = append(r.vits, v)
-		var e reward.Embedder = hf.PlanarViT{V: v}
+		var e reward.Embedder = vit.Planar{V: v}
 		if name != "" {
 			e = renamed{e, name}
 		}

@@ -1,0 +1,173 @@
+package hf
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/unigrpo/unigrpo/internal/raw"
+)
+
+// Batch is the input of a forward pass: B rows of T token ids, the positions of each token
+// (rotary), and which keys each row may attend to (1) or not (0, padding).
+type Batch struct {
+	IDs  [][]int
+	Pos  [][]int
+	Mask [][]int // [B][S]: S keys, the cached ones first
+	// Last asks for the logits of the last position only ([B, 1, V]): generation reads no other,
+	// and the head over a large vocabulary is a good part of a prompt's cost.
+	Last bool
+}
+
+// KVCache holds, per layer, the keys and values of every position seen so far [B, KV, S, Dh].
+type KVCache struct {
+	k, v []raw.Tensor
+}
+
+// Forward runs a batch through the decoder in arena a. With a cache, the batch's keys and values
+// are appended to it and attention reads all of them. It returns the output of each layer
+// (hidden[0] the embeddings, hidden[L] after the final norm) and the logits [B, T, V], in float32.
+func (m *Decoder) Forward(a *raw.Arena, in Batch, cache *KVCache) (hidden []raw.Tensor, logits raw.Tensor, err error) {
+	c := m.cfg
+	B, T := int64(len(in.IDs)), int64(len(in.IDs[0]))
+	ids := make([]int64, 0, B*T)
+	for _, row := range in.IDs {
+		if int64(len(row)) != T {
+			return nil, nil, fmt.Errorf("hf: rows of %d and %d tokens in one batch", len(row), T)
+		}
+		for _, id := range row {
+			if id < 0 || id >= c.Vocab {
+				return nil, nil, fmt.Errorf("hf: token id %d outside the vocabulary of %d", id, c.Vocab)
+			}
+			ids = append(ids, int64(id))
+		}
+	}
+	cos, sin := m.Rotary(a, in.Pos)
+	mask := m.Mask(a, in.Mask, T)
+	x := a.Embedding(m.embed, a.FromInt64(ids, B, T)) // [B, T, D]
+	return m.Stack(a, x, cos, sin, mask, cache, in.Last)
+}
+
+// Stack runs input embeddings x [B, T, D] through the decoder layers (rotary tables cos, sin and
+// the additive mask given), the final norm and the head (of the last position only when last):
+// the part every family of causal LM shares, whatever made x and the positions (text alone, or
+// image features spliced in).
+func (m *Decoder) Stack(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *KVCache, last bool) (hidden []raw.Tensor, logits raw.Tensor, err error) {
+	if hidden, err = m.Trunk(a, x, cos, sin, mask, cache); err != nil {
+		return nil, nil, err
+	}
+	x = hidden[len(hidden)-1]
+	if last {
+		if sh := a.Shape(x); sh != nil {
+			x = a.Narrow(x, 1, sh[1]-1, 1)
+		}
+	}
+	logits = a.To(a.Linear(x, m.head, nil), raw.Float32)
+	return hidden, logits, a.Err()
+}
+
+// Trunk is Stack without the head: the decoder layers and the final norm, whose output is the
+// last of the hidden states it returns (a family with other heads, Janus's, reads it).
+func (m *Decoder) Trunk(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *KVCache) (hidden []raw.Tensor, err error) {
+	hidden = append(hidden, x)
+	for l := range m.layers {
+		// Each layer's temporaries live in their own arena, freed when the layer is done: only
+		// its output and the cache move to a, so a forward pass holds one layer's activations at
+		// a time (autograd keeps what a backward needs by itself).
+		la := raw.New(m.dev.CInt())
+		var kv *[2]raw.Tensor
+		if cache != nil {
+			kv = &[2]raw.Tensor{cache.k[l], cache.v[l]}
+		}
+		y := m.layer(la, &m.layers[l], x, cos, sin, mask, kv)
+		if err := la.Err(); err != nil {
+			la.Free()
+			a.Fail(err)
+			return nil, err
+		}
+		keep := []raw.Tensor{y}
+		if cache != nil {
+			keep = append(keep, kv[0], kv[1])
+			cache.k[l], cache.v[l] = kv[0], kv[1]
+		}
+		for _, h := range keep {
+			if la.Release(h) {
+				a.Adopt(h)
+			}
+		}
+		if err := la.Free(); err != nil {
+			a.Fail(err)
+			return nil, err
+		}
+		x = y
+		if l < len(m.layers)-1 {
+			hidden = append(hidden, x)
+		}
+	}
+	hidden = append(hidden, m.rmsNorm(a, x, m.norm))
+	return hidden, a.Err()
+}
+
+// layer is one decoder layer: x + attn(norm(x)), then + mlp(norm(.)). kv, when set, holds the
+// cached keys and values on entry and the extended ones on return.
+func (m *Decoder) layer(a *raw.Arena, w *decoderLayer, x, cos, sin, mask raw.Tensor, kv *[2]raw.Tensor) raw.Tensor {
+	c := m.cfg
+	sh := a.Shape(x)
+	if sh == nil {
+		return nil
+	}
+	B, T := sh[0], sh[1]
+	H, KV, Dh := int64(c.H), int64(c.KV), int64(c.Dh)
+	h := m.rmsNorm(a, x, w.inNorm)
+	heads := func(l Linear, n int64) raw.Tensor { // [B, n, T, Dh]
+		return a.Transpose(a.View(a.Linear(h, l.W, l.B), B, T, n, Dh), 1, 2)
+	}
+	q := Rope(a, heads(w.q, H), cos, sin)
+	k := Rope(a, heads(w.k, KV), cos, sin)
+	v := heads(w.v, KV)
+	if kv != nil {
+		if kv[0] != nil {
+			k, v = a.Cat(2, kv[0], k), a.Cat(2, kv[1], v)
+		}
+		kv[0], kv[1] = k, v
+	}
+	if H != KV { // grouped-query attention: each key/value head serves H/KV query heads
+		k, v = a.RepeatInterleave(k, H/KV, 1), a.RepeatInterleave(v, H/KV, 1)
+	}
+	o := Attend(a, q, k, v, mask, m.kind, Dh)       // [B, H, T, Dh]
+	o = a.Reshape(a.Transpose(o, 1, 2), B, T, H*Dh) // [B, T, H*Dh]
+	x = a.Add(x, a.Linear(o, w.o.W, w.o.B))
+	h = m.rmsNorm(a, x, w.postNorm)
+	mlp := a.Mul(a.Silu(a.Linear(h, w.gate.W, w.gate.B)), a.Linear(h, w.up.W, w.up.B))
+	return a.Add(x, a.Linear(mlp, w.down.W, w.down.B))
+}
+
+// rmsNorm is the decoder's RMSNorm with its eps and kind.
+func (m *Decoder) rmsNorm(a *raw.Arena, x, w raw.Tensor) raw.Tensor {
+	return RMSNorm(a, x, w, m.cfg.Eps, m.kind)
+}
+
+// Rotary returns cos and sin [B, 1, T, Dh] of the positions (RotaryTables with one axis).
+func (m *Decoder) Rotary(a *raw.Arena, pos [][]int) (cos, sin raw.Tensor) {
+	return RotaryTables(a, m.kind, m.cfg.RopeTheta, m.cfg.Dh, [][][]int{pos}, func(int) int { return 0 })
+}
+
+// Mask is the additive attention mask [B, 1, T, S] of T new queries over S keys (the last T of
+// them new): key j is open to query i when it is not padding and not in its future. Closed keys
+// get the lowest float32, not -Inf, so that a query with no open key (a padding position) gets
+// finite, unused outputs instead of NaNs that would reach the other rows' keys.
+func (m *Decoder) Mask(a *raw.Arena, keys [][]int, T int64) raw.Tensor {
+	B, S := len(keys), len(keys[0])
+	vals := make([]float32, B*int(T)*S)
+	neg := float32(-math.MaxFloat32)
+	for b, row := range keys {
+		for i := 0; i < int(T); i++ {
+			q := S - int(T) + i // the query's own key index
+			for j := 0; j < S; j++ {
+				if j > q || row[j] == 0 {
+					vals[(b*int(T)+i)*S+j] = neg
+				}
+			}
+		}
+	}
+	return a.FromFloat32(vals, int64(B), 1, T, int64(S))
+}
