@@ -169,7 +169,9 @@ build() {
   go version
   # While gotch's C++ compiles, the Go packages that do not depend on it compile beside it.
   local pure
-  pure=$(cd "$work/src" && go list -deps ./cmd/trainer ./cmd/launch ./bench/rewardenv | grep -v -e sugarme/gotch -e unigrpo/unigrpo/models -e unigrpo/unigrpo/trainer -e unigrpo/unigrpo/internal/raw -e unigrpo/unigrpo/eval -e unigrpo/unigrpo/cmd -e unigrpo/unigrpo/bench)
+  # (a package is pure when neither it nor any of its dependencies is gotch)
+  pure=$(cd "$work/src" && go list -deps -f '{{.ImportPath}}{{range .Deps}} {{.}}{{end}}' ./cmd/trainer ./cmd/launch ./bench/rewardenv |
+    grep -v sugarme/gotch | cut -d' ' -f1)
   (cd "$work/src" && go build -p "$jobs" $pure) >"$work/logs/go-pure.log" 2>&1 &
   local pure_pid=$!
   echo "{\"torch_version\":\"$tv\",\"lib\":\"$lib\",\"cuda\":\"${cuda:-cpu}\",\"abi\":$abi}" >"$work/libtorch.json"
