@@ -13,6 +13,9 @@ type AdamW struct {
 	Beta1, Beta2, Eps, WeightDecay float64
 	M, V                           []float32 // first and second moments, one per parameter
 	Step                           int       // updates applied so far
+	// Master holds the float32 master values of a mixed-precision run, for a checkpoint (nil when
+	// the parameters are float32 and so their own masters).
+	Master []float32
 }
 
 // NewAdamW returns an optimizer for n parameters.

@@ -18,7 +18,8 @@ import (
 // A run folder holds, per checkpoint, checkpoints/step-NNNNNN/ with
 //
 //	model.safetensors      policy weights and config (policy.Save; loadable from Python)
-//	optimizer.safetensors  AdamW moments m and v over the flat trainable vector
+//	optimizer.safetensors  AdamW moments m and v over the flat trainable vector (and the float32
+//	                       master values of a mixed-precision run)
 //	state.json             step, seed and the run's config
 //
 // A checkpoint folder is written under a temporary name and renamed into place, so a crash never
@@ -159,20 +160,27 @@ func LoadState(dir string, n int) (State, *AdamW, error) {
 	if err := json.Unmarshal(js, &st); err != nil {
 		return st, nil, fmt.Errorf("checkpoint %s: %s is damaged: %w", dir, stateFile, err)
 	}
-	m, v, err := loadOptimizer(filepath.Join(dir, optimFile))
+	opt, err := loadOptimizer(filepath.Join(dir, optimFile))
 	if err != nil {
 		return st, nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
-	if n >= 0 && (len(m) != n || len(v) != n) {
-		return st, nil, fmt.Errorf("checkpoint %s: optimizer state holds %d values, the model trains %d (different trainable groups or model size?)", dir, len(m), n)
+	if len(opt.V) != len(opt.M) || (opt.Master != nil && len(opt.Master) != len(opt.M)) {
+		return st, nil, fmt.Errorf("checkpoint %s: optimizer state of %d/%d/%d values is inconsistent", dir, len(opt.M), len(opt.V), len(opt.Master))
 	}
-	opt := &AdamW{M: m, V: v, Step: st.OptimStep}
+	if n >= 0 && len(opt.M) != n {
+		return st, nil, fmt.Errorf("checkpoint %s: optimizer state holds %d values, the model trains %d (different trainable groups or model size?)", dir, len(opt.M), n)
+	}
+	opt.Step = st.OptimStep
 	return st, opt, nil
 }
 
 func saveOptimizer(path string, o *AdamW) error {
 	views := map[string]safetensors.TensorView{}
-	for name, x := range map[string][]float32{"m": o.M, "v": o.V} {
+	tensors := map[string][]float32{"m": o.M, "v": o.V}
+	if o.Master != nil {
+		tensors["master"] = o.Master
+	}
+	for name, x := range tensors {
 		data := make([]byte, 4*len(x))
 		for i, f := range x {
 			binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(f))
@@ -191,14 +199,14 @@ func saveOptimizer(path string, o *AdamW) error {
 	return atomicfile.Write(path, buf)
 }
 
-func loadOptimizer(path string) (m, v []float32, err error) {
+func loadOptimizer(path string) (*AdamW, error) {
 	buf, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	st, err := safetensors.Deserialize(buf)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s is not a readable safetensors file (truncated?): %w", filepath.Base(path), err)
+		return nil, fmt.Errorf("%s is not a readable safetensors file (truncated?): %w", filepath.Base(path), err)
 	}
 	get := func(name string) ([]float32, error) {
 		tv, ok := st.Tensor(name)
@@ -212,13 +220,19 @@ func loadOptimizer(path string) (m, v []float32, err error) {
 		}
 		return out, nil
 	}
-	if m, err = get("m"); err != nil {
-		return nil, nil, err
+	o := &AdamW{}
+	if o.M, err = get("m"); err != nil {
+		return nil, err
 	}
-	if v, err = get("v"); err != nil {
-		return nil, nil, err
+	if o.V, err = get("v"); err != nil {
+		return nil, err
 	}
-	return m, v, nil
+	if _, ok := st.Tensor("master"); ok {
+		if o.Master, err = get("master"); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
 }
 
 // exists reports whether path names a file or folder.

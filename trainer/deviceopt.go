@@ -17,10 +17,13 @@ import (
 // the gradients visit host memory for the CPU ring. The arithmetic is the host update's, op for op
 // and with the same float32 constants, so that both give the same weights.
 type deviceOptimizer struct {
-	flat   *Flat
-	dist   *Dist
-	adam   *AdamW       // hyper-parameters and update count (its M and V stay nil)
-	m, v   *ts.Tensor   // [N] first and second moments, float32 on the device
+	flat *Flat
+	dist *Dist
+	adam *AdamW     // hyper-parameters and update count (its M and V stay nil)
+	m, v *ts.Tensor // [N] first and second moments, float32 on the device
+	// master [N] holds the float32 master values of a mixed-precision run on the device (nil when
+	// the parameters are float32): the update runs on it and the parameters get its rounding.
+	master *ts.Tensor
 	grads  *deviceGrads // [N] the fused gradient buffer
 	device gotch.Device
 	dev    *raw.Arena // temporaries of a step, on the model's device
@@ -37,10 +40,24 @@ func newDeviceOptimizer(flat *Flat, d *Dist, dev gotch.Device, adam *AdamW) (*de
 	if o.grads, err = newDeviceGrads(flat.N, dev); err != nil {
 		return nil, err
 	}
-	for _, x := range []**ts.Tensor{&o.m, &o.v} {
+	state := []**ts.Tensor{&o.m, &o.v}
+	if flat.Mixed() {
+		state = append(state, &o.master)
+	}
+	for _, x := range state {
 		if *x, err = ts.Zeros([]int64{int64(flat.N)}, gotch.Float, dev); err != nil {
 			o.close()
 			return nil, fmt.Errorf("optimizer state of %d values on %v: %w", flat.N, dev, err)
+		}
+	}
+	if o.master != nil {
+		values := make([]float32, flat.N)
+		if err := flat.ReadParams(values); err == nil {
+			err = o.copyIn(o.master, values)
+		}
+		if err != nil {
+			o.close()
+			return nil, fmt.Errorf("master values: %w", err)
 		}
 	}
 	return o, nil
@@ -88,15 +105,23 @@ func (o *deviceOptimizer) step(lr, clip float64) (float64, error) {
 	a.AddScalar_(den, float64(eps))
 	u := a.MulScalar(m, float64(stepSize))
 	a.Div_(u, den)
-	// p = p*(1 - lr*wd) - u, decay on the segments that take it
+	// p = p*(1 - lr*wd) - u, decay on the segments that take it; on the masters when the run
+	// is mixed, the parameters then getting their rounding
 	wd := float64(float32(1 - lr*o.adam.WeightDecay))
 	for i, p := range o.flat.Params {
 		sg := o.flat.Segments[i]
 		h := raw.Handle(p.Tensor)
-		if sg.Decay {
-			a.MulScalar_(h, wd)
+		x := h
+		if o.master != nil {
+			x = a.View(a.Narrow(raw.Handle(o.master), 0, int64(sg.Lo), int64(sg.Hi-sg.Lo)), p.Shape...)
 		}
-		a.Sub_(h, a.View(a.Narrow(u, 0, int64(sg.Lo), int64(sg.Hi-sg.Lo)), p.Shape...))
+		if sg.Decay {
+			a.MulScalar_(x, wd)
+		}
+		a.Sub_(x, a.View(a.Narrow(u, 0, int64(sg.Lo), int64(sg.Hi-sg.Lo)), p.Shape...))
+		if o.master != nil {
+			a.Copy_(h, x)
+		}
 	}
 	if err := a.Free(); err != nil {
 		return 0, fmt.Errorf("adamw update on the device: %w", err)
@@ -159,6 +184,12 @@ func (o *deviceOptimizer) state() (*AdamW, error) {
 	if err := o.copyOut(o.v, s.V); err != nil {
 		return nil, fmt.Errorf("optimizer state to the host: %w", err)
 	}
+	if o.master != nil {
+		s.Master = make([]float32, o.flat.N)
+		if err := o.copyOut(o.master, s.Master); err != nil {
+			return nil, fmt.Errorf("master values to the host: %w", err)
+		}
+	}
 	return &s, nil
 }
 
@@ -173,10 +204,26 @@ func (o *deviceOptimizer) load(a *AdamW) error {
 		return err
 	}
 	o.adam.Step = a.Step
-	return nil
+	if a.Master == nil || o.master == nil {
+		return nil // the parameters, read at the start, are the masters
+	}
+	if len(a.Master) != o.flat.N {
+		return fmt.Errorf("master values of %d for %d parameters", len(a.Master), o.flat.N)
+	}
+	if err := o.copyIn(o.master, a.Master); err != nil {
+		return err
+	}
+	return o.flat.WriteParams(a.Master)
 }
 
-func (o *deviceOptimizer) params(dst []float32) error { return o.flat.ReadParams(dst) }
+// params copies the trainable values to dst: the masters of a mixed-precision run, else the
+// parameters.
+func (o *deviceOptimizer) params(dst []float32) error {
+	if o.master != nil {
+		return o.copyOut(o.master, dst)
+	}
+	return o.flat.ReadParams(dst)
+}
 
 // syncFromRank0 sends rank 0's parameters and state to the other ranks through the host (once,
 // before the first step).
@@ -185,7 +232,7 @@ func (o *deviceOptimizer) syncFromRank0() error {
 		return nil
 	}
 	values := make([]float32, o.flat.N)
-	if err := o.flat.ReadParams(values); err != nil {
+	if err := o.params(values); err != nil {
 		return err
 	}
 	st, err := o.state()
@@ -199,6 +246,9 @@ func (o *deviceOptimizer) syncFromRank0() error {
 		}
 	}
 	st.Step = int(step[0])
+	if o.master != nil {
+		st.Master = values
+	}
 	if err := o.load(st); err != nil {
 		return err
 	}
@@ -207,7 +257,7 @@ func (o *deviceOptimizer) syncFromRank0() error {
 
 func (o *deviceOptimizer) close() {
 	o.grads.close()
-	for _, x := range []**ts.Tensor{&o.m, &o.v} {
+	for _, x := range []**ts.Tensor{&o.m, &o.v, &o.master} {
 		if *x != nil {
 			(*x).MustDrop()
 			*x = nil

@@ -9,6 +9,8 @@ import (
 // hostOptimizer keeps the parameters, gradients and AdamW moments as float32 Go slices: each step
 // reads the gradients out of the model into one flat buffer, all-reduces it, clips and updates it
 // in Go, and writes the parameters back. For CPU runs, where "the device" is this memory anyway.
+// With parameters of a narrower dtype (mixed precision) the slice is the float32 master copy and
+// the parameters its rounding; a checkpoint keeps the masters.
 type hostOptimizer struct {
 	flat   *Flat
 	dist   *Dist
@@ -66,14 +68,27 @@ func (h *hostOptimizer) updates() int { return h.adam.Step }
 
 func (h *hostOptimizer) String() string { return "AdamW state in host memory" }
 
-func (h *hostOptimizer) state() (*AdamW, error) { return h.adam, nil }
+func (h *hostOptimizer) state() (*AdamW, error) {
+	s := *h.adam
+	if h.flat.Mixed() {
+		s.Master = h.values
+	}
+	return &s, nil
+}
 
 func (h *hostOptimizer) load(a *AdamW) error {
 	if len(a.M) != h.flat.N || len(a.V) != h.flat.N {
 		return fmt.Errorf("optimizer state of %d/%d values for %d parameters", len(a.M), len(a.V), h.flat.N)
 	}
 	h.adam.M, h.adam.V, h.adam.Step = a.M, a.V, a.Step
-	return nil
+	if a.Master == nil {
+		return nil // the parameters, read at the start, are the masters
+	}
+	if len(a.Master) != h.flat.N {
+		return fmt.Errorf("master values of %d for %d parameters", len(a.Master), h.flat.N)
+	}
+	copy(h.values, a.Master)
+	return h.flat.WriteParams(h.values)
 }
 
 func (h *hostOptimizer) params(dst []float32) error {
