@@ -89,7 +89,7 @@ func markdown(s *Summary, charts map[string]string) string {
 func trainerSection(p func(string, ...any), s *Summary, t *TrainerCompare, chart string) {
 	p("## 1. Trainer: Go (gotch) vs PyTorch, one GRPO step\n\n")
 	p("Both start from the same Go checkpoint and run the same GRPO step: B=%d scenes x G=%d captions, temperature 1, beta 0.01 (a reference forward), seq-mean-token-mean loss, vision frozen, AdamW with gradient clipping, float32, one thread. ", s.Env.Batch, s.Env.Group)
-	p("The PyTorch side (bench/torch/grpo.py) uses models/policy/testdata/reference.py's network with a KV cache, torch.no_grad for sampling and the reference, frozen vision features and prefix keys/values computed once per image. ")
+	p("The PyTorch side (bench/torch/grpo.py) uses models/captioner/testdata/reference.py's network with a KV cache, torch.no_grad for sampling and the reference, frozen vision features and prefix keys/values computed once per image. ")
 	p("Its reward is the Go reward itself, served by bench/rewardenv over a pipe (same scenes, decoder and embedders), so reward time is shown apart and *model time* = step time - reward time compares the policy work alone. ")
 	p("Runs alternate Go, PyTorch, PyTorch, Go; the first %d steps of every run are left out (Go: %d measured steps in %d runs, PyTorch: %d in %d).\n\n", s.Warmup, t.Go.Steps, len(t.Go.Runs), t.Torch.Steps, len(t.Torch.Runs))
 	g, py := t.Go, t.Torch

@@ -1,6 +1,6 @@
 """PyTorch twin of one Unified-GRPO run of `trainer train`, for `make bench`.
 
-The same policy (the network of models/policy/testdata/reference.py, loaded from the same Go
+The same policy (the network of models/captioner/testdata/reference.py, loaded from the same Go
 safetensors checkpoint), the same GRPO step as trainer/train.go, written the way a PyTorch user
 would write it:
 
@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                                "models", "policy", "testdata"))
+                                "models", "captioner", "testdata"))
 import reference  # noqa: E402  (the PyTorch re-implementation of the policy network)
 
 
