@@ -19,21 +19,7 @@ import (
 // checkpoint of models/hf's transformers fixtures, with a text-only prompt), and 1 and 2 ranks
 // give the same metrics. Oracle: the 1-rank run.
 func TestGRPOOnHFTextPolicy(t *testing.T) {
-	dir, err := filepath.Abs(filepath.Join("..", "models", "hf", "testdata", "transformers", "qwen2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	load := func(path string, dev gotch.Device, o LoadOptions) (Policy, error) {
-		if filepath.Ext(path) == ".safetensors" {
-			path = filepath.Dir(path)
-		}
-		p, err := lm.NewTextPolicy(path, dev, raw.Float32, []int{310, 341, 333}, []int{362},
-			func(ids []int) string { return fmt.Sprint(ids) }, 8, !o.Frozen)
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
-	}
+	dir, load := qwen2TextPolicy(t, raw.Float32)
 	tmp := t.TempDir()
 	var runs [][]Record
 	for _, ranks := range []int{1, 2} {
@@ -62,6 +48,27 @@ func TestGRPOOnHFTextPolicy(t *testing.T) {
 	}
 	if runs[0][2]["grad_norm"] == 0 || runs[0][2]["kl"] == 0 {
 		t.Errorf("the policy did not move: %v", runs[0][2])
+	}
+}
+
+// qwen2TextPolicy is the tiny Qwen2 checkpoint of models/hf's transformers fixtures as a
+// text-prompted policy in dtype kind: its folder and its loader.
+func qwen2TextPolicy(t *testing.T, kind raw.Kind) (string, func(string, gotch.Device, LoadOptions) (Policy, error)) {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", "models", "hf", "testdata", "transformers", "qwen2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, func(path string, dev gotch.Device, o LoadOptions) (Policy, error) {
+		if filepath.Ext(path) == ".safetensors" {
+			path = filepath.Dir(path)
+		}
+		p, err := lm.NewTextPolicy(path, dev, kind, []int{310, 341, 333}, []int{362},
+			func(ids []int) string { return fmt.Sprint(ids) }, 8, !o.Frozen)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
 }
 

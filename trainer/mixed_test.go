@@ -12,7 +12,6 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
-	"github.com/unigrpo/unigrpo/models/hf/lm"
 	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/world"
 	worldtask "github.com/unigrpo/unigrpo/world/task"
@@ -102,21 +101,7 @@ func TestFlatBFloat16Parameters(t *testing.T) {
 // "device" (the CPU, through the device optimizer's code), with float32 masters.
 func bf16Run(t *testing.T, out string, steps int, where string, resume bool) []Record {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "models", "hf", "testdata", "transformers", "qwen2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	load := func(path string, dev gotch.Device, o LoadOptions) (Policy, error) {
-		if filepath.Ext(path) == ".safetensors" {
-			path = filepath.Dir(path)
-		}
-		p, err := lm.NewTextPolicy(path, dev, raw.BFloat16, []int{310, 341, 333}, []int{362},
-			func(ids []int) string { return fmt.Sprint(ids) }, 8, !o.Frozen)
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
-	}
+	dir, load := qwen2TextPolicy(t, raw.BFloat16)
 	c := smallGRPO(filepath.Join(dir, "model.safetensors"), out)
 	c.Steps, c.EvalScenes, c.LR, c.CkptEvery, c.WeightDecay = steps, 0, 1e-2, 2, 0.1
 	runRanksWith(t, 1, false, func(d *Dist) error {
