@@ -20,10 +20,16 @@ type Communicator interface {
 	// AllReduce combines buf element-wise over all ranks with op and leaves
 	// the identical result in every rank's buf.
 	AllReduce(ctx context.Context, buf Buffer, op Op) error
+	// ReduceScatter combines buf element-wise over all ranks with op and
+	// leaves this rank's block of the result in place: elements
+	// [Rank()*k, (Rank()+1)*k) for k = buf.Len()/Size(). buf.Len() must be
+	// a multiple of Size(); the other blocks are unspecified afterwards.
+	ReduceScatter(ctx context.Context, buf Buffer, op Op) error
 	// Broadcast copies root's buf into every other rank's buf.
 	Broadcast(ctx context.Context, buf Buffer, root int) error
 	// AllGather concatenates the send buffers of all ranks in rank order
-	// into recv, which must hold Size()*send.Len() elements.
+	// into recv, which must hold Size()*send.Len() elements. send may be
+	// recv's own block Rank() (in place).
 	AllGather(ctx context.Context, send, recv Buffer) error
 	// Barrier returns once every rank has entered it.
 	Barrier(ctx context.Context) error

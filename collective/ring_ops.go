@@ -65,32 +65,75 @@ func (r *Ring) allReduce(data []float32, op Op, code opcode) error {
 	if n == 1 {
 		return nil
 	}
-	var sends, recvs []xfer
-	for t := 0; t < n-1; t++ { // reduce-scatter
+	sends, recvs := r.scatterSteps(len(data), true)
+	for t := 0; t < n-1; t++ { // all-gather
 		s := chunk(mod(r.rank-t, n), n, len(data))
-		s.wait = t > 0
-		s.notify = true // the all-gather overwrites this chunk later
+		s.wait = true
 		v := chunk(mod(r.rank-t-1, n), n, len(data))
+		v.mode = recvCopy
+		v.reuse = true // sent in reduce-scatter step t
+		sends, recvs = append(sends, s), append(recvs, v)
+	}
+	h := header{seq: r.seq, code: code, redop: op, length: uint64(len(data))}
+	return r.pipeline(data, h, sends, recvs, op, r.divisor(op))
+}
+
+// scatterSteps is the reduce-scatter half of the ring over total elements:
+// at step t a rank sends chunk rank-t-1 and reduces the chunk rank-t-2 it
+// receives, so that after n-1 steps it holds the complete result of chunk
+// rank. Every element's sum runs around the ring in the same order whether
+// the operation is an all-reduce or a reduce-scatter, so both give the same
+// bits. gather marks the sends that an all-gather overwrites later.
+func (r *Ring) scatterSteps(total int, gather bool) (sends, recvs []xfer) {
+	n := r.size
+	for t := 0; t < n-1; t++ {
+		s := chunk(mod(r.rank-t-1, n), n, total)
+		s.wait = t > 0
+		s.notify = gather
+		v := chunk(mod(r.rank-t-2, n), n, total)
 		v.mode = recvReduce
 		if t == n-2 {
 			v.mode = recvFinal
 		}
 		sends, recvs = append(sends, s), append(recvs, v)
 	}
-	for t := 0; t < n-1; t++ { // all-gather
-		s := chunk(mod(r.rank+1-t, n), n, len(data))
-		s.wait = true
-		v := chunk(mod(r.rank-t, n), n, len(data))
-		v.mode = recvCopy
-		v.reuse = true // sent in reduce-scatter step t
-		sends, recvs = append(sends, s), append(recvs, v)
-	}
-	divisor := float32(1)
+	return sends, recvs
+}
+
+// divisor is what the final step of a reduction divides by.
+func (r *Ring) divisor(op Op) float32 {
 	if op == Avg {
-		divisor = float32(n)
+		return float32(r.size)
 	}
-	h := header{seq: r.seq, code: code, redop: op, length: uint64(len(data))}
-	return r.pipeline(data, h, sends, recvs, op, divisor)
+	return 1
+}
+
+// ReduceScatter combines buf, a Host buffer whose length is a multiple of
+// the world size, over all ranks and leaves this rank's block of the result
+// (elements [rank*k, (rank+1)*k) for k = len/size) in place; the other
+// blocks hold partial sums afterwards. Each rank sends (n-1)/n of the
+// buffer: half the traffic of an all-reduce. The block holds the same bits
+// an AllReduce of the same buffers gives there.
+func (r *Ring) ReduceScatter(ctx context.Context, buf Buffer, op Op) error {
+	const name = "reduce-scatter"
+	data, err := hostData(name, buf)
+	if err != nil {
+		return err
+	}
+	if !op.Valid() {
+		return fmt.Errorf("collective: %s: unknown reduction %v", name, op)
+	}
+	if len(data)%r.size != 0 {
+		return fmt.Errorf("collective: %s: %d elements do not split into %d equal blocks: pad the buffer to a multiple of the world size", name, len(data), r.size)
+	}
+	if r.size == 1 {
+		return r.trivial(ctx, name)
+	}
+	return r.run(ctx, name, func() error {
+		sends, recvs := r.scatterSteps(len(data), false)
+		h := header{seq: r.seq, code: opReduceScatter, redop: op, length: uint64(len(data))}
+		return r.pipeline(data, h, sends, recvs, op, r.divisor(op))
+	})
 }
 
 // Broadcast copies root's buf to every rank. The data flows around the

@@ -17,6 +17,7 @@ const (
 	opBroadcast
 	opAllGather
 	opBarrier
+	opReduceScatter
 )
 
 func (o opcode) String() string {
@@ -29,6 +30,8 @@ func (o opcode) String() string {
 		return "AllGather"
 	case opBarrier:
 		return "Barrier"
+	case opReduceScatter:
+		return "ReduceScatter"
 	}
 	return fmt.Sprintf("opcode(%d)", uint8(o))
 }
@@ -76,7 +79,7 @@ func decodeHeader(b []byte) (header, error) {
 func (h header) describe() string {
 	s := fmt.Sprintf("%s #%d of %d elements", h.code, h.seq, h.length)
 	switch h.code {
-	case opAllReduce:
+	case opAllReduce, opReduceScatter:
 		s += " (" + h.redop.String() + ")"
 	case opBroadcast:
 		s += fmt.Sprintf(" (root %d)", h.root)

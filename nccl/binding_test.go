@@ -1,6 +1,7 @@
 package nccl
 
 import (
+	"fmt"
 	"context"
 	"errors"
 	"os"
@@ -193,6 +194,26 @@ func TestCommunicatorOnFakeNCCL(t *testing.T) {
 		return c.ReduceScatterPtr(ctx, gathered[c.Rank()].Ptr, outs[c.Rank()].Ptr, 2, Float32, Sum)
 	})
 	equal(t, "reduce-scatter rank 2", readBuf(t, comms[2], outs[2]), []float32{30, 3})
+
+	// The in-place forms the sharded optimizer uses: ReduceScatter leaves
+	// block Rank() of the average in place, AllGather fills the other blocks
+	// around a send buffer that is the rank's own block.
+	for r, c := range comms {
+		c.lib.CopyToDevice(gathered[r].Ptr, []float32{float32(r), 1, float32(2 * r), 2, float32(3 * r), 3})
+	}
+	onRanks(t, comms, func(c *Comm) error { return c.ReduceScatter(ctx, gathered[c.Rank()], collective.Avg) })
+	for r, c := range comms {
+		got := readBuf(t, c, gathered[r])[2*r : 2*r+2]
+		equal(t, fmt.Sprintf("in-place reduce-scatter rank %d", r), got, []float32{float32(r+1) * 1, float32(r + 1)})
+	}
+	onRanks(t, comms, func(c *Comm) error {
+		g := gathered[c.Rank()]
+		own := collective.Device{Ptr: g.Ptr + uintptr(8*c.Rank()), Count: 2}
+		return c.AllGather(ctx, own, g)
+	})
+	for r, c := range comms {
+		equal(t, fmt.Sprintf("in-place all-gather rank %d", r), readBuf(t, c, gathered[r]), []float32{1, 1, 2, 2, 3, 3})
+	}
 	onRanks(t, comms, func(c *Comm) error {
 		return c.Group(ctx, func(g *Group) error {
 			if err := g.AllReduce(outs[c.Rank()].Ptr, outs[c.Rank()].Ptr, 2, Float32, Sum); err != nil {
@@ -243,6 +264,9 @@ func TestCommunicatorRejectsBadBuffers(t *testing.T) {
 	send := devBuf(t, c, []float32{1, 2})
 	if err := c.AllGather(ctx, send, devBuf(t, c, make([]float32, 3))); err == nil || !strings.Contains(err.Error(), "holds 3 elements, want 1 ranks x 2") {
 		t.Errorf("all-gather size: %v", err)
+	}
+	if err := c.ReduceScatter(ctx, devBuf(t, c, make([]float32, 3)), collective.Op(9)); err == nil || !strings.Contains(err.Error(), "unsupported reduction") {
+		t.Errorf("reduce-scatter op: %v", err)
 	}
 	if err := c.Broadcast(ctx, send, 1); err == nil || !strings.Contains(err.Error(), "root 1 outside [0, 1)") {
 		t.Errorf("broadcast root: %v", err)

@@ -190,6 +190,28 @@ func (c *Comm) AllGather(ctx context.Context, send, recv collective.Buffer) erro
 	return c.AllGatherPtr(ctx, s.Ptr, r.Ptr, s.Count, Float32)
 }
 
+// ReduceScatter reduces a collective.Device buffer of float32, whose length
+// is a multiple of the world size, over all ranks and leaves block Rank() of
+// the result in place (NCCL's in-place form: recv = send + Rank()*count).
+func (c *Comm) ReduceScatter(ctx context.Context, buf collective.Buffer, op collective.Op) error {
+	d, err := c.deviceBuffer("reduce-scatter", buf)
+	if err != nil {
+		return err
+	}
+	rop, ok := redOp(op)
+	if !ok {
+		return fmt.Errorf("nccl: reduce-scatter: unsupported reduction %v", op)
+	}
+	if d.Count%c.size != 0 {
+		return fmt.Errorf("nccl: reduce-scatter: %d elements do not split into %d equal blocks: pad the buffer to a multiple of the world size", d.Count, c.size)
+	}
+	if d.Count == 0 {
+		return nil
+	}
+	k := d.Count / c.size
+	return c.ReduceScatterPtr(ctx, d.Ptr, d.Ptr+uintptr(c.rank*k*4), k, Float32, rop)
+}
+
 // Barrier returns once every rank has reached it (an all-reduce of one
 // float on the device).
 func (c *Comm) Barrier(ctx context.Context) error {
