@@ -1,18 +1,15 @@
 package trainer
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"github.com/unigrpo/unigrpo/internal/atomicfile"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/nlpodyssey/safetensors"
+	"github.com/unigrpo/unigrpo/internal/atomicfile"
 )
 
 // A run folder holds, per checkpoint, checkpoints/step-NNNNNN/ with
@@ -102,26 +99,60 @@ func ResolveModel(path string) (string, error) {
 	return filepath.Join(cks[len(cks)-1], modelFile), nil
 }
 
-// SaveCheckpoint writes a checkpoint folder for st.Step atomically and keeps the newest keep
-// checkpoints (all when keep <= 0). saveModel writes the policy weights to the path it is given.
+// SaveCheckpoint writes a checkpoint folder for st.Step from one process holding the whole
+// optimizer state, atomically, and keeps the newest keep checkpoints (all when keep <= 0).
+// saveModel writes the policy weights to the path it is given. (A job of several ranks saves with
+// checkpoint, each rank its range of the state.)
 func SaveCheckpoint(runDir string, st State, opt *AdamW, saveModel func(path string) error, keep int) (string, error) {
-	root := filepath.Join(runDir, checkpointDir)
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return "", fmt.Errorf("checkpoint: %w", err)
-	}
-	final := filepath.Join(root, CheckpointName(st.Step))
-	tmp, err := os.MkdirTemp(root, "."+CheckpointName(st.Step)+".tmp")
+	tmp, err := beginCheckpoint(runDir, st.Step)
 	if err != nil {
-		return "", fmt.Errorf("checkpoint: %w", err)
+		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	if err := saveModel(filepath.Join(tmp, modelFile)); err != nil {
-		return "", fmt.Errorf("checkpoint step %d: %w", st.Step, err)
+	if err := writeModelAndHeader(tmp, st.Step, len(opt.M), opt.Master != nil, opt.Step, saveModel); err != nil {
+		return "", err
 	}
-	if err := saveOptimizer(filepath.Join(tmp, optimFile), opt); err != nil {
+	if err := writeOptimRange(filepath.Join(tmp, optimFile), 0, opt); err != nil {
 		return "", fmt.Errorf("checkpoint step %d: %w", st.Step, err)
 	}
 	st.OptimStep = opt.Step
+	return finishCheckpoint(runDir, tmp, st, keep)
+}
+
+// tempCheckpoint is where the checkpoint of step is written before it is renamed into place.
+// Its name does not start with "step-", so Checkpoints never lists it.
+func tempCheckpoint(runDir string, step int) string {
+	return filepath.Join(runDir, checkpointDir, "."+CheckpointName(step)+".tmp")
+}
+
+// beginCheckpoint makes an empty temporary folder for the checkpoint of step (removing one a
+// crash left behind).
+func beginCheckpoint(runDir string, step int) (string, error) {
+	tmp := tempCheckpoint(runDir, step)
+	if err := os.RemoveAll(tmp); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	return tmp, nil
+}
+
+// writeModelAndHeader writes the model into the temporary folder tmp and creates its optimizer
+// file for n values at full size, for the ranks to fill.
+func writeModelAndHeader(tmp string, step, n int, master bool, optimStep int, saveModel func(path string) error) error {
+	if err := saveModel(filepath.Join(tmp, modelFile)); err != nil {
+		return fmt.Errorf("checkpoint step %d: %w", step, err)
+	}
+	if err := createOptimFile(filepath.Join(tmp, optimFile), n, master, optimStep); err != nil {
+		return fmt.Errorf("checkpoint step %d: %w", step, err)
+	}
+	return nil
+}
+
+// finishCheckpoint writes state.json into the complete temporary folder tmp, renames it into
+// place (replacing an older checkpoint of the same step) and prunes to the newest keep.
+func finishCheckpoint(runDir, tmp string, st State, keep int) (string, error) {
 	js, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return "", err
@@ -129,6 +160,8 @@ func SaveCheckpoint(runDir string, st State, opt *AdamW, saveModel func(path str
 	if err := atomicfile.Write(filepath.Join(tmp, stateFile), js); err != nil {
 		return "", err
 	}
+	root := filepath.Join(runDir, checkpointDir)
+	final := filepath.Join(root, CheckpointName(st.Step))
 	if err := os.RemoveAll(final); err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
@@ -149,90 +182,40 @@ func SaveCheckpoint(runDir string, st State, opt *AdamW, saveModel func(path str
 	return final, nil
 }
 
-// LoadState reads a checkpoint folder's state and optimizer moments for n trainable values
-// (n < 0: any number, checked by the caller).
-func LoadState(dir string, n int) (State, *AdamW, error) {
+// ReadState reads a checkpoint folder's state.json.
+func ReadState(dir string) (State, error) {
 	var st State
 	js, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if err != nil {
-		return st, nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+		return st, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
 	if err := json.Unmarshal(js, &st); err != nil {
-		return st, nil, fmt.Errorf("checkpoint %s: %s is damaged: %w", dir, stateFile, err)
+		return st, fmt.Errorf("checkpoint %s: %s is damaged: %w", dir, stateFile, err)
 	}
-	opt, err := loadOptimizer(filepath.Join(dir, optimFile))
+	return st, nil
+}
+
+// LoadState reads a checkpoint folder's state and its whole optimizer state for n trainable
+// values (n < 0: any number, checked by the caller).
+func LoadState(dir string, n int) (State, *AdamW, error) {
+	st, err := ReadState(dir)
+	if err != nil {
+		return st, nil, err
+	}
+	path := filepath.Join(dir, optimFile)
+	total, err := optimFileLen(path)
 	if err != nil {
 		return st, nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
-	if len(opt.V) != len(opt.M) || (opt.Master != nil && len(opt.Master) != len(opt.M)) {
-		return st, nil, fmt.Errorf("checkpoint %s: optimizer state of %d/%d/%d values is inconsistent", dir, len(opt.M), len(opt.V), len(opt.Master))
+	if n >= 0 && total != n {
+		return st, nil, fmt.Errorf("checkpoint %s: optimizer state holds %d values, the model trains %d (different trainable groups or model size?)", dir, total, n)
 	}
-	if n >= 0 && len(opt.M) != n {
-		return st, nil, fmt.Errorf("checkpoint %s: optimizer state holds %d values, the model trains %d (different trainable groups or model size?)", dir, len(opt.M), n)
+	opt, err := readOptimRange(path, 0, total)
+	if err != nil {
+		return st, nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
 	opt.Step = st.OptimStep
 	return st, opt, nil
-}
-
-func saveOptimizer(path string, o *AdamW) error {
-	views := map[string]safetensors.TensorView{}
-	tensors := map[string][]float32{"m": o.M, "v": o.V}
-	if o.Master != nil {
-		tensors["master"] = o.Master
-	}
-	for name, x := range tensors {
-		data := make([]byte, 4*len(x))
-		for i, f := range x {
-			binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(f))
-		}
-		tv, err := safetensors.NewTensorView(safetensors.F32, []uint64{uint64(len(x))}, data)
-		if err != nil {
-			return fmt.Errorf("optimizer state: %w", err)
-		}
-		views[name] = tv
-	}
-	meta := map[string]string{"step": strconv.Itoa(o.Step)}
-	buf, err := safetensors.Serialize(views, meta)
-	if err != nil {
-		return fmt.Errorf("optimizer state: %w", err)
-	}
-	return atomicfile.Write(path, buf)
-}
-
-func loadOptimizer(path string) (*AdamW, error) {
-	buf, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	st, err := safetensors.Deserialize(buf)
-	if err != nil {
-		return nil, fmt.Errorf("%s is not a readable safetensors file (truncated?): %w", filepath.Base(path), err)
-	}
-	get := func(name string) ([]float32, error) {
-		tv, ok := st.Tensor(name)
-		if !ok || tv.DType() != safetensors.F32 {
-			return nil, fmt.Errorf("%s lacks the float32 tensor %q", filepath.Base(path), name)
-		}
-		d := tv.Data()
-		out := make([]float32, len(d)/4)
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(d[4*i:]))
-		}
-		return out, nil
-	}
-	o := &AdamW{}
-	if o.M, err = get("m"); err != nil {
-		return nil, err
-	}
-	if o.V, err = get("v"); err != nil {
-		return nil, err
-	}
-	if _, ok := st.Tensor("master"); ok {
-		if o.Master, err = get("master"); err != nil {
-			return nil, err
-		}
-	}
-	return o, nil
 }
 
 // exists reports whether path names a file or folder.

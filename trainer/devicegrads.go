@@ -61,12 +61,39 @@ func (g *deviceGrads) pack(f *Flat) error {
 func (g *deviceGrads) allReduce(comm collective.Communicator, d *Dist) error {
 	ctx, cancel := d.ctx()
 	defer cancel()
-	n := int(g.buf.Numel())
-	ptr := uintptr(lib.AtDataPtr(lib.Ctensor(g.buf.Ctensor())))
-	if err := comm.AllReduce(ctx, collective.Device{Ptr: ptr, Count: n}, collective.Avg); err != nil {
+	if err := comm.AllReduce(ctx, g.device(), collective.Avg); err != nil {
 		return fmt.Errorf("all-reduce of the fused gradient buffer: %w", err)
 	}
 	return nil
+}
+
+// reduceScatter leaves this rank's block of the mean over the ranks of comm in place (the buffer's
+// length is a multiple of the world size).
+func (g *deviceGrads) reduceScatter(comm collective.Communicator, d *Dist) error {
+	ctx, cancel := d.ctx()
+	defer cancel()
+	if err := comm.ReduceScatter(ctx, g.device(), collective.Avg); err != nil {
+		return fmt.Errorf("reduce-scatter of the fused gradient buffer: %w", err)
+	}
+	return nil
+}
+
+// allGather fills every block of the buffer with its owner's, around this rank's own block.
+func (g *deviceGrads) allGather(comm collective.Communicator, d *Dist) error {
+	ctx, cancel := d.ctx()
+	defer cancel()
+	all := g.device()
+	k := all.Count / comm.Size()
+	own := collective.Device{Ptr: all.Ptr + uintptr(4*k*comm.Rank()), Count: k}
+	if err := comm.AllGather(ctx, own, all); err != nil {
+		return fmt.Errorf("all-gather of the updated values: %w", err)
+	}
+	return nil
+}
+
+// device is the buffer as a collective.Device.
+func (g *deviceGrads) device() collective.Device {
+	return collective.Device{Ptr: uintptr(lib.AtDataPtr(lib.Ctensor(g.buf.Ctensor()))), Count: int(g.buf.Numel())}
 }
 
 func (g *deviceGrads) close() {

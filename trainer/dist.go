@@ -23,6 +23,10 @@ type Dist struct {
 	// ShareGPUs places more ranks than GPUs on the GPUs round-robin (--share-gpus) instead of
 	// refusing them.
 	ShareGPUs bool
+	// Shard keeps 1/World of the optimizer state on each rank (ZeRO-1, --shard-optimizer):
+	// gradients are reduce-scattered, each rank updates its block and the values are
+	// all-gathered.
+	Shard bool
 	// Optimizer says where the optimizer state lives (--optimizer): "auto" or "" on the model's
 	// device unless that is the CPU; "host" or "device" force it (the tests run the device path on
 	// the CPU).
@@ -118,6 +122,80 @@ func (d *Dist) gather(x, all []float32) error {
 	defer cancel()
 	if err := d.Comm.AllGather(ctx, collective.Host(x), collective.Host(all)); err != nil {
 		return fmt.Errorf("all-gather of device readings: %w", err)
+	}
+	return nil
+}
+
+// gatherFloat64 gives every rank the x of every rank, in rank order, bit for bit: each float64
+// travels as two float32 slots holding its bits (an all-gather copies and never adds).
+func (d *Dist) gatherFloat64(x float64) ([]float64, error) {
+	if d.World() == 1 {
+		return []float64{x}, nil
+	}
+	b := math.Float64bits(x)
+	send := []float32{math.Float32frombits(uint32(b >> 32)), math.Float32frombits(uint32(b))}
+	all := make([]float32, 2*d.World())
+	ctx, cancel := d.ctx()
+	defer cancel()
+	if err := d.Comm.AllGather(ctx, collective.Host(send), collective.Host(all)); err != nil {
+		return nil, fmt.Errorf("all-gather of partial sums: %w", err)
+	}
+	out := make([]float64, d.World())
+	for r := range out {
+		out[r] = math.Float64frombits(uint64(math.Float32bits(all[2*r]))<<32 | uint64(math.Float32bits(all[2*r+1])))
+	}
+	return out, nil
+}
+
+// reduceScatter leaves this rank's block of the mean of g over ranks in place (len(g) is a
+// multiple of the world size).
+func (d *Dist) reduceScatter(g []float32) error {
+	if d.World() == 1 {
+		return nil
+	}
+	ctx, cancel := d.ctx()
+	defer cancel()
+	if err := d.Comm.ReduceScatter(ctx, collective.Host(g), collective.Avg); err != nil {
+		return fmt.Errorf("reduce-scatter of gradients: %w", err)
+	}
+	return nil
+}
+
+// allGatherBlocks fills every block of x (len a multiple of the world size) with its owner's,
+// around this rank's own block, in place.
+func (d *Dist) allGatherBlocks(x []float32) error {
+	if d.World() == 1 {
+		return nil
+	}
+	k := len(x) / d.World()
+	ctx, cancel := d.ctx()
+	defer cancel()
+	own := x[d.Rank()*k : (d.Rank()+1)*k]
+	if err := d.Comm.AllGather(ctx, collective.Host(own), collective.Host(x)); err != nil {
+		return fmt.Errorf("all-gather of updated values: %w", err)
+	}
+	return nil
+}
+
+// agree tells every rank whether any rank failed a phase of a joint task (err is this rank's
+// outcome): this rank's own error, an error naming the phase when another rank failed, or nil.
+// It also works as a barrier.
+func (d *Dist) agree(err error, phase string) error {
+	if d.World() == 1 {
+		return err
+	}
+	failed := 0.0
+	if err != nil {
+		failed = 1
+	}
+	any, rerr := d.Max([]float64{failed})
+	switch {
+	case err != nil:
+		return err
+	case rerr != nil:
+		return fmt.Errorf("%s: %w", phase, rerr)
+	case any[0] > 0:
+		return fmt.Errorf("%s: another rank failed (see its log)", phase)
 	}
 	return nil
 }

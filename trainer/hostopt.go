@@ -7,100 +7,159 @@ import (
 )
 
 // hostOptimizer keeps the parameters, gradients and AdamW moments as float32 Go slices: each step
-// reads the gradients out of the model into one flat buffer, all-reduces it, clips and updates it
-// in Go, and writes the parameters back. For CPU runs, where "the device" is this memory anyway.
-// With parameters of a narrower dtype (mixed precision) the slice is the float32 master copy and
-// the parameters its rounding; a checkpoint keeps the masters.
+// reads the gradients out of the model into one flat buffer, averages it over ranks, clips and
+// updates it in Go, and writes the parameters back. For CPU runs, where "the device" is this memory
+// anyway. With parameters of a narrower dtype (mixed precision) the slice is the float32 master
+// copy and the parameters its rounding; a checkpoint keeps the masters.
+//
+// Replicated, every rank all-reduces the gradients and updates all N values. Sharded (ZeRO-1), a
+// rank reduce-scatters them, updates its own block with the moments of that block only, and
+// all-gathers the updated values: the same arithmetic on the same sums, so the same bits.
 type hostOptimizer struct {
 	flat   *Flat
 	dist   *Dist
-	adam   *AdamW
-	values []float32    // [N] the trainable values (identical on every rank)
-	grads  []float32    // [N] gradient buffer, all-reduced in place
+	lay    layout
+	adam   *AdamW       // the moments of the owned values [lo, hi)
+	values []float32    // [W*K] the trainable values (identical on every rank after a step)
+	grads  []float32    // [W*K] gradient buffer, reduced in place
 	fused  *deviceGrads // the device-side gradient buffer when dist.Grads is set
 }
 
 func newHostOptimizer(flat *Flat, d *Dist, dev gotch.Device, adam *AdamW) (*hostOptimizer, error) {
-	adam.M, adam.V = make([]float32, flat.N), make([]float32, flat.N)
-	h := &hostOptimizer{flat: flat, dist: d, adam: adam, values: make([]float32, flat.N), grads: make([]float32, flat.N)}
-	if err := flat.ReadParams(h.values); err != nil {
+	lay := newLayout(flat.N, d.Rank(), d.World(), d.Shard)
+	lo, hi := lay.owned()
+	adam.M, adam.V = make([]float32, hi-lo), make([]float32, hi-lo)
+	h := &hostOptimizer{flat: flat, dist: d, lay: lay, adam: adam, values: make([]float32, lay.padded()), grads: make([]float32, lay.padded())}
+	if err := flat.ReadParams(h.values[:flat.N]); err != nil {
 		return nil, err
 	}
 	if d.Grads != nil {
 		var err error
-		if h.fused, err = newDeviceGrads(flat.N, dev); err != nil {
+		if h.fused, err = newDeviceGrads(lay.padded(), dev); err != nil {
 			return nil, err
 		}
 	}
 	return h, nil
 }
 
-func (h *hostOptimizer) step(lr, clip float64) (float64, error) {
+// reduce leaves the mean gradient over ranks in h.grads: all of it when replicated, this rank's
+// block when sharded.
+func (h *hostOptimizer) reduce() error {
 	if h.fused != nil {
 		if err := h.fused.pack(h.flat); err != nil {
-			return 0, err
+			return err
 		}
-		if err := h.fused.allReduce(h.dist.Grads, h.dist); err != nil {
-			return 0, err
+		var err error
+		if h.lay.sharded {
+			err = h.fused.reduceScatter(h.dist.Grads, h.dist)
+		} else {
+			err = h.fused.allReduce(h.dist.Grads, h.dist)
 		}
-		if err := h.fused.buf.CopyData(h.grads, uint(h.flat.N)); err != nil {
-			return 0, err
+		if err != nil {
+			return err
 		}
-	} else {
-		if err := h.flat.ReadGrads(h.grads); err != nil {
-			return 0, err
-		}
-		if err := h.dist.AverageGrads(h.grads); err != nil {
-			return 0, err
-		}
+		return h.fused.buf.CopyData(h.grads, uint(len(h.grads)))
 	}
-	norm := ClipGradNorm(h.grads, clip)
+	if err := h.flat.ReadGrads(h.grads[:h.flat.N]); err != nil {
+		return err
+	}
+	if h.lay.sharded {
+		return h.dist.reduceScatter(h.grads)
+	}
+	return h.dist.AverageGrads(h.grads)
+}
+
+func (h *hostOptimizer) step(lr, clip float64) (float64, error) {
+	if err := h.reduce(); err != nil {
+		return 0, err
+	}
+	norm, err := h.lay.gradNorm(h.dist, func(r int) (float64, error) {
+		lo, hi := h.lay.blockRange(r)
+		return sumSquares(h.grads[lo:hi]), nil
+	})
+	if err != nil {
+		return 0, err
+	}
 	if !finite(norm) {
 		return norm, errNonFinite
 	}
-	if err := h.adam.Update(h.values, h.grads, h.flat.Segments, lr); err != nil {
+	lo, hi := h.lay.owned()
+	g := h.grads[lo:hi]
+	if s := clipScale(norm, clip); s != 1 {
+		for i := range g {
+			g[i] *= s
+		}
+	}
+	if err := h.adam.Update(h.values[lo:hi], g, segmentsIn(h.flat.Segments, lo, hi), lr); err != nil {
 		return 0, err
 	}
-	return norm, h.flat.WriteParams(h.values)
+	if h.lay.sharded {
+		if err := h.dist.allGatherBlocks(h.values); err != nil {
+			return 0, err
+		}
+	}
+	return norm, h.flat.WriteParams(h.values[:h.flat.N])
 }
 
 func (h *hostOptimizer) updates() int { return h.adam.Step }
 
-func (h *hostOptimizer) String() string { return "AdamW state in host memory" }
+func (h *hostOptimizer) layout() layout { return h.lay }
+
+func (h *hostOptimizer) String() string {
+	if h.lay.sharded {
+		return fmt.Sprintf("AdamW state in host memory, sharded over %d ranks", h.lay.world)
+	}
+	return "AdamW state in host memory"
+}
 
 func (h *hostOptimizer) state() (*AdamW, error) {
 	s := *h.adam
 	if h.flat.Mixed() {
-		s.Master = h.values
+		lo, hi := h.lay.owned()
+		s.Master = h.values[lo:hi]
 	}
 	return &s, nil
 }
 
 func (h *hostOptimizer) load(a *AdamW) error {
-	if len(a.M) != h.flat.N || len(a.V) != h.flat.N {
-		return fmt.Errorf("optimizer state of %d/%d values for %d parameters", len(a.M), len(a.V), h.flat.N)
+	lo, hi := h.lay.owned()
+	if len(a.M) != hi-lo || len(a.V) != hi-lo {
+		return fmt.Errorf("optimizer state of %d/%d values for the %d parameters [%d, %d)", len(a.M), len(a.V), hi-lo, lo, hi)
 	}
 	h.adam.M, h.adam.V, h.adam.Step = a.M, a.V, a.Step
 	if a.Master == nil {
 		return nil // the parameters, read at the start, are the masters
 	}
-	if len(a.Master) != h.flat.N {
-		return fmt.Errorf("master values of %d for %d parameters", len(a.Master), h.flat.N)
+	if len(a.Master) != hi-lo {
+		return fmt.Errorf("master values of %d for the %d parameters [%d, %d)", len(a.Master), hi-lo, lo, hi)
 	}
-	copy(h.values, a.Master)
-	return h.flat.WriteParams(h.values)
+	copy(h.values[lo:hi], a.Master)
+	if h.lay.sharded {
+		return nil // syncFromRank0 gathers the blocks
+	}
+	return h.flat.WriteParams(h.values[:h.flat.N])
 }
 
 func (h *hostOptimizer) params(dst []float32) error {
-	copy(dst, h.values)
+	copy(dst, h.values[:h.flat.N])
 	return nil
 }
 
+// syncFromRank0 makes every rank start from the same values and update count. Replicated, rank 0's
+// values and moments go to all. Sharded, each rank's block (its parameters, or the masters a
+// checkpoint gave it) goes to all, and the moments stay with their owners.
 func (h *hostOptimizer) syncFromRank0() error {
 	if h.dist.World() == 1 {
 		return nil
 	}
-	for _, x := range [][]float32{h.values, h.adam.M, h.adam.V} {
+	sync := [][]float32{h.values[:h.flat.N], h.adam.M, h.adam.V}
+	if h.lay.sharded {
+		if err := h.dist.allGatherBlocks(h.values); err != nil {
+			return err
+		}
+		sync = nil
+	}
+	for _, x := range sync {
 		if err := h.dist.Broadcast(x); err != nil {
 			return err
 		}
@@ -110,7 +169,7 @@ func (h *hostOptimizer) syncFromRank0() error {
 		return err
 	}
 	h.adam.Step = int(step[0])
-	return h.flat.WriteParams(h.values)
+	return h.flat.WriteParams(h.values[:h.flat.N])
 }
 
 func (h *hostOptimizer) close() { h.fused.close() }

@@ -12,11 +12,23 @@ import (
 // without a GPU.
 type hostView struct{ collective.Communicator }
 
-func (h hostView) AllReduce(ctx context.Context, buf collective.Buffer, op collective.Op) error {
+// asHost reads a Device buffer on the CPU as the host memory it is.
+func asHost(buf collective.Buffer) collective.Buffer {
 	if dv, ok := buf.(collective.Device); ok {
-		// The device is the CPU: the pointer is libtorch's host memory.
 		p := *(*unsafe.Pointer)(unsafe.Pointer(&dv.Ptr))
-		buf = collective.Host(unsafe.Slice((*float32)(p), dv.Count))
+		return collective.Host(unsafe.Slice((*float32)(p), dv.Count))
 	}
-	return h.Communicator.AllReduce(ctx, buf, op)
+	return buf
+}
+
+func (h hostView) AllReduce(ctx context.Context, buf collective.Buffer, op collective.Op) error {
+	return h.Communicator.AllReduce(ctx, asHost(buf), op)
+}
+
+func (h hostView) ReduceScatter(ctx context.Context, buf collective.Buffer, op collective.Op) error {
+	return h.Communicator.ReduceScatter(ctx, asHost(buf), op)
+}
+
+func (h hostView) AllGather(ctx context.Context, send, recv collective.Buffer) error {
+	return h.Communicator.AllGather(ctx, asHost(send), asHost(recv))
 }

@@ -31,9 +31,12 @@ type optimizer interface {
 	step(lr, clip float64) (gradNorm float64, err error)
 	// updates returns the number of updates applied so far.
 	updates() int
-	// state returns a host copy of the moments and update count (for checkpoints).
+	// layout says which values this rank's state covers (all, or its block when sharded).
+	layout() layout
+	// state returns a host copy of the moments (and masters) of the owned values and the update
+	// count (for checkpoints).
 	state() (*AdamW, error)
-	// load restores moments and update count from a checkpoint.
+	// load restores the owned values' moments (and masters) and the update count.
 	load(*AdamW) error
 	// params copies the parameters into dst (len N), for checksums.
 	params(dst []float32) error

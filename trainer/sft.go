@@ -3,7 +3,6 @@ package trainer
 import (
 	"fmt"
 	"math"
-	"path/filepath"
 	"runtime"
 
 	"github.com/sugarme/gotch"
@@ -161,24 +160,6 @@ func sftStep(cfg SFTConfig, data Supervised, l *learner, d *Dist, step int) (Rec
 	}
 	return Record{"step": float64(step), "loss": ls[0] / tot[0], "grad_norm": gn, "lr": lr,
 		"tokens": tot[0], "length_mean": tot[1] / float64(cfg.Batch*K)}, nil
-}
-
-// checkpoint saves on rank 0 while the others wait, so no rank runs ahead of a checkpoint.
-func checkpoint(run *runFolder, l *learner, st State, keep int) error {
-	if run.primary {
-		opt, err := l.state()
-		if err != nil {
-			return err
-		}
-		dir, err := SaveCheckpoint(run.dir, st, opt, func(p string) error {
-			return l.model.Save(p, map[string]string{"step": fmt.Sprint(st.Step), "kind": st.Kind})
-		}, keep)
-		if err != nil {
-			return err
-		}
-		run.logf("checkpoint %s", filepath.Base(dir))
-	}
-	return l.dist.Barrier()
 }
 
 // ParseDevice turns --device into a gotch device: "cpu", "cuda" (GPU localRank) or "auto". With

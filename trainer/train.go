@@ -88,7 +88,8 @@ type startPoint struct {
 	init  string // the --init model (the KL reference starts from it)
 	model string // the policy's starting weights: --init, or the newest checkpoint
 	step  int
-	opt   *AdamW // nil: a fresh optimizer
+	ckpt  string // the checkpoint folder resumed from ("" for a fresh start)
+	state State  // its state.json
 }
 
 // findStart resolves --init and, with resume, the newest checkpoint of cfg.Out.
@@ -105,12 +106,12 @@ func findStart(cfg GRPOConfig, resume bool) (startPoint, error) {
 	if err != nil || len(cks) == 0 {
 		return at, fmt.Errorf("--resume %s: no checkpoint to resume from (the run saves one every --ckpt-every steps)", cfg.Out)
 	}
-	at.model = filepath.Join(cks[len(cks)-1], modelFile)
-	st, opt, err := LoadState(cks[len(cks)-1], -1)
-	if err != nil {
+	at.ckpt = cks[len(cks)-1]
+	at.model = filepath.Join(at.ckpt, modelFile)
+	if at.state, err = ReadState(at.ckpt); err != nil {
 		return at, err
 	}
-	at.step, at.opt = st.Step, opt
+	at.step = at.state.Step
 	if at.step >= cfg.Steps {
 		return at, fmt.Errorf("--resume: the run is already at step %d; pass --steps above it to go on", at.step)
 	}
@@ -157,11 +158,8 @@ func openGRPO(cfg GRPOConfig, task Task, resume bool, d *Dist) (g *grpo, at star
 		model.Close()
 		return g, at, err
 	}
-	if at.opt != nil {
-		if len(at.opt.M) != g.l.flat.N {
-			return g, at, fmt.Errorf("--resume: the checkpoint's optimizer holds %d values but the model trains %d; was --train-vision changed?", len(at.opt.M), g.l.flat.N)
-		}
-		if err := g.l.restore(at.opt); err != nil {
+	if at.ckpt != "" {
+		if err := g.l.restoreOptimizer(at.ckpt, at.state); err != nil {
 			return g, at, err
 		}
 	}

@@ -25,6 +25,7 @@ type placement struct {
 	shareGPUs *bool
 	optimizer *string
 	gradSync  *string
+	shard     *bool
 }
 
 // placementFlags adds the placement flags to fs; threadsHelp is the --threads help of the command.
@@ -33,6 +34,7 @@ func placementFlags(fs *pflag.FlagSet, threadsHelp string) placement {
 		threads:   fs.Int("threads", 1, threadsHelp),
 		shareGPUs: fs.Bool("share-gpus", os.Getenv("UNIGRPO_SHARE_GPUS") == "1", "with --device cuda: place more ranks than GPUs on the GPUs round-robin (gradients then need --grad-sync ring)"),
 		optimizer: fs.String("optimizer", envOr("UNIGRPO_OPTIMIZER", "auto"), "where the optimizer state lives: auto (on the GPU under CUDA, else host memory), host or device"),
+		shard:     fs.Bool("shard-optimizer", true, "with several ranks: each rank keeps 1/N of the optimizer state (ZeRO-1: gradients reduce-scattered, values all-gathered; the same numbers as replicated); --shard-optimizer=false keeps it all on every rank"),
 		gradSync:  fs.String("grad-sync", envOr("UNIGRPO_GRAD_SYNC", "auto"), "how gradients are averaged over ranks: auto (NCCL on CUDA with several ranks, else the CPU ring), ring or nccl"),
 	}
 }
@@ -73,7 +75,7 @@ func connect(p placement, device string) (*trainer.Dist, func(), error) {
 		return nil, nil, fmt.Errorf("rank %d of %d joining the job at %s:%d: %w", env.Rank, env.WorldSize, env.MasterAddr, env.MasterPort, err)
 	}
 	d := &trainer.Dist{Comm: ring, OpTimeout: 10 * time.Minute, LocalRank: env.LocalRank,
-		ShareGPUs: *p.shareGPUs, Optimizer: *p.optimizer}
+		ShareGPUs: *p.shareGPUs, Optimizer: *p.optimizer, Shard: *p.shard && env.WorldSize > 1}
 	closeAll := func() { ring.Close(); store.Close() }
 	dev, err := trainer.ParseDevice(device, env.LocalRank, d.ShareGPUs)
 	if err != nil || dev == gotch.CPU || sync == "ring" || (env.WorldSize == 1 && sync != "nccl") {
