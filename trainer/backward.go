@@ -4,8 +4,12 @@ package trainer
 // backward, back-propagating the GRPO coefficients, and copying [N, T] results to the host.
 
 import (
+	"fmt"
+
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // scaledBackward back-propagates x*s for a scalar tensor x, freeing what it creates.
@@ -53,17 +57,27 @@ func weightedBackward(x *ts.Tensor, w []float32, N, T int) error {
 	return s.Backward()
 }
 
-// objectiveBackward back-propagates the GRPO objective through log-probs [N, T]: sum(logp * coef)
-// with coef [N][<=T] its derivative (ObjectiveResult.Coef), 0 past each row's end.
-func objectiveBackward(logp *ts.Tensor, coef [][]float64, T int) error {
-	N := len(coef)
+// objectiveBackward back-propagates the GRPO objective through the scores' log-probs [N, T]:
+// sum(logp * coef) with coef [N][<=T] its derivative (ObjectiveResult.Coef), 0 past each row's
+// end; then completes the backward where the scores ask it to (Scores.Finish: the recompute pass
+// of activation checkpointing).
+func objectiveBackward(sc *policy.Scores, coef [][]float64) error {
+	N, T := len(coef), sc.T
 	w := make([]float32, N*T)
 	for i, row := range coef {
 		for t, v := range row {
 			w[i*T+t] = float32(v)
 		}
 	}
-	return weightedBackward(logp, w, N, T)
+	if err := weightedBackward(sc.LogProbs, w, N, T); err != nil {
+		return err
+	}
+	if sc.Finish != nil {
+		if err := sc.Finish(); err != nil {
+			return fmt.Errorf("completing the backward: %w", err)
+		}
+	}
+	return nil
 }
 
 // rows copies an [N, T] float32 tensor into N rows of float64.

@@ -26,6 +26,10 @@ type GRPOConfig struct {
 	// Drawer): each trajectory's objective covers the image codes drawn for its caption as well as
 	// the caption (T2I-R1-style; the drawings must be sampled, not greedy).
 	Joint bool `json:"joint,omitempty"`
+	// ActivationCheckpointing has the policy's update recompute each decoder layer's activations
+	// in the backward instead of keeping them (a Checkpointer): one more forward of the layers for
+	// a peak that holds one layer's activations and every layer's input.
+	ActivationCheckpointing bool `json:"activation_checkpointing,omitempty"`
 }
 
 // DefaultGRPOConfig returns the defaults of `trainer train`.

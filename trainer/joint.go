@@ -89,7 +89,7 @@ func (d *drawing) backward(it int, adv []float64) error {
 	if it == 0 {
 		d.first = res
 	}
-	if err := objectiveBackward(sc.LogProbs, res.Coef, sc.T); err != nil {
+	if err := objectiveBackward(sc, res.Coef); err != nil {
 		return fmt.Errorf("backward of the drawing objective: %w", err)
 	}
 	return nil

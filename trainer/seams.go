@@ -47,6 +47,13 @@ type Drawer interface {
 	CodeLogProbs(captions []string, codes [][]int, withEntropy bool) (*policy.Scores, error)
 }
 
+// Checkpointer is a Policy whose LogProbs can checkpoint its activations: with it on, the layers
+// keep only their inputs and the Scores' Finish recomputes them in the backward, with the same
+// gradients (GRPOConfig.ActivationCheckpointing).
+type Checkpointer interface {
+	SetCheckpointing(on bool)
+}
+
 // SupervisedPolicy is a Policy that can also be trained on reference captions (SFT).
 type SupervisedPolicy interface {
 	Policy

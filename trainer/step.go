@@ -178,7 +178,7 @@ func (g *grpo) iterate(step, it int, ro *rollout, rw *rewarded, tr traj, opts Ob
 		err = fmt.Errorf("step %d: loss is %v", step, res.Loss)
 	}
 	if err == nil {
-		if err = objectiveBackward(sc.LogProbs, res.Coef, sc.T); err != nil {
+		if err = objectiveBackward(sc, res.Coef); err != nil {
 			err = fmt.Errorf("step %d: backward: %w", step, err)
 		}
 	}

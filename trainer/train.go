@@ -180,6 +180,13 @@ func (g *grpo) wire(model Policy, from string) error {
 	g.embedders = g.task.Reward.Embedders()
 	g.hidden = reward.CapabilitiesOf(g.task.Reward).Hidden
 	g.skips, _ = g.task.Source.(SkipCounter)
+	if g.cfg.ActivationCheckpointing {
+		ck, ok := model.(Checkpointer)
+		if !ok {
+			return ConfigError{fmt.Errorf("--activation-checkpointing: the policy (%s) cannot checkpoint its activations; Hugging Face decoders (Qwen2, Llama, Qwen2.5-VL, Janus) can", from)}
+		}
+		ck.SetCheckpointing(true)
+	}
 	if g.cfg.Joint {
 		var ok bool
 		if g.drawer, ok = model.(Drawer); !ok {

@@ -1,6 +1,7 @@
 package hf
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -16,6 +17,9 @@ type Batch struct {
 	// Last asks for the logits of the last position only ([B, 1, V]): generation reads no other,
 	// and the head over a large vocabulary is a good part of a prompt's cost.
 	Last bool
+	// Checkpoint, when set, runs the layers under activation checkpointing (no cache then): the
+	// backward of the outputs must be completed by its Finish.
+	Checkpoint *Checkpoint
 }
 
 // KVCache holds, per layer, the keys and values of every position seen so far [B, KV, S, Dh].
@@ -44,15 +48,15 @@ func (m *Decoder) Forward(a *raw.Arena, in Batch, cache *KVCache) (hidden []raw.
 	cos, sin := m.Rotary(a, in.Pos)
 	mask := m.Mask(a, in.Mask, T)
 	x := a.Embedding(m.embed, a.FromInt64(ids, B, T)) // [B, T, D]
-	return m.Stack(a, x, cos, sin, mask, cache, in.Last)
+	return m.Stack(a, x, cos, sin, mask, cache, in.Last, in.Checkpoint)
 }
 
 // Stack runs input embeddings x [B, T, D] through the decoder layers (rotary tables cos, sin and
 // the additive mask given), the final norm and the head (of the last position only when last):
 // the part every family of causal LM shares, whatever made x and the positions (text alone, or
-// image features spliced in).
-func (m *Decoder) Stack(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *KVCache, last bool) (hidden []raw.Tensor, logits raw.Tensor, err error) {
-	if hidden, err = m.Trunk(a, x, cos, sin, mask, cache); err != nil {
+// image features spliced in). ck, when not nil, checkpoints the layers (Trunk).
+func (m *Decoder) Stack(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *KVCache, last bool, ck *Checkpoint) (hidden []raw.Tensor, logits raw.Tensor, err error) {
+	if hidden, err = m.Trunk(a, x, cos, sin, mask, cache, ck); err != nil {
 		return nil, nil, err
 	}
 	x = hidden[len(hidden)-1]
@@ -66,8 +70,20 @@ func (m *Decoder) Stack(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *KVCac
 }
 
 // Trunk is Stack without the head: the decoder layers and the final norm, whose output is the
-// last of the hidden states it returns (a family with other heads, Janus's, reads it).
-func (m *Decoder) Trunk(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *KVCache) (hidden []raw.Tensor, err error) {
+// last of the hidden states it returns (a family with other heads, Janus's, reads it). With a
+// Checkpoint ck (and no cache) the layers run under activation checkpointing (Checkpoint).
+func (m *Decoder) Trunk(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *KVCache, ck *Checkpoint) (hidden []raw.Tensor, err error) {
+	if ck != nil {
+		if cache != nil {
+			err = errors.New("hf: activation checkpointing runs without a key/value cache")
+			a.Fail(err)
+			return nil, err
+		}
+		if hidden, err = ck.trunk(a, x, cos, sin, mask); err != nil {
+			a.Fail(err)
+		}
+		return hidden, err
+	}
 	hidden = append(hidden, x)
 	for l := range m.layers {
 		// Each layer's temporaries live in their own arena, freed when the layer is done: only

@@ -63,16 +63,27 @@ type Scores struct {
 	Tokens int
 	// T is the padded caption length.
 	T int
+	// Finish, when not nil, completes a backward through LogProbs: call it once, after the
+	// backward of a function of LogProbs has run, to bring the gradients to every trainable
+	// parameter (activation checkpointing: the graph of LogProbs starts at the last decoder
+	// layer's output, and Finish recomputes the layers to back-propagate through them). Nil: the
+	// backward reaches the parameters by itself.
+	Finish func() error
+	// Release, when not nil, frees what Finish needs (whether or not it ran); Drop calls it.
+	Release func()
 }
 
-// Drop frees the tensors.
+// Drop frees the tensors, and what Finish needs.
 func (s *Scores) Drop() {
 	for _, t := range []*ts.Tensor{s.LogProbs, s.Entropy, s.Mask} {
 		if t != nil {
 			t.MustDrop()
 		}
 	}
-	s.LogProbs, s.Entropy, s.Mask = nil, nil, nil
+	if s.Release != nil {
+		s.Release()
+	}
+	s.LogProbs, s.Entropy, s.Mask, s.Finish, s.Release = nil, nil, nil, nil, nil
 }
 
 // Param is a named parameter tensor of a policy. The tensor is owned by the policy: use it (read

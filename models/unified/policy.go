@@ -115,6 +115,9 @@ func (p *Policy) LogProbs(imgs []images.Planar, G int, tokens [][]int, temperatu
 	return p.J.ScoreText(imgs, G, CaptionPrompt(p.P), tokens, temperature, withEntropy)
 }
 
+// SetCheckpointing turns activation checkpointing of LogProbs on or off (janus.Policy's).
+func (p *Policy) SetCheckpointing(on bool) { p.J.SetCheckpointing(on) }
+
 // TrainableParams lists the parameters that train.
 func (p *Policy) TrainableParams() []policy.Param { return p.J.TrainableParams() }
 

@@ -25,6 +25,9 @@ type Batch struct {
 	// an image token after them (one a caption sampled) keeps its token embedding, as it had
 	// when it was sampled.
 	Prompt int
+	// Checkpoint, when set, runs the decoder's layers under activation checkpointing (as
+	// hf.Batch's).
+	Checkpoint *hf.Checkpoint
 }
 
 // forward runs a batch through the decoder and returns the final-norm hidden states [N, T, D]
@@ -51,7 +54,7 @@ func (m *Model) forward(a *raw.Arena, in Batch, feats raw.Tensor, cache *hf.KVCa
 		return nil, err
 	}
 	cos, sin := lm.Rotary(a, pos)
-	hidden, err := lm.Trunk(a, x, cos, sin, lm.Mask(a, keys, int64(T)), cache)
+	hidden, err := lm.Trunk(a, x, cos, sin, lm.Mask(a, keys, int64(T)), cache, in.Checkpoint)
 	if err != nil {
 		return nil, err
 	}

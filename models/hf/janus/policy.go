@@ -20,6 +20,7 @@ import (
 type Policy struct {
 	Model  *Model
 	params []policy.Param
+	ckpt   bool // ScoreText checkpoints the decoder's activations
 }
 
 // OpenPolicy loads a Janus folder on dev in float32 with the parts named training
@@ -67,6 +68,12 @@ func (p *Policy) SetTrainable(parts ...string) error {
 	}
 	return w.Err()
 }
+
+// SetCheckpointing turns activation checkpointing of ScoreText on or off: with it on, the
+// decoder's layers keep only their inputs, and the Scores' Finish recomputes them in the
+// backward (hf.Checkpoint); the graph of the image features (when the vision tower or the aligner
+// trains) is kept and back-propagated last.
+func (p *Policy) SetCheckpointing(on bool) { p.ckpt = on }
 
 // TrainableParams lists the weights that train, in Params' order.
 func (p *Policy) TrainableParams() []policy.Param { return p.params }

@@ -76,9 +76,13 @@ func (p *Policy) ScoreText(imgs []images.Planar, G int, prompt []int, tokens [][
 	if err != nil {
 		return nil, fmt.Errorf("hf: janus log-probs: %w", err)
 	}
+	if p.ckpt {
+		in.Checkpoint = m.lm.NewCheckpoint()
+	}
 	h, err := m.forward(a, in, p.rowFeatures(a, all, of), nil)
 	if err != nil {
+		in.Checkpoint.Free()
 		return nil, fmt.Errorf("hf: janus log-probs: %w", err)
 	}
-	return hf.CaptionScores(a, m.textLogits(a, h), P, T, tokens, temperature, withEntropy)
+	return in.Checkpoint.Attach(hf.CaptionScores(a, m.textLogits(a, h), P, T, tokens, temperature, withEntropy))
 }

@@ -24,6 +24,7 @@ type TextPolicy struct {
 	Max    int                // the most caption tokens, end token included
 	dir    string             // the folder the model came from (its config and tokenizer files)
 	params []policy.Param
+	ckpt   bool // LogProbs checkpoints the decoder's activations
 }
 
 // NewTextPolicy loads the LM of dir as a policy whose captions continue prompt, at most maxLen
@@ -53,6 +54,11 @@ func (p *TextPolicy) SetTrainable(on bool) error {
 	p.params, err = p.LM.SetTrainable(on)
 	return err
 }
+
+// SetCheckpointing turns activation checkpointing of LogProbs on or off: with it on, the
+// decoder's layers keep only their inputs, and the Scores' Finish recomputes them in the
+// backward (hf.Checkpoint).
+func (p *TextPolicy) SetCheckpointing(on bool) { p.ckpt = on }
 
 // TrainableParams lists the weights that train, in load order.
 func (p *TextPolicy) TrainableParams() []policy.Param { return p.params }
@@ -147,13 +153,17 @@ func (p *TextPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, tempe
 			in.Pos[r][t], in.Mask[r][t] = t, 1
 		}
 	}
+	if p.ckpt {
+		in.Checkpoint = m.NewCheckpoint()
+	}
 	a := raw.New(m.Device().CInt())
 	defer a.Free()
 	_, lg, err := m.Forward(a, in, nil)
 	if err != nil {
+		in.Checkpoint.Free()
 		return nil, fmt.Errorf("hf: log-probs: %w", err)
 	}
-	return hf.CaptionScores(a, lg, P, T, tokens, temperature, withEntropy)
+	return in.Checkpoint.Attach(hf.CaptionScores(a, lg, P, T, tokens, temperature, withEntropy))
 }
 
 // Save writes the weights to path as safetensors, in float32, under their Hugging Face names,

@@ -18,6 +18,8 @@ type Batch struct {
 	// hold the token reads its embedding, as in generation). 0: every position.
 	Prompt int
 	Last   bool // the logits of the last position only (as Batch.Last)
+	// Checkpoint, when set, runs the layers under activation checkpointing (as hf.Batch's).
+	Checkpoint *hf.Checkpoint
 }
 
 // forward runs the language model on a batch whose <|image_pad|> tokens take, in order, the rows
@@ -85,7 +87,7 @@ func (m *Model) forward(a *raw.Arena, in Batch, images raw.Tensor, cache *hf.KVC
 			}
 		}
 	}
-	return lm.Stack(a, x, cos, sin, lm.Mask(a, keys, T), cache, in.Last)
+	return lm.Stack(a, x, cos, sin, lm.Mask(a, keys, T), cache, in.Last, in.Checkpoint)
 }
 
 // rotary returns cos and sin [B, 1, T, Dh] of the M-RoPE positions: frequency i (of Dh/2) turns

@@ -24,6 +24,7 @@ type Policy struct {
 	Size   int    // InputSize: the side of the square images given
 	dir    string
 	params []policy.Param
+	ckpt   bool // LogProbs checkpoints the language model's activations
 }
 
 // NewPolicy loads the Qwen2.5-VL folder dir (model, image processor, tokenizer) as a
@@ -67,6 +68,11 @@ func (p *Policy) SetTrainable(on bool) error {
 	p.params, err = p.Model.lm.SetTrainable(on)
 	return err
 }
+
+// SetCheckpointing turns activation checkpointing of LogProbs on or off: with it on, the
+// language model's layers keep only their inputs, and the Scores' Finish recomputes them in the
+// backward (hf.Checkpoint). The vision tower is frozen and runs without a graph either way.
+func (p *Policy) SetCheckpointing(on bool) { p.ckpt = on }
 
 // TrainableParams lists the weights that train (the language model's), in load order.
 func (p *Policy) TrainableParams() []policy.Param { return p.params }

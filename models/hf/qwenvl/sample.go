@@ -97,9 +97,13 @@ func (p *Policy) LogProbs(imgs []images.Planar, G int, tokens [][]int, temperatu
 	if err != nil {
 		return nil, fmt.Errorf("hf: log-probs: %w", err)
 	}
+	if p.ckpt {
+		in.Checkpoint = p.Model.lm.NewCheckpoint()
+	}
 	_, lg, err := p.Model.forward(a, in, feats, nil)
 	if err != nil {
+		in.Checkpoint.Free()
 		return nil, fmt.Errorf("hf: log-probs: %w", err)
 	}
-	return hf.CaptionScores(a, lg, P, T, tokens, temperature, withEntropy)
+	return in.Checkpoint.Attach(hf.CaptionScores(a, lg, P, T, tokens, temperature, withEntropy))
 }
