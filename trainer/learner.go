@@ -3,6 +3,8 @@ package trainer
 import (
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"unsafe"
 
 	"github.com/sugarme/gotch"
 )
@@ -38,8 +40,8 @@ type optimizer interface {
 	state() (*AdamW, error)
 	// load restores the owned values' moments (and masters) and the update count.
 	load(*AdamW) error
-	// params copies the parameters into dst (len N), for checksums.
-	params(dst []float32) error
+	// params copies the trainable values [lo, lo+len(dst)) into dst, for checksums.
+	params(lo int, dst []float32) error
 	// syncFromRank0 gives every rank rank 0's parameters and state.
 	syncFromRank0() error
 	close()
@@ -101,14 +103,26 @@ func (l *learner) update(step int) (gradNorm, lr float64, err error) {
 	return gradNorm, lr, err
 }
 
-// checksum is the CRC-32 of the trainable parameters (a host copy).
-func (l *learner) checksum() (uint32, error) {
-	x := make([]float32, l.flat.N)
-	if err := l.opt.params(x); err != nil {
-		return 0, err
+// checksum is the CRC-32 of the trainable values, read in pieces of checksumChunk values so that
+// the host copy stays small whatever the model's size.
+func (l *learner) checksum() (uint32, error) { return l.checksumBy(checksumChunk) }
+
+// checksumBy is checksum reading chunk values at a time.
+func (l *learner) checksumBy(chunk int) (uint32, error) {
+	x := make([]float32, min(chunk, l.flat.N))
+	var sum uint32
+	for lo := 0; lo < l.flat.N; lo += len(x) {
+		part := x[:min(len(x), l.flat.N-lo)]
+		if err := l.opt.params(lo, part); err != nil {
+			return 0, err
+		}
+		sum = crc32.Update(sum, crc32.IEEETable, unsafe.Slice((*byte)(unsafe.Pointer(&part[0])), 4*len(part)))
 	}
-	return Checksum(x), nil
+	return sum, nil
 }
+
+// checksumChunk is how many values the checksum reads at a time.
+const checksumChunk = 1 << 22
 
 // state returns the optimizer's moments and update count, for a checkpoint.
 func (l *learner) state() (*AdamW, error) { return l.opt.state() }
