@@ -150,6 +150,13 @@ func qwenVLLoader(prompt string, kind raw.Kind, size, maxLen int) func(string, g
 		if err != nil {
 			return nil, err
 		}
+		if from, ok := o.Share.(*qwenvl.Policy); ok && o.Frozen {
+			p, err := qwenvl.NewFrozenSharingVision(dir, dev, kind, chat, size, maxLen, from)
+			if err != nil {
+				return nil, err
+			}
+			return p, nil
+		}
 		p, err := qwenvl.NewPolicy(dir, dev, kind, chat, size, maxLen, !o.Frozen)
 		if err != nil {
 			return nil, err
