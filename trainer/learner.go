@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"github.com/sugarme/gotch"
+
+	"github.com/unigrpo/unigrpo/collective"
 )
 
 // learner is the update half of a training step, shared by SFT and GRPO: after backward, the
@@ -70,6 +72,15 @@ func newLearner(m Policy, d *Dist, sched Schedule, clip, weightDecay float64) (*
 	flat := NewFlat(m.TrainableParams(), m.Device())
 	if flat.N == 0 {
 		return nil, fmt.Errorf("nothing to train: every parameter group is frozen")
+	}
+	if d.GradWire != collective.WireFloat32 && d.World() > 1 {
+		c := d.Comm
+		if d.Grads != nil {
+			c = d.Grads
+		}
+		if _, ok := c.(collective.WireReducer); !ok {
+			return nil, errNoWire(c)
+		}
 	}
 	onDevice, err := optimizerOnDevice(m.Device(), d.Optimizer)
 	if err != nil {

@@ -72,6 +72,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"train", "--init", ck, "--out", out, "--joint"}, "--draw-temperature > 0"},
 		{[]string{"train", "--init", ck, "--out", out, "--joint", "--draw-temperature", "1"}, "not a unified model"},
 		{[]string{"train", "--init", ck, "--out", out, "--optimizer", "gpu"}, "want auto, host or device"},
+		{[]string{"train", "--init", ck, "--out", out, "--grad-reduce-dtype", "fp8"}, "want float32 or bfloat16"},
 		{[]string{"train", "--init", ck, "--out", out, "--activation-checkpointing"}, "cannot checkpoint its activations"},
 		{[]string{"sft", "--out", out, "--grad-sync", "mpi"}, "want auto, ring or nccl"},
 		{[]string{"sft"}, "--out is required"},
