@@ -43,6 +43,7 @@ func runTrain(args []string) error {
 	fs.Float64Var(&c.DrawTemperature, "draw-temperature", c.DrawTemperature, "with a unified model as --init: temperature of the image codes it draws for the reward (0: greedy, so the reward depends on the caption alone)")
 	fs.BoolVar(&c.Joint, "joint", c.Joint, "with a unified model as --init: optimise the drawing direction too, the GRPO objective covering the image codes drawn for each caption as well as the caption (needs --draw-temperature > 0)")
 	place := placementFlags(fs, "libtorch threads per process (1 is fastest for this small model)")
+	pc := planCheckFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -75,6 +76,9 @@ func runTrain(args []string) error {
 	defer cleanup()
 	if err := c.validate(d.World()); err != nil {
 		return err // before the task opens --init and --images
+	}
+	if err := checkPlan(c, d, place, pc, os.Stdout); err != nil {
+		return err // before any weight is loaded
 	}
 	task, err := grpoTask(c, *timeout, *hidden)
 	if err != nil {
