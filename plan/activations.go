@@ -29,12 +29,13 @@ models/hf/decoder_forward.go, norm.go, ops.go, rotary.go, scores.go):
   own temporaries (about one layer's worth).
 prefill attention: R H P^2 (2e + 12) for the prompt's P = prompt + image tokens, one layer at a
   time (scores in the dtype and float32, the mask added, softmax, its copy in the dtype).
-KV cache (counted): L x 2 x R x S x kv_heads x head_dim x e, twice during a step (the stepper
-  keeps the previous cache until the extended one is complete: models/hf/step.go).
+KV cache (counted): L x 2 x R x (S-1) x kv_heads x head_dim x e (the caption's last token is
+  sampled, never fed), twice during a step (the stepper keeps the previous cache until the
+  extended one is complete: models/hf/step.go).
 CUDA runtime: a fixed 1 GiB (context, cuBLAS workspace, NCCL buffers, allocator slack).`
 
 // kvCache is the rollout's key/value cache at its longest: every layer's keys and values of R
-// rows of S tokens at kv-head width (models/hf/step.go, decoder_forward.go KVCache).
+// rows of S cached positions at kv-head width (models/hf/step.go, decoder_forward.go KVCache).
 func kvCache(t shape.Decoder, R int, S, e int64) int64 {
 	return int64(t.Layers) * 2 * int64(R) * S * int64(t.KV) * int64(t.Dh) * e
 }

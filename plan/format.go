@@ -12,7 +12,7 @@ import (
 // Write prints the plan as a table, its peaks against the budget and the suggestions.
 func (p *Plan) Write(w io.Writer) error {
 	in := p.Input
-	fmt.Fprintf(w, "memory plan: %s, one rank of %d, %s on %s\n", p.Model, in.Ranks, dtypeName(dtypeBytes(in.DType)), in.Device)
+	fmt.Fprintf(w, "memory plan: %s, per rank of %s, %s on %s\n", p.Model, ranks(in.Ranks), dtypeName(dtypeBytes(in.DType)), in.Device)
 	fmt.Fprintf(w, "  parameters %s (%s); trained %s (%s)\n", count(p.Params.Total), p.parts(), count(p.Params.Trainable), strings.Join(p.Params.Train, ", "))
 	fmt.Fprintf(w, "  sequences per rank %d (--batch %d / %d ranks x --group %d); update micro-batch %d; rollout batch %d\n",
 		p.RowsPerRank, in.Batch, in.Ranks, in.Group, p.MicroBatch, p.RolloutBatch)
@@ -73,11 +73,7 @@ func (p *Plan) writeSuggestions(w io.Writer) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, s := range p.Suggestions {
-		peaks := fmt.Sprintf("host %s", Human(s.Plan.Peak.Host))
-		if p.Input.Device == "cuda" {
-			peaks = fmt.Sprintf("device %s, %s", Human(s.Plan.Peak.Device), peaks)
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", s.Flags, peaks, fitsWord(s.Fits), s.Note)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", s.Flags, s.Plan.peaks(), fitsWord(s.Fits), s.Note)
 	}
 	return tw.Flush()
 }
@@ -86,7 +82,7 @@ func (p *Plan) writeSuggestions(w io.Writer) error {
 func (p *Plan) Summary() string {
 	var b strings.Builder
 	in := p.Input
-	fmt.Fprintf(&b, "memory plan per rank (%s, %s on %s, %d ranks", count(p.Params.Total), dtypeName(dtypeBytes(in.DType)), in.Device, in.Ranks)
+	fmt.Fprintf(&b, "memory plan per rank (%s parameters, %s on %s, %s", count(p.Params.Total), dtypeName(dtypeBytes(in.DType)), in.Device, ranks(in.Ranks))
 	if k := flags(in); k != "" {
 		fmt.Fprintf(&b, ", %s", k)
 	}
@@ -120,18 +116,33 @@ func (p *Plan) Summary() string {
 	return b.String()
 }
 
-// Knobs names the suggestions that bring the plan under budget, for an error message.
+// Knobs names the suggestions that bring the plan under budget, for an error message; when
+// none does, the knobs that lower it, with the peaks they reach.
 func (p *Plan) Knobs() string {
-	var ok []string
+	var fit, lower []string
 	for _, s := range p.Suggestions {
 		if s.Fits {
-			ok = append(ok, s.Flags)
+			fit = append(fit, s.Flags)
+		} else {
+			lower = append(lower, fmt.Sprintf("%s (%s)", s.Flags, s.Plan.peaks()))
 		}
 	}
-	if len(ok) == 0 {
-		return "no knob brings it under (see `trainer plan`)"
+	switch {
+	case len(fit) > 0:
+		return "these bring it under: " + strings.Join(fit, " | ")
+	case len(lower) > 0:
+		return "no knob brings it under; these lower it: " + strings.Join(lower, " | ")
 	}
-	return "any of: " + strings.Join(ok, " | ")
+	return "no knob lowers it"
+}
+
+// peaks writes the plan's peaks, the device's for a CUDA run.
+func (p *Plan) peaks() string {
+	s := fmt.Sprintf("host %s", Human(p.Peak.Host))
+	if p.Input.Device == "cuda" {
+		s = fmt.Sprintf("device %s, %s", Human(p.Peak.Device), s)
+	}
+	return s
 }
 
 // JSON writes the plan as indented JSON.
@@ -157,6 +168,14 @@ func (p *Plan) parts() string {
 		out[i] = x.k + " " + count(x.v)
 	}
 	return strings.Join(out, ", ")
+}
+
+// ranks writes a number of ranks.
+func ranks(n int) string {
+	if n == 1 {
+		return "1 rank"
+	}
+	return fmt.Sprintf("%d ranks", n)
 }
 
 // dtypeBytes is the width of a --dtype value (4 for anything but bfloat16).

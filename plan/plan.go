@@ -98,7 +98,7 @@ func Compute(in Input) (*Plan, error) {
 	for _, t := range m.Tensors {
 		p.Params.Parts[t.Part] += t.Numel()
 	}
-	p.KVCache = kvCache(m.Text, d.rollout, d.seq, d.e)
+	p.KVCache = kvCache(m.Text, d.rollout, d.seq-1, d.e)
 	p.Rows = append(p.Rows, modelRows(in, d)...)
 	p.Rows = append(p.Rows, optimizerRows(in, d)...)
 	p.Rows = append(p.Rows, phaseRows(in, d, p.KVCache)...)
@@ -180,7 +180,7 @@ func phaseRows(in Input, d derived, kv int64) []Row {
 	}
 	rows = append(rows, Row{"KV cache", d.where(true), Rollout, 2 * kv, Counted,
 		fmt.Sprintf("2 x %s: %d layers x 2 x %d rows x %d tokens x %d heads x %d x %d B, the step's extended cache beside the previous one",
-			Human(kv), t.Layers, d.rollout, d.seq, t.KV, t.Dh, d.e)},
+			Human(kv), t.Layers, d.rollout, d.seq-1, t.KV, t.Dh, d.e)},
 		Row{"prefill attention", d.where(true), Rollout, prefill(t, d), Estimate,
 			fmt.Sprintf("one layer's scores of %d rows over the %d-token prompt", d.rollout, d.prompt+d.image)},
 		Row{"activations", d.where(true), Update, activations(t, d, in.ActivationCheckpointing), Estimate, activationHow(d, in.ActivationCheckpointing)})

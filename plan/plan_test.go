@@ -206,8 +206,8 @@ func TestActivationsAndCacheScale(t *testing.T) {
 	if got := q.Row("activations"); got != ckpt/4 {
 		t.Errorf("micro-batch 2: activations %d, want %d", got, ckpt/4)
 	}
-	if q.KVCache*4 != p.KVCache || p.KVCache != int64(2*2*8*16*2*16*4) {
-		t.Errorf("KV cache %d with 8 rows, %d with 2; want %d and a quarter", p.KVCache, q.KVCache, 2*2*8*16*2*16*4)
+	if q.KVCache*4 != p.KVCache || p.KVCache != int64(2*2*8*15*2*16*4) {
+		t.Errorf("KV cache %d with 8 rows, %d with 2; want %d (15 cached positions: the last token is not fed) and a quarter", p.KVCache, q.KVCache, 2*2*8*15*2*16*4)
 	}
 }
 

@@ -158,8 +158,13 @@ func search(in Input, b Budget, cur int, set func(*Input, int), format string) (
 }
 
 // moreRanks returns the fewest ranks above the run's (dividing --batch) whose plan fits, or the
-// most when none does; not ok when --batch allows no more ranks.
+// most when none does; not ok when --batch allows no more ranks, or for a CPU run (its ranks
+// share one host's memory, which more ranks do not enlarge). A GPU run's new ranks are taken to
+// bring their own GPU and share of host memory.
 func moreRanks(in Input, _ *Plan, b Budget) (Input, string, bool) {
+	if in.Device != "cuda" {
+		return in, "", false
+	}
 	var cands []int
 	for n := in.Ranks + 1; n <= in.Batch; n++ {
 		if in.Batch%n == 0 {
