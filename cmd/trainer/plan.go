@@ -61,6 +61,9 @@ func runPlan(args []string) error {
 		return usagef("plan: --init %s: %v", c.Init, err)
 	}
 	gpuBudget, gpuFrom, gpuErr := deviceBudget(*budget, 0)
+	if u, ok := gpuErr.(usageError); ok {
+		return u // a --budget that is not a size, whatever the device
+	}
 	cuda, err := planDevice(c.Device, gpuErr == nil)
 	if err != nil {
 		return err

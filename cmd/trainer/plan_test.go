@@ -285,6 +285,7 @@ func TestPlanUsageErrors(t *testing.T) {
 		{[]string{"plan", "--init", filepath.Join(published, "qwen2_5_vl_3b"), "--dtype", "float16"}, "--dtype"},
 		{[]string{"plan", "--init", filepath.Join(published, "qwen2_5_vl_3b"), "--np", "3"}, "--batch 8"},
 		{[]string{"plan", "--init", filepath.Join(published, "qwen2_5_vl_3b"), "--device", "cuda", "--budget", "lots"}, "--budget"},
+		{[]string{"plan", "--init", filepath.Join(published, "qwen2_5_vl_3b"), "--budget", "0GB"}, "--budget"},
 		{[]string{"plan", "--init", filepath.Join(published, "qwen2_5_vl_3b"), "--host-budget", "-1GB"}, "--host-budget"},
 		{[]string{"plan", "--init", filepath.Join(published, "qwen2_5_vl_3b"), "--device", "tpu"}, "--device"},
 	} {
