@@ -97,10 +97,7 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool) (trainer.Task, 
 		if err != nil {
 			return trainer.Task{}, err
 		}
-		size = world.DefaultConfig().Size
-		if c.ImageSize > 0 {
-			size = c.ImageSize
-		}
+		size = policyImageSize(c)
 		load = qwenVLLoader(c.Prompt, kind, size, maxLen)
 	} else if dir != "" {
 		// A Hugging Face language model: text-prompted, it reads no image; sources are fitted to

@@ -44,6 +44,7 @@ func runTrain(args []string) error {
 	fs.BoolVar(&c.Joint, "joint", c.Joint, "with a unified model as --init: optimise the drawing direction too, the GRPO objective covering the image codes drawn for each caption as well as the caption (needs --draw-temperature > 0)")
 	fs.BoolVar(&c.ActivationCheckpointing, "activation-checkpointing", c.ActivationCheckpointing, "with a Hugging Face or unified model: recompute each decoder layer's activations in the update's backward instead of keeping them (one more forward of the layers; the peak holds one layer's activations and each layer's input)")
 	place := placementFlags(fs, "libtorch threads per process (1 is fastest for this small model)")
+	pc := planCheckFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -76,6 +77,9 @@ func runTrain(args []string) error {
 	defer cleanup()
 	if err := c.validate(d.World()); err != nil {
 		return err // before the task opens --init and --images
+	}
+	if err := checkPlan(c, d, place, pc, os.Stdout); err != nil {
+		return err // before any weight is loaded
 	}
 	task, err := grpoTask(c, *timeout, *hidden)
 	if err != nil {

@@ -93,6 +93,16 @@ func splitWeights(ws *hf.Weights) (text, vis *hf.Weights, err error) {
 	return ws.View(textNames), ws.View(visNames), nil
 }
 
+// Tensors returns every weight by its name as loaded (the language model's under model.* and
+// lm_head.weight, the vision tower's under visual.*), in a new map.
+func (m *Model) Tensors() map[string]raw.Tensor {
+	all := m.lm.Tensors()
+	for n, t := range m.vision.named {
+		all[n] = t
+	}
+	return all
+}
+
 // Config returns the model's config.
 func (m *Model) Config() Config { return m.cfg }
 
