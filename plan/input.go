@@ -108,7 +108,7 @@ func (in Input) derive() (derived, error) {
 	d.mixed = d.trainBytes < 4*d.nTrain
 	d.nccl = d.gpu && in.Ranks > 1
 	d.shard = 1
-	if in.ShardOptimizer {
+	if in.ShardOptimizer && in.Ranks > 1 {
 		d.shard = int64(in.Ranks)
 	}
 	return d, nil

@@ -122,19 +122,28 @@ func modelRows(in Input, d derived) []Row {
 		How: fmt.Sprintf("%s values in %s (float32 where the loader keeps it)", count(m.Count()), dtypeName(d.e))}}
 	if in.Beta > 0 {
 		how := fmt.Sprintf("the frozen KL reference (--beta %g): a second copy of the weights", in.Beta)
+		ref := w
 		if v := m.Bytes(int(d.e), "vision"); v > 0 {
-			how += fmt.Sprintf(", its vision tower (%s) included", Human(v))
+			if m.Family == "qwen2_5_vl" && !in.TrainVision {
+				ref -= v
+				how += fmt.Sprintf(" less the vision tower (%s), which it shares with the policy", Human(v))
+			} else {
+				how += fmt.Sprintf(", its vision tower (%s) included", Human(v))
+			}
 		}
-		rows = append(rows, Row{Name: "reference", Where: d.where(true), Phase: Resident, Bytes: w, Basis: Counted, How: how})
+		rows = append(rows, Row{Name: "reference", Where: d.where(true), Phase: Resident, Bytes: ref, Basis: Counted, How: how})
 	}
 	return rows
 }
 
 // optimizerRows are the masters, the moments and the gradient buffers, where the optimizer
 // keeps them (trainer/deviceopt.go with the state on the device, trainer/hostopt.go in Go
-// slices).
+// slices). Sharded (trainer/shard.go), the flat vector is padded to W blocks of K = ceil(N/W):
+// the buffers hold W*K values, the moments and masters K.
 func optimizerRows(in Input, d derived) []Row {
 	n, sh := d.nTrain, d.shard
+	k := (n + sh - 1) / sh // the values whose state a rank owns
+	padded := k * sh
 	shard := ""
 	if sh > 1 {
 		shard = fmt.Sprintf(" / %d ranks (sharded)", sh)
@@ -142,28 +151,32 @@ func optimizerRows(in Input, d derived) []Row {
 	var rows []Row
 	grads := fmt.Sprintf("the parameters' .grad in their dtype %s", Human(d.trainBytes))
 	if d.onDevice {
-		if d.mixed {
-			rows = append(rows, Row{"master weights", d.where(true), Resident, 4 * n / sh, Code,
-				fmt.Sprintf("float32 x %s trainable%s", count(n), shard)})
+		switch {
+		case sh > 1:
+			rows = append(rows, Row{"master weights", d.where(true), Resident, 4 * k, Code,
+				fmt.Sprintf("float32 x %s trainable%s (a sharded rank keeps its block's masters in float32 runs too)", count(n), shard)})
+		case d.mixed:
+			rows = append(rows, Row{"master weights", d.where(true), Resident, 4 * n, Code,
+				fmt.Sprintf("float32 x %s trainable", count(n))})
 		}
-		rows = append(rows, Row{"AdamW moments", d.where(true), Resident, 8 * n / sh, Code,
+		rows = append(rows, Row{"AdamW moments", d.where(true), Resident, 8 * k, Code,
 			fmt.Sprintf("2 x float32 x %s trainable%s", count(n), shard)},
-			Row{"gradients", d.where(true), Resident, 4*n + d.trainBytes, Code,
-				fmt.Sprintf("the fused float32 buffer %s + %s", Human(4*n), grads)})
+			Row{"gradients", d.where(true), Resident, 4*padded + d.trainBytes, Code,
+				fmt.Sprintf("the fused float32 buffer %s (it also receives the gathered values) + %s", Human(4*padded), grads)})
 		if in.Ranks > 1 && !d.nccl {
-			rows = append(rows, Row{"gradient staging", Host, Resident, 4 * n, Code,
+			rows = append(rows, Row{"gradient staging", Host, Resident, 4 * padded, Code,
 				"a float32 host copy of the gradients for the CPU ring"})
 		}
 		return rows
 	}
-	rows = append(rows, Row{"master weights", Host, Resident, 4 * n, Code,
+	rows = append(rows, Row{"master weights", Host, Resident, 4 * padded, Code,
 		fmt.Sprintf("the host optimizer's float32 values x %s (a copy even in float32 runs; whole, written back to the parameters each step)", count(n))},
-		Row{"AdamW moments", Host, Resident, 8 * n / sh, Code, fmt.Sprintf("2 x float32 x %s trainable%s", count(n), shard)},
-		Row{"gradients (host)", Host, Resident, 4 * n, Code, "the float32 host buffer that is averaged, clipped and stepped"})
+		Row{"AdamW moments", Host, Resident, 8 * k, Code, fmt.Sprintf("2 x float32 x %s trainable%s", count(n), shard)},
+		Row{"gradients (host)", Host, Resident, 4 * padded, Code, "the float32 host buffer that is averaged, clipped and stepped"})
 	dev := Row{"gradients", d.where(true), Resident, d.trainBytes, Code, grads}
 	if d.nccl {
-		dev.Bytes += 4 * n
-		dev.How = fmt.Sprintf("the fused float32 buffer NCCL averages %s + %s", Human(4*n), grads)
+		dev.Bytes += 4 * padded
+		dev.How = fmt.Sprintf("the fused float32 buffer NCCL averages %s + %s", Human(4*padded), grads)
 	}
 	return append(rows, dev)
 }
@@ -185,33 +198,38 @@ func phaseRows(in Input, d derived, kv int64) []Row {
 			fmt.Sprintf("one layer's scores of %d rows over the %d-token prompt", d.rollout, d.prompt+d.image)},
 		Row{"activations", d.where(true), Update, activations(t, d, in.ActivationCheckpointing), Estimate, activationHow(d, in.ActivationCheckpointing)})
 	if d.onDevice {
-		rows = append(rows, Row{"optimizer temporaries", d.where(true), StepOpt, 16 * d.nTrain / d.shard, Code,
-			"the AdamW update's four float32 vectors (trainer/deviceopt.go step)"})
+		piece := min(updateChunk, (d.nTrain+d.shard-1)/d.shard)
+		rows = append(rows, Row{"optimizer temporaries", d.where(true), StepOpt, 16 * piece, Code,
+			fmt.Sprintf("four float32 vectors of one piece of the update, at most %s values (trainer/deviceopt.go updateChunk)", count(updateChunk))})
 	}
 	return rows
 }
 
+// updateChunk is trainer/deviceopt.go's bound on the values the device update works on at once.
+const updateChunk = 1 << 24
+
 // runtimeReserve is the allowance for the CUDA runtime outside the tensors.
 const runtimeReserve = 1 << 30
 
-// startBytes is what the device optimizer copies to the host before step 1: the masters read
-// from the parameters (mixed), and with several ranks the values, moments (and masters) that rank
-// 0 broadcasts, plus the CPU tensor each copy back goes through (trainer/deviceopt.go
-// newDeviceOptimizer, syncFromRank0). The host optimizer broadcasts its resident slices in place.
+// startBytes is what the device optimizer copies to the host before step 1
+// (trainer/deviceopt_state.go syncFromRank0): replicated on several ranks, rank 0's values,
+// moments (and masters) broadcast through the host plus the CPU tensor each copy back goes
+// through; sharded without NCCL, the gathered values' copy back. The masters are read from the
+// parameters on the device; the host optimizer broadcasts its resident slices in place.
 func startBytes(in Input, d derived) (int64, string) {
-	if !d.onDevice {
+	if !d.onDevice || in.Ranks == 1 {
 		return 0, ""
 	}
 	n := d.nTrain
 	switch {
-	case in.Ranks > 1 && d.mixed:
-		return 20 * n, "values, moments and masters broadcast from rank 0 through the host, and the copy back: 5 x float32 x trainable"
-	case in.Ranks > 1:
-		return 16 * n, "values and moments broadcast from rank 0 through the host, and the copy back: 4 x float32 x trainable"
+	case d.shard > 1 && d.nccl:
+		return 0, ""
+	case d.shard > 1:
+		return 4 * n, "the gathered values copied back from the host: float32 x trainable"
 	case d.mixed:
-		return 8 * n, "the masters read to the host and copied back: 2 x float32 x trainable"
+		return 20 * n, "values, moments and masters broadcast from rank 0 through the host, and the copy back: 5 x float32 x trainable"
 	}
-	return 0, ""
+	return 16 * n, "values and moments broadcast from rank 0 through the host, and the copy back: 4 x float32 x trainable"
 }
 
 // peak adds up the rows: resident bytes plus the largest phase, per location.

@@ -24,7 +24,7 @@ type planKnobs struct {
 
 func addPlanKnobs(fs *pflag.FlagSet) *planKnobs {
 	k := &planKnobs{}
-	fs.BoolVar(&k.shard, "shard-optimizer", false, "split the float32 masters and AdamW moments over the ranks (ZeRO-1)")
+	fs.BoolVar(&k.shard, "shard-optimizer", true, "with several ranks: split the float32 masters and AdamW moments over the ranks (ZeRO-1), as train does by default")
 	fs.BoolVar(&k.checkpointing, "activation-checkpointing", false, "recompute each decoder layer's activations in the backward instead of keeping them")
 	fs.IntVar(&k.micro, "micro-batch", 0, "sequences per forward and backward of the update (0: all of a rank's)")
 	fs.IntVar(&k.rollout, "rollout-batch", 0, "sequences sampled together in the rollout (0: all of a rank's)")
@@ -220,9 +220,8 @@ func checkPlan(c trainConfig, d *trainer.Dist, place placement, pc planCheck, ou
 	if typ == "janus" {
 		c.DType = "float32" // the unified loader reads Janus in float32 (janus.OpenPolicy)
 	}
-	// train's memory knobs (--shard-optimizer, --activation-checkpointing, --micro-batch,
-	// --rollout-batch) are built beside this; once trainConfig has them they go in planKnobs here.
-	p, err := plan.Compute(planInput(c, m, d.World(), cuda, *place.optimizer, planKnobs{}))
+	knobs := planKnobs{shard: d.Shard, checkpointing: c.ActivationCheckpointing}
+	p, err := plan.Compute(planInput(c, m, d.World(), cuda, *place.optimizer, knobs))
 	if err != nil {
 		return trainer.ConfigError{Err: fmt.Errorf("memory plan: %w", err)}
 	}

@@ -264,8 +264,9 @@ func TestPlanCommandOnPublishedConfigs(t *testing.T) {
 			t.Errorf("%s: %d rows, device peak %d", c.dir, len(p.Rows), p.Peak.Device)
 		}
 	}
+	// Replicated, the 3B run is over an 80 GB GPU and the plan names the knob that helps.
 	out, code := runProgram(t, "plan", "--init", filepath.Join(published, "qwen2_5_vl_3b"), "--np", "8", "--dtype", "bfloat16",
-		"--device", "cuda", "--budget", "80GB", "--host-budget", "2TB", "--image-size", "448")
+		"--device", "cuda", "--budget", "80GB", "--host-budget", "2TB", "--image-size", "448", "--shard-optimizer=false")
 	for _, want := range []string{"weights", "master weights", "AdamW moments", "gradients", "reference", "KV cache", "activations", "peak per rank", "OVER", "--shard-optimizer"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("the table (exit %d) lacks %q:\n%s", code, want, out)
