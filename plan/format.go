@@ -185,3 +185,37 @@ func dtypeBytes(s string) int64 {
 	}
 	return 4
 }
+
+// ExplainOOM adds the plan's figures and the knobs not yet used to an out-of-memory error of the
+// run it planned (CUDA's "out of memory", the host's "cannot allocate memory"); other errors and
+// a nil plan pass err unchanged.
+func (p *Plan) ExplainOOM(err error) error {
+	if err == nil || p == nil {
+		return err
+	}
+	msg := strings.ToLower(err.Error())
+	if !strings.Contains(msg, "out of memory") && !strings.Contains(msg, "cannot allocate memory") {
+		return err
+	}
+	in := p.Input
+	var knobs []string
+	if in.Ranks > 1 && !in.ShardOptimizer {
+		knobs = append(knobs, "--shard-optimizer")
+	}
+	if !in.ActivationCheckpointing {
+		knobs = append(knobs, "--activation-checkpointing")
+	}
+	if p.MicroBatch > 1 {
+		knobs = append(knobs, fmt.Sprintf("--micro-batch %d", p.MicroBatch/2))
+	}
+	if p.RolloutBatch > 1 {
+		knobs = append(knobs, fmt.Sprintf("--rollout-batch %d", p.RolloutBatch/2))
+	}
+	knobs = append(knobs, "more ranks (launch -np) at the same --batch")
+	phase := p.Peak.HostPhase
+	if in.Device == "cuda" {
+		phase = p.Peak.DevicePhase
+	}
+	return fmt.Errorf("%w\nthe memory plan of this run put its peak at %s (the %s phase; activations are an estimate); knobs that lower it: %s (`trainer plan` with this run's flags shows what each saves)",
+		err, p.peaks(), phase, strings.Join(knobs, ", "))
+}

@@ -3,6 +3,7 @@ package plan
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -306,5 +307,25 @@ func TestJSON(t *testing.T) {
 	}
 	if back.Params.Total != p.Params.Total || len(back.Rows) != len(p.Rows) || back.Peak != p.Peak || back.Fits || len(back.Suggestions) == 0 || back.Suggestions[0].Plan.Peak.Device == 0 {
 		t.Errorf("JSON round trip lost something:\n%s", buf.String())
+	}
+}
+
+// An out-of-memory error of a planned run names the plan's peak and the knobs it has not used;
+// other errors pass unchanged. Oracle: the plan's own figures.
+func TestExplainOOM(t *testing.T) {
+	p := compute(t, qwen3B(t))
+	oom := errors.New("step 3: CUDA out of memory. Tried to allocate 2.00 GiB")
+	got := p.ExplainOOM(oom).Error()
+	for _, want := range []string{oom.Error(), Human(p.Peak.Device), "--shard-optimizer", "--activation-checkpointing", "--micro-batch 4"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the explained error lacks %q:\n%s", want, got)
+		}
+	}
+	if !errors.Is(p.ExplainOOM(oom), oom) {
+		t.Errorf("the explained error does not wrap the original")
+	}
+	other := errors.New("step 3: loss is NaN")
+	if p.ExplainOOM(other) != other || (*Plan)(nil).ExplainOOM(oom) != oom {
+		t.Errorf("a non-OOM error or a nil plan changed the error")
 	}
 }

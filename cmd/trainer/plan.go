@@ -199,22 +199,22 @@ func planCheckFlags(fs *pflag.FlagSet) planCheck {
 // checkPlan prints the memory plan of an HF --init run (on rank 0) and refuses a run whose plan
 // is over the budget of its device or host, before any weight is loaded. Runs of the world's own
 // checkpoints (not Hugging Face folders) are tiny and not planned.
-func checkPlan(c trainConfig, d *trainer.Dist, place placement, pc planCheck, out io.Writer) error {
+func checkPlan(c trainConfig, d *trainer.Dist, place placement, pc planCheck, out io.Writer) (*plan.Plan, error) {
 	file, err := trainer.ResolveModel(c.Init)
 	if err != nil {
 		file = c.Init // a model folder without weights is planned; the load reports what it lacks
 	}
 	dir, typ := modelType(file)
 	if dir == "" {
-		return nil
+		return nil, nil
 	}
 	m, err := shape.Read(dir)
 	if err != nil {
-		return fmt.Errorf("memory plan: %w", err)
+		return nil, fmt.Errorf("memory plan: %w", err)
 	}
 	dev, err := trainer.ParseDevice(c.Device, d.LocalRank, *place.shareGPUs)
 	if err != nil {
-		return nil // reported where the run opens its device
+		return nil, nil // reported where the run opens its device
 	}
 	cuda := dev.IsCuda()
 	if typ == "janus" {
@@ -223,7 +223,7 @@ func checkPlan(c trainConfig, d *trainer.Dist, place placement, pc planCheck, ou
 	knobs := planKnobs{shard: d.Shard, checkpointing: c.ActivationCheckpointing}
 	p, err := plan.Compute(planInput(c, m, d.World(), cuda, *place.optimizer, knobs))
 	if err != nil {
-		return trainer.ConfigError{Err: fmt.Errorf("memory plan: %w", err)}
+		return nil, trainer.ConfigError{Err: fmt.Errorf("memory plan: %w", err)}
 	}
 	gpu, gpuFrom, gpuErr := int64(0), "", error(nil)
 	if cuda {
@@ -231,16 +231,16 @@ func checkPlan(c trainConfig, d *trainer.Dist, place placement, pc planCheck, ou
 	}
 	b, err := planBudget(cuda, gpu, gpuFrom, gpuErr, *pc.hostBudget, localRanks(d.World()), out)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	plan.Suggest(p, b)
 	if d.Rank() == 0 {
 		fmt.Fprint(out, p.Summary())
 	}
 	if p.Fits || *pc.off {
-		return nil
+		return p, nil
 	}
-	return trainer.ConfigError{Err: fmt.Errorf("the memory plan does not fit (%s); %s; `trainer plan --init %s` with this run's flags prints the table; --no-plan-check runs anyway",
+	return nil, trainer.ConfigError{Err: fmt.Errorf("the memory plan does not fit (%s); %s; `trainer plan --init %s` with this run's flags prints the table; --no-plan-check runs anyway",
 		strings.Join(p.Over, ", "), p.Knobs(), c.Init)}
 }
 

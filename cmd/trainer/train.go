@@ -78,7 +78,8 @@ func runTrain(args []string) error {
 	if err := c.validate(d.World()); err != nil {
 		return err // before the task opens --init and --images
 	}
-	if err := checkPlan(c, d, place, pc, os.Stdout); err != nil {
+	pl, err := checkPlan(c, d, place, pc, os.Stdout)
+	if err != nil {
 		return err // before any weight is loaded
 	}
 	task, err := grpoTask(c, *timeout, *hidden)
@@ -90,5 +91,5 @@ func runTrain(args []string) error {
 	}
 	obs := progress.New(os.Stdout, c.LogEvery, "reward_mean", "length_mean", "kl", "eval_reward")
 	task.Config = c
-	return trainer.Train(c.GRPOConfig, task, *resume != "", d, obs)
+	return pl.ExplainOOM(trainer.Train(c.GRPOConfig, task, *resume != "", d, obs))
 }
