@@ -19,6 +19,21 @@ func hostData(name string, b Buffer) ([]float32, error) {
 	}
 }
 
+// reduction checks the arguments of a reduction and returns its host data.
+func reduction(name string, buf Buffer, op Op, w Wire) ([]float32, error) {
+	data, err := hostData(name, buf)
+	if err != nil {
+		return nil, err
+	}
+	if !op.Valid() {
+		return nil, fmt.Errorf("collective: %s: unknown reduction %v", name, op)
+	}
+	if w > WireBFloat16 {
+		return nil, fmt.Errorf("collective: %s: unknown wire type %d", name, w)
+	}
+	return data, nil
+}
+
 // chunk returns the span of the i-th of n nearly equal parts of total
 // elements; the first total%n parts have one element more.
 func chunk(i, n, total int) xfer {
@@ -49,15 +64,9 @@ func (r *Ring) AllReduce(ctx context.Context, buf Buffer, op Op) error {
 // AllReduceWire is AllReduce with the data travelling as w.
 func (r *Ring) AllReduceWire(ctx context.Context, buf Buffer, op Op, w Wire) error {
 	const name = "all-reduce"
-	data, err := hostData(name, buf)
+	data, err := reduction(name, buf, op, w)
 	if err != nil {
 		return err
-	}
-	if !op.Valid() {
-		return fmt.Errorf("collective: %s: unknown reduction %v", name, op)
-	}
-	if w > WireBFloat16 {
-		return fmt.Errorf("collective: %s: unknown wire type %d", name, w)
 	}
 	if r.size == 1 {
 		return r.trivial(ctx, name)
@@ -129,15 +138,9 @@ func (r *Ring) ReduceScatter(ctx context.Context, buf Buffer, op Op) error {
 // ReduceScatterWire is ReduceScatter with the data travelling as w.
 func (r *Ring) ReduceScatterWire(ctx context.Context, buf Buffer, op Op, w Wire) error {
 	const name = "reduce-scatter"
-	data, err := hostData(name, buf)
+	data, err := reduction(name, buf, op, w)
 	if err != nil {
 		return err
-	}
-	if !op.Valid() {
-		return fmt.Errorf("collective: %s: unknown reduction %v", name, op)
-	}
-	if w > WireBFloat16 {
-		return fmt.Errorf("collective: %s: unknown wire type %d", name, w)
 	}
 	if len(data)%r.size != 0 {
 		return fmt.Errorf("collective: %s: %d elements do not split into %d equal blocks: pad the buffer to a multiple of the world size", name, len(data), r.size)

@@ -149,33 +149,15 @@ func (d *Dist) reduce(x []float64, op collective.Op) ([]float64, error) {
 	return out, nil
 }
 
-// gather concatenates every rank's x into all (len World*len(x)), in rank order.
-func (d *Dist) gather(x, all []float32) error {
-	ctx, cancel := d.ctx()
-	defer cancel()
-	if err := d.Comm.AllGather(ctx, collective.Host(x), collective.Host(all)); err != nil {
-		return fmt.Errorf("all-gather of device readings: %w", err)
-	}
-	return nil
-}
-
-// gatherFloat64 gives every rank the x of every rank, in rank order, bit for bit: each float64
-// travels as two float32 slots holding its bits (an all-gather copies and never adds).
+// gatherFloat64 gives every rank the x of every rank, in rank order, bit for bit.
 func (d *Dist) gatherFloat64(x float64) ([]float64, error) {
-	if d.World() == 1 {
-		return []float64{x}, nil
+	rows, err := d.gatherRows([][]float64{{x}}, d.World(), 1)
+	if err != nil {
+		return nil, fmt.Errorf("partial sums: %w", err)
 	}
-	b := math.Float64bits(x)
-	send := []float32{math.Float32frombits(uint32(b >> 32)), math.Float32frombits(uint32(b))}
-	all := make([]float32, 2*d.World())
-	ctx, cancel := d.ctx()
-	defer cancel()
-	if err := d.Comm.AllGather(ctx, collective.Host(send), collective.Host(all)); err != nil {
-		return nil, fmt.Errorf("all-gather of partial sums: %w", err)
-	}
-	out := make([]float64, d.World())
-	for r := range out {
-		out[r] = math.Float64frombits(uint64(math.Float32bits(all[2*r]))<<32 | uint64(math.Float32bits(all[2*r+1])))
+	out := make([]float64, len(rows))
+	for r, row := range rows {
+		out[r] = row[0]
 	}
 	return out, nil
 }
