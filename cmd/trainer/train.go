@@ -27,6 +27,8 @@ func runTrain(args []string) error {
 	agg := fs.String("loss-agg", string(c.LossAgg), "seq-mean-token-mean (paper Eq. 1), token-mean or dr-grpo")
 	fs.BoolVar(&c.ScaleStd, "scale-std", c.ScaleStd, "divide advantages by the group's std (false: Dr. GRPO)")
 	fs.IntVar(&c.Mu, "mu", c.Mu, "policy updates per rollout")
+	fs.IntVar(&c.MicroBatch, "micro-batch", c.MicroBatch, "sequences per forward and backward of the update, gradients accumulated before one optimizer step (the same step, less activation memory): 0 (all of the rank's B*G at once), a multiple of --group or a divisor of it")
+	fs.IntVar(&c.RolloutBatch, "rollout-batch", c.RolloutBatch, "images sampled at a time in the rollout, each with its --group captions (0: all of the rank's images at once); the captions do not depend on it")
 	fs.StringVar(&c.Reward, "reward", c.Reward, "reward embedders, comma-separated: the world's (conv, colour, edge, or all) and Hugging Face vision encoders as NAME=DIR or hf:DIR (CLIP, DINOv2, SigLIP); the reward is their mean cosine")
 	fs.BoolVar(&c.TrainVision, "train-vision", c.TrainVision, "train the vision encoder too (the paper keeps it frozen)")
 	fs.StringVar(&c.Images, "images", "", "train on these source images instead of the world's scenes: a folder of PNG/JPEG/WebP files or a JSONL manifest ({\"image\": path})")
