@@ -40,7 +40,7 @@ func runTrain(args []string) error {
 	fs.StringVar(&c.Prompt, "prompt", "Describe this image in detail.", "with a Hugging Face model as --init: the prompt every caption continues (a Qwen2.5-VL model sees the image before it; a language model only the text)")
 	fs.BoolVar(&c.Chat, "chat", true, "with a Hugging Face language model: wrap --prompt in the family's chat format")
 	fs.StringVar(&c.DType, "dtype", "float32", "with a Hugging Face model: float32 or bfloat16")
-	fs.IntVar(&c.ImageSize, "image-size", 0, "with a Qwen2.5-VL policy: the side source images are fitted to before its processor (0: the world's 32, which the world's reward compares; larger for a reward service)")
+	fs.IntVar(&c.ImageSize, "image-size", 0, "with a Qwen2.5-VL policy: the side --images files are fitted to before its processor (0: the processor's default, the side of 256 image tokens within its pixel bounds: 448 for Qwen2.5-VL's preprocessor_config.json)")
 	fs.Float64Var(&c.Guidance, "guidance", c.Guidance, "with a unified model as --init: classifier-free guidance scale of the images it draws from its captions (1: none)")
 	fs.Float64Var(&c.DrawTemperature, "draw-temperature", c.DrawTemperature, "with a unified model as --init: temperature of the image codes it draws for the reward (0: greedy, so the reward depends on the caption alone)")
 	fs.BoolVar(&c.Joint, "joint", c.Joint, "with a unified model as --init: optimise the drawing direction too, the GRPO objective covering the image codes drawn for each caption as well as the caption (needs --draw-temperature > 0)")
