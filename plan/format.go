@@ -205,11 +205,11 @@ func (p *Plan) ExplainOOM(err error) error {
 	if !in.ActivationCheckpointing {
 		knobs = append(knobs, "--activation-checkpointing")
 	}
-	if p.MicroBatch > 1 {
-		knobs = append(knobs, fmt.Sprintf("--micro-batch %d", p.MicroBatch/2))
+	if m := smallerMicros(p.MicroBatch, in.Group); len(m) > 0 {
+		knobs = append(knobs, fmt.Sprintf("--micro-batch %d", m[0]))
 	}
-	if p.RolloutBatch > 1 {
-		knobs = append(knobs, fmt.Sprintf("--rollout-batch %d", p.RolloutBatch/2))
+	if imgs := p.RolloutBatch / in.Group; imgs > 1 {
+		knobs = append(knobs, fmt.Sprintf("--rollout-batch %d", imgs/2))
 	}
 	knobs = append(knobs, "more ranks (launch -np) at the same --batch")
 	phase := p.Peak.HostPhase

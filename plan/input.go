@@ -27,7 +27,7 @@ type Input struct {
 	ShardOptimizer          bool   `json:"shard_optimizer"`          // --shard-optimizer: masters and moments split over the ranks (ZeRO-1)
 	ActivationCheckpointing bool   `json:"activation_checkpointing"` // --activation-checkpointing
 	MicroBatch              int    `json:"micro_batch"`              // --micro-batch: sequences per forward and backward of the update (0: all of a rank's)
-	RolloutBatch            int    `json:"rollout_batch"`            // --rollout-batch: sequences decoded together (0: all of a rank's)
+	RolloutBatch            int    `json:"rollout_batch"`            // --rollout-batch: images sampled together, each with --group captions (0: all of a rank's)
 	Optimizer               string `json:"optimizer"`                // --optimizer: auto, host or device
 	Device                  string `json:"device"`                   // --device: cpu or cuda
 }
@@ -74,6 +74,8 @@ func (in Input) derive() (derived, error) {
 		return d, fmt.Errorf("--group %d and --max-len %d must be positive", in.Group, in.MaxLen)
 	case in.MicroBatch < 0 || in.RolloutBatch < 0 || in.PromptTokens < 0:
 		return d, fmt.Errorf("--micro-batch %d, --rollout-batch %d and the prompt's %d tokens must not be negative", in.MicroBatch, in.RolloutBatch, in.PromptTokens)
+	case !validMicro(in.MicroBatch, in.Group):
+		return d, fmt.Errorf("--micro-batch %d: must be 0, a multiple of --group %d or a divisor of it", in.MicroBatch, in.Group)
 	}
 	switch in.Device {
 	case "cpu":
@@ -96,7 +98,7 @@ func (in Input) derive() (derived, error) {
 		return d, fmt.Errorf("--image-size: %w", err)
 	}
 	d.rows = in.Batch / in.Ranks * in.Group
-	d.micro, d.rollout = clampRows(in.MicroBatch, d.rows), clampRows(in.RolloutBatch, d.rows)
+	d.micro, d.rollout = clampRows(in.MicroBatch, d.rows), clampRows(in.RolloutBatch*in.Group, d.rows)
 	d.prompt = in.PromptTokens
 	if d.prompt == 0 {
 		d.prompt = DefaultPromptTokens
@@ -115,6 +117,21 @@ func (in Input) derive() (derived, error) {
 }
 
 // clampRows is n sequences, at most all of the rank's (0: all of them).
+// validMicro says whether a micro-batch of m sequences is one trainer train takes with groups of
+// g: 0 (every row at once), whole images (a multiple of g) or part of one image's (a divisor).
+func validMicro(m, g int) bool { return m == 0 || m%g == 0 || g%m == 0 }
+
+// smallerMicros lists, largest first, the valid micro-batches below cur sequences.
+func smallerMicros(cur, g int) []int {
+	var out []int
+	for m := cur - 1; m >= 1; m-- {
+		if validMicro(m, g) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 func clampRows(n, rows int) int {
 	if n == 0 || n > rows {
 		return rows

@@ -61,8 +61,8 @@ type Plan struct {
 	Params       Params  `json:"params"`
 	Tokens       Tokens  `json:"tokens"`
 	RowsPerRank  int     `json:"rows_per_rank"`
-	MicroBatch   int     `json:"micro_batch"`
-	RolloutBatch int     `json:"rollout_batch"`
+	MicroBatch   int     `json:"micro_batch"`    // sequences per forward and backward of the update
+	RolloutBatch int     `json:"rollout_batch"`  // sequences sampled together (images x --group)
 	KVCache      int64   `json:"kv_cache_bytes"` // one copy of the rollout's cache
 	Rows         []Row   `json:"rows"`
 	Peak         Peak    `json:"peak"`

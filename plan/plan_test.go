@@ -143,12 +143,17 @@ func TestSuggestionsBringItUnder(t *testing.T) {
 	}
 	checkSuggestion(t, p, b, "checkpointing", "--activation-checkpointing")
 	s := checkSuggestion(t, p, b, "micro-batch", "--micro-batch ")
-	twice := s.Plan.Input
-	twice.MicroBatch *= 2
-	q := compute(t, twice)
+	// The suggestion is one trainer train takes, and the next one above it does not fit.
+	next := s.Plan.Input
+	if !validMicro(next.MicroBatch, next.Group) {
+		t.Errorf("--micro-batch %d with --group %d: trainer train refuses it", next.MicroBatch, next.Group)
+	}
+	for next.MicroBatch++; !validMicro(next.MicroBatch, next.Group); next.MicroBatch++ {
+	}
+	q := compute(t, next)
 	q.Check(b)
 	if q.Fits {
-		t.Errorf("--micro-batch %d fits too: the suggestion is not the largest", twice.MicroBatch)
+		t.Errorf("--micro-batch %d fits too: the suggestion is not the largest", next.MicroBatch)
 	}
 	// A plan that fits gets no suggestion.
 	in.ActivationCheckpointing = true
@@ -205,13 +210,17 @@ func TestActivationsAndCacheScale(t *testing.T) {
 	if got := compute(t, in).Row("activations"); got != ckpt {
 		t.Errorf("checkpointed activations %d, want %d", got, ckpt)
 	}
-	in.MicroBatch, in.RolloutBatch = 2, 2
+	in.MicroBatch, in.RolloutBatch = 2, 1 // 2 sequences; 1 image of 4 sequences
 	q := compute(t, in)
 	if got := q.Row("activations"); got != ckpt/4 {
 		t.Errorf("micro-batch 2: activations %d, want %d", got, ckpt/4)
 	}
-	if q.KVCache*4 != p.KVCache || p.KVCache != int64(2*2*8*15*2*16*4) {
-		t.Errorf("KV cache %d with 8 rows, %d with 2; want %d (15 cached positions: the last token is not fed) and a quarter", p.KVCache, q.KVCache, 2*2*8*15*2*16*4)
+	if q.KVCache*2 != p.KVCache || p.KVCache != int64(2*2*8*15*2*16*4) {
+		t.Errorf("KV cache %d with 8 rows, %d with 1 image of 4; want %d (15 cached positions: the last token is not fed) and a half", p.KVCache, q.KVCache, 2*2*8*15*2*16*4)
+	}
+	in.MicroBatch = 3 // neither a multiple of --group 4 nor a divisor: trainer train refuses it
+	if _, err := Compute(in); err == nil || !strings.Contains(err.Error(), "--micro-batch 3") {
+		t.Errorf("--micro-batch 3 with --group 4: %v, want an error naming it", err)
 	}
 }
 

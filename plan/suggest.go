@@ -34,10 +34,14 @@ var knobs = []knob{
 		return in, "--activation-checkpointing", !was
 	}},
 	{"micro-batch", "fewer sequences per forward and backward", func(in Input, p *Plan, b Budget) (Input, string, bool) {
-		return search(in, b, p.MicroBatch, func(x *Input, v int) { x.MicroBatch = v }, "--micro-batch %d")
+		return search(in, b, smallerMicros(p.MicroBatch, in.Group), func(x *Input, v int) { x.MicroBatch = v }, "--micro-batch %d")
 	}},
-	{"rollout-batch", "fewer sequences decoded together", func(in Input, p *Plan, b Budget) (Input, string, bool) {
-		return search(in, b, p.RolloutBatch, func(x *Input, v int) { x.RolloutBatch = v }, "--rollout-batch %d")
+	{"rollout-batch", "fewer images sampled together", func(in Input, p *Plan, b Budget) (Input, string, bool) {
+		var imgs []int
+		for v := p.RolloutBatch/in.Group - 1; v >= 1; v-- {
+			imgs = append(imgs, v)
+		}
+		return search(in, b, imgs, func(x *Input, v int) { x.RolloutBatch = v }, "--rollout-batch %d")
 	}},
 	{"ranks", "more ranks: fewer sequences each (--batch unchanged), and a smaller shard", moreRanks},
 	{"optimizer-host", "the optimizer state in host memory", func(in Input, _ *Plan, _ Budget) (Input, string, bool) {
@@ -128,33 +132,24 @@ func together(p *Plan, b Budget) (Suggestion, bool) {
 	return Suggestion{Knob: "together", Flags: strings.Join(fs, " "), Fits: q.Fits, Note: note, Plan: q}, true
 }
 
-// search halves a count (micro-batch or rollout batch) from cur and returns the largest value
-// that fits, or 1 when none does; not ok when cur is already 1.
-func search(in Input, b Budget, cur int, set func(*Input, int), format string) (Input, string, bool) {
-	if cur <= 1 {
+// search tries the values cands (largest first) of a count (micro-batch or rollout batch) and
+// returns the first whose plan fits, or the last when none does; not ok without candidates.
+func search(in Input, b Budget, cands []int, set func(*Input, int), format string) (Input, string, bool) {
+	if len(cands) == 0 {
 		return in, "", false
 	}
-	best := in
-	for v := cur / 2; ; v /= 2 {
-		v = max(v, 1)
+	var v int
+	for _, v = range cands {
 		x := in
 		set(&x, v)
-		best = x
 		if q, err := Compute(x); err == nil {
-			q.Check(b)
-			if q.Fits {
+			if q.Check(b); q.Fits {
 				break
 			}
 		}
-		if v == 1 {
-			break
-		}
 	}
-	v := best.MicroBatch
-	if strings.Contains(format, "rollout") {
-		v = best.RolloutBatch
-	}
-	return best, fmt.Sprintf(format, v), true
+	set(&in, v)
+	return in, fmt.Sprintf(format, v), true
 }
 
 // moreRanks returns the fewest ranks above the run's (dividing --batch) whose plan fits, or the

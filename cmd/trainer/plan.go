@@ -26,8 +26,8 @@ func addPlanKnobs(fs *pflag.FlagSet) *planKnobs {
 	k := &planKnobs{}
 	fs.BoolVar(&k.shard, "shard-optimizer", true, "with several ranks: split the float32 masters and AdamW moments over the ranks (ZeRO-1), as train does by default")
 	fs.BoolVar(&k.checkpointing, "activation-checkpointing", false, "recompute each decoder layer's activations in the backward instead of keeping them")
-	fs.IntVar(&k.micro, "micro-batch", 0, "sequences per forward and backward of the update (0: all of a rank's)")
-	fs.IntVar(&k.rollout, "rollout-batch", 0, "sequences sampled together in the rollout (0: all of a rank's)")
+	fs.IntVar(&k.micro, "micro-batch", 0, "sequences per forward and backward of the update (0: all of a rank's; else a multiple of --group or a divisor of it)")
+	fs.IntVar(&k.rollout, "rollout-batch", 0, "images sampled together in the rollout, each with its --group captions (0: all of a rank's)")
 	return k
 }
 
@@ -68,7 +68,10 @@ func runPlan(args []string) error {
 	if err != nil {
 		return err
 	}
-	in := planInput(c, m, *np, cuda, *optimizer, *knobs)
+	in, err := planInput(c, m, *np, cuda, *optimizer, *knobs)
+	if err != nil {
+		return err
+	}
 	in.PromptTokens = *prompt
 	p, err := plan.Compute(in)
 	if err != nil {
@@ -100,7 +103,7 @@ func planDevice(device string, gpu bool) (bool, error) {
 
 // planInput is the plan's view of a run: the model's shape and the settings that size its
 // memory, with the run's defaults where a setting is 0 (the caption length, the image side).
-func planInput(c trainConfig, m *shape.Model, ranks int, cuda bool, optimizer string, k planKnobs) plan.Input {
+func planInput(c trainConfig, m *shape.Model, ranks int, cuda bool, optimizer string, k planKnobs) (plan.Input, error) {
 	in := plan.Input{Model: m, Ranks: ranks, Batch: c.Batch, Group: c.Group, MaxLen: c.MaxLen, ImageSize: c.ImageSize,
 		DType: c.DType, Beta: c.Beta, TrainVision: c.TrainVision, Optimizer: optimizer, Device: "cpu",
 		ShardOptimizer: k.shard, ActivationCheckpointing: k.checkpointing, MicroBatch: k.micro, RolloutBatch: k.rollout}
@@ -113,10 +116,11 @@ func planInput(c trainConfig, m *shape.Model, ranks int, cuda bool, optimizer st
 			in.MaxLen = 40 // unified.DefaultOptions
 		}
 	}
-	if in.ImageSize == 0 {
-		in.ImageSize = policyImageSize(c)
+	var err error
+	if in.ImageSize, err = policyImageSize(c, m.Dir, m.Family); err != nil {
+		return in, fmt.Errorf("--init %s: %w", m.Dir, err)
 	}
-	return in
+	return in, nil
 }
 
 // deviceBudget is --budget, or the memory NVML reads of GPU ordinal (with the error when it
@@ -173,13 +177,18 @@ func planBudget(cuda bool, gpu int64, gpuFrom string, gpuErr error, hostFlag str
 	return b, nil
 }
 
-// policyImageSize is the side of the images a Hugging Face policy is given: --image-size, else
-// the world's (what grpoTask fits the sources to).
-func policyImageSize(c trainConfig) int {
-	if c.ImageSize > 0 {
-		return c.ImageSize
+// policyImageSize is the side of the images a Hugging Face policy in dir is given: --image-size,
+// else a Qwen2.5-VL processor's default side (vlImageSize), else the world's (what grpoTask fits
+// the sources to).
+func policyImageSize(c trainConfig, dir, family string) (int, error) {
+	if family == "qwen2_5_vl" {
+		side, _, err := vlImageSize(dir, c.ImageSize)
+		return side, err
 	}
-	return world.DefaultConfig().Size
+	if c.ImageSize > 0 {
+		return c.ImageSize, nil
+	}
+	return world.DefaultConfig().Size, nil
 }
 
 // planCheck is how `trainer train` checks its memory plan.
@@ -220,8 +229,12 @@ func checkPlan(c trainConfig, d *trainer.Dist, place placement, pc planCheck, ou
 	if typ == "janus" {
 		c.DType = "float32" // the unified loader reads Janus in float32 (janus.OpenPolicy)
 	}
-	knobs := planKnobs{shard: d.Shard, checkpointing: c.ActivationCheckpointing}
-	p, err := plan.Compute(planInput(c, m, d.World(), cuda, *place.optimizer, knobs))
+	knobs := planKnobs{shard: d.Shard, checkpointing: c.ActivationCheckpointing, micro: c.MicroBatch, rollout: c.RolloutBatch}
+	in, err := planInput(c, m, d.World(), cuda, *place.optimizer, knobs)
+	if err != nil {
+		return nil, err
+	}
+	p, err := plan.Compute(in)
 	if err != nil {
 		return nil, trainer.ConfigError{Err: fmt.Errorf("memory plan: %w", err)}
 	}

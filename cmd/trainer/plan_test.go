@@ -45,7 +45,11 @@ func loadPolicyAs(t *testing.T, dir, family string, c trainConfig) (trainer.Poli
 		}
 		load = hfPolicyLoader(h, kind, 8)
 	case "qwen2_5_vl":
-		load = qwenVLLoader("Describe the scene.", kind, policyImageSize(c), 8)
+		side, err := policyImageSize(c, dir, family)
+		if err != nil {
+			t.Fatal(err)
+		}
+		load = qwenVLLoader("Describe the scene.", kind, side, 8)
 	case "janus":
 		load = unifiedLoader(c)
 	}
@@ -112,7 +116,10 @@ func TestPlanCountsWhatTheLoadersAllocate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in := planInput(cfg, m, 1, false, "device", planKnobs{})
+		in, err := planInput(cfg, m, 1, false, "device", planKnobs{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		pl, err := plan.Compute(in)
 		if err != nil {
 			t.Fatal(err)
@@ -168,7 +175,11 @@ func TestPlanGradientsAreWhatBackwardAllocates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pl, err := plan.Compute(planInput(cfg, m, 1, false, "host", planKnobs{}))
+		in, err := planInput(cfg, m, 1, false, "host", planKnobs{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl, err := plan.Compute(in)
 		if err != nil {
 			t.Fatal(err)
 		}
