@@ -309,23 +309,27 @@ func TestPlanUsageErrors(t *testing.T) {
 }
 
 // Oracle: the order of a run's start. `trainer train` on a Qwen2.5-VL-3B folder whose weights
-// file is not a safetensors file refuses its plan over a 1 GB host (exit 2, the knobs named)
-// before it opens the weights; with --no-plan-check it goes on to the weights and fails there.
+// file is not a safetensors file refuses its plan over a 1 GB host (exit 2, the knobs named, its
+// own micro-batch and rollout batch in the plan) before it opens the weights; with --no-plan-check it goes on to the weights and fails there.
 func TestTrainRefusesAPlanOverBudgetBeforeLoading(t *testing.T) {
 	dir := t.TempDir()
-	js, err := os.ReadFile(filepath.Join(published, "qwen2_5_vl_3b", "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), js, 0o644); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"config.json", "preprocessor_config.json"} {
+		js, err := os.ReadFile(filepath.Join(published, "qwen2_5_vl_3b", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), js, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "model.safetensors"), []byte("not weights"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"train", "--init", dir, "--out", t.TempDir(), "--host-budget", "1GB", "--steps", "1"}
+	args := []string{"train", "--init", dir, "--out", t.TempDir(), "--host-budget", "1GB", "--steps", "1", "--group", "8",
+		"--micro-batch", "2", "--rollout-batch", "1"}
 	got, code := runProgram(t, args...)
-	for _, want := range []string{"memory plan per rank", "the memory plan does not fit", "--activation-checkpointing", "--no-plan-check"} {
+	// The run's micro-batch and rollout batch reach its plan.
+	for _, want := range []string{"memory plan per rank", "1 rank, --micro-batch 2 --rollout-batch 1)", "the memory plan does not fit", "--activation-checkpointing", "--no-plan-check"} {
 		if code != 2 || !strings.Contains(got, want) {
 			t.Errorf("exit %d, output lacks %q:\n%s", code, want, got)
 		}
