@@ -289,6 +289,12 @@ def main():
         for w in wrappers:
             w.g = g
 
+    def fresh(m):
+        """Qwen-VL models keep the M-RoPE offsets of their last call; every call here starts anew."""
+        for owner in (m, getattr(m, "model", None)):
+            if owner is not None and hasattr(owner, "rope_deltas"):
+                owner.rope_deltas = None
+
     def forward(m, seq, rows, temperature):
         """Log-probs [n, T] of the last T tokens of seq [n, P+T] (rows: their global indices) and
         the logits they come from, float32."""
@@ -300,6 +306,7 @@ def main():
             kw["mm_token_type_ids"] = (seq == image_token).long()
         if keep:
             kw["logits_to_keep"] = T + 1
+        fresh(m)
         logits = retrying(lambda: m(**kw).logits)[:, -(T + 1):-1].float() / temperature
         logp = logits.log_softmax(-1)
         return logp.gather(2, seq[:, -T:].unsqueeze(2)).squeeze(2), logp
@@ -316,6 +323,7 @@ def main():
                    eos_token_id=eos, pad_token_id=pad, use_cache=True, suppress_tokens=vision_ids)
         if with_types:
             gkw["mm_token_type_ids"] = (prompt == image_token).long()
+        fresh(model)
         with torch.no_grad():
             seq = retrying(lambda: model.generate(**gkw))
         sync()
