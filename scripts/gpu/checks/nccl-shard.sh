@@ -2,7 +2,7 @@
 # nccl-shard.sh: a registered GPU-host check (scripts/gpu/run.sh runs every scripts/gpu/checks/*.sh
 # from the repository root). The sharded optimizer (ZeRO-1, --shard-optimizer) on a GPU:
 #   1. NCCL's reduce-scatter and all-gather on device memory: the nccl package's
-#      TestRealReduceScatterAllGather (run.sh builds it as $GPU_RUN_BIN/nccl.test), one rank per
+#      TestRealReduceScatterAllGather (prebuilt in the kit as nccl.test), one rank per
 #      visible GPU: a world of 1 on a one-GPU host, since NCCL refuses two ranks on one device.
 #      Oracle: hand-computed sums, exact.
 #   2. Sharded equals replicated through the trainer's device optimizer on the GPU: launch -np 2
@@ -35,7 +35,7 @@ fail=0
 # --- 1. NCCL on device memory ---------------------------------------------------------------------
 t=$GPU_RUN_BIN/nccl.test
 if [ ! -x "$t" ]; then
-  note "FAIL nccl: no $t (run.sh's build step compiles it with go test -c ./nccl)"; fail=1
+  note "FAIL nccl: no $t (the kit carries it prebuilt: make gpu-kit)"; fail=1
 elif [ $cuda = 1 ]; then
   if out=$(UNIGRPO_NCCL_REAL=1 "$t" -test.run '^TestRealReduceScatterAllGather$' -test.v -test.count=1 2>&1); then
     note "pass nccl reduce-scatter and all-gather on the GPU: $(grep -o 'NCCL [0-9.]* (.*' <<<"$out" | tail -1)"
