@@ -104,6 +104,7 @@ func Connect(ctx context.Context, o Options) (*Ring, *Store, error) {
 	}
 	ring.segElems = max(segBytes/4, 1)
 	ring.scratch = make([]float32, ring.segElems)
+	ring.wide, ring.packed = make([]float32, ring.segElems), make([]float32, packedLen(ring.segElems))
 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

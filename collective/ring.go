@@ -33,6 +33,8 @@ type Ring struct {
 	shmOut  *shmSender
 	shmIn   *shmReceiver
 	scratch []float32
+	// wide is the reader's, packed the writer's scratch for bfloat16 on the wire.
+	wide, packed []float32
 
 	op  sync.Mutex // one operation at a time
 	seq uint64     // operations issued, guarded by op

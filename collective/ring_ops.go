@@ -19,6 +19,21 @@ func hostData(name string, b Buffer) ([]float32, error) {
 	}
 }
 
+// reduction checks the arguments of a reduction and returns its host data.
+func reduction(name string, buf Buffer, op Op, w Wire) ([]float32, error) {
+	data, err := hostData(name, buf)
+	if err != nil {
+		return nil, err
+	}
+	if !op.Valid() {
+		return nil, fmt.Errorf("collective: %s: unknown reduction %v", name, op)
+	}
+	if w > WireBFloat16 {
+		return nil, fmt.Errorf("collective: %s: unknown wire type %d", name, w)
+	}
+	return data, nil
+}
+
 // chunk returns the span of the i-th of n nearly equal parts of total
 // elements; the first total%n parts have one element more.
 func chunk(i, n, total int) xfer {
@@ -43,24 +58,26 @@ func mod(a, n int) int { return ((a % n) + n) % n }
 // all-gather of those chunks, so each rank sends 2(n-1)/n of the buffer.
 // Every rank ends with bit-identical results.
 func (r *Ring) AllReduce(ctx context.Context, buf Buffer, op Op) error {
+	return r.AllReduceWire(ctx, buf, op, WireFloat32)
+}
+
+// AllReduceWire is AllReduce with the data travelling as w.
+func (r *Ring) AllReduceWire(ctx context.Context, buf Buffer, op Op, w Wire) error {
 	const name = "all-reduce"
-	data, err := hostData(name, buf)
+	data, err := reduction(name, buf, op, w)
 	if err != nil {
 		return err
-	}
-	if !op.Valid() {
-		return fmt.Errorf("collective: %s: unknown reduction %v", name, op)
 	}
 	if r.size == 1 {
 		return r.trivial(ctx, name)
 	}
 	return r.run(ctx, name, func() error {
-		return r.allReduce(data, op, opAllReduce)
+		return r.allReduce(data, op, opAllReduce, w)
 	})
 }
 
 // allReduce runs the ring schedule; r.op must be held.
-func (r *Ring) allReduce(data []float32, op Op, code opcode) error {
+func (r *Ring) allReduce(data []float32, op Op, code opcode, w Wire) error {
 	n := r.size
 	if n == 1 {
 		return nil
@@ -74,7 +91,7 @@ func (r *Ring) allReduce(data []float32, op Op, code opcode) error {
 		v.reuse = true // sent in reduce-scatter step t
 		sends, recvs = append(sends, s), append(recvs, v)
 	}
-	h := header{seq: r.seq, code: code, redop: op, length: uint64(len(data))}
+	h := header{seq: r.seq, code: code, redop: op, wire: w, length: uint64(len(data))}
 	return r.pipeline(data, h, sends, recvs, op, r.divisor(op))
 }
 
@@ -115,13 +132,15 @@ func (r *Ring) divisor(op Op) float32 {
 // buffer: half the traffic of an all-reduce. The block holds the same bits
 // an AllReduce of the same buffers gives there.
 func (r *Ring) ReduceScatter(ctx context.Context, buf Buffer, op Op) error {
+	return r.ReduceScatterWire(ctx, buf, op, WireFloat32)
+}
+
+// ReduceScatterWire is ReduceScatter with the data travelling as w.
+func (r *Ring) ReduceScatterWire(ctx context.Context, buf Buffer, op Op, w Wire) error {
 	const name = "reduce-scatter"
-	data, err := hostData(name, buf)
+	data, err := reduction(name, buf, op, w)
 	if err != nil {
 		return err
-	}
-	if !op.Valid() {
-		return fmt.Errorf("collective: %s: unknown reduction %v", name, op)
 	}
 	if len(data)%r.size != 0 {
 		return fmt.Errorf("collective: %s: %d elements do not split into %d equal blocks: pad the buffer to a multiple of the world size", name, len(data), r.size)
@@ -131,7 +150,7 @@ func (r *Ring) ReduceScatter(ctx context.Context, buf Buffer, op Op) error {
 	}
 	return r.run(ctx, name, func() error {
 		sends, recvs := r.scatterSteps(len(data), false)
-		h := header{seq: r.seq, code: opReduceScatter, redop: op, length: uint64(len(data))}
+		h := header{seq: r.seq, code: opReduceScatter, redop: op, wire: w, length: uint64(len(data))}
 		return r.pipeline(data, h, sends, recvs, op, r.divisor(op))
 	})
 }
@@ -207,6 +226,6 @@ func (r *Ring) AllGather(ctx context.Context, send, recv Buffer) error {
 // element per rank, whose result depends on every rank's contribution.
 func (r *Ring) Barrier(ctx context.Context) error {
 	return r.run(ctx, "barrier", func() error {
-		return r.allReduce(make([]float32, r.size), Sum, opBarrier)
+		return r.allReduce(make([]float32, r.size), Sum, opBarrier, WireFloat32)
 	})
 }

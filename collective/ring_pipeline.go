@@ -43,6 +43,7 @@ type header struct {
 	seq    uint64
 	code   opcode
 	redop  Op
+	wire   Wire
 	root   uint32
 	length uint64
 }
@@ -57,6 +58,7 @@ func (h header) encode() []byte {
 	binary.LittleEndian.PutUint32(b[0:], headerMagic)
 	b[4] = byte(h.code)
 	b[5] = byte(h.redop)
+	b[6] = byte(h.wire)
 	binary.LittleEndian.PutUint32(b[8:], h.root)
 	binary.LittleEndian.PutUint64(b[16:], h.length)
 	binary.LittleEndian.PutUint64(b[24:], h.seq)
@@ -70,6 +72,7 @@ func decodeHeader(b []byte) (header, error) {
 	return header{
 		code:   opcode(b[4]),
 		redop:  Op(b[5]),
+		wire:   Wire(b[6]),
 		root:   binary.LittleEndian.Uint32(b[8:]),
 		length: binary.LittleEndian.Uint64(b[16:]),
 		seq:    binary.LittleEndian.Uint64(b[24:]),
@@ -80,7 +83,7 @@ func (h header) describe() string {
 	s := fmt.Sprintf("%s #%d of %d elements", h.code, h.seq, h.length)
 	switch h.code {
 	case opAllReduce, opReduceScatter:
-		s += " (" + h.redop.String() + ")"
+		s += " (" + h.redop.String() + ", " + h.wire.String() + " on the wire)"
 	case opBroadcast:
 		s += fmt.Sprintf(" (root %d)", h.root)
 	}
@@ -147,12 +150,12 @@ func (r *Ring) pipeline(buf []float32, h header, sends, recvs []xfer, op Op, div
 	go func() {
 		defer close(done)
 		defer close(sent) // wakes a reader waiting for a send that failed
-		if err := r.writeAll(buf, sends, ready, sent, abort); err != nil {
+		if err := r.writeAll(buf, h.wire, sends, ready, sent, abort); err != nil {
 			once.Do(func() { first = err })
 			r.prev.SetDeadline(time.Unix(1, 0)) // unblock the reader
 		}
 	}()
-	if err := r.readAll(buf, recvs, ready, sent, op, divisor); err != nil {
+	if err := r.readAll(buf, h.wire, recvs, ready, sent, op, divisor); err != nil {
 		once.Do(func() { first = err })
 		close(abort)
 		r.next.SetDeadline(time.Unix(1, 0)) // unblock the writer
@@ -161,7 +164,7 @@ func (r *Ring) pipeline(buf []float32, h header, sends, recvs []xfer, op Op, div
 	return first
 }
 
-func (r *Ring) writeAll(buf []float32, sends []xfer, ready <-chan struct{}, sent chan<- struct{}, abort <-chan struct{}) error {
+func (r *Ring) writeAll(buf []float32, wire Wire, sends []xfer, ready <-chan struct{}, sent chan<- struct{}, abort <-chan struct{}) error {
 	seg := r.segElems
 	for _, x := range sends {
 		for a := x.off; a < x.off+x.n; a += seg {
@@ -173,11 +176,16 @@ func (r *Ring) writeAll(buf []float32, sends []xfer, ready <-chan struct{}, sent
 					return errAborted
 				}
 			}
+			data := buf[a:b]
+			if wire == WireBFloat16 {
+				packBF16(r.packed[:packedLen(b-a)], data)
+				data = r.packed[:packedLen(b-a)]
+			}
 			var err error
 			if r.shmOut != nil {
-				err = r.shmOut.send(r.next, buf[a:b])
+				err = r.shmOut.send(r.next, data)
 			} else {
-				_, err = r.next.Write(asBytes(buf[a:b]))
+				_, err = r.next.Write(asBytes(data))
 			}
 			if err != nil {
 				return r.sendError(err)
@@ -214,7 +222,7 @@ func (r *Ring) exchangeHeaders(h header) error {
 	return nil
 }
 
-func (r *Ring) readAll(buf []float32, recvs []xfer, ready chan<- struct{}, sent <-chan struct{}, op Op, divisor float32) error {
+func (r *Ring) readAll(buf []float32, wire Wire, recvs []xfer, ready chan<- struct{}, sent <-chan struct{}, op Op, divisor float32) error {
 	seg := r.segElems
 	for _, x := range recvs {
 		for a := x.off; a < x.off+x.n; a += seg {
@@ -226,9 +234,12 @@ func (r *Ring) readAll(buf []float32, recvs []xfer, ready chan<- struct{}, sent 
 				}
 			}
 			var err error
-			if r.shmIn != nil {
+			switch {
+			case wire == WireBFloat16:
+				err = r.recvPacked(dst, x.mode, op, divisor)
+			case r.shmIn != nil:
 				err = r.recvShm(dst, x.mode, op, divisor)
-			} else {
+			default:
 				err = r.recvStream(dst, x.mode, op, divisor)
 			}
 			if err != nil {
@@ -251,6 +262,37 @@ func (r *Ring) recvStream(dst []float32, mode recvMode, op Op, divisor float32) 
 		return err
 	}
 	combine(dst, src, mode, op, divisor)
+	return nil
+}
+
+// recvPacked receives one segment of bfloat16 values packed two to a word, widens them and
+// stores or combines them into dst; a final sum is rounded to bfloat16, as its copies on the
+// other ranks are.
+func (r *Ring) recvPacked(dst []float32, mode recvMode, op Op, divisor float32) error {
+	words := packedLen(len(dst))
+	wide := r.wide[:len(dst)]
+	if r.shmIn != nil {
+		src, err := r.shmIn.wait(r.prev, words)
+		if err != nil {
+			return err
+		}
+		unpackBF16(wide, src)
+		r.shmIn.release(r.prev)
+	} else {
+		src := r.scratch[:words]
+		if _, err := io.ReadFull(r.prev, asBytes(src)); err != nil {
+			return err
+		}
+		unpackBF16(wide, src)
+	}
+	if mode == recvCopy {
+		copy(dst, wide)
+		return nil
+	}
+	combine(dst, wide, mode, op, divisor)
+	if mode == recvFinal {
+		roundBF16(dst)
+	}
 	return nil
 }
 

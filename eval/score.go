@@ -78,22 +78,66 @@ func Score(name string, rw reward.Reward, judge Judge, set *images.Set, caps []C
 	if len(caps) != n || (set.Labels != nil && len(set.Labels) != n) {
 		return nil, fmt.Errorf("eval %s: %d images, %d labels, %d captions", name, n, len(set.Labels), len(caps))
 	}
-	texts := make([]string, n)
-	for i, c := range caps {
-		texts[i] = c.Text
-	}
-	keys := stream.Keys(seed, stream.EvalDecode, 0, 0, n)
-	overall, parts, err := rw.Rewards(set.Images, 1, texts, keys)
+	texts := captionTexts(caps)
+	overall, parts, err := Rewards(rw, set.Images, texts, seed, 0)
 	if err != nil {
 		return nil, fmt.Errorf("eval %s: %w", name, err)
 	}
-	r := &Result{Name: name, Embedders: map[string]float64{}}
+	r, err := Assemble(name, rw.Embedders(), judge, set.Labels, caps, overall, parts)
+	if err != nil {
+		return nil, err
+	}
 	if rc := reward.CapabilitiesOf(rw).Reconstruct; rc != nil && keep > 0 {
-		if r.Reconstructions, err = rc.Reconstruct(texts[:min(keep, n)], keys[:min(keep, n)]); err != nil {
+		keys := stream.Keys(seed, stream.EvalDecode, 0, 0, min(keep, n))
+		if r.Reconstructions, err = rc.Reconstruct(texts[:min(keep, n)], keys); err != nil {
 			return nil, fmt.Errorf("eval %s: %w", name, err)
 		}
 	}
-	acc := newSimilarities(rw.Embedders())
+	return r, nil
+}
+
+func captionTexts(caps []Caption) []string {
+	texts := make([]string, len(caps))
+	for i, c := range caps {
+		texts[i] = c.Text
+	}
+	return texts
+}
+
+// rewardChunk is the most images one call of the reward scores in evaluation, so that a remote
+// decoder gets calls of a bounded size, each under its own deadline.
+const rewardChunk = 64
+
+// Rewards scores the captions texts of images that are the images [lo, lo+len(images)) of an
+// evaluated set: each image's mean similarity and its similarity under each embedder, the
+// regeneration of image i drawn from the evaluation's stream of key i (so a part of a set scores
+// as it does within the whole set). The reward is called rewardChunk images at a time.
+func Rewards(rw reward.Reward, imgs []images.Planar, texts []string, seed uint64, lo int) (overall []float64, parts [][]float64, err error) {
+	if len(texts) != len(imgs) {
+		return nil, nil, fmt.Errorf("%d captions for %d images", len(texts), len(imgs))
+	}
+	keys := stream.Keys(seed, stream.EvalDecode, 0, lo, len(imgs))
+	for a := 0; a < len(imgs); a += rewardChunk {
+		b := min(a+rewardChunk, len(imgs))
+		o, p, err := rw.Rewards(imgs[a:b], 1, texts[a:b], keys[a:b])
+		if err != nil {
+			return nil, nil, err
+		}
+		overall, parts = append(overall, o...), append(parts, p...)
+	}
+	return overall, parts, nil
+}
+
+// Assemble builds a captioner's Result from its captions caps of a set and their rewards
+// (Rewards' overall and parts, embedders naming the parts), with the judge's metrics when the set
+// has labels.
+func Assemble(name string, embedders []string, judge Judge, labels []any, caps []Caption, overall []float64, parts [][]float64) (*Result, error) {
+	n := len(caps)
+	if len(overall) != n || len(parts) != n {
+		return nil, fmt.Errorf("eval %s: %d captions, %d rewards", name, n, len(overall))
+	}
+	r := &Result{Name: name, Embedders: map[string]float64{}}
+	acc := newSimilarities(embedders)
 	for i, c := range caps {
 		row := SceneScore{Scene: i, Caption: c.Text, Length: c.Length, Overall: overall[i]}
 		row.Similarity = acc.add(parts[i])
@@ -104,8 +148,9 @@ func Score(name string, rw reward.Reward, judge Judge, set *images.Set, caps []C
 	for name, st := range r.Stats {
 		r.Embedders[name] = st.Mean
 	}
-	if judge != nil && set.Labels != nil {
-		if r.Understanding, err = judge.Judge(set.Labels, texts); err != nil {
+	if judge != nil && labels != nil {
+		var err error
+		if r.Understanding, err = judge.Judge(labels, captionTexts(caps)); err != nil {
 			return nil, fmt.Errorf("eval %s: %w", name, err)
 		}
 	}

@@ -61,7 +61,7 @@ func (g *deviceGrads) pack(f *Flat) error {
 func (g *deviceGrads) allReduce(comm collective.Communicator, d *Dist) error {
 	ctx, cancel := d.ctx()
 	defer cancel()
-	if err := comm.AllReduce(ctx, g.device(), collective.Avg); err != nil {
+	if err := gradAllReduce(ctx, comm, g.device(), d.GradWire); err != nil {
 		return fmt.Errorf("all-reduce of the fused gradient buffer: %w", err)
 	}
 	return nil
@@ -72,7 +72,7 @@ func (g *deviceGrads) allReduce(comm collective.Communicator, d *Dist) error {
 func (g *deviceGrads) reduceScatter(comm collective.Communicator, d *Dist) error {
 	ctx, cancel := d.ctx()
 	defer cancel()
-	if err := comm.ReduceScatter(ctx, g.device(), collective.Avg); err != nil {
+	if err := gradReduceScatter(ctx, comm, g.device(), d.GradWire); err != nil {
 		return fmt.Errorf("reduce-scatter of the fused gradient buffer: %w", err)
 	}
 	return nil

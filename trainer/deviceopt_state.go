@@ -96,11 +96,12 @@ func (o *deviceOptimizer) load(a *AdamW) error {
 // params copies the trainable values to dst: the masters of a replicated mixed-precision run,
 // else the parameters (a sharded rank holds the masters of its block only; the parameters are
 // their rounding, the same on every rank).
-func (o *deviceOptimizer) params(dst []float32) error {
+func (o *deviceOptimizer) params(lo int, dst []float32) error {
 	if o.master != nil && !o.lay.sharded {
-		return o.copyOut(o.master, dst)
+		o.cpu.CopyToFloat32(o.cpu.Narrow(raw.Handle(o.master), 0, int64(lo), int64(len(dst))), dst)
+		return o.cpu.Free()
 	}
-	return o.flat.ReadParams(dst)
+	return o.flat.ReadRange(lo, dst)
 }
 
 // syncFromRank0 makes every rank start from the same values and update count. Replicated, rank
@@ -120,7 +121,7 @@ func (o *deviceOptimizer) syncFromRank0() error {
 		return o.gatherValues()
 	}
 	values := make([]float32, o.flat.N)
-	if err := o.params(values); err != nil {
+	if err := o.params(0, values); err != nil {
 		return err
 	}
 	st, err := o.state()

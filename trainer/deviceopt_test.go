@@ -123,10 +123,10 @@ func TestDeviceOptimizerMatchesHost(t *testing.T) {
 		t.Errorf("20 steps of one rank sent the gradients through host memory %d times, want none", n)
 	}
 	ph, pd := make([]float32, host.l.flat.N), make([]float32, dev.l.flat.N)
-	if err := host.l.opt.params(ph); err != nil {
+	if err := host.l.opt.params(0, ph); err != nil {
 		t.Fatal(err)
 	}
-	if err := dev.l.opt.params(pd); err != nil {
+	if err := dev.l.opt.params(0, pd); err != nil {
 		t.Fatal(err)
 	}
 	if d := maxDiff(ph, pd); d > 1e-6 {
@@ -175,7 +175,7 @@ func TestDeviceOptimizerMatchesHost(t *testing.T) {
 	fresh := newOptimizerRun(t, "host")
 	defer fresh.close()
 	p0 := make([]float32, fresh.l.flat.N)
-	_ = fresh.l.opt.params(p0)
+	_ = fresh.l.opt.params(0, p0)
 	if maxDiff(p0, pd) < 1e-3 {
 		t.Error("the device optimizer left the weights where they started")
 	}

@@ -59,11 +59,9 @@ func (dv *devices) fields(d *Dist) (Record, error) {
 			}
 		}
 	}
-	all := make([]float32, len(mine)*d.World())
-	if d.World() == 1 {
-		copy(all, mine)
-	} else if err := d.gather(mine, all); err != nil {
-		return nil, err
+	all, err := d.allGather(mine)
+	if err != nil {
+		return nil, fmt.Errorf("device readings: %w", err)
 	}
 	rec := Record{"dev_t": time.Since(dv.start).Seconds()}
 	for r := 0; r < d.World(); r++ {

@@ -27,6 +27,10 @@ type Dist struct {
 	// gradients are reduce-scattered, each rank updates its block and the values are
 	// all-gathered.
 	Shard bool
+	// GradWire is the type gradients travel in between ranks (--grad-reduce-dtype): float32, or
+	// bfloat16 for half the bytes (sums still float32; the communicator must be a
+	// collective.WireReducer).
+	GradWire collective.Wire
 	// Optimizer says where the optimizer state lives (--optimizer): "auto" or "" on the model's
 	// device unless that is the CPU; "host" or "device" force it (the tests run the device path on
 	// the CPU).
@@ -70,10 +74,39 @@ func (d *Dist) AverageGrads(g []float32) error {
 	}
 	ctx, cancel := d.ctx()
 	defer cancel()
-	if err := d.Comm.AllReduce(ctx, collective.Host(g), collective.Avg); err != nil {
+	if err := gradAllReduce(ctx, d.Comm, collective.Host(g), d.GradWire); err != nil {
 		return fmt.Errorf("all-reduce of gradients: %w", err)
 	}
 	return nil
+}
+
+// gradAllReduce averages buf over the ranks of c, with the gradients' wire type.
+func gradAllReduce(ctx context.Context, c collective.Communicator, buf collective.Buffer, w collective.Wire) error {
+	if w == collective.WireFloat32 {
+		return c.AllReduce(ctx, buf, collective.Avg)
+	}
+	wr, ok := c.(collective.WireReducer)
+	if !ok {
+		return errNoWire(c)
+	}
+	return wr.AllReduceWire(ctx, buf, collective.Avg, w)
+}
+
+// gradReduceScatter leaves this rank's block of the mean of buf over c, with the gradients' wire
+// type.
+func gradReduceScatter(ctx context.Context, c collective.Communicator, buf collective.Buffer, w collective.Wire) error {
+	if w == collective.WireFloat32 {
+		return c.ReduceScatter(ctx, buf, collective.Avg)
+	}
+	wr, ok := c.(collective.WireReducer)
+	if !ok {
+		return errNoWire(c)
+	}
+	return wr.ReduceScatterWire(ctx, buf, collective.Avg, w)
+}
+
+func errNoWire(c collective.Communicator) error {
+	return fmt.Errorf("--grad-reduce-dtype bfloat16: this communicator (%T) reduces float32 only; use --grad-sync ring, or --grad-reduce-dtype float32", c)
 }
 
 // Broadcast copies rank 0's buffer to every rank.
@@ -116,33 +149,15 @@ func (d *Dist) reduce(x []float64, op collective.Op) ([]float64, error) {
 	return out, nil
 }
 
-// gather concatenates every rank's x into all (len World*len(x)), in rank order.
-func (d *Dist) gather(x, all []float32) error {
-	ctx, cancel := d.ctx()
-	defer cancel()
-	if err := d.Comm.AllGather(ctx, collective.Host(x), collective.Host(all)); err != nil {
-		return fmt.Errorf("all-gather of device readings: %w", err)
-	}
-	return nil
-}
-
-// gatherFloat64 gives every rank the x of every rank, in rank order, bit for bit: each float64
-// travels as two float32 slots holding its bits (an all-gather copies and never adds).
+// gatherFloat64 gives every rank the x of every rank, in rank order, bit for bit.
 func (d *Dist) gatherFloat64(x float64) ([]float64, error) {
-	if d.World() == 1 {
-		return []float64{x}, nil
+	rows, err := d.gatherRows([][]float64{{x}}, d.World(), 1)
+	if err != nil {
+		return nil, fmt.Errorf("partial sums: %w", err)
 	}
-	b := math.Float64bits(x)
-	send := []float32{math.Float32frombits(uint32(b >> 32)), math.Float32frombits(uint32(b))}
-	all := make([]float32, 2*d.World())
-	ctx, cancel := d.ctx()
-	defer cancel()
-	if err := d.Comm.AllGather(ctx, collective.Host(send), collective.Host(all)); err != nil {
-		return nil, fmt.Errorf("all-gather of partial sums: %w", err)
-	}
-	out := make([]float64, d.World())
-	for r := range out {
-		out[r] = math.Float64frombits(uint64(math.Float32bits(all[2*r]))<<32 | uint64(math.Float32bits(all[2*r+1])))
+	out := make([]float64, len(rows))
+	for r, row := range rows {
+		out[r] = row[0]
 	}
 	return out, nil
 }
@@ -155,7 +170,7 @@ func (d *Dist) reduceScatter(g []float32) error {
 	}
 	ctx, cancel := d.ctx()
 	defer cancel()
-	if err := d.Comm.ReduceScatter(ctx, collective.Host(g), collective.Avg); err != nil {
+	if err := gradReduceScatter(ctx, d.Comm, collective.Host(g), d.GradWire); err != nil {
 		return fmt.Errorf("reduce-scatter of gradients: %w", err)
 	}
 	return nil

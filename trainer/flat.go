@@ -70,6 +70,27 @@ func (f *Flat) ReadParams(dst []float32) error {
 	return nil
 }
 
+// ReadRange copies the values [lo, lo+len(dst)) of the parameters into dst, converted to float32,
+// reading only the parameters that overlap the range.
+func (f *Flat) ReadRange(lo int, dst []float32) error {
+	hi := lo + len(dst)
+	if lo < 0 || hi > f.N {
+		return fmt.Errorf("flat params: range [%d, %d) outside %d values", lo, hi, f.N)
+	}
+	a := raw.New(-1)
+	for i, p := range f.Params {
+		a0, b0 := max(f.Offset[i], lo), min(f.Offset[i+1], hi)
+		if a0 >= b0 {
+			continue
+		}
+		x := a.Narrow(a.View(raw.Handle(p.Tensor), -1), 0, int64(a0-f.Offset[i]), int64(b0-a0))
+		if err := copyOut(a, x, f.float32[i], dst[a0-lo:b0-lo]); err != nil {
+			return fmt.Errorf("read parameter %s: %w", p.Name, err)
+		}
+	}
+	return nil
+}
+
 // copyOut copies x into dst as float32: directly when x is float32 (libtorch copies from any
 // device), through a float32 copy on the CPU otherwise. It frees what a uses.
 func copyOut(a *raw.Arena, x raw.Tensor, isFloat32 bool, dst []float32) error {

@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -37,5 +38,30 @@ func TestFlatWriteReadParams(t *testing.T) {
 		if d := maxDiff(x, y); d != 0 {
 			t.Errorf("%v layout: values come back off by up to %g", dev, d)
 		}
+	}
+}
+
+// The streamed checksum (values read a piece at a time, pieces crossing parameter boundaries)
+// equals the CRC-32 of the whole vector read at once, for the host and the device optimizer.
+// Oracle: Checksum over Flat.ReadParams.
+func TestStreamedChecksum(t *testing.T) {
+	for _, where := range []string{"host", "device"} {
+		r := newOptimizerRun(t, where)
+		whole := make([]float32, r.l.flat.N)
+		if err := r.l.flat.ReadParams(whole); err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.l.checksumBy(777)
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := make([]float32, 1000)
+		if err := r.l.opt.params(r.l.flat.N-1000, part); err != nil || !slices.Equal(part, whole[r.l.flat.N-1000:]) {
+			t.Errorf("%s: the last 1000 values read as a range differ (%v)", where, err)
+		}
+		if want := Checksum(whole); got != want {
+			t.Errorf("%s: streamed checksum %08x, whole-vector %08x", where, got, want)
+		}
+		r.close()
 	}
 }

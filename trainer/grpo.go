@@ -106,19 +106,39 @@ type ObjectiveResult struct {
 // where the weight w_i follows the aggregation: 1/(len_i N) for seq-mean-token-mean, 1/tokens for
 // token-mean, 1/(N MaxLen) for Dr. GRPO (N and tokens counted over all ranks).
 func Objective(tr Trajectories, o ObjectiveOptions) (ObjectiveResult, error) {
+	var sums objectiveSums
+	coef, err := sums.add(tr, o)
+	if err != nil {
+		return ObjectiveResult{}, err
+	}
+	res := sums.result()
+	res.Coef = coef
+	return res, nil
+}
+
+// objectiveSums accumulates the objective over batches of rows: a row's loss and coefficients
+// depend only on the row and the global normalisers of ObjectiveOptions, so adding the rows of
+// successive micro-batches, in order, gives the full batch's sums bit for bit (the same additions
+// in the same order), and result its loss and token-averaged diagnostics.
+type objectiveSums struct {
+	loss, kl, ratio float64
+	low, high       int
+	tokens          int
+}
+
+// add adds the rows of tr and returns their coefficients dLoss/dLogP [n][T] (see Objective).
+func (s *objectiveSums) add(tr Trajectories, o ObjectiveOptions) ([][]float64, error) {
 	N := len(tr.Len)
 	if len(tr.LogP) != N || len(tr.Old) != N || len(tr.Adv) != N || (o.Beta != 0 && len(tr.Ref) != N) {
-		return ObjectiveResult{}, fmt.Errorf("grpo objective: inconsistent batch: %d lengths, %d logp, %d old, %d ref, %d advantages",
+		return nil, fmt.Errorf("grpo objective: inconsistent batch: %d lengths, %d logp, %d old, %d ref, %d advantages",
 			N, len(tr.LogP), len(tr.Old), len(tr.Ref), len(tr.Adv))
 	}
 	world := max(o.World, 1)
-	res := ObjectiveResult{Coef: make([][]float64, N)}
-	var klSum, ratioSum float64
-	var low, high int
+	coefs := make([][]float64, N)
 	for i := 0; i < N; i++ {
 		L := tr.Len[i]
 		if L > len(tr.LogP[i]) || L > len(tr.Old[i]) || (o.Beta != 0 && L > len(tr.Ref[i])) {
-			return ObjectiveResult{}, fmt.Errorf("grpo objective: trajectory %d has %d tokens but only %d log-probs", i, L, len(tr.LogP[i]))
+			return nil, fmt.Errorf("grpo objective: trajectory %d has %d tokens but only %d log-probs", i, L, len(tr.LogP[i]))
 		}
 		var w float64
 		switch o.Agg {
@@ -131,49 +151,64 @@ func Objective(tr Trajectories, o ObjectiveOptions) (ObjectiveResult, error) {
 		case DrGRPO:
 			w = float64(world) / (float64(o.GlobalN) * float64(o.MaxLen))
 		default:
-			return ObjectiveResult{}, fmt.Errorf("grpo objective: unknown aggregation %q", o.Agg)
+			return nil, fmt.Errorf("grpo objective: unknown aggregation %q", o.Agg)
 		}
-		A := tr.Adv[i]
-		coef := make([]float64, len(tr.LogP[i]))
-		for t := 0; t < L; t++ {
-			lp := tr.LogP[i][t]
-			r := math.Exp(lp - tr.Old[i][t])
-			ratioSum += r
-			rc := math.Min(math.Max(r, 1-o.EpsLow), 1+o.EpsHigh)
-			pg, dpg := -A*r, -A*r // unclipped branch; d(-A r)/dlogp = -A r
-			if c := -A * rc; c > pg {
-				pg, dpg = c, 0 // the clipped branch wins: constant in logp
-			}
-			if r < 1-o.EpsLow && A < 0 {
-				low++
-			}
-			if r > 1+o.EpsHigh && A > 0 {
-				high++
-			}
-			l, dl := pg, dpg
-			if o.Beta != 0 {
-				d := tr.Ref[i][t] - lp
-				kl, dkl := 0.0, 0.0
-				if d > 20 || d < -20 {
-					d = math.Max(-20, math.Min(20, d))
-					kl = math.Exp(d) - d - 1 // clamped: constant in logp
-				} else {
-					kl = math.Exp(d) - d - 1
-					dkl = -math.Exp(d) + 1 // dd/dlogp = -1
-				}
-				klSum += kl
-				l += o.Beta * kl
-				dl += o.Beta * dkl
-			}
-			res.Loss += w * l
-			coef[t] = w * dl
+		var ref []float64
+		if o.Beta != 0 {
+			ref = tr.Ref[i]
 		}
-		res.Coef[i] = coef
-		res.Tokens += L
+		coefs[i] = s.row(tr.LogP[i], tr.Old[i], ref, L, tr.Adv[i], w, o)
+		s.tokens += L
 	}
-	if res.Tokens > 0 {
-		n := float64(res.Tokens)
-		res.KL, res.ClipLow, res.ClipHigh, res.RatioMean = klSum/n, float64(low)/n, float64(high)/n, ratioSum/n
+	return coefs, nil
+}
+
+// row adds the first L tokens of one trajectory of advantage A and weight w and returns its
+// coefficients (len(logp) of them, 0 past L); ref is nil without a KL term.
+func (s *objectiveSums) row(logp, old, ref []float64, L int, A, w float64, o ObjectiveOptions) []float64 {
+	coef := make([]float64, len(logp))
+	for t := 0; t < L; t++ {
+		lp := logp[t]
+		r := math.Exp(lp - old[t])
+		s.ratio += r
+		rc := math.Min(math.Max(r, 1-o.EpsLow), 1+o.EpsHigh)
+		pg, dpg := -A*r, -A*r // unclipped branch; d(-A r)/dlogp = -A r
+		if c := -A * rc; c > pg {
+			pg, dpg = c, 0 // the clipped branch wins: constant in logp
+		}
+		if r < 1-o.EpsLow && A < 0 {
+			s.low++
+		}
+		if r > 1+o.EpsHigh && A > 0 {
+			s.high++
+		}
+		l, dl := pg, dpg
+		if ref != nil {
+			d := ref[t] - lp
+			kl, dkl := 0.0, 0.0
+			if d > 20 || d < -20 {
+				d = math.Max(-20, math.Min(20, d))
+				kl = math.Exp(d) - d - 1 // clamped: constant in logp
+			} else {
+				kl = math.Exp(d) - d - 1
+				dkl = -math.Exp(d) + 1 // dd/dlogp = -1
+			}
+			s.kl += kl
+			l += o.Beta * kl
+			dl += o.Beta * dkl
+		}
+		s.loss += w * l
+		coef[t] = w * dl
 	}
-	return res, nil
+	return coef
+}
+
+// result is the objective of the rows added so far, without coefficients.
+func (s *objectiveSums) result() ObjectiveResult {
+	res := ObjectiveResult{Loss: s.loss, Tokens: s.tokens}
+	if s.tokens > 0 {
+		n := float64(s.tokens)
+		res.KL, res.ClipLow, res.ClipHigh, res.RatioMean = s.kl/n, float64(s.low)/n, float64(s.high)/n, s.ratio/n
+	}
+	return res
 }

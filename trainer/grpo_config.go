@@ -30,6 +30,17 @@ type GRPOConfig struct {
 	// in the backward instead of keeping them (a Checkpointer): one more forward of the layers for
 	// a peak that holds one layer's activations and every layer's input.
 	ActivationCheckpointing bool `json:"activation_checkpointing,omitempty"`
+	// MicroBatch is the number of sequences (rows) the update's forward and backward run over at
+	// a time, their gradients accumulated before the one optimizer step: the same step as the full
+	// batch, with the activations of M rows alive instead of N = B*G. It must be 0 (every row of
+	// the rank at once), a multiple of Group (whole images) or a divisor of it (part of one image's
+	// captions). The reference's log-probs run in the same micro-batches; --joint's drawing half
+	// runs over the whole batch.
+	MicroBatch int `json:"micro_batch,omitempty"`
+	// RolloutBatch is the number of images whose G captions each are sampled at a time (R*G
+	// sequences); 0: every image of the rank at once. Each row samples from its own stream, so the
+	// captions do not depend on it.
+	RolloutBatch int `json:"rollout_batch,omitempty"`
 }
 
 // DefaultGRPOConfig returns the defaults of `trainer train`.
@@ -70,6 +81,11 @@ func (c GRPOConfig) validate(worldSize int) error {
 		return fmt.Errorf("--mu %d: must be at least 1", c.Mu)
 	case c.TopK < 0 || c.MaxLen < 0 || c.MinLen < 0:
 		return fmt.Errorf("--top-k, --max-len and --min-len must not be negative")
+	case c.RolloutBatch < 0:
+		return fmt.Errorf("--rollout-batch %d: must not be negative (0: every image at once)", c.RolloutBatch)
+	}
+	if err := checkMicroBatch(c.MicroBatch, c.Group); err != nil {
+		return err
 	}
 	if _, err := ParseLossAgg(string(c.LossAgg)); err != nil {
 		return fmt.Errorf("--loss-agg: %w", err)

@@ -1,6 +1,8 @@
 package trainer
 
 import (
+	"fmt"
+
 	"github.com/unigrpo/unigrpo/eval"
 )
 
@@ -9,13 +11,39 @@ func (lp *loop) evaluates() bool { return lp.held != nil && len(lp.held.Images) 
 
 // evaluate captions the held-out images greedily and scores them with the run's reward (and
 // judge, where the images have labels); a policy that is an eval.Prober adds its probes (a
-// unified model's question answering and drawing).
+// unified model's question answering and drawing). The images are split over the ranks: each
+// captions and scores its part, and every rank assembles the same result from the gathered rows.
 func (lp *loop) evaluate() (*eval.Result, error) {
-	caps, err := eval.Captions(lp.l.model, lp.held.Images, eval.SampleOptions{})
+	n := len(lp.held.Images)
+	lo, hi := splitRange(n, lp.d.Rank(), lp.d.World())
+	caps, err := eval.Captions(lp.l.model, lp.held.Images[lo:hi], eval.SampleOptions{})
 	if err != nil {
 		return nil, err
 	}
-	r, err := eval.Score("policy", lp.reward, lp.judge, lp.held, caps, lp.evalSeed, 0)
+	texts := make([]string, len(caps))
+	for i, c := range caps {
+		texts[i] = c.Text
+	}
+	overall, parts, err := eval.Rewards(lp.reward, lp.held.Images[lo:hi], texts, lp.evalSeed, lo)
+	if err != nil {
+		return nil, fmt.Errorf("held-out reward: %w", err)
+	}
+	rows := make([][]float64, len(caps))
+	for i, c := range caps {
+		rows[i] = append([]float64{overall[i], float64(c.Length)}, parts[i]...)
+	}
+	if rows, err = lp.d.gatherRows(rows, n, 2+len(lp.reward.Embedders())); err != nil {
+		return nil, fmt.Errorf("held-out evaluation: %w", err)
+	}
+	if texts, err = lp.d.gatherTexts(texts, n); err != nil {
+		return nil, fmt.Errorf("held-out evaluation: %w", err)
+	}
+	caps, overall, parts = make([]eval.Caption, n), make([]float64, n), make([][]float64, n)
+	for i, row := range rows {
+		caps[i] = eval.Caption{Text: texts[i], Length: int(row[1])}
+		overall[i], parts[i] = row[0], row[2:]
+	}
+	r, err := eval.Assemble("policy", lp.reward.Embedders(), lp.judge, lp.held.Labels, caps, overall, parts)
 	if err != nil {
 		return nil, err
 	}

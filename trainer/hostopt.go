@@ -140,8 +140,8 @@ func (h *hostOptimizer) load(a *AdamW) error {
 	return h.flat.WriteParams(h.values[:h.flat.N])
 }
 
-func (h *hostOptimizer) params(dst []float32) error {
-	copy(dst, h.values[:h.flat.N])
+func (h *hostOptimizer) params(lo int, dst []float32) error {
+	copy(dst, h.values[lo:h.flat.N])
 	return nil
 }
 

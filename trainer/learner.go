@@ -3,8 +3,12 @@ package trainer
 import (
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"unsafe"
 
 	"github.com/sugarme/gotch"
+
+	"github.com/unigrpo/unigrpo/collective"
 )
 
 // learner is the update half of a training step, shared by SFT and GRPO: after backward, the
@@ -38,8 +42,8 @@ type optimizer interface {
 	state() (*AdamW, error)
 	// load restores the owned values' moments (and masters) and the update count.
 	load(*AdamW) error
-	// params copies the parameters into dst (len N), for checksums.
-	params(dst []float32) error
+	// params copies the trainable values [lo, lo+len(dst)) into dst, for checksums.
+	params(lo int, dst []float32) error
 	// syncFromRank0 gives every rank rank 0's parameters and state.
 	syncFromRank0() error
 	close()
@@ -68,6 +72,15 @@ func newLearner(m Policy, d *Dist, sched Schedule, clip, weightDecay float64) (*
 	flat := NewFlat(m.TrainableParams(), m.Device())
 	if flat.N == 0 {
 		return nil, fmt.Errorf("nothing to train: every parameter group is frozen")
+	}
+	if d.GradWire != collective.WireFloat32 && d.World() > 1 {
+		c := d.Comm
+		if d.Grads != nil {
+			c = d.Grads
+		}
+		if _, ok := c.(collective.WireReducer); !ok {
+			return nil, errNoWire(c)
+		}
 	}
 	onDevice, err := optimizerOnDevice(m.Device(), d.Optimizer)
 	if err != nil {
@@ -101,14 +114,26 @@ func (l *learner) update(step int) (gradNorm, lr float64, err error) {
 	return gradNorm, lr, err
 }
 
-// checksum is the CRC-32 of the trainable parameters (a host copy).
-func (l *learner) checksum() (uint32, error) {
-	x := make([]float32, l.flat.N)
-	if err := l.opt.params(x); err != nil {
-		return 0, err
+// checksum is the CRC-32 of the trainable values, read in pieces of checksumChunk values so that
+// the host copy stays small whatever the model's size.
+func (l *learner) checksum() (uint32, error) { return l.checksumBy(checksumChunk) }
+
+// checksumBy is checksum reading chunk values at a time.
+func (l *learner) checksumBy(chunk int) (uint32, error) {
+	x := make([]float32, min(chunk, l.flat.N))
+	var sum uint32
+	for lo := 0; lo < l.flat.N; lo += len(x) {
+		part := x[:min(len(x), l.flat.N-lo)]
+		if err := l.opt.params(lo, part); err != nil {
+			return 0, err
+		}
+		sum = crc32.Update(sum, crc32.IEEETable, unsafe.Slice((*byte)(unsafe.Pointer(&part[0])), 4*len(part)))
 	}
-	return Checksum(x), nil
+	return sum, nil
 }
+
+// checksumChunk is how many values the checksum reads at a time.
+const checksumChunk = 1 << 22
 
 // state returns the optimizer's moments and update count, for a checkpoint.
 func (l *learner) state() (*AdamW, error) { return l.opt.state() }

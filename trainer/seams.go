@@ -81,6 +81,9 @@ type SkipCounter interface {
 type LoadOptions struct {
 	Frozen      bool // nothing trains (the KL reference)
 	TrainVision bool // the vision encoder trains too (the paper keeps it frozen)
+	// Share, when set, is a loaded policy whose frozen parts (a vision tower) a frozen policy of
+	// the same family may use instead of loading its own copy; it is closed after this one.
+	Share Policy
 }
 
 // Task is what a GRPO run trains on, wired by the main: the source images, the frozen reward,

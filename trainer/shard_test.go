@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/unigrpo/unigrpo/collective"
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/captioner"
 	"github.com/unigrpo/unigrpo/world"
@@ -238,5 +240,51 @@ func TestShardedMixedPrecisionMatchesReplicated(t *testing.T) {
 		if !slices.Equal(a, b) {
 			t.Errorf("%s: the sharded run's float32 masters differ from the replicated run's", where)
 		}
+	}
+}
+
+// --grad-reduce-dtype bfloat16: gradients travel the ring in half the bytes. The run follows the
+// float32-wire run closely without equalling it (the wire rounds), sharded and replicated give the
+// same bits with it too (the same rounding in both), and a communicator that cannot do it is
+// refused before the first step. Oracle: the float32-wire run.
+func TestBFloat16GradientWire(t *testing.T) {
+	init := baseline(t)
+	tmp := t.TempDir()
+	run := func(name string, shard bool, wire collective.Wire) []Record {
+		c := smallGRPO(init, filepath.Join(tmp, name))
+		c.Steps, c.EvalScenes, c.CkptEvery = 3, 0, 3
+		runRanks(t, 2, func(d *Dist) error { d.Shard, d.GradWire = shard, wire; return trainWorld(c, false, d) })
+		recs, err := ReadRecords(filepath.Join(c.Out, "metrics.jsonl"))
+		if err != nil || len(recs) != 3 {
+			t.Fatalf("%s: %d records (%v)", name, len(recs), err)
+		}
+		return recs
+	}
+	f32 := run("f32", false, collective.WireFloat32)
+	bf := run("bf16", false, collective.WireBFloat16)
+	bfShard := run("bf16-shard", true, collective.WireBFloat16)
+	for i := range f32 {
+		if x, y := f32[i]["grad_norm"], bf[i]["grad_norm"]; math.Abs(x-y) > 1e-2*x {
+			t.Errorf("step %d grad_norm: float32 wire %v, bfloat16 wire %v", i+1, x, y)
+		}
+		if bf[i]["grad_norm"] != bfShard[i]["grad_norm"] || bf[i]["loss"] != bfShard[i]["loss"] {
+			t.Errorf("step %d: bfloat16 wire replicated %v/%v, sharded %v/%v", i+1, bf[i]["grad_norm"], bf[i]["loss"], bfShard[i]["grad_norm"], bfShard[i]["loss"])
+		}
+	}
+	pa, _ := ResolveModel(filepath.Join(tmp, "f32"))
+	pb, _ := ResolveModel(filepath.Join(tmp, "bf16"))
+	if d := maxWeightDiff(t, pa, pb); d == 0 || d > 1e-3 {
+		t.Errorf("weights after a bfloat16 wire differ from the float32 wire's by %g: want small but not zero", d)
+	}
+	c := smallGRPO(init, filepath.Join(tmp, "fused"))
+	c.Steps = 1
+	errs := make([]error, 2)
+	runRanksWith(t, 2, true, func(d *Dist) error {
+		d.GradWire = collective.WireBFloat16
+		errs[d.Rank()] = trainWorld(c, false, d)
+		return nil
+	})
+	if errs[0] == nil || !strings.Contains(errs[0].Error(), "reduces float32 only") {
+		t.Errorf("a float32-only gradient communicator with a bfloat16 wire: %v", errs[0])
 	}
 }

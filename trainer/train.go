@@ -145,7 +145,11 @@ func openGRPO(cfg GRPOConfig, task Task, resume bool, d *Dist) (g *grpo, at star
 		return g, at, err
 	}
 	if cfg.Beta > 0 {
-		if g.ref, err = task.Load(at.init, dev, LoadOptions{Frozen: true}); err != nil {
+		ro := LoadOptions{Frozen: true}
+		if !cfg.TrainVision {
+			ro.Share = model // the reference's vision tower is the policy's frozen one
+		}
+		if g.ref, err = task.Load(at.init, dev, ro); err != nil {
 			model.Close()
 			return g, at, fmt.Errorf("reference policy: %w", err)
 		}

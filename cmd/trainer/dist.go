@@ -26,6 +26,7 @@ type placement struct {
 	optimizer *string
 	gradSync  *string
 	shard     *bool
+	wire      *string
 }
 
 // placementFlags adds the placement flags to fs; threadsHelp is the --threads help of the command.
@@ -35,6 +36,7 @@ func placementFlags(fs *pflag.FlagSet, threadsHelp string) placement {
 		shareGPUs: fs.Bool("share-gpus", os.Getenv("UNIGRPO_SHARE_GPUS") == "1", "with --device cuda: place more ranks than GPUs on the GPUs round-robin (gradients then need --grad-sync ring)"),
 		optimizer: fs.String("optimizer", envOr("UNIGRPO_OPTIMIZER", "auto"), "where the optimizer state lives: auto (on the GPU under CUDA, else host memory), host or device"),
 		shard:     fs.Bool("shard-optimizer", true, "with several ranks: each rank keeps 1/N of the optimizer state (ZeRO-1: gradients reduce-scattered, values all-gathered; the same numbers as replicated); --shard-optimizer=false keeps it all on every rank"),
+		wire:      fs.String("grad-reduce-dtype", "float32", "the type gradients travel in between ranks: float32, or bfloat16 for half the bytes (sums stay float32; the CPU ring only, not NCCL)"),
 		gradSync:  fs.String("grad-sync", envOr("UNIGRPO_GRAD_SYNC", "auto"), "how gradients are averaged over ranks: auto (NCCL on CUDA with several ranks, else the CPU ring), ring or nccl"),
 	}
 }
@@ -62,6 +64,14 @@ func connect(p placement, device string) (*trainer.Dist, func(), error) {
 	if o := *p.optimizer; o != "auto" && o != "host" && o != "device" {
 		return nil, nil, usagef("--optimizer %q: want auto, host or device", o)
 	}
+	wire := collective.WireFloat32
+	switch *p.wire {
+	case "float32":
+	case "bfloat16":
+		wire = collective.WireBFloat16
+	default:
+		return nil, nil, usagef("--grad-reduce-dtype %q: want float32 or bfloat16", *p.wire)
+	}
 	captioner.SetThreads(threads)
 	env, err := launch.FromEnv()
 	if err != nil {
@@ -75,7 +85,7 @@ func connect(p placement, device string) (*trainer.Dist, func(), error) {
 		return nil, nil, fmt.Errorf("rank %d of %d joining the job at %s:%d: %w", env.Rank, env.WorldSize, env.MasterAddr, env.MasterPort, err)
 	}
 	d := &trainer.Dist{Comm: ring, OpTimeout: 10 * time.Minute, LocalRank: env.LocalRank,
-		ShareGPUs: *p.shareGPUs, Optimizer: *p.optimizer, Shard: *p.shard && env.WorldSize > 1}
+		ShareGPUs: *p.shareGPUs, Optimizer: *p.optimizer, Shard: *p.shard && env.WorldSize > 1, GradWire: wire}
 	closeAll := func() { ring.Close(); store.Close() }
 	dev, err := trainer.ParseDevice(device, env.LocalRank, d.ShareGPUs)
 	if err != nil || dev == gotch.CPU || sync == "ring" || (env.WorldSize == 1 && sync != "nccl") {

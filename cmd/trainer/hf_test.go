@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -162,5 +163,54 @@ func TestGenerateWithImage(t *testing.T) {
 		"--prompt", "What is in the picture?", "--max-new", "6", "--ids")
 	if code != 0 || strings.TrimSpace(got) != "[64,220,341,268,94,64]" {
 		t.Fatalf("exit %d: %q; want [64,220,341,268,94,64]", code, got)
+	}
+}
+
+// A Qwen2.5-VL policy's --images are fitted, without --image-size, to the side of 256 image
+// tokens within its processor's pixel bounds, and the run's log says so; --image-size overrides
+// it. Oracle: the fixture's preprocessor_config.json (patch_size, merge_size and the pixel bounds
+// of size), with transformers' smart_resize of a square worked out by hand.
+func TestTrainQwenVLImageSizeFromProcessor(t *testing.T) {
+	dir := filepath.Join(fixtures, "qwen2_5_vl")
+	var pc struct {
+		Patch int `json:"patch_size"`
+		Merge int `json:"merge_size"`
+		Size  struct {
+			Min float64 `json:"shortest_edge"`
+			Max float64 `json:"longest_edge"`
+		} `json:"size"`
+	}
+	js, err := os.ReadFile(filepath.Join(dir, "preprocessor_config.json"))
+	if err != nil || json.Unmarshal(js, &pc) != nil || pc.Patch == 0 || pc.Merge == 0 || pc.Size.Max == 0 {
+		t.Fatalf("preprocessor_config.json: %v %+v", err, pc)
+	}
+	f := pc.Patch * pc.Merge
+	want := 16 * f // 256 tokens: 16 x 16 after the merge
+	if s := float64(want * want); s > pc.Size.Max {
+		want = int(math.Floor(math.Sqrt(pc.Size.Max)/float64(f))) * f
+	} else if s < pc.Size.Min {
+		want = int(math.Ceil(math.Sqrt(pc.Size.Min)/float64(f))) * f
+	}
+	tokens := (want / pc.Patch) * (want / pc.Patch) / (pc.Merge * pc.Merge)
+	tmp := t.TempDir()
+	imgs := filepath.Join(tmp, "imgs")
+	writeImages(t, imgs, 3)
+	for _, c := range []struct {
+		extra []string
+		want  string
+	}{
+		{nil, fmt.Sprintf("fitted to %d px (the default of %s: %d image tokens", want, filepath.Join(dir, "preprocessor_config.json"), tokens)},
+		{[]string{"--image-size", "48"}, "fitted to 48 px (--image-size)"},
+	} {
+		out := filepath.Join(tmp, fmt.Sprint(len(c.extra)))
+		args := append([]string{"train", "--init", dir, "--out", out, "--images", imgs, "--images-held-out", "0", "--steps", "1",
+			"--batch", "2", "--group", "2", "--max-len", "4", "--eval-scenes", "0", "--plot-every", "0", "--monitor-interval", "0"}, c.extra...)
+		if got, code := runProgram(t, args...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s", c.extra, code, got)
+		}
+		log, _ := os.ReadFile(filepath.Join(out, "log.txt"))
+		if !strings.Contains(string(log), c.want) {
+			t.Errorf("%v: the run's log does not say %q:\n%s", c.extra, c.want, log)
+		}
 	}
 }

@@ -150,10 +150,37 @@ func qwenVLLoader(prompt string, kind raw.Kind, size, maxLen int) func(string, g
 		if err != nil {
 			return nil, err
 		}
+		if from, ok := o.Share.(*qwenvl.Policy); ok && o.Frozen {
+			p, err := qwenvl.NewFrozenSharingVision(dir, dev, kind, chat, size, maxLen, from)
+			if err != nil {
+				return nil, err
+			}
+			return p, nil
+		}
 		p, err := qwenvl.NewPolicy(dir, dev, kind, chat, size, maxLen, !o.Frozen)
 		if err != nil {
 			return nil, err
 		}
 		return p, nil
 	}
+}
+
+// vlImageSize is the side a Qwen2.5-VL policy's source images are fitted to, and where it came
+// from (for the run's log): --image-size when given (flag > 0), else the side its processor reads
+// at qwenvl.DefaultTokens image tokens (the folder's preprocessor_config.json: 448 px for
+// Qwen2.5-VL's). The world's 32 px would leave the policy 4 image tokens.
+func vlImageSize(dir string, flag int) (int, string, error) {
+	if flag > 0 {
+		return flag, "--image-size", nil
+	}
+	proc, err := qwenvl.LoadImageProcessor(dir)
+	if err != nil {
+		return 0, "", err
+	}
+	side := proc.DefaultSide()
+	n, err := proc.Tokens(side, side)
+	if err != nil {
+		return 0, "", err
+	}
+	return side, fmt.Sprintf("the default of %s: %d image tokens; --image-size sets another", filepath.Join(dir, hf.PreprocessorFile), n), nil
 }

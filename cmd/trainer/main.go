@@ -2,6 +2,7 @@
 //
 //	trainer sft   --out DIR            supervised baseline (partial captions)
 //	trainer train --init CKPT --out DIR  Unified-GRPO (the default command)
+//	trainer plan  --init DIR [--np N]   the memory plan of a run, before the run
 //	trainer eval  --ckpt A [--ckpt B]  Unified-Bench protocol 1
 //	trainer unibench --ref DIR --gen DIR --out DIR   Unified-Bench on image files
 //	trainer serve-reward --listen ADDR  the world's reward as a service
@@ -35,6 +36,7 @@ var commands = []struct {
 }{
 	{"train", "Unified-GRPO: reconstructive RL of the captioner (default)", runTrain},
 	{"sft", "supervised baseline on partial captions", runSFT},
+	{"plan", "the memory plan of a run from a Hugging Face model's config: per rank, against the device's memory", runPlan},
 	{"eval", "Unified-Bench: caption, regenerate, compare under every embedder", runEval},
 	{"unibench", "Unified-Bench on image files: source images against regenerated ones", runUnibench},
 	{"serve-reward", "serve the world's reward to `train --reward-url` (the reward protocol)", runServeReward},

@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/models/captioner"
+	"github.com/unigrpo/unigrpo/trainer"
 )
 
 // The program is exercised in a child process: it calls os.Exit.
@@ -67,11 +70,14 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"train", "--init", ck, "--out", out, "--temperature", "0"}, "--temperature"},
 		{[]string{"train", "--init", ck, "--out", out, "--eps-low", "1.5"}, "must be in (0, 1)"},
 		{[]string{"train", "--init", ck, "--out", out, "--loss-agg", "mean"}, "unknown loss aggregation"},
+		{[]string{"train", "--init", ck, "--out", out, "--group", "4", "--micro-batch", "6"}, "--micro-batch 6: must be 0 (all rows at once), a multiple of --group 4 (whole images) or a divisor of it"},
+		{[]string{"train", "--init", ck, "--out", out, "--rollout-batch", "-1"}, "--rollout-batch -1: must not be negative"},
 		{[]string{"train", "--init", filepath.Join(out, "missing"), "--out", out}, "no such file"},
 		{[]string{"train", "--steps", "x"}, "invalid argument"},
 		{[]string{"train", "--init", ck, "--out", out, "--joint"}, "--draw-temperature > 0"},
 		{[]string{"train", "--init", ck, "--out", out, "--joint", "--draw-temperature", "1"}, "not a unified model"},
 		{[]string{"train", "--init", ck, "--out", out, "--optimizer", "gpu"}, "want auto, host or device"},
+		{[]string{"train", "--init", ck, "--out", out, "--grad-reduce-dtype", "fp8"}, "want float32 or bfloat16"},
 		{[]string{"train", "--init", ck, "--out", out, "--activation-checkpointing"}, "cannot checkpoint its activations"},
 		{[]string{"sft", "--out", out, "--grad-sync", "mpi"}, "want auto, ring or nccl"},
 		{[]string{"sft"}, "--out is required"},
@@ -141,5 +147,37 @@ func TestRestartedWorkerResumes(t *testing.T) {
 	metrics, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
 	if n := strings.Count(string(metrics), "\n"); n != 3 {
 		t.Fatalf("metrics.jsonl has %d lines after the restart, want steps 1-3 once each:\n%s", n, metrics)
+	}
+}
+
+// --micro-batch and --rollout-batch reach the run (config.json records them, so --resume keeps
+// them) and give the unbatched run's metrics. Oracle: the same run without them.
+func TestTrainMicroBatchFlags(t *testing.T) {
+	ck := tinyCheckpoint(t)
+	tmp := t.TempDir()
+	args := []string{"train", "--init", ck, "--batch", "2", "--group", "4", "--steps", "2", "--eval-scenes", "0",
+		"--plot-every", "0", "--monitor-interval", "0"}
+	var recs [][]trainer.Record
+	for i, extra := range [][]string{nil, {"--micro-batch", "2", "--rollout-batch", "1"}} {
+		out := filepath.Join(tmp, fmt.Sprint(i))
+		if got, code := runProgram(t, append(append(args, "--out", out), extra...)...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s", extra, code, got)
+		}
+		r, err := trainer.ReadRecords(filepath.Join(out, "metrics.jsonl"))
+		if err != nil || len(r) != 2 {
+			t.Fatalf("%v: %d records (%v)", extra, len(r), err)
+		}
+		recs = append(recs, r)
+	}
+	var saved trainConfig
+	if err := trainer.ReadRunConfig(filepath.Join(tmp, "1"), &saved); err != nil || saved.MicroBatch != 2 || saved.RolloutBatch != 1 {
+		t.Errorf("config.json: micro-batch %d, rollout-batch %d (%v); want 2 and 1", saved.MicroBatch, saved.RolloutBatch, err)
+	}
+	for i := range recs[0] {
+		for _, k := range []string{"reward_mean", "length_mean", "loss", "kl", "entropy", "grad_norm"} {
+			if x, y := recs[0][i][k], recs[1][i][k]; math.Abs(x-y) > 1e-6*math.Max(1, math.Abs(x)) {
+				t.Errorf("step %d %s: %v with micro-batches, %v without", i+1, k, y, x)
+			}
+		}
 	}
 }

@@ -85,21 +85,20 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool) (trainer.Task, 
 	if c.Joint {
 		return trainer.Task{}, usagef("train --joint: --init %s is not a unified model (a run of `trainer sft --unified model`); only a model that draws its own reward's images has a drawing direction to optimise", c.Init)
 	}
-	load, size := loadPolicy, 0
+	load, size, fitted := loadPolicy, 0, ""
 	maxLen := c.MaxLen
 	if maxLen == 0 {
 		maxLen = 64
 	}
 	if dir, typ := modelType(c.Init); typ == "qwen2_5_vl" {
-		// A vision-language model captions the images themselves, at the world's size (what the
-		// world's reward compares), or at --image-size (for a reward service that takes larger).
+		// A vision-language model captions the images themselves: a folder's images are fitted to
+		// --image-size, or by default to the side its processor reads at 256 image tokens.
 		kind, err := parseDType(c.DType)
 		if err != nil {
 			return trainer.Task{}, err
 		}
-		size = world.DefaultConfig().Size
-		if c.ImageSize > 0 {
-			size = c.ImageSize
+		if size, fitted, err = vlImageSize(dir, c.ImageSize); err != nil {
+			return trainer.Task{}, fmt.Errorf("--init %s: %w", c.Init, err)
 		}
 		load = qwenVLLoader(c.Prompt, kind, size, maxLen)
 	} else if dir != "" {
@@ -123,6 +122,9 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool) (trainer.Task, 
 	src, about, err := source(c.Images, c.ImagesHeld, size, c.SkipBad)
 	if err != nil {
 		return trainer.Task{}, err
+	}
+	if c.Images != "" && fitted != "" {
+		about += fmt.Sprintf(", fitted to %d px (%s)", size, fitted)
 	}
 	rw, err := rewardFor(c.RewardURL, c.Reward, timeout, hidden)
 	if err != nil {

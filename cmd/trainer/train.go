@@ -27,6 +27,8 @@ func runTrain(args []string) error {
 	agg := fs.String("loss-agg", string(c.LossAgg), "seq-mean-token-mean (paper Eq. 1), token-mean or dr-grpo")
 	fs.BoolVar(&c.ScaleStd, "scale-std", c.ScaleStd, "divide advantages by the group's std (false: Dr. GRPO)")
 	fs.IntVar(&c.Mu, "mu", c.Mu, "policy updates per rollout")
+	fs.IntVar(&c.MicroBatch, "micro-batch", c.MicroBatch, "sequences per forward and backward of the update, gradients accumulated before one optimizer step (the same step, less activation memory): 0 (all of the rank's B*G at once), a multiple of --group or a divisor of it")
+	fs.IntVar(&c.RolloutBatch, "rollout-batch", c.RolloutBatch, "images sampled at a time in the rollout, each with its --group captions (0: all of the rank's images at once); the captions do not depend on it")
 	fs.StringVar(&c.Reward, "reward", c.Reward, "reward embedders, comma-separated: the world's (conv, colour, edge, or all) and Hugging Face vision encoders as NAME=DIR or hf:DIR (CLIP, DINOv2, SigLIP); the reward is their mean cosine")
 	fs.BoolVar(&c.TrainVision, "train-vision", c.TrainVision, "train the vision encoder too (the paper keeps it frozen)")
 	fs.StringVar(&c.Images, "images", "", "train on these source images instead of the world's scenes: a folder of PNG/JPEG/WebP files or a JSONL manifest ({\"image\": path})")
@@ -38,12 +40,13 @@ func runTrain(args []string) error {
 	fs.StringVar(&c.Prompt, "prompt", "Describe this image in detail.", "with a Hugging Face model as --init: the prompt every caption continues (a Qwen2.5-VL model sees the image before it; a language model only the text)")
 	fs.BoolVar(&c.Chat, "chat", true, "with a Hugging Face language model: wrap --prompt in the family's chat format")
 	fs.StringVar(&c.DType, "dtype", "float32", "with a Hugging Face model: float32 or bfloat16")
-	fs.IntVar(&c.ImageSize, "image-size", 0, "with a Qwen2.5-VL policy: the side source images are fitted to before its processor (0: the world's 32, which the world's reward compares; larger for a reward service)")
+	fs.IntVar(&c.ImageSize, "image-size", 0, "with a Qwen2.5-VL policy: the side --images files are fitted to before its processor (0: the processor's default, the side of 256 image tokens within its pixel bounds: 448 for Qwen2.5-VL's preprocessor_config.json)")
 	fs.Float64Var(&c.Guidance, "guidance", c.Guidance, "with a unified model as --init: classifier-free guidance scale of the images it draws from its captions (1: none)")
 	fs.Float64Var(&c.DrawTemperature, "draw-temperature", c.DrawTemperature, "with a unified model as --init: temperature of the image codes it draws for the reward (0: greedy, so the reward depends on the caption alone)")
 	fs.BoolVar(&c.Joint, "joint", c.Joint, "with a unified model as --init: optimise the drawing direction too, the GRPO objective covering the image codes drawn for each caption as well as the caption (needs --draw-temperature > 0)")
 	fs.BoolVar(&c.ActivationCheckpointing, "activation-checkpointing", c.ActivationCheckpointing, "with a Hugging Face or unified model: recompute each decoder layer's activations in the update's backward instead of keeping them (one more forward of the layers; the peak holds one layer's activations and each layer's input)")
 	place := placementFlags(fs, "libtorch threads per process (1 is fastest for this small model)")
+	pc := planCheckFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -77,6 +80,10 @@ func runTrain(args []string) error {
 	if err := c.validate(d.World()); err != nil {
 		return err // before the task opens --init and --images
 	}
+	pl, err := checkPlan(c, d, place, pc, os.Stdout)
+	if err != nil {
+		return err // before any weight is loaded
+	}
 	task, err := grpoTask(c, *timeout, *hidden)
 	if err != nil {
 		return err
@@ -86,5 +93,5 @@ func runTrain(args []string) error {
 	}
 	obs := progress.New(os.Stdout, c.LogEvery, "reward_mean", "length_mean", "kl", "eval_reward")
 	task.Config = c
-	return trainer.Train(c.GRPOConfig, task, *resume != "", d, obs)
+	return pl.ExplainOOM(trainer.Train(c.GRPOConfig, task, *resume != "", d, obs))
 }

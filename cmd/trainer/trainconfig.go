@@ -21,8 +21,9 @@ type trainConfig struct {
 	Prompt string `json:"prompt,omitempty"` // the text-only prompt every caption continues
 	Chat   bool   `json:"chat,omitempty"`   // wrap Prompt in the family's chat format
 	DType  string `json:"dtype,omitempty"`  // float32 or bfloat16
-	// ImageSize is the side source images are fitted to for a vision-language policy (Qwen2.5-VL,
-	// whose processor then resizes them to its own patch grid); 0: the world's size.
+	// ImageSize is the side --images files are fitted to for a vision-language policy (Qwen2.5-VL,
+	// whose processor then resizes them to its own patch grid); 0: the processor's default
+	// (qwenvl.ImageProcessor.DefaultSide: 448 px for Qwen2.5-VL).
 	ImageSize int `json:"image_size,omitempty"`
 	// For a unified model as the policy (--init of a `trainer sft --unified model` run), which
 	// redraws each image from its caption itself:

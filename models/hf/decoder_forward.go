@@ -17,10 +17,21 @@ type Batch struct {
 	// Last asks for the logits of the last position only ([B, 1, V]): generation reads no other,
 	// and the head over a large vocabulary is a good part of a prompt's cost.
 	Last bool
+	// Logits, when its Len is positive, asks for the logits of those positions only ([B, Len, V]):
+	// teacher forcing reads only the positions that predict the caption (ScoredSpan), and the
+	// head over the prompt's would be most of the head's cost and memory. Last wins over it.
+	Logits Span
 	// Checkpoint, when set, runs the layers under activation checkpointing (no cache then): the
 	// backward of the outputs must be completed by its Finish.
 	Checkpoint *Checkpoint
 }
+
+// Span is a run of Len positions from From. The zero Span stands for every position.
+type Span struct{ From, Len int }
+
+// ScoredSpan is the span of positions whose logits predict a caption of T tokens that follows
+// a prompt of P positions: position P-1+t predicts caption token t.
+func ScoredSpan(P, T int) Span { return Span{From: P - 1, Len: T} }
 
 // KVCache holds, per layer, the keys and values of every position seen so far [B, KV, S, Dh].
 type KVCache struct {
@@ -29,7 +40,8 @@ type KVCache struct {
 
 // Forward runs a batch through the decoder in arena a. With a cache, the batch's keys and values
 // are appended to it and attention reads all of them. It returns the output of each layer
-// (hidden[0] the embeddings, hidden[L] after the final norm) and the logits [B, T, V], in float32.
+// (hidden[0] the embeddings, hidden[L] after the final norm) and the logits [B, T, V] in float32,
+// of the positions in.Last or in.Logits ask for when they do.
 func (m *Decoder) Forward(a *raw.Arena, in Batch, cache *KVCache) (hidden []raw.Tensor, logits raw.Tensor, err error) {
 	c := m.cfg
 	B, T := int64(len(in.IDs)), int64(len(in.IDs[0]))
@@ -48,22 +60,32 @@ func (m *Decoder) Forward(a *raw.Arena, in Batch, cache *KVCache) (hidden []raw.
 	cos, sin := m.Rotary(a, in.Pos)
 	mask := m.Mask(a, in.Mask, T)
 	x := a.Embedding(m.embed, a.FromInt64(ids, B, T)) // [B, T, D]
-	return m.Stack(a, x, cos, sin, mask, cache, in.Last, in.Checkpoint)
+	return m.Stack(a, x, cos, sin, mask, cache, in.Heads(int(T)), in.Checkpoint)
+}
+
+// Heads is the span of positions a batch of T positions asks logits for (Last, Logits, or all).
+func (in Batch) Heads(T int) Span {
+	if in.Last {
+		return Span{From: T - 1, Len: 1}
+	}
+	return in.Logits
 }
 
 // Stack runs input embeddings x [B, T, D] through the decoder layers (rotary tables cos, sin and
-// the additive mask given), the final norm and the head (of the last position only when last):
-// the part every family of causal LM shares, whatever made x and the positions (text alone, or
-// image features spliced in). ck, when not nil, checkpoints the layers (Trunk).
-func (m *Decoder) Stack(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *KVCache, last bool, ck *Checkpoint) (hidden []raw.Tensor, logits raw.Tensor, err error) {
+// the additive mask given), the final norm and the head over the positions of heads ([B, Len, V];
+// the zero Span: every position, [B, T, V]): the part every family of causal LM shares, whatever
+// made x and the positions (text alone, or image features spliced in). ck, when not nil,
+// checkpoints the layers (Trunk).
+func (m *Decoder) Stack(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *KVCache, heads Span, ck *Checkpoint) (hidden []raw.Tensor, logits raw.Tensor, err error) {
 	if hidden, err = m.Trunk(a, x, cos, sin, mask, cache, ck); err != nil {
 		return nil, nil, err
 	}
 	x = hidden[len(hidden)-1]
-	if last {
-		if sh := a.Shape(x); sh != nil {
-			x = a.Narrow(x, 1, sh[1]-1, 1)
+	if heads.Len > 0 {
+		if sh := a.Shape(x); sh != nil && (heads.From < 0 || int64(heads.From+heads.Len) > sh[1]) {
+			return nil, nil, fmt.Errorf("hf: logits of positions [%d, %d) of rows of %d", heads.From, heads.From+heads.Len, sh[1])
 		}
+		x = a.Narrow(x, 1, int64(heads.From), int64(heads.Len))
 	}
 	logits = a.To(a.Linear(x, m.head, nil), raw.Float32)
 	return hidden, logits, a.Err()

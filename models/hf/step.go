@@ -84,5 +84,16 @@ func (d *Stepper) read(a *raw.Arena, B int, hs []raw.Tensor, lg raw.Tensor) erro
 	return a.Err()
 }
 
+// CacheBytes is the memory the key/value cache holds now: every layer's keys and values
+// [B, KV, S, Dh] in the model's dtype. During a step the previous cache is alive too, until the
+// step ends (Run).
+func (d *Stepper) CacheBytes() int64 {
+	var n int64
+	for l := range d.cache.k {
+		n += raw.Bytes(d.cache.k[l]) + raw.Bytes(d.cache.v[l])
+	}
+	return n
+}
+
 // Close frees the cache.
 func (d *Stepper) Close() { _ = d.keep.Free() }

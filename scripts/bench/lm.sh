@@ -117,9 +117,11 @@ if [ "$grpo" = 1 ] && [ "$avail_kb" -lt "$need_kb" ]; then
 elif [ "$grpo" != 0 ]; then
   phase "lm: GRPO, 2 steps, B=2 G=2, max-len 16, float32"
   rm -rf "$run/lm-grpo"
+  plan_flag=()
+  [ "$grpo" = force ] && plan_flag=(--no-plan-check) # forced: past trainer train's own memory plan too
   if timeout "$grpo_timeout" /usr/bin/time -f '{"wall_s":%e,"user_s":%U,"sys_s":%S,"max_rss_kb":%M}' -o "$run/lm/grpo.time.json" \
     bin/trainer train --init "$model" --out "$run/lm-grpo" --steps 2 --batch 2 --group 2 --max-len 16 \
-    --eval-scenes 0 --log-every 1 --threads 1 >"$run/logs/lm-grpo.log" 2>&1; then
+    --eval-scenes 0 --log-every 1 --threads 1 "${plan_flag[@]}" >"$run/logs/lm-grpo.log" 2>&1; then
     grpo_status=ok
   else
     grpo_status="failed (exit $?)"

@@ -62,8 +62,10 @@ func (p *Policy) ScoreCodes(prompts [][]int, codes [][]int, o ImageGenOptions, w
 	if err != nil {
 		return nil, fmt.Errorf("hf: janus code log-probs: %w", err)
 	}
-	lg := m.imageLogits(a, h) // [2N, T+n, K]
+	// The head runs over the positions that predict the codes only (n of T+n).
+	sp := hf.ScoredSpan(T, n)
+	lg := m.imageLogits(a, a.Narrow(h, 1, int64(sp.From), int64(sp.Len))) // [2N, n, K]
 	cond, uncond := a.Narrow(lg, 0, 0, int64(N)), a.Narrow(lg, 0, int64(N), int64(N))
 	mixed := a.Add(uncond, a.MulScalar(a.Sub(cond, uncond), o.Scale))
-	return hf.CaptionScores(a, mixed, T, n, codes, temp, withEntropy)
+	return hf.CaptionScores(a, mixed, n, codes, temp, withEntropy)
 }

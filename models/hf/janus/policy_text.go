@@ -84,5 +84,7 @@ func (p *Policy) ScoreText(imgs []images.Planar, G int, prompt []int, tokens [][
 		in.Checkpoint.Free()
 		return nil, fmt.Errorf("hf: janus log-probs: %w", err)
 	}
-	return in.Checkpoint.Attach(hf.CaptionScores(a, m.textLogits(a, h), P, T, tokens, temperature, withEntropy))
+	// The head runs over the positions that predict the tokens only (T of P+T).
+	sp := hf.ScoredSpan(P, T)
+	return in.Checkpoint.Attach(hf.CaptionScores(a, m.textLogits(a, a.Narrow(h, 1, int64(sp.From), int64(sp.Len))), T, tokens, temperature, withEntropy))
 }

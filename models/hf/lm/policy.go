@@ -136,11 +136,30 @@ func (p *TextPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, tempe
 		return nil, fmt.Errorf("hf: log-probs: temperature %v must be positive", temperature)
 	}
 	m := p.LM
-	P, T := len(p.Prompt), 1
+	in, T := p.scoreBatch(tokens)
+	if p.ckpt {
+		in.Checkpoint = m.NewCheckpoint()
+	}
+	a := raw.New(m.Device().CInt())
+	defer a.Free()
+	_, lg, err := m.Forward(a, in, nil)
+	if err != nil {
+		in.Checkpoint.Free()
+		return nil, fmt.Errorf("hf: log-probs: %w", err)
+	}
+	return in.Checkpoint.Attach(hf.CaptionScores(a, lg, T, tokens, temperature, withEntropy))
+}
+
+// scoreBatch is the teacher-forced batch of captions tokens: rows of [prompt ; caption]
+// right-padded to the longest caption, T tokens, with the head asked for the T positions that
+// predict the caption only (not the prompt's P).
+func (p *TextPolicy) scoreBatch(tokens [][]int) (in hf.Batch, T int) {
+	N, P := len(tokens), len(p.Prompt)
+	T = 1
 	for _, c := range tokens {
 		T = max(T, len(c))
 	}
-	in := hf.Batch{IDs: make([][]int, N), Pos: make([][]int, N), Mask: make([][]int, N)}
+	in = hf.Batch{IDs: make([][]int, N), Pos: make([][]int, N), Mask: make([][]int, N), Logits: hf.ScoredSpan(P, T)}
 	for r, c := range tokens {
 		ids := append(append([]int(nil), p.Prompt...), c...)
 		for len(ids) < P+T {
@@ -153,17 +172,7 @@ func (p *TextPolicy) LogProbs(imgs []images.Planar, G int, tokens [][]int, tempe
 			in.Pos[r][t], in.Mask[r][t] = t, 1
 		}
 	}
-	if p.ckpt {
-		in.Checkpoint = m.NewCheckpoint()
-	}
-	a := raw.New(m.Device().CInt())
-	defer a.Free()
-	_, lg, err := m.Forward(a, in, nil)
-	if err != nil {
-		in.Checkpoint.Free()
-		return nil, fmt.Errorf("hf: log-probs: %w", err)
-	}
-	return in.Checkpoint.Attach(hf.CaptionScores(a, lg, P, T, tokens, temperature, withEntropy))
+	return in, T
 }
 
 // Save writes the weights to path as safetensors, in float32, under their Hugging Face names,

@@ -17,7 +17,8 @@ type Batch struct {
 	// prompt: only there do <|image_pad|> tokens take image features (a caption that happens to
 	// hold the token reads its embedding, as in generation). 0: every position.
 	Prompt int
-	Last   bool // the logits of the last position only (as Batch.Last)
+	Last   bool    // the logits of the last position only (as hf.Batch.Last)
+	Logits hf.Span // the logits of these positions only (as hf.Batch.Logits)
 	// Checkpoint, when set, runs the layers under activation checkpointing (as hf.Batch's).
 	Checkpoint *hf.Checkpoint
 }
@@ -25,7 +26,8 @@ type Batch struct {
 // forward runs the language model on a batch whose <|image_pad|> tokens take, in order, the rows
 // of images [M, D] (nil: no image in the batch; the token embeddings are then used as they are).
 // With a cache, the batch's keys and values are appended to it. It returns, as LM.forward, the
-// output of each layer (hidden[0] the input embeddings) and the logits [B, T, V] in float32.
+// output of each layer (hidden[0] the input embeddings) and the logits [B, T, V] in float32 (of
+// the positions in.Last or in.Logits ask for when they do).
 func (m *Model) forward(a *raw.Arena, in Batch, images raw.Tensor, cache *hf.KVCache) (hidden []raw.Tensor, logits raw.Tensor, err error) {
 	lm := m.lm
 	c := lm.Config()
@@ -87,7 +89,7 @@ func (m *Model) forward(a *raw.Arena, in Batch, images raw.Tensor, cache *hf.KVC
 			}
 		}
 	}
-	return lm.Stack(a, x, cos, sin, lm.Mask(a, keys, T), cache, in.Last, in.Checkpoint)
+	return lm.Stack(a, x, cos, sin, lm.Mask(a, keys, T), cache, hf.Batch{Last: in.Last, Logits: in.Logits}.Heads(int(T)), in.Checkpoint)
 }
 
 // rotary returns cos and sin [B, 1, T, Dh] of the M-RoPE positions: frequency i (of Dh/2) turns

@@ -2,6 +2,7 @@ package qwenvl
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/sugarme/gotch"
@@ -24,6 +25,17 @@ type Model struct {
 // original one (model.layers.*, visual.*) that transformers writes, and its in-memory one
 // (model.language_model.*, model.visual.*).
 func Load(dir string, dev gotch.Device, kind raw.Kind) (*Model, error) {
+	return load(dir, dev, kind, nil)
+}
+
+// LoadSharingVision is Load with the vision tower of from instead of the folder's: one copy of a
+// frozen tower serves two models (the policy and its KL reference). The tower stays from's: close
+// this model before from. The two configs must agree on the tower.
+func LoadSharingVision(dir string, dev gotch.Device, kind raw.Kind, from *Model) (*Model, error) {
+	return load(dir, dev, kind, from)
+}
+
+func load(dir string, dev gotch.Device, kind raw.Kind, from *Model) (*Model, error) {
 	cfg, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -42,6 +54,14 @@ func Load(dir string, dev gotch.Device, kind raw.Kind) (*Model, error) {
 	if err := lm.Load(text); err != nil {
 		m.Close()
 		return nil, err
+	}
+	if from != nil {
+		if !reflect.DeepEqual(from.cfg.Vision, cfg.Vision) || from.vision.kind != kind {
+			m.Close()
+			return nil, fmt.Errorf("hf: %s: its vision tower differs from the one to share (config or dtype)", dir)
+		}
+		m.vision = from.vision
+		return m, nil
 	}
 	if err := m.vision.load(vis, cfg.Vision, lm.Arena(), kind); err != nil {
 		m.Close()
@@ -71,6 +91,16 @@ func splitWeights(ws *hf.Weights) (text, vis *hf.Weights, err error) {
 		dst[n] = name
 	}
 	return ws.View(textNames), ws.View(visNames), nil
+}
+
+// Tensors returns every weight by its name as loaded (the language model's under model.* and
+// lm_head.weight, the vision tower's under visual.*), in a new map.
+func (m *Model) Tensors() map[string]raw.Tensor {
+	all := m.lm.Tensors()
+	for n, t := range m.vision.named {
+		all[n] = t
+	}
+	return all
 }
 
 // Config returns the model's config.

@@ -216,6 +216,30 @@ func qwenVLCheckForward(t *testing.T, kind raw.Kind, tol float64) {
 	}
 	check("image_embeds", images)
 	check("logits", logits)
+	qwenVLCheckSpan(t, f, a, m, Batch{IDs: ids, Pos: pos, Mask: mask}, images, tol)
+}
+
+// qwenVLCheckSpan checks that the head over the last 3 positions only (Batch.Logits, as LogProbs
+// asks for the caption's positions) gives transformers' logits at those positions, [B, 3, V].
+func qwenVLCheckSpan(t *testing.T, f *hftest.Fixture, a *raw.Arena, m *Model, in Batch, images raw.Tensor, tol float64) {
+	t.Helper()
+	all, shape := f.Values(t, a, "logits") // [B, S, V]
+	B, S, V := int(shape[0]), int(shape[1]), int(shape[2])
+	in.Logits = hf.Span{From: S - 3, Len: 3}
+	_, part, err := m.forward(a, in, images, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sh := a.Shape(part); len(sh) != 3 || sh[0] != int64(B) || sh[1] != 3 || sh[2] != int64(V) {
+		t.Fatalf("logits of span %+v: shape %v, want [%d 3 %d]", in.Logits, sh, B, V)
+	}
+	want := make([]float32, 0, B*3*V)
+	for b := range B {
+		want = append(want, all[(b*S+S-3)*V:(b*S+S)*V]...)
+	}
+	if worst, scale := qwenVLCompare(t, a, part, want); worst > tol*math.Max(1, scale) {
+		t.Errorf("logits of span %+v: max |Go - transformers| = %.3g (values up to %.3g)", in.Logits, worst, scale)
+	}
 }
 
 // Step 3: greedy generation with the key/value cache gives transformers' generate() tokens.

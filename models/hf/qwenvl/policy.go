@@ -32,6 +32,17 @@ type Policy struct {
 // maxLen tokens each, for square images of side size; trainable says whether the language
 // model's weights train. The end tokens are config.json's eos_token_id.
 func NewPolicy(dir string, dev gotch.Device, kind raw.Kind, prompt string, size, maxLen int, trainable bool) (*Policy, error) {
+	return newPolicy(dir, dev, kind, prompt, size, maxLen, trainable, nil)
+}
+
+// NewFrozenSharingVision loads dir as NewPolicy does, frozen, with the vision tower of from
+// (whose tower is frozen too: it never trains here): the KL reference of a run then holds one
+// copy of the tower, not two. Close it before from.
+func NewFrozenSharingVision(dir string, dev gotch.Device, kind raw.Kind, prompt string, size, maxLen int, from *Policy) (*Policy, error) {
+	return newPolicy(dir, dev, kind, prompt, size, maxLen, false, from.Model)
+}
+
+func newPolicy(dir string, dev gotch.Device, kind raw.Kind, prompt string, size, maxLen int, trainable bool, share *Model) (*Policy, error) {
 	if maxLen < 1 || size < 1 {
 		return nil, fmt.Errorf("hf: a Qwen2.5-VL policy needs a positive caption length and image size")
 	}
@@ -46,7 +57,7 @@ func NewPolicy(dir string, dev gotch.Device, kind raw.Kind, prompt string, size,
 	if _, err := proc.ExpandPrompt(prompt, [][3]int{{1, 2, 2}}); err != nil {
 		return nil, fmt.Errorf("hf: the policy's prompt must hold exactly one %s: %w", imagePad, err)
 	}
-	m, err := Load(dir, dev, kind)
+	m, err := load(dir, dev, kind, share)
 	if err != nil {
 		return nil, err
 	}

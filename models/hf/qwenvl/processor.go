@@ -121,6 +121,37 @@ func parseImageProcessor(pc *hf.PreprocessorConfig) (*ImageProcessor, error) {
 	return p, nil
 }
 
+// DefaultTokens is the number of image tokens (after the merge) of DefaultSide: 256, the lower end
+// of the token budget Qwen2.5-VL's model card suggests (min_pixels = 256*28*28).
+const DefaultTokens = 256
+
+// DefaultSide is the side of the square images a policy is given when the run names none: the
+// processor keeps an image's own size (within [MinPixels, MaxPixels]) and has none of its own, so
+// this is the side of DefaultTokens image tokens, 16 x Patch x Merge pixels (448 for Qwen2.5-VL's
+// patch 14 and merge 2), as SmartResize brings a square of that side within the pixel bounds of
+// preprocessor_config.json (a square stays a square).
+func (p *ImageProcessor) DefaultSide() int {
+	side := int(math.Sqrt(DefaultTokens)) * p.Patch * p.Merge
+	if !p.Resize {
+		return side
+	}
+	if h, _, err := p.SmartResize(side, side); err == nil {
+		return h
+	}
+	return side
+}
+
+// Tokens is the number of image tokens (after the merge) of a w x h image.
+func (p *ImageProcessor) Tokens(w, h int) (int, error) {
+	if p.Resize {
+		var err error
+		if h, w, err = p.SmartResize(h, w); err != nil {
+			return 0, err
+		}
+	}
+	return (h / p.Patch) * (w / p.Patch) / (p.Merge * p.Merge), nil
+}
+
 // SmartResize is transformers' smart_resize: the height and width the processor resizes an
 // h x w image to.
 func (p *ImageProcessor) SmartResize(h, w int) (nh, nw int, err error) {

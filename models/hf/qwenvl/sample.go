@@ -70,7 +70,8 @@ func (p *Policy) LogProbs(imgs []images.Planar, G int, tokens [][]int, temperatu
 	for _, c := range tokens {
 		T = max(T, len(c))
 	}
-	in := Batch{IDs: make([][]int, N), Mask: make([][]int, N), Prompt: P}
+	// The head runs over the positions that predict the caption only (T of P+T).
+	in := Batch{IDs: make([][]int, N), Mask: make([][]int, N), Prompt: P, Logits: hf.ScoredSpan(P, T)}
 	for ax := range in.Pos {
 		in.Pos[ax] = make([][]int, N)
 	}
@@ -105,5 +106,5 @@ func (p *Policy) LogProbs(imgs []images.Planar, G int, tokens [][]int, temperatu
 		in.Checkpoint.Free()
 		return nil, fmt.Errorf("hf: log-probs: %w", err)
 	}
-	return in.Checkpoint.Attach(hf.CaptionScores(a, lg, P, T, tokens, temperature, withEntropy))
+	return in.Checkpoint.Attach(hf.CaptionScores(a, lg, T, tokens, temperature, withEntropy))
 }
