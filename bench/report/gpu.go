@@ -11,6 +11,8 @@ package main
 //	run/NAME/metrics.jsonl       the training runs (sft, grpo-np1, grpo-np2, and the CPU twins *-cpu)
 //	bench/settings.json          scripts/gpu/bench.sh's settings (warm-up steps, device, wide size)
 //	bench/SIZE-go-N/metrics.jsonl, bench/SIZE-torch-N.jsonl   the Go and PyTorch-twin GRPO runs
+//	bench3b/                     the 3B benchmark of scripts/gpu/checks/grpo3b.sh (gpu3b.go)
+//	checks/NAME.json             the results of the other registered checks (gpuchecks.go)
 //
 // The JSON keeps the layout of the reports in bench/gpu/, so `report gpu --from FILE` renders
 // those again.
@@ -37,6 +39,8 @@ type GPUReport struct {
 	Build     json.RawMessage `json:"build"`    // gotch-prep.json as gotch-prep.py wrote it
 	Training  *GPUTraining    `json:"training"`
 	Bench     *GPUBench       `json:"bench,omitempty"`
+	Bench3B   *Bench3B        `json:"bench_3b,omitempty"`
+	Checks    []CheckResult   `json:"checks,omitempty"`
 }
 
 // GPUStep is one step of run.sh: pass, fail, timeout or skip.
@@ -139,5 +143,7 @@ func buildGPU(work, mode string, seconds float64, m GPUMachine) *GPUReport {
 	if st, err := os.Stat(filepath.Join(work, "bench")); err == nil && st.IsDir() {
 		r.Bench = benchGPU(filepath.Join(work, "bench"), filepath.Join(runDir, "sft"), m.GPU)
 	}
+	r.Bench3B = bench3B(filepath.Join(work, "bench3b"))
+	r.Checks = readChecks(filepath.Join(work, "checks"))
 	return r
 }

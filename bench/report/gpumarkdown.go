@@ -25,6 +25,10 @@ func gpuMarkdown(r *GPUReport) string {
 	if bn := r.Bench; bn != nil && (bn.Sizes.World != nil || bn.Sizes.Wide != nil) {
 		L = append(L, gpuBenchMarkdown(bn)...)
 	}
+	if b := r.Bench3B; b != nil {
+		L = append(L, bench3BMarkdown(b)...)
+	}
+	L = append(L, checksMarkdown(r.Checks)...)
 	return strings.Join(L, "\n") + "\n"
 }
 

@@ -10,6 +10,9 @@
 #                   NVML are loaded at run time), so its evidence does not wait for the libtorch build
 #   report          bench/report, prebuilt here (pure Go, static): `report gpu` writes the run's
 #                   gpu-report.json and gpu-report.md, even when the build on the host failed
+#   nccl.test       the nccl package's tests, prebuilt here like gpucheck (go test wants the vet
+#                   tool, which the trimmed toolchain leaves out): scripts/gpu/checks/nccl-shard.sh
+#                   runs its TestRealReduceScatterAllGather on the host's NCCL
 #   kit.json        what is inside, its inputs and sizes
 #
 # Nothing in it depends on this machine beyond x86-64 Linux. The archives are remade only when their
@@ -66,13 +69,14 @@ fi
 GOWORK=off CGO_ENABLED=1 go build -trimpath -o "$kit/gpucheck" ./cmd/gpucheck
 # report is pure Go: built without cgo it is static and runs on any x86-64 Linux.
 GOWORK=off CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$kit/report" ./bench/report
+GOWORK=off CGO_ENABLED=1 go test -c -trimpath -o "$kit/nccl.test" ./nccl
 
 size() { stat -c %s "$1"; }
-total=$(($(size "$kit/go.tar.xz") + $(size "$kit/vendor.tar.xz") + $(size "$kit/gpucheck") + $(size "$kit/report")))
+total=$(($(size "$kit/go.tar.xz") + $(size "$kit/vendor.tar.xz") + $(size "$kit/gpucheck") + $(size "$kit/report") + $(size "$kit/nccl.test")))
 cat >"$kit/kit.json.tmp" <<JSON
 {"go": "$gover", "gotch": "$(sed -n 's/.*github.com\/sugarme\/gotch \(v[^ ]*\).*/\1/p' go.mod)",
  "inputs": "$inputs", "made": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
- "bytes": {"go.tar.xz": $(size "$kit/go.tar.xz"), "vendor.tar.xz": $(size "$kit/vendor.tar.xz"), "gpucheck": $(size "$kit/gpucheck"), "report": $(size "$kit/report"), "total": $total}}
+ "bytes": {"go.tar.xz": $(size "$kit/go.tar.xz"), "vendor.tar.xz": $(size "$kit/vendor.tar.xz"), "gpucheck": $(size "$kit/gpucheck"), "report": $(size "$kit/report"), "nccl.test": $(size "$kit/nccl.test"), "total": $total}}
 JSON
 mv "$kit/kit.json.tmp" "$kit/kit.json"
 [ "$total" -le $((limit_mib << 20)) ] || die "the kit is $((total >> 20)) MiB, over its $limit_mib MiB limit"

@@ -16,17 +16,22 @@
 #   3. train: SFT on the GPU, Unified-GRPO with launch -np 2 on the one GPU (CPU ring) and -np 1
 #      through NCCL; the first steps again on the CPU with the same seed, to compare
 #   4. bench: GRPO step time, Go against the PyTorch twin (bench/torch/grpo.py) on the same GPU and
-#      weights, at the world size and at a wide size (scripts/gpu/bench.sh)
+#      weights, at the world size and at a wide size (scripts/gpu/bench.sh), one round each (ROUNDS)
 #   5. the checks other parts register in scripts/gpu/checks/*.sh: each runs from the repository
-#      root with GPU_RUN_BIN (the built binaries) and GPU_RUN_OUT (where its one result file goes),
-#      and exits 0 (passed), 77 (skipped: a prerequisite is missing here) or anything else (failed)
+#      root with GPU_RUN_BIN (the built binaries, and the kit's nccl.test), GPU_RUN_WORK (the scratch
+#      folder), GPU_RUN_MODE (gpu or rehearse), GPU_RUN_CHECKS (where its result JSON goes, see
+#      scripts/gpu/check-result.py: the report carries it) and GPU_RUN_OUT (where a file that must
+#      come back goes: at most 8 come back in all), and exits 0 (passed), 77 (skipped: a
+#      prerequisite is missing here) or anything else (failed). A line "# gpu-run: order=N
+#      limit=S" in a check sets its place (ascending; 50 without) and its time limit (90 s without).
 # and writes at most 8 files to $OUT (runs/gpu/ when OUT is unset): gpu-report.json, gpu-report.md
 # (both by the kit's prebuilt bench/report: `report gpu`), gpu-run.log, the training and device
 # plots, and what registered checks return.
 #
-# Environment: OUT, GPU_RUN_BUDGET (seconds for the whole run, default 470; 900 to rehearse), GPU_RUN_WORK (scratch
-# folder, default /tmp/unigrpo-gpu-run), LIBTORCH (a libtorch folder instead of PyTorch's),
-# GPU_RUN_STEPS (steps to run, default "check build train bench extra").
+# Environment: OUT, GPU_RUN_BUDGET (seconds for the whole run, default 560, to fit one 10-minute
+# call; 900 to rehearse), GPU_RUN_WORK (scratch folder, default /tmp/unigrpo-gpu-run), LIBTORCH (a
+# libtorch folder instead of PyTorch's), GPU_RUN_STEPS (steps to run, default "check build train
+# bench extra"), GPU_RUN_CHECKS_ONLY (names of the registered checks to run, default all).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -39,7 +44,7 @@ case "${1:-}" in
   --rehearse) mode=rehearse ;;
   *) usage_error "usage: scripts/gpu/run.sh [--rehearse]" ;;
 esac
-budget=${GPU_RUN_BUDGET:-470}
+budget=${GPU_RUN_BUDGET:-560}
 [ $mode = rehearse ] && budget=${GPU_RUN_BUDGET:-900} # two cores compile for minutes
 want_whole GPU_RUN_BUDGET "$budget"
 if [ -z "${OUT:-}" ]; then OUT=$root/runs/gpu; [ $mode = rehearse ] && OUT=$root/runs/gpu-rehearse; fi
@@ -49,7 +54,7 @@ work=${GPU_RUN_WORK:-/tmp/unigrpo-gpu-run}
 todo=" ${GPU_RUN_STEPS:-check build train bench extra} "
 kit=$root/.gpukit
 rm -rf "$work"
-mkdir -p "$work"/{run,logs}
+mkdir -p "$work"/{run,logs,checks}
 steps=$work/steps.jsonl
 : >"$steps"
 exec > >(tee "$OUT/gpu-run.log") 2>&1
@@ -117,7 +122,7 @@ if [ $mode = rehearse ]; then
 fi
 jobs=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc) # nproc heeds OMP_NUM_THREADS, which make sets to 1
 find_gpu_libs
-export GPU_RUN_MODE=$mode GPU_RUN_WORK=$work work OUT root mode kit jobs
+export GPU_RUN_MODE=$mode GPU_RUN_WORK=$work GPU_RUN_CHECKS=$work/checks work OUT root mode kit jobs
 say "mode $mode, $jobs cores, budget ${budget}s, out $OUT"
 
 # --- 1. gpucheck ----------------------------------------------------------------------------------
@@ -187,6 +192,9 @@ build() {
   (cd "$work/src" && go build -p "$jobs" -o "$work/bin/" ./cmd/trainer ./cmd/launch ./bench/rewardenv)
   echo "built trainer, launch and rewardenv in $(( $(date +%s) - s ))s"
   cp "$kit/gpucheck" "$work/bin/" 2>/dev/null || true
+  # the nccl package's tests, prebuilt in the kit (the trimmed toolchain has no vet, which go test
+  # wants), for scripts/gpu/checks/nccl-shard.sh; that check says so when it is missing
+  cp "$kit/nccl.test" "$work/bin/" 2>/dev/null || echo "no $kit/nccl.test: remake the kit (make gpu-kit)"
 }
 build_cap=300; [ $mode = rehearse ] && build_cap=600
 if wants build; then step build $build_cap build; fi
@@ -229,6 +237,7 @@ elif wants train; then skip train "no binaries (the build failed)"; fi
 # The twin needs a Python with torch: python3 on the GPU host; in a rehearsal Debian's
 # /usr/bin/python3 when python3-torch is installed (make bench installs it), at toy sizes.
 export PYTHON=python3
+export ROUNDS=${ROUNDS:-1} # one round of each size: the budget of one call holds the registered checks too
 if [ $mode = rehearse ]; then
   export PYTHON=/usr/bin/python3 WARMUP=1 STEPS=2 WIDE_DIM=64 WIDE_LAYERS=2
 fi
@@ -241,11 +250,22 @@ elif ! "$PYTHON" -c 'import torch' 2>/dev/null; then skip bench "$PYTHON has no 
 else step bench 150 bench; fi
 
 # --- 5. registered checks -------------------------------------------------------------------------
-if wants extra; then
+# check_list prints "ORDER LIMIT PATH" for each registered check, in the order they run.
+check_list() {
+  local c order limit
   for c in scripts/gpu/checks/*.sh; do
     [ -e "$c" ] || continue
-    n=$(basename "$c" .sh)
-    step "extra-$n" 90 env GPU_RUN_BIN="$work/bin" GPU_RUN_OUT="$OUT" "$c"
+    if [ -n "${GPU_RUN_CHECKS_ONLY:-}" ] && [[ " $GPU_RUN_CHECKS_ONLY " != *" $(basename "$c" .sh) "* ]]; then continue; fi
+    order=$(sed -n 's/^# gpu-run:.*order=\([0-9][0-9]*\).*/\1/p' "$c" | head -1)
+    limit=$(sed -n 's/^# gpu-run:.*limit=\([0-9][0-9]*\).*/\1/p' "$c" | head -1)
+    echo "${order:-50} ${limit:-90} $c"
+  done | sort -k1,1n -k3,3
+}
+if wants extra; then
+  mapfile -t registered < <(check_list)
+  for line in "${registered[@]}"; do
+    read -r _ limit c <<<"$line"
+    step "extra-$(basename "$c" .sh)" "$limit" env GPU_RUN_BIN="$work/bin" GPU_RUN_OUT="$OUT" "$c" </dev/null
   done
 fi
 
