@@ -49,14 +49,14 @@ func Train(cfg GRPOConfig, task Task, resume bool, d *Dist, obs Observer) error 
 		config = task.Config
 	}
 	spec := loopSpec{what: "train", dir: cfg.Out, config: config, resumeAt: -1, kind: "grpo", seed: cfg.Seed,
-		every: cfg.intervals(), monitor: cfg.MonitorInterval, evalSeed: cfg.EvalSeed, reward: task.Reward,
+		every: cfg.intervals(), monitor: cfg.MonitorInterval, evalSeed: cfg.ValSeed, reward: task.Reward,
 		judge: task.Judge, step: g.step, baseline: true}
 	if resume {
 		spec.resumeAt = at.step
 	}
 	heldErr := error(nil)
 	if cfg.EvalScenes > 0 {
-		spec.held, heldErr = task.Source.HeldOut(cfg.EvalSeed, cfg.EvalScenes)
+		spec.held, heldErr = task.Source.HeldOut(cfg.ValSeed, cfg.EvalScenes)
 	}
 	lp, err := openLoop(spec, d, g.l, obs)
 	if err != nil {

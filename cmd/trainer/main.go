@@ -38,6 +38,7 @@ var commands = []struct {
 	{"sft", "supervised baseline on partial captions", runSFT},
 	{"plan", "the memory plan of a run from a Hugging Face model's config: per rank, against the device's memory", runPlan},
 	{"eval", "Unified-Bench: caption, regenerate, compare under every embedder", runEval},
+	{"seeds", "the benchmarks of several training seeds: mean and spread over the seeds", runSeeds},
 	{"unibench", "Unified-Bench on image files: source images against regenerated ones", runUnibench},
 	{"serve-reward", "serve the world's reward to `train --reward-url` (the reward protocol)", runServeReward},
 	{"generate", "continue a prompt with a Hugging Face language model", runGenerate},

@@ -19,6 +19,7 @@ func addRunFlags(fs *pflag.FlagSet, c *trainer.RunConfig, steps string) {
 	fs.Uint64Var(&c.Seed, "seed", c.Seed, "seed of every random stream of the run")
 	fs.IntVar(&c.EvalEvery, "eval-every", c.EvalEvery, "held-out evaluation every N steps (0: only at the end)")
 	fs.IntVar(&c.EvalScenes, "eval-scenes", c.EvalScenes, "held-out images per evaluation (0: no evaluation)")
+	fs.Uint64Var(&c.ValSeed, "val-seed", c.ValSeed, "seed of the validation images evaluated on during training (the world's validation split; never the benchmark's seed)")
 	fs.IntVar(&c.CkptEvery, "ckpt-every", c.CkptEvery, "checkpoint every N steps (0: only at the end)")
 	fs.IntVar(&c.Keep, "keep", c.Keep, "checkpoints to keep")
 	fs.IntVar(&c.LogEvery, "log-every", c.LogEvery, "flush metrics and print a line every N steps (0: only at the end)")

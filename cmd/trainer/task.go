@@ -26,7 +26,7 @@ var (
 	_ trainer.Source           = task.Source{}
 	_ trainer.Source           = (*images.Folder)(nil)
 	_ trainer.Supervised       = task.Partial{}
-	_ eval.Judge               = task.Judge{}
+	_ eval.ItemJudge           = task.Judge{}
 )
 
 // loadPolicy opens a captioner checkpoint on dev with the parts o says train.
@@ -133,9 +133,10 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool) (trainer.Task, 
 	return trainer.Task{Source: src, Reward: rw, Judge: task.Judge{}, Load: load, About: about}, nil
 }
 
-// evalTask wires Unified-Bench of checkpoints: the world's held-out scenes or a folder's held-out
-// split fitted to the first checkpoint's input, the world's reward and judge.
-func evalTask(imgs string, held float64, ckpts []eval.Checkpoint, dev gotch.Device) (eval.Task, error) {
+// evalTask wires Unified-Bench of checkpoints: the world's held-out scenes (the benchmark's
+// split, or the validation's) or a folder's held-out split fitted to the first checkpoint's
+// input, the world's reward and judge.
+func evalTask(imgs string, held float64, ckpts []eval.Checkpoint, benchmark bool, dev gotch.Device) (eval.Task, error) {
 	size, err := inputSize(ckpts[0].Path)
 	if err != nil {
 		return eval.Task{}, fmt.Errorf("--ckpt %s: %w", ckpts[0].Path, err)
@@ -143,6 +144,10 @@ func evalTask(imgs string, held float64, ckpts []eval.Checkpoint, dev gotch.Devi
 	src, _, err := source(imgs, held, size, false)
 	if err != nil {
 		return eval.Task{}, err
+	}
+	if ws, ok := src.(task.Source); ok {
+		ws.Benchmark = benchmark
+		src = ws
 	}
 	name := "world"
 	if imgs != "" {

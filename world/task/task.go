@@ -18,10 +18,33 @@ import (
 	"github.com/unigrpo/unigrpo/world/embed"
 )
 
-// Source serves the world's scenes: training scenes keyed by (seed, Scene, step, index) and
-// held-out scenes by (seed, Eval, 0, index), so the two never meet.
+// Source serves the world's scenes: training scenes keyed by (seed, Scene, step, index) from the
+// training split of the descriptions (world.SplitOf), held-out scenes keyed by (seed, Eval, 0,
+// index) from the validation split, or from the benchmark split when Benchmark is set. The three
+// never share a description, whatever the seeds.
 type Source struct {
 	World world.Config
+	// Benchmark makes HeldOut serve the benchmark's scenes (trainer eval) instead of the
+	// validation's (evaluation during training).
+	Benchmark bool
+}
+
+// HeldOutSplit is the split HeldOut draws from.
+func (s Source) HeldOutSplit() world.Split {
+	if s.Benchmark {
+		return world.Benchmark
+	}
+	return world.Validation
+}
+
+// Scene returns the training scene of global index i of a step, without rendering it.
+func (s Source) Scene(seed uint64, step, i int) world.Scene {
+	return s.World.SampleIn(stream.RNG(seed, stream.Scene, step, i), world.Train)
+}
+
+// HeldOutScene returns held-out scene i of the seed, without rendering it.
+func (s Source) HeldOutScene(seed uint64, i int) world.Scene {
+	return s.World.SampleIn(stream.RNG(seed, stream.Eval, 0, i), s.HeldOutSplit())
 }
 
 // Images renders the scenes of global indices [lo, hi) of a training step.
@@ -35,19 +58,20 @@ func (s Source) Scenes(seed uint64, step, lo, hi int) ([]world.Scene, []world.Im
 	scenes := make([]world.Scene, hi-lo)
 	imgs := make([]world.Image, hi-lo)
 	for i := range scenes {
-		scenes[i] = s.World.Sample(stream.RNG(seed, stream.Scene, step, lo+i))
+		scenes[i] = s.Scene(seed, step, lo+i)
 		imgs[i] = s.World.Render(scenes[i])
 	}
 	return scenes, imgs
 }
 
-// HeldOut returns n evaluation scenes: their images, the scenes as labels and their full
-// descriptions (the oracle captions) as references. The same for every run with the same seed.
+// HeldOut returns n evaluation scenes of the held-out split (validation, or the benchmark's):
+// their images, the scenes as labels and their full descriptions (the oracle captions) as
+// references. The same for every run with the same seed and split.
 func (s Source) HeldOut(seed uint64, n int) (*images.Set, error) {
 	set := &images.Set{}
 	vocab := world.NewVocab()
 	for i := range n {
-		sc := s.World.Sample(stream.RNG(seed, stream.Eval, 0, i))
+		sc := s.HeldOutScene(seed, i)
 		set.Names = append(set.Names, fmt.Sprintf("scene%04d", i))
 		set.Images = append(set.Images, s.World.Render(sc))
 		set.Labels = append(set.Labels, sc)
