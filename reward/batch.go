@@ -8,7 +8,7 @@ import (
 )
 
 // BatchEmbedder is an Embedder that embeds many images in few passes (the Hugging Face encoders
-// of models/hf/vit: all the images of a step in as few forward passes as their batch allows).
+// of models/hf/vit, up to their batch a forward pass).
 // Its features equal Embed's, image by image, up to float rounding.
 type BatchEmbedder interface {
 	Embedder
@@ -36,27 +36,33 @@ func EmbedAll(e Embedder, ims []images.Planar) ([][]float32, error) {
 }
 
 // Score scores reconstructions against their sources under the embedders es, as Compare: row r
-// of recs belongs to source r/G. Under each embedder the B sources and the B*G reconstructions
-// are embedded in one EmbedAll call, so each source is embedded once per call and reused for its
-// G reconstructions, and a batched encoder sees all the step's images at once. It returns each
-// row's mean similarity over the embedders and each embedder's similarity [N][K].
+// of recs belongs to source r/G. Under each embedder each source is embedded once, in one
+// EmbedAll call with its G reconstructions: a batched encoder runs a step's images in B passes
+// of 1+G images instead of B*G+B passes of one. A pass holds one source's group and nothing else
+// so that its shape, and with it every float of the features, does not depend on how a step's
+// images are split over ranks (a matrix product's rounding may depend on its number of rows:
+// 1 and 2 ranks must give the same rewards). It returns each row's mean similarity over the
+// embedders and each embedder's similarity [N][K].
 func Score(es []Embedder, src []images.Planar, G int, recs []images.Planar) (reward []float64, parts [][]float64, err error) {
 	if G < 1 || len(recs) != len(src)*G {
 		return nil, nil, fmt.Errorf("reward: %d reconstructions for %d images x G=%d", len(recs), len(src), G)
 	}
-	all := append(append(make([]images.Planar, 0, len(src)+len(recs)), src...), recs...)
 	parts = make([][]float64, len(recs))
 	for i := range parts {
 		parts[i] = make([]float64, len(es))
 	}
-	for k, e := range es {
-		embs, err := EmbedAll(e, all)
-		if err != nil {
-			return nil, nil, err
-		}
-		srcEmb, recEmb := embs[:len(src)], embs[len(src):]
-		for i := range recs {
-			parts[i][k] = vec.Cosine(srcEmb[i/G], recEmb[i])
+	group := make([]images.Planar, 1+G)
+	for b := range src {
+		group[0] = src[b]
+		copy(group[1:], recs[b*G:(b+1)*G])
+		for k, e := range es {
+			embs, err := EmbedAll(e, group)
+			if err != nil {
+				return nil, nil, err
+			}
+			for g := range G {
+				parts[b*G+g][k] = vec.Cosine(embs[0], embs[1+g])
+			}
 		}
 	}
 	reward = make([]float64, len(recs))
