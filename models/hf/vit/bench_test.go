@@ -17,8 +17,8 @@ import (
 )
 
 // BenchmarkRewardEmbed measures the reward's image embedder, images/s, batched (all the images
-// in one forward pass, as reward.Score hands them over) against one image a pass (the path of
-// the reward before batching), on a CLIP ViT-B/32 of random weights (the shape of
+// in one forward pass), in passes of 9 (group9: a source and its G = 8 reconstructions, the
+// passes reward.Score makes) and one image a pass (the path of the reward before batching), on a CLIP ViT-B/32 of random weights (the shape of
 // openai/clip-vit-base-patch32's vision tower and projection: 88 M parameters, float32) with
 // CLIP's processor, on images of 256 px (resized and cropped to 224). Settings (environment):
 // UNIGRPO_BENCH_DEVICE (cpu or cuda; default cpu), UNIGRPO_BENCH_IMAGES (images per iteration,
@@ -54,7 +54,7 @@ func BenchmarkRewardEmbed(b *testing.B) {
 		for _, side := range []struct {
 			name  string
 			batch int
-		}{{"batched", max(n, DefaultMaxBatch)}, {"one-image", 1}} {
+		}{{"batched", max(n, DefaultMaxBatch)}, {"group9", 9}, {"one-image", 1}} {
 			b.Run(side.name, func(b *testing.B) {
 				if err := v.SetMaxBatch(side.batch); err != nil {
 					b.Fatal(err)
