@@ -3,8 +3,11 @@ package main
 import (
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/hf/vit"
@@ -74,10 +77,14 @@ func TestServeRewardWithHFEncoders(t *testing.T) {
 		}
 	}
 	ck := tinyCheckpoint(t)
-	for _, bad := range [][]string{{"--reward-device", "tpu"}, {"--reward-batch", "-1"}} {
+	bads := [][]string{{"--reward-device", "tpu"}, {"--reward-batch", "-1"}}
+	if !gotch.CUDA.IsAvailable() {
+		bads = append(bads, []string{"--reward-device", "cuda"})
+	}
+	for _, bad := range bads {
 		args := append([]string{"train", "--init", ck, "--out", t.TempDir(), "--steps", "1", "--reward", names}, bad...)
-		if got, code := runProgram(t, args...); code != 2 {
-			t.Errorf("train %v: exit %d, want 2\n%s", bad, code, got)
+		if got, code := runProgram(t, args...); code != 2 || !strings.Contains(got, "--reward-") {
+			t.Errorf("train %v: exit %d, want 2 and an error naming the flag\n%s", bad, code, got)
 		}
 	}
 }
