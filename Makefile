@@ -25,7 +25,7 @@ test: setup
 
 # The packages that need no libtorch build and test without setup.
 test-pure:
-	GOWORK=off $(GO) test -count=1 ./launch/... ./collective/... ./nccl/... ./plots/... ./monitor/... ./images/...
+	GOWORK=off $(GO) test -count=1 ./launch/... ./collective/... ./nccl/... ./plots/... ./monitor/... ./images/... ./internal/tfevent/...
 
 # make demo UMM=2 runs the unified model (UMM-2) instead of the captioner (UMM-1).
 demo: build

@@ -100,7 +100,9 @@ func newFlags(name, synopsis string) *pflag.FlagSet {
 	return fs
 }
 
+// parse parses args, then sets the flags that --config's file names and args do not.
 func parse(fs *pflag.FlagSet, args []string) error {
+	addConfigFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return err
@@ -108,7 +110,7 @@ func parse(fs *pflag.FlagSet, args []string) error {
 		return usageError{err}
 	}
 	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+		return usagef("unexpected argument %q%s", fs.Arg(0), optionalValueHint(fs, args))
 	}
-	return nil
+	return applyConfig(fs)
 }

@@ -38,6 +38,7 @@ func runSFT(args []string) error {
 	fs.IntVar(&c.Model.Layers, "layers", c.Model.Layers, "transformer blocks of the language model")
 	fs.IntVar(&c.Model.Heads, "heads", c.Model.Heads, "attention heads of the language model (must divide --dim)")
 	place := placementFlags(fs, "libtorch threads per process (1 is fastest for this small model)")
+	tb := tensorboardFlag(fs)
 	u := unifiedSFT{DrawFull: unified.DefaultData().DrawFull, EmptyDraw: unified.DefaultData().EmptyDraw,
 		Guidance: unified.DefaultOptions().Guidance, MaxLen: unified.DefaultOptions().MaxLen, Model: unified.TinyShape()}
 	stage := fs.String("unified", "", "train the unified model (UMM-2, Janus layout) instead of the captioner: vq (its image tokenizer, from scratch) or model (caption, answer and draw, from --init)")
@@ -72,7 +73,20 @@ func runSFT(args []string) error {
 		return err
 	}
 	defer cleanup()
-	return trainer.SFT(c.SFTConfig, task, d, progress.New(os.Stdout, c.LogEvery, "loss", "grad_norm", "eval_object_recall"))
+	if d.Rank() == 0 {
+		if err := writeRunConfig(fs, c.Out); err != nil {
+			return err
+		}
+	}
+	obs, closeTB, err := withTensorBoard(progress.New(os.Stdout, c.LogEvery, "loss", "grad_norm", "eval_object_recall"), tensorboardDir(*tb, c.Out), d.Rank())
+	if err != nil {
+		return err
+	}
+	err = trainer.SFT(c.SFTConfig, task, d, obs)
+	if cerr := closeTB(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // sftTask wires supervised training on the world's partial captions; c's model shape is

@@ -51,6 +51,7 @@ func runTrain(args []string) error {
 	fs.BoolVar(&c.ActivationCheckpointing, "activation-checkpointing", c.ActivationCheckpointing, "with a Hugging Face or unified model: recompute each decoder layer's activations in the update's backward instead of keeping them (one more forward of the layers; the peak holds one layer's activations and each layer's input)")
 	place := placementFlags(fs, "libtorch threads per process (1 is fastest for this small model)")
 	pc := planCheckFlags(fs)
+	tb := tensorboardFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -99,7 +100,19 @@ func runTrain(args []string) error {
 	if cl, ok := task.Reward.(interface{ Close() }); ok {
 		defer cl.Close()
 	}
-	obs := progress.New(os.Stdout, c.LogEvery, "reward_mean", "length_mean", "kl", "eval_reward")
+	if *resume == "" && d.Rank() == 0 {
+		if err := writeRunConfig(fs, c.Out); err != nil {
+			return err
+		}
+	}
+	obs, closeTB, err := withTensorBoard(progress.New(os.Stdout, c.LogEvery, "reward_mean", "length_mean", "kl", "eval_reward"), tensorboardDir(*tb, c.Out), d.Rank())
+	if err != nil {
+		return err
+	}
 	task.Config = c
-	return pl.ExplainOOM(trainer.Train(c.GRPOConfig, task, *resume != "", d, obs))
+	err = pl.ExplainOOM(trainer.Train(c.GRPOConfig, task, *resume != "", d, obs))
+	if cerr := closeTB(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -8,7 +8,11 @@
 #   4. memory: resident memory per rank over a long GRPO run (small batch)
 #   5. language model: a Qwen2-0.5B-shaped model, Go (models/hf) against a PyTorch twin, prefill and
 #      decode tokens/s and resident memory, float32 and bfloat16 (scripts/bench/lm.sh)
-#   6. reward encoder: a CLIP-B/32's images/s batched against one image a pass (scripts/bench/reward.sh)
+#   6. micro-batches: peak memory of GRPO with --micro-batch 0, 8, 2 (scripts/bench/microbatch.sh)
+#   7. ZeRO-1: a Qwen2-0.5B-shaped policy on 2 ranks, replicated, sharded and sharded with
+#      checkpointing and micro-batches: peak memory against the plan, step time
+#      (scripts/bench/zero.sh; 24 layers lean alone, then all three at 12 layers)
+#   8. reward encoder: a CLIP-B/32's images/s batched against one image a pass (scripts/bench/reward.sh)
 # and writes report.md, summary.json and PNG charts into the run folder (bench/report).
 #
 # Settings (environment): RUN=folder (default runs/bench-DATE), INIT=checkpoint or run folder to
@@ -159,6 +163,10 @@ logged memory bin/launch -np 2 bin/trainer train --init "$init" --out "$run/memo
   --batch 2 --group 4 --eval-every 0 --eval-scenes 4 --ckpt-every 0 --keep 1 --plot-every 0 --check-every 0 \
   --monitor-interval 1 --log-every 10
 phase "language model: Go vs PyTorch twin, float32 and bfloat16, then GRPO with it (RUN/lm.md)"; logged lm scripts/bench/lm.sh "$run"
+phase "micro-batches: peak memory by --micro-batch (RUN/microbatch.md)"; logged microbatch scripts/bench/microbatch.sh "$run"
+phase "ZeRO-1: 0.5B shape on 2 ranks (RUN/zero-L24.md, RUN/zero-L12.md)"
+ZERO_LAYERS=24 ZERO_CONFIGS=lean logged zero-L24 scripts/bench/zero.sh "$run"
+ZERO_LAYERS=12 ZERO_STEPS=3 logged zero-L12 scripts/bench/zero.sh "$run"
 phase "reward encoder: CLIP-B/32 batched vs one image a pass (RUN/reward.md)"; logged reward scripts/bench/reward.sh "$run"
 
 # --- report --------------------------------------------------------------------------------------
