@@ -9,6 +9,7 @@ import (
 	"github.com/unigrpo/unigrpo/eval"
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/models/captioner"
+	"github.com/unigrpo/unigrpo/models/hf/vit"
 	"github.com/unigrpo/unigrpo/reward"
 	"github.com/unigrpo/unigrpo/trainer"
 	"github.com/unigrpo/unigrpo/world"
@@ -65,12 +66,12 @@ func source(path string, heldOut float64, size int, skipBad bool) (trainer.Sourc
 }
 
 // rewardFor is the reward service at url, or the world's renderer and the embedders named in
-// names run in this process.
-func rewardFor(url, names string, timeout time.Duration, hidden bool) (reward.Reward, error) {
+// names run in this process, its Hugging Face encoders as enc says.
+func rewardFor(url, names string, timeout time.Duration, hidden bool, enc vit.EmbedderOptions) (reward.Reward, error) {
 	if url != "" {
 		return reward.Dial(url, reward.ClientOptions{Deadline: timeout, SendHidden: hidden})
 	}
-	r, err := task.NewReward(world.DefaultConfig(), names)
+	r, err := task.NewRewardWith(world.DefaultConfig(), names, enc)
 	if err != nil {
 		return nil, usagef("--reward %s: %v", names, err)
 	}
@@ -78,7 +79,7 @@ func rewardFor(url, names string, timeout time.Duration, hidden bool) (reward.Re
 }
 
 // grpoTask wires a GRPO run.
-func grpoTask(c trainConfig, timeout time.Duration, hidden bool) (trainer.Task, error) {
+func grpoTask(c trainConfig, timeout time.Duration, hidden bool, enc vit.EmbedderOptions) (trainer.Task, error) {
 	if isUnified(c.Init) {
 		return unifiedGRPOTask(c)
 	}
@@ -126,7 +127,7 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool) (trainer.Task, 
 	if c.Images != "" && fitted != "" {
 		about += fmt.Sprintf(", fitted to %d px (%s)", size, fitted)
 	}
-	rw, err := rewardFor(c.RewardURL, c.Reward, timeout, hidden)
+	rw, err := rewardFor(c.RewardURL, c.Reward, timeout, hidden, enc)
 	if err != nil {
 		return trainer.Task{}, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/unigrpo/unigrpo/internal/progress"
@@ -11,6 +12,8 @@ import (
 )
 
 func runTrain(args []string) error {
+	runtime.LockOSThread() // the reward's Hugging Face encoders are built here, on libtorch
+	defer runtime.UnlockOSThread()
 	c := defaultTrainConfig()
 	fs := newFlags("train", "--init CKPT --out DIR [flags]  |  --resume DIR [--steps N]")
 	resume := fs.String("resume", "", "continue the run in this folder from its newest checkpoint (its config.json is used)")
@@ -35,6 +38,7 @@ func runTrain(args []string) error {
 	fs.Float64Var(&c.ImagesHeld, "images-held-out", c.ImagesHeld, "share of --images held out of training, by a hash of each file name (evaluated every --eval-every steps)")
 	fs.BoolVar(&c.SkipBad, "skip-bad-images", c.SkipBad, "skip an unreadable --images file (counted in metrics as images_skipped) instead of stopping")
 	fs.StringVar(&c.RewardURL, "reward-url", c.RewardURL, "use the reward service at this address (http://HOST:PORT or unix:///PATH; see trainer serve-reward) instead of the in-process world reward; --reward is then the service's choice")
+	rewardDeviceFlags(fs, &c.RewardDevice, &c.RewardBatch, "default: the rank's --device")
 	timeout := fs.Duration("reward-timeout", 2*time.Minute, "deadline of each call to the reward service, retries included")
 	hidden := fs.Bool("reward-hidden", false, "send each caption's last hidden state to the reward service (for a decoder conditioned on it, UMM-1 in the paper)")
 	fs.StringVar(&c.Prompt, "prompt", "Describe this image in detail.", "with a Hugging Face model as --init: the prompt every caption continues (a Qwen2.5-VL model sees the image before it; a language model only the text)")
@@ -85,7 +89,11 @@ func runTrain(args []string) error {
 	if err != nil {
 		return err // before any weight is loaded
 	}
-	task, err := grpoTask(c, *timeout, *hidden)
+	enc, err := rewardEncoders(c, d)
+	if err != nil {
+		return err
+	}
+	task, err := grpoTask(c, *timeout, *hidden, enc)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,10 @@ type trainConfig struct {
 	Images     string  `json:"images,omitempty"`          // folder or manifest of source images instead of the world's scenes
 	ImagesHeld float64 `json:"images_held_out,omitempty"` // share of --images kept out of training (by a hash of each name)
 	SkipBad    bool    `json:"skip_bad_images,omitempty"` // skip (and count) unreadable --images files instead of stopping
+	// Where the reward's Hugging Face encoders run: RewardDevice ("" for the rank's device) with
+	// RewardBatch images a forward pass (0: vit.DefaultMaxBatch).
+	RewardDevice string `json:"reward_device,omitempty"`
+	RewardBatch  int    `json:"reward_batch,omitempty"`
 	// For a Hugging Face language model as the policy (--init DIR of a llama or qwen2 folder):
 	Prompt string `json:"prompt,omitempty"` // the text-only prompt every caption continues
 	Chat   bool   `json:"chat,omitempty"`   // wrap Prompt in the family's chat format
@@ -47,6 +51,8 @@ func (c trainConfig) validate(worldSize int) error {
 		err = fmt.Errorf("--images-held-out %v: must be in [0, 1)", c.ImagesHeld)
 	case c.Images != "" && !exists(c.Images):
 		err = fmt.Errorf("--images %s: no such folder or manifest", c.Images)
+	case checkRewardDevice(c.RewardDevice, c.RewardBatch) != nil:
+		err = checkRewardDevice(c.RewardDevice, c.RewardBatch)
 	case c.Joint && !(c.DrawTemperature > 0):
 		err = fmt.Errorf("--joint needs --draw-temperature > 0: the policy gradient of the drawn image codes needs them sampled, not greedy")
 	}

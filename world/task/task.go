@@ -114,24 +114,25 @@ type Reward struct {
 }
 
 // NewReward builds the reward with the embedders named in names: the world's ("conv,colour,edge";
-// "" or "all" for every one) and Hugging Face vision encoders given as NAME=DIR or hf:DIR (CLIP,
-// DINOv2 or SigLIP folders, run in float32 on the CPU; their features are L2-normalised, not
-// centred on the world's scenes as the world's are). Close frees the encoders.
+// "" or "all" for every one) and Hugging Face vision encoders given as NAME=DIR (named NAME) or
+// hf:DIR (named for its family: clip, dinov2, siglip): CLIP, DINOv2 or SigLIP folders, run in
+// float32 on the CPU; their features are L2-normalised, not centred on the world's scenes as the
+// world's are. Close frees the encoders.
 func NewReward(w world.Config, names string) (*Reward, error) {
+	return NewRewardWith(w, names, vit.EmbedderOptions{})
+}
+
+// NewRewardWith is NewReward with the Hugging Face encoders on o.Device, o.MaxBatch images a
+// forward pass; each step's images are embedded in batches (reward.Score). Their libtorch calls
+// belong on one goroutine locked to its OS thread: build, use and close the reward there.
+func NewRewardWith(w world.Config, names string, o vit.EmbedderOptions) (*Reward, error) {
 	dec, err := world.NewDecoder(w)
 	if err != nil {
 		return nil, err
 	}
-	if names == "" || names == "all" {
-		names = strings.Join(embed.Names(), ",")
-	}
 	r := &Reward{dec: dec, vocab: world.NewVocab()}
-	for _, item := range strings.Split(names, ",") {
-		item = strings.TrimSpace(item)
-		name, dir, isHF := strings.Cut(item, "=")
-		if !isHF && strings.HasPrefix(item, "hf:") {
-			dir, isHF = strings.TrimPrefix(item, "hf:"), true
-		}
+	for _, item := range rewardItems(names) {
+		name, dir, isHF := encoderItem(item)
 		if !isHF {
 			e, err := embed.New(w, item)
 			if err != nil {
@@ -141,7 +142,7 @@ func NewReward(w world.Config, names string) (*Reward, error) {
 			r.es = append(r.es, e)
 			continue
 		}
-		v, err := vit.LoadEmbedder(dir)
+		v, err := vit.LoadEmbedderWith(dir, o)
 		if err != nil {
 			r.Close()
 			return nil, fmt.Errorf("embedder %s: %w", item, err)
@@ -149,16 +150,48 @@ func NewReward(w world.Config, names string) (*Reward, error) {
 		r.vits = append(r.vits, v)
 		var e reward.Embedder = vit.Planar{V: v}
 		if name != "" {
-			e = renamed{e, name}
+			e = renamed{e.(reward.BatchEmbedder), name}
 		}
 		r.es = append(r.es, e)
 	}
 	return r, nil
 }
 
+// HasEncoders reports whether names (NewReward's) lists a Hugging Face encoder, which runs on
+// libtorch.
+func HasEncoders(names string) bool {
+	for _, item := range rewardItems(names) {
+		if _, _, isHF := encoderItem(item); isHF {
+			return true
+		}
+	}
+	return false
+}
+
+// rewardItems splits NewReward's names into items; "" and "all" are every world embedder.
+func rewardItems(names string) []string {
+	if names == "" || names == "all" {
+		names = strings.Join(embed.Names(), ",")
+	}
+	items := strings.Split(names, ",")
+	for i, it := range items {
+		items[i] = strings.TrimSpace(it)
+	}
+	return items
+}
+
+// encoderItem reads an item naming a Hugging Face encoder: hf:DIR (no name of its own: the
+// family's is used) or NAME=DIR.
+func encoderItem(item string) (name, dir string, isHF bool) {
+	if d, ok := strings.CutPrefix(item, "hf:"); ok {
+		return "", d, true
+	}
+	return strings.Cut(item, "=")
+}
+
 // renamed gives an embedder the name the user chose for it.
 type renamed struct {
-	reward.Embedder
+	reward.BatchEmbedder
 	name string
 }
 
@@ -196,8 +229,7 @@ func (r *Reward) Rewards(src []images.Planar, G int, captions []string, keys []s
 	if err != nil {
 		return nil, nil, err
 	}
-	rewards, parts := r.Compare(src, G, recs)
-	return rewards, parts, nil
+	return reward.Score(r.es, src, G, recs)
 }
 
 // Compare scores reconstructions against their sources under the reward's embedders

@@ -29,6 +29,8 @@ type Model struct {
 	head     *poolingHead  // SigLIP's attention-pooling head
 
 	names map[string]bool // every tensor of the folder this model reads or accepts
+
+	maxBatch int // most images per forward pass of the embedders (SetMaxBatch)
 }
 
 // poolingHead is SigLIP's multi-head attention pooling: a learned probe attends over the tokens
@@ -62,7 +64,7 @@ func Load(dir string, dev gotch.Device, kind raw.Kind) (*Model, error) {
 		return nil, err
 	}
 	defer ws.Close()
-	v := &Model{cfg: cfg, pre: pre, dev: dev, kind: kind, w: raw.New(dev.CInt()), names: map[string]bool{}}
+	v := &Model{cfg: cfg, pre: pre, dev: dev, kind: kind, w: raw.New(dev.CInt()), names: map[string]bool{}, maxBatch: DefaultMaxBatch}
 	v.enc = hf.Encoder{Kind: kind, Cfg: hf.EncoderConfig{D: cfg.D, H: cfg.H, Patch: cfg.Patch, Grid: cfg.Grid(), Eps: cfg.Eps, Act: cfg.Act}}
 	if err := v.load(ws, dir); err != nil {
 		v.Close()
