@@ -138,14 +138,31 @@ func EncodeImage(im images.Planar) (Image, error) {
 	return Image{F32: base64.StdEncoding.EncodeToString(raw), C: im.C, H: im.H, W: im.W}, nil
 }
 
-// DecodeImage reads an image off the wire; a path is read from disk and fitted to size x size
-// (size 0 refuses paths: a service reachable from other machines should not read files for them).
+// DecodeImage reads an image off the wire within images.DefaultMaxPixels (DecodeImageWithin).
 func DecodeImage(w Image, size int) (images.Planar, error) {
+	return DecodeImageWithin(w, size, images.DefaultMaxPixels)
+}
+
+// DecodeImageWithin reads an image off the wire; a path is read from disk and fitted to size x
+// size (size 0 refuses paths: a service reachable from other machines should not read files for
+// them). An image of more than maxPixels pixels (0: images.DefaultMaxPixels) is refused from its
+// header, before its pixels take memory.
+func DecodeImageWithin(w Image, size, maxPixels int) (images.Planar, error) {
+	if maxPixels <= 0 {
+		maxPixels = images.DefaultMaxPixels
+	}
 	switch {
 	case w.PNG != "" && w.F32 == "" && w.Path == "":
 		data, err := base64.StdEncoding.DecodeString(w.PNG)
 		if err != nil {
 			return images.Planar{}, fmt.Errorf("png: %v", err)
+		}
+		cfg, err := png.DecodeConfig(bytes.NewReader(data))
+		if err != nil {
+			return images.Planar{}, fmt.Errorf("png: %v", err)
+		}
+		if err := images.CheckPixels("the png", cfg.Width, cfg.Height, maxPixels); err != nil {
+			return images.Planar{}, err
 		}
 		img, err := png.Decode(bytes.NewReader(data))
 		if err != nil {
@@ -173,7 +190,7 @@ func DecodeImage(w Image, size int) (images.Planar, error) {
 		if size <= 0 {
 			return images.Planar{}, fmt.Errorf("path %s: this service does not read files (start it with --allow-paths)", w.Path)
 		}
-		sq, err := images.Load(w.Path, size)
+		sq, err := images.LoadWithin(w.Path, size, maxPixels)
 		if err != nil {
 			return images.Planar{}, err
 		}

@@ -29,6 +29,9 @@ type ServerOptions struct {
 	// images given by path (the default: a service reachable from other machines should not read
 	// files for them).
 	Size int
+	// MaxPixels is the most pixels of one source image (0: images.DefaultMaxPixels); a larger
+	// one is answered 400 from its header, before it is decoded.
+	MaxPixels int
 	// Logf, when set, receives a line per failed request.
 	Logf func(format string, args ...any)
 }
@@ -89,7 +92,7 @@ func (s *Server) rewards(w http.ResponseWriter, r *http.Request) {
 	}
 	src := make([]images.Planar, len(req.Images))
 	for i, im := range req.Images {
-		if src[i], err = DecodeImage(im, s.opt.Size); err != nil {
+		if src[i], err = DecodeImageWithin(im, s.opt.Size, s.opt.MaxPixels); err != nil {
 			fail(http.StatusBadRequest, "image %d: %v", i, err)
 			return
 		}

@@ -52,11 +52,12 @@ func inputSize(path string) (int, error) {
 }
 
 // source is the world's scenes, or the files of a folder or manifest fitted to size x size.
-func source(path string, heldOut float64, size int, skipBad bool) (trainer.Source, string, error) {
+// Files over maxPixels pixels are refused (0: images.DefaultMaxPixels).
+func source(path string, heldOut float64, size int, skipBad bool, maxPixels int) (trainer.Source, string, error) {
 	if path == "" {
 		return task.Source{World: world.DefaultConfig()}, "world scenes", nil
 	}
-	f, err := images.OpenFolder(path, heldOut, size, skipBad)
+	f, err := images.OpenFolder(path, heldOut, size, skipBad, maxPixels)
 	if err != nil {
 		return nil, "", fmt.Errorf("--images: %w", err)
 	}
@@ -119,7 +120,7 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool) (trainer.Task, 
 			return trainer.Task{}, fmt.Errorf("--init: %w", err)
 		}
 	}
-	src, about, err := source(c.Images, c.ImagesHeld, size, c.SkipBad)
+	src, about, err := source(c.Images, c.ImagesHeld, size, c.SkipBad, c.MaxPixels)
 	if err != nil {
 		return trainer.Task{}, err
 	}
@@ -135,12 +136,12 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool) (trainer.Task, 
 
 // evalTask wires Unified-Bench of checkpoints: the world's held-out scenes or a folder's held-out
 // split fitted to the first checkpoint's input, the world's reward and judge.
-func evalTask(imgs string, held float64, ckpts []eval.Checkpoint, dev gotch.Device) (eval.Task, error) {
+func evalTask(imgs string, held float64, maxPixels int, ckpts []eval.Checkpoint, dev gotch.Device) (eval.Task, error) {
 	size, err := inputSize(ckpts[0].Path)
 	if err != nil {
 		return eval.Task{}, fmt.Errorf("--ckpt %s: %w", ckpts[0].Path, err)
 	}
-	src, _, err := source(imgs, held, size, false)
+	src, _, err := source(imgs, held, size, false, maxPixels)
 	if err != nil {
 		return eval.Task{}, err
 	}

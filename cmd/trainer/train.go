@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/progress"
 	"github.com/unigrpo/unigrpo/launch"
 	"github.com/unigrpo/unigrpo/trainer"
@@ -33,7 +34,8 @@ func runTrain(args []string) error {
 	fs.BoolVar(&c.TrainVision, "train-vision", c.TrainVision, "train the vision encoder too (the paper keeps it frozen)")
 	fs.StringVar(&c.Images, "images", "", "train on these source images instead of the world's scenes: a folder of PNG/JPEG/WebP files or a JSONL manifest ({\"image\": path})")
 	fs.Float64Var(&c.ImagesHeld, "images-held-out", c.ImagesHeld, "share of --images held out of training, by a hash of each file name (evaluated every --eval-every steps)")
-	fs.BoolVar(&c.SkipBad, "skip-bad-images", c.SkipBad, "skip an unreadable --images file (counted in metrics as images_skipped) instead of stopping")
+	fs.BoolVar(&c.SkipBad, "skip-bad-images", c.SkipBad, "skip an unreadable --images file, or one over --max-image-pixels (counted in metrics as images_skipped), instead of stopping")
+	fs.IntVar(&c.MaxPixels, "max-image-pixels", images.DefaultMaxPixels, "refuse an --images file whose header claims more pixels than this (read before decoding: a small file may claim gigapixels)")
 	fs.StringVar(&c.RewardURL, "reward-url", c.RewardURL, "use the reward service at this address (http://HOST:PORT or unix:///PATH; see trainer serve-reward) instead of the in-process world reward; --reward is then the service's choice")
 	timeout := fs.Duration("reward-timeout", 2*time.Minute, "deadline of each call to the reward service, retries included")
 	hidden := fs.Bool("reward-hidden", false, "send each caption's last hidden state to the reward service (for a decoder conditioned on it, UMM-1 in the paper)")

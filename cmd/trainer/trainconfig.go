@@ -17,6 +17,7 @@ type trainConfig struct {
 	Images     string  `json:"images,omitempty"`          // folder or manifest of source images instead of the world's scenes
 	ImagesHeld float64 `json:"images_held_out,omitempty"` // share of --images kept out of training (by a hash of each name)
 	SkipBad    bool    `json:"skip_bad_images,omitempty"` // skip (and count) unreadable --images files instead of stopping
+	MaxPixels  int     `json:"max_image_pixels,omitempty"` // pixel budget of one --images file (0: images.DefaultMaxPixels)
 	// For a Hugging Face language model as the policy (--init DIR of a llama or qwen2 folder):
 	Prompt string `json:"prompt,omitempty"` // the text-only prompt every caption continues
 	Chat   bool   `json:"chat,omitempty"`   // wrap Prompt in the family's chat format
