@@ -98,6 +98,12 @@ func (r *Request) check(maxBatch int) error {
 	return nil
 }
 
+// RewardBound bounds the rewards and parts a client accepts: each is a cosine similarity (or a
+// mean of them), which lies in [-1, 1]; the bound leaves room for float32 rounding. A service
+// answering outside it computes something else, and its numbers would overflow the step's
+// statistics (a reward of 1e160 turns reward_std into NaN), so the run stops naming the service.
+const RewardBound = 1.001
+
 // check reports what is wrong with an answer to a request of n captions.
 func (r *Response) check(n int) error {
 	if r.Protocol != Protocol {
@@ -107,11 +113,16 @@ func (r *Response) check(n int) error {
 		return fmt.Errorf("the service answered %d rewards and %d parts for %d captions", len(r.Rewards), len(r.Parts), n)
 	}
 	for i, v := range r.Rewards {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("the service answered reward %v for caption %d", v, i)
+		if !(math.Abs(v) <= RewardBound) { // NaN fails too
+			return fmt.Errorf("the service answered reward %v for caption %d, outside [-%v, %v]: a reward is a mean of cosine similarities", v, i, RewardBound, RewardBound)
 		}
 		if len(r.Parts[i]) != len(r.Embedders) {
 			return fmt.Errorf("the service answered %d parts for caption %d but names %d embedders", len(r.Parts[i]), i, len(r.Embedders))
+		}
+		for k, p := range r.Parts[i] {
+			if !(math.Abs(p) <= RewardBound) {
+				return fmt.Errorf("the service answered part %v (embedder %s) for caption %d, outside [-%v, %v]: a part is a cosine similarity", p, r.Embedders[k], i, RewardBound, RewardBound)
+			}
 		}
 	}
 	return nil
