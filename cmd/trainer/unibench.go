@@ -104,7 +104,7 @@ func fileEmbedders(list string, kind raw.Kind) ([]eval.ImageEmbedder, func(), er
 			out = append(out, embed.Square{Embedder: e, Side: wc.Size})
 			continue
 		}
-		v, err := vit.Load(dir, gotch.CPU, kind)
+		v, err := vit.LoadForImages(dir, gotch.CPU, kind)
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("unibench: --embedder %s: %w", item, err)

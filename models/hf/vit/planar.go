@@ -11,7 +11,7 @@ import (
 
 // LoadEmbedder loads a vision encoder folder as the reward's embedders run it: float32 on the
 // CPU. Close the Model when done.
-func LoadEmbedder(dir string) (*Model, error) { return Load(dir, gotch.CPU, raw.Float32) }
+func LoadEmbedder(dir string) (*Model, error) { return LoadForImages(dir, gotch.CPU, raw.Float32) }
 
 // Planar adapts a Model to float images: a reward.Embedder. Its features are L2-normalised but
 // not mean-centred, and it is not safe for concurrent use.
