@@ -185,7 +185,15 @@ func DecodeImageWithin(w Image, size, maxPixels int) (images.Planar, error) {
 		if err != nil {
 			return images.Planar{}, fmt.Errorf("f32: %v", err)
 		}
-		if w.C != 3 || w.H < 1 || w.W < 1 || len(data) != 4*w.C*w.H*w.W {
+		if w.C != 3 || w.H < 1 || w.W < 1 {
+			return images.Planar{}, fmt.Errorf("f32: a %dx%dx%d image (want 3 channels and a positive size)", w.C, w.H, w.W)
+		}
+		// The budget bounds h*w before any product is taken: a product that wraps could
+		// otherwise match a short body.
+		if err := images.CheckPixels("the f32 image", w.W, w.H, maxPixels); err != nil {
+			return images.Planar{}, err
+		}
+		if len(data) != 4*w.C*w.H*w.W {
 			return images.Planar{}, fmt.Errorf("f32: %d bytes for a %dx%dx%d image (want 3 channels, 4 bytes a value)", len(data), w.C, w.H, w.W)
 		}
 		im := images.NewPlanar(w.C, w.H, w.W)
