@@ -45,7 +45,7 @@ func runGenerate(args []string) error {
 	case *maxNew < 1 || *temp < 0:
 		return usagef("generate: --max-new must be positive and --temperature not negative")
 	case modelDir(path) == "":
-		return usagef("generate: --policy %s: not a Hugging Face model folder (no config.json with a model_type)", path)
+		return usagef("generate: --policy: %v", notModelFolder(path))
 	}
 	kind, err := parseDType(*dtype)
 	if err != nil {

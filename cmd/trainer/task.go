@@ -91,6 +91,9 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool) (trainer.Task, 
 	if maxLen == 0 {
 		maxLen = 64
 	}
+	if err := damagedConfig(c.Init); err != nil {
+		return trainer.Task{}, usagef("--init %s: %v", c.Init, err)
+	}
 	if dir, typ := modelType(c.Init); typ == "qwen2_5_vl" {
 		// A vision-language model captions the images themselves: a folder's images are fitted to
 		// --image-size, or by default to the side its processor reads at 256 image tokens.
