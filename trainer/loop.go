@@ -28,6 +28,7 @@ type loopSpec struct {
 	dir      string // the run folder
 	config   any    // written to config.json and recorded in checkpoints
 	resumeAt int    // the step a resumed run goes on from; < 0 starts a new run
+	force    bool   // a new run may start in a non-empty folder, moving its files aside
 	kind     string // the checkpoints' kind: "sft" or "grpo"
 	seed     uint64
 	every    Intervals
@@ -59,8 +60,11 @@ type loop struct {
 
 // openLoop opens the run folder and the device monitor.
 func openLoop(spec loopSpec, d *Dist, l *learner, obs Observer) (*loop, error) {
-	run, err := openRun(spec.dir, d.Rank() == 0, spec.config, spec.resumeAt, obs)
-	if err != nil {
+	run, err := openRun(spec.dir, d.Rank() == 0, spec.config, spec.resumeAt, spec.force, obs)
+	if err := d.agree(err, "opening the run folder"); err != nil {
+		if run != nil {
+			run.close()
+		}
 		return nil, err
 	}
 	dev := l.model.Device()

@@ -48,7 +48,7 @@ func Train(cfg GRPOConfig, task Task, resume bool, d *Dist, obs Observer) error 
 	if task.Config != nil {
 		config = task.Config
 	}
-	spec := loopSpec{what: "train", dir: cfg.Out, config: config, resumeAt: -1, kind: "grpo", seed: cfg.Seed,
+	spec := loopSpec{what: "train", dir: cfg.Out, config: config, resumeAt: -1, force: cfg.Force, kind: "grpo", seed: cfg.Seed,
 		every: cfg.intervals(), monitor: cfg.MonitorInterval, evalSeed: cfg.EvalSeed, reward: task.Reward,
 		judge: task.Judge, step: g.step, baseline: true}
 	if resume {

@@ -7,6 +7,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/internal/progress"
+	"github.com/unigrpo/unigrpo/launch"
 	"github.com/unigrpo/unigrpo/models/captioner"
 	"github.com/unigrpo/unigrpo/models/unified"
 	"github.com/unigrpo/unigrpo/trainer"
@@ -51,6 +52,9 @@ func runSFT(args []string) error {
 	}
 	if c.Out == "" {
 		return usagef("sft: --out is required")
+	}
+	if n := os.Getenv(launch.EnvRestartCount); n != "" && n != "0" {
+		c.Force = true // restarted by launch --max-restarts: SFT starts again, the failed attempt's files moved aside
 	}
 	var task trainer.SFTTask
 	var err error

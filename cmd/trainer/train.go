@@ -54,10 +54,13 @@ func runTrain(args []string) error {
 	}
 	c.LossAgg = trainer.LossAgg(*agg)
 	if *resume == "" && c.Out != "" && os.Getenv(launch.EnvRestartCount) != "" && os.Getenv(launch.EnvRestartCount) != "0" {
-		// Restarted by launch --max-restarts: go on from the run's newest checkpoint if it has one.
+		// Restarted by launch --max-restarts: go on from the run's newest checkpoint if it has one,
+		// else start again over the files of the attempt that failed (moved aside, not deleted).
 		if cks, err := trainer.Checkpoints(c.Out); err == nil && len(cks) > 0 {
 			fmt.Fprintf(os.Stderr, "trainer: restart %s: resuming %s from its newest checkpoint\n", os.Getenv(launch.EnvRestartCount), c.Out)
 			*resume = c.Out
+		} else {
+			c.Force = true
 		}
 	}
 	if *resume != "" {
