@@ -1,6 +1,7 @@
 package images
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/unigrpo/unigrpo/internal/stream"
@@ -100,6 +101,9 @@ func (f *Folder) TakeSkipped() int {
 	return n
 }
 
+// ErrNoHeldOut is HeldOut's error for a folder too small to hold any file out at its share.
+var ErrNoHeldOut = errors.New("no held-out images")
+
 // HeldOut returns the first n images of the held-out split by name (all files when the share
 // is 0), with the manifest's captions when every one has one. The seed is not used: the set is
 // fixed by the files.
@@ -109,7 +113,7 @@ func (f *Folder) HeldOut(_ uint64, n int) (*Set, error) {
 		items = append(append([]Item(nil), f.train...), f.held...)
 	}
 	if len(items) == 0 {
-		return nil, fmt.Errorf("images: no file of %s falls in the held-out share %v", f.Path, f.share)
+		return nil, fmt.Errorf("images: no file of %s falls in the held-out share %v: %w", f.Path, f.share, ErrNoHeldOut)
 	}
 	items = items[:min(n, len(items))]
 	s := &Set{Captions: []string{}}

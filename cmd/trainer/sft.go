@@ -56,6 +56,9 @@ func runSFT(args []string) error {
 	if n := os.Getenv(launch.EnvRestartCount); n != "" && n != "0" {
 		c.Force = true // restarted by launch --max-restarts: SFT starts again, the failed attempt's files moved aside
 	}
+	if *stage == "" && fs.Changed("init") {
+		return usagef("sft: --init is for --unified model (the run of --unified vq it starts from); the captioner's SFT starts from scratch: drop --init")
+	}
 	var task trainer.SFTTask
 	var err error
 	if *stage != "" {
