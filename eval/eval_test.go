@@ -34,7 +34,7 @@ func worldTask(t *testing.T, imgs string) Task {
 			return m, m.Close, nil
 		}}
 	if imgs != "" {
-		f, err := images.OpenFolder(imgs, 0, wc.Size, false)
+		f, err := images.OpenFolder(imgs, 0, wc.Size, false, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

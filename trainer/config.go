@@ -35,6 +35,9 @@ type RunConfig struct {
 	Device      string  `json:"device"`       // cpu, cuda or auto
 	// MonitorInterval is the seconds between device readings (0: no monitor).
 	MonitorInterval float64 `json:"monitor_interval"`
+	// Force lets a new run start in a non-empty Out, moving its files into a subfolder; not
+	// recorded (a resumed run is never new).
+	Force bool `json:"-"`
 }
 
 // intervals are the run's bookkeeping intervals.

@@ -86,7 +86,7 @@ func SFT(cfg SFTConfig, task SFTTask, d *Dist, obs Observer) error {
 	if err := l.syncFromRank0(); err != nil {
 		return err
 	}
-	spec := loopSpec{what: "sft", dir: cfg.Out, config: task.Config, resumeAt: -1, kind: "sft", seed: cfg.Seed,
+	spec := loopSpec{what: "sft", dir: cfg.Out, config: task.Config, resumeAt: -1, force: cfg.Force, kind: "sft", seed: cfg.Seed,
 		every: cfg.intervals(), monitor: cfg.MonitorInterval, evalSeed: cfg.ValSeed, reward: task.Reward, judge: task.Judge}
 	if spec.config == nil {
 		spec.config = cfg

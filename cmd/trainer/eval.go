@@ -10,6 +10,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/eval"
+	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/trainer"
 	"github.com/unigrpo/unigrpo/world"
 )
@@ -29,6 +30,7 @@ func runEval(args []string) error {
 	place := placementFlags(fs, "libtorch threads")
 	imgs := fs.String("images", "", "evaluate on these image files instead of the world's scenes: a folder or JSONL manifest (its held-out split, the first --scenes files; no understanding metrics)")
 	held := fs.Float64("images-held-out", defaultTrainConfig().ImagesHeld, "the held-out share of --images, as in trainer train (0: every file)")
+	maxPixels := fs.Int("max-image-pixels", images.DefaultMaxPixels, "refuse an --images file whose header claims more pixels than this")
 	guidance := fs.Float64("guidance", defaultTrainConfig().Guidance, "unified-model runs: classifier-free guidance scale of their drawings")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -75,7 +77,7 @@ func runEval(args []string) error {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	task, err := chooseEvalTask(list, *imgs, *held, *guidance, sp == world.Benchmark, dev)
+	task, err := chooseEvalTask(list, *imgs, *held, *maxPixels, *guidance, sp == world.Benchmark, dev)
 	if err != nil {
 		return err
 	}
@@ -120,7 +122,7 @@ func evalCheckpoints(ckpts []string) ([]eval.Checkpoint, error) {
 // chooseEvalTask returns the task the checkpoints are benchmarked on: the unified model's for
 // unified-model runs (which take no --images), otherwise the captioner's on the world's scenes
 // (the benchmark's split, or the validation's) or on imgs.
-func chooseEvalTask(list []eval.Checkpoint, imgs string, held, guidance float64, benchmark bool, dev gotch.Device) (eval.Task, error) {
+func chooseEvalTask(list []eval.Checkpoint, imgs string, held float64, maxPixels int, guidance float64, benchmark bool, dev gotch.Device) (eval.Task, error) {
 	var paths []string
 	for _, ck := range list {
 		paths = append(paths, ck.Path)
@@ -135,5 +137,5 @@ func chooseEvalTask(list []eval.Checkpoint, imgs string, held, guidance float64,
 	case isUni:
 		return unifiedEvalTask(dev, guidance, benchmark), nil
 	}
-	return evalTask(imgs, held, list, benchmark, dev)
+	return evalTask(imgs, held, maxPixels, list, benchmark, dev)
 }

@@ -9,7 +9,8 @@ import (
 // addRunFlags declares the flags every training command shares (trainer.RunConfig), with c's
 // values as defaults; steps says what a step is.
 func addRunFlags(fs *pflag.FlagSet, c *trainer.RunConfig, steps string) {
-	fs.StringVar(&c.Out, "out", "", "run folder to write (config.json, metrics.jsonl, plots/, checkpoints/, log.txt)")
+	fs.StringVar(&c.Out, "out", "", "run folder to write (config.json, metrics.jsonl, plots/, checkpoints/, log.txt); it must be empty or new (see --force, --resume)")
+	fs.BoolVar(&c.Force, "force", false, "start a new run in a non-empty --out: its files are moved into a subfolder replaced-TIME, never deleted")
 	fs.IntVar(&c.Steps, "steps", c.Steps, steps)
 	fs.IntVarP(&c.Batch, "batch", "B", c.Batch, "images per step over all ranks")
 	fs.Float64Var(&c.LR, "lr", c.LR, "AdamW (peak) learning rate")

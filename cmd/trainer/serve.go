@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/models/hf/vit"
 	"github.com/unigrpo/unigrpo/reward"
 	"github.com/unigrpo/unigrpo/trainer"
@@ -27,6 +28,7 @@ func runServeReward(args []string) error {
 	rewardDeviceFlags(fs, &device, &batch, "default auto: the first GPU when there is one")
 	maxBatch := fs.Int("max-batch", 4096, "most captions per request")
 	allowPaths := fs.Bool("allow-paths", false, "accept source images given as file paths (read on this machine: only for a service that is not reachable from others)")
+	maxPixels := fs.Int("max-image-pixels", images.DefaultMaxPixels, "answer 400 to a source image whose header claims more pixels than this (read before decoding)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -58,7 +60,7 @@ func runServeReward(args []string) error {
 	if *allowPaths {
 		size = wc.Size
 	}
-	srv := reward.NewServer(rw, reward.ServerOptions{MaxBatch: *maxBatch, Size: size,
+	srv := reward.NewServer(rw, reward.ServerOptions{MaxBatch: *maxBatch, Size: size, MaxPixels: *maxPixels,
 		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }})
 	fmt.Printf("serving the world reward (%s), protocol %d, on %s\n", strings.Join(rw.Embedders(), ", "), reward.Protocol, ln.Addr())
 	return srv.Serve(ctx, ln)

@@ -53,11 +53,12 @@ func inputSize(path string) (int, error) {
 }
 
 // source is the world's scenes, or the files of a folder or manifest fitted to size x size.
-func source(path string, heldOut float64, size int, skipBad bool) (trainer.Source, string, error) {
+// Files over maxPixels pixels are refused (0: images.DefaultMaxPixels).
+func source(path string, heldOut float64, size int, skipBad bool, maxPixels int) (trainer.Source, string, error) {
 	if path == "" {
 		return task.Source{World: world.DefaultConfig()}, "world scenes", nil
 	}
-	f, err := images.OpenFolder(path, heldOut, size, skipBad)
+	f, err := images.OpenFolder(path, heldOut, size, skipBad, maxPixels)
 	if err != nil {
 		return nil, "", fmt.Errorf("--images: %w", err)
 	}
@@ -91,6 +92,9 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool, enc vit.Embedde
 	if maxLen == 0 {
 		maxLen = 64
 	}
+	if err := damagedConfig(c.Init); err != nil {
+		return trainer.Task{}, usagef("--init %s: %v", c.Init, err)
+	}
 	if dir, typ := modelType(c.Init); typ == "qwen2_5_vl" {
 		// A vision-language model captions the images themselves: a folder's images are fitted to
 		// --image-size, or by default to the side its processor reads at 256 image tokens.
@@ -120,7 +124,7 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool, enc vit.Embedde
 			return trainer.Task{}, fmt.Errorf("--init: %w", err)
 		}
 	}
-	src, about, err := source(c.Images, c.ImagesHeld, size, c.SkipBad)
+	src, about, err := source(c.Images, c.ImagesHeld, size, c.SkipBad, c.MaxPixels)
 	if err != nil {
 		return trainer.Task{}, err
 	}
@@ -137,12 +141,12 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool, enc vit.Embedde
 // evalTask wires Unified-Bench of checkpoints: the world's held-out scenes (the benchmark's
 // split, or the validation's) or a folder's held-out split fitted to the first checkpoint's
 // input, the world's reward and judge.
-func evalTask(imgs string, held float64, ckpts []eval.Checkpoint, benchmark bool, dev gotch.Device) (eval.Task, error) {
+func evalTask(imgs string, held float64, maxPixels int, ckpts []eval.Checkpoint, benchmark bool, dev gotch.Device) (eval.Task, error) {
 	size, err := inputSize(ckpts[0].Path)
 	if err != nil {
 		return eval.Task{}, fmt.Errorf("--ckpt %s: %w", ckpts[0].Path, err)
 	}
-	src, _, err := source(imgs, held, size, false)
+	src, _, err := source(imgs, held, size, false, maxPixels)
 	if err != nil {
 		return eval.Task{}, err
 	}

@@ -77,6 +77,16 @@ func Load(dir string, dev gotch.Device, kind raw.Kind) (*Model, error) {
 	return v, nil
 }
 
+// LoadForImages loads dir as Load does for a model that will embed images (Embed, EmbedPlanar):
+// a folder without preprocessor_config.json, whose resize, crop and normalisation embedding
+// needs, is an error here rather than at the first image.
+func LoadForImages(dir string, dev gotch.Device, kind raw.Kind) (*Model, error) {
+	if _, err := os.Stat(filepath.Join(dir, "preprocessor_config.json")); err != nil {
+		return nil, fmt.Errorf("hf: %s has no readable preprocessor_config.json (%v): an image embedder needs it for its resize, crop and normalisation; copy it from the model's Hugging Face repository", dir, err)
+	}
+	return Load(dir, dev, kind)
+}
+
 // checkProcessor checks that the preprocessor makes images of a side the model reads.
 func (v *Model) checkProcessor() error {
 	if v.pre == nil {

@@ -29,7 +29,7 @@ func LoadEmbedderWith(dir string, o EmbedderOptions) (*Model, error) {
 	if dev == (gotch.Device{}) {
 		dev = gotch.CPU
 	}
-	v, err := Load(dir, dev, raw.Float32)
+	v, err := LoadForImages(dir, dev, raw.Float32)
 	if err != nil {
 		return nil, err
 	}
