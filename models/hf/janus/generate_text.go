@@ -80,7 +80,7 @@ func (m *Model) continueText(prompts [][]int, feats func(a *raw.Arena) (raw.Tens
 		}
 		next[r] = len(p)
 	}
-	dec := m.lm.NewStepper()
+	dec := m.lm.NewStepper(T + s.MaxLen() - 1)
 	defer dec.Close()
 	feed := make([]int, N)
 	first := true
@@ -103,7 +103,11 @@ func (m *Model) continueText(prompts [][]int, feats func(a *raw.Arena) (raw.Tens
 			return nil, fmt.Errorf("hf: janus text step %d: %w", step, err)
 		}
 		first = false
-		if !s.Next(step, dec.Logits, dec.Hidden, c.Text.Vocab, c.Text.D, feed) {
+		active, err := s.Next(step, dec, feed)
+		if err != nil {
+			return nil, err
+		}
+		if !active {
 			break
 		}
 		for r := range N {
