@@ -51,6 +51,23 @@ func (a *Arena) SortDesc(x Tensor) (vals, idx Tensor) {
 	return out[0], out[1]
 }
 
+// SortAsc sorts x along its last dimension, smallest first, stably, and returns the sorted
+// values and their int64 indices.
+func (a *Arena) SortAsc(x Tensor) (vals, idx Tensor) {
+	if !a.ok() {
+		return nil, nil
+	}
+	var out [2]Tensor
+	lib.AtgSortStable(&out[0], x, 1, -1, 0)
+	if err := lastErr("sort"); err != nil {
+		a.err = err
+		return nil, nil
+	}
+	a.Adopt(out[0])
+	a.Adopt(out[1])
+	return out[0], out[1]
+}
+
 // Cumsum returns the running sums of x along dim, computed in kind.
 func (a *Arena) Cumsum(x Tensor, dim int64, kind Kind) Tensor {
 	if !a.ok() {
@@ -176,4 +193,73 @@ func (a *Arena) Arange(n int64) Tensor {
 	lib.AtgArange(a.begin(), cs, int32(Int64), a.device)
 	lib.AtsFree(cs)
 	return a.take("arange")
+}
+
+// In-place forms for the sampler's preallocated buffers (no allocation per step); as inplace.go's,
+// the second handle libtch returns is recorded and freed by the arena.
+
+// Exp_ sets x = exp(x).
+func (a *Arena) Exp_(x Tensor) {
+	if !a.ok() {
+		return
+	}
+	lib.AtgExp_(a.begin(), x)
+	a.take("exp_")
+}
+
+// Cumsum_ sets x to its running sums along dim.
+func (a *Arena) Cumsum_(x Tensor, dim int64) {
+	if !a.ok() {
+		return
+	}
+	lib.AtgCumsum_(a.begin(), x, dim, int32(lib.AtScalarType(x)))
+	a.take("cumsum_")
+}
+
+// DivScalar_ sets x = x / s (a true division).
+func (a *Arena) DivScalar_(x Tensor, s float64) {
+	if !a.ok() {
+		return
+	}
+	cs := lib.AtsFloat(s)
+	lib.AtgDivScalar_(a.begin(), x, cs)
+	lib.AtsFree(cs)
+	a.take("div_(scalar)")
+}
+
+// Fill_ sets every value of x (a view: its base's values) to s.
+func (a *Arena) Fill_(x Tensor, s float64) {
+	if !a.ok() {
+		return
+	}
+	cs := lib.AtsFloat(s)
+	lib.AtgFill_(a.begin(), x, cs)
+	lib.AtsFree(cs)
+	a.take("fill_")
+}
+
+// TopK returns the k largest values of each row of x along its last dimension, largest first,
+// and their int64 indices (equal values in no guaranteed order).
+func (a *Arena) TopK(x Tensor, k int64) (vals, idx Tensor) {
+	if !a.ok() {
+		return nil, nil
+	}
+	var out [2]Tensor
+	lib.AtgTopk(&out[0], x, k, -1, 1, 1)
+	if err := lastErr("topk"); err != nil {
+		a.err = err
+		return nil, nil
+	}
+	a.Adopt(out[0])
+	a.Adopt(out[1])
+	return out[0], out[1]
+}
+
+// Log returns log(x) elementwise.
+func (a *Arena) Log(x Tensor) Tensor {
+	if !a.ok() {
+		return nil
+	}
+	lib.AtgLog(a.begin(), x)
+	return a.take("log")
 }

@@ -14,6 +14,7 @@ import (
 // log-probabilities on the host.
 func drawRows(t *testing.T, d DeviceDraw, logits []float32, N, V int, u []float64, ban int) ([]int, []float64) {
 	t.Helper()
+	defer d.Close()
 	a := raw.New(-1)
 	defer a.Free()
 	tok, lp := d.Draw(a, a.FromFloat32(logits, int64(N), int64(V)), u, ban)

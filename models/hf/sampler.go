@@ -12,7 +12,8 @@ import (
 // checked once, one token picked per row and step on the logits' device (DeviceDraw, with one
 // uniform per unfinished row from the row's generator), and a row ending at an end token
 // (recorded) or at the length limit (truncated). Per step only the N chosen ids and their
-// log-probabilities reach the host; a row's final hidden state is read once, when it ends.
+// log-probabilities reach the host; a row's final hidden state is read once, when it ends. Close
+// frees its buffers.
 type Sampler struct {
 	opt    policy.SampleOptions
 	rngs   []*rand.Rand
@@ -113,6 +114,9 @@ func (s *Sampler) readHidden(a *raw.Arena, d *Stepper, rows []int64) error {
 	}
 	return a.Err()
 }
+
+// Close frees the sampler's buffers on the device (DeviceDraw's).
+func (s *Sampler) Close() { s.draw.Close() }
 
 // MaxLen is the most tokens a row samples: the policy's limit, or opt.MaxLen when lower.
 func (s *Sampler) MaxLen() int { return s.maxLen }

@@ -42,6 +42,7 @@ func (m *Model) GenerateText(prompts [][]int, pixels []float32, o hf.GenerateOpt
 	if err != nil {
 		return nil, err
 	}
+	defer s.Close()
 	var feats func(a *raw.Arena) (raw.Tensor, error)
 	if nImg > 0 {
 		feats = func(a *raw.Arena) (raw.Tensor, error) {

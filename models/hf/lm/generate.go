@@ -46,6 +46,7 @@ func (m *Model) Generate(prompts [][]int, o hf.GenerateOptions) ([][]int, error)
 	if err != nil {
 		return nil, err
 	}
+	defer s.Close()
 	feed := make([]int, B)
 	for step := 0; step < o.MaxNew; step++ {
 		if err := dec.Step(in); err != nil {

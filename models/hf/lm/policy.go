@@ -93,6 +93,7 @@ func (p *TextPolicy) Sample(imgs []images.Planar, G int, opt policy.SampleOption
 	if err != nil {
 		return nil, err
 	}
+	defer s.Close()
 	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
 	m := p.LM
 	P := len(p.Prompt)

@@ -121,6 +121,7 @@ func (m *Model) Generate(prompts []Prompt, o hf.GenerateOptions) ([][]int, error
 	if err != nil {
 		return nil, err
 	}
+	defer s.Close()
 	feed := make([]int, B)
 	for step := 0; step < o.MaxNew; step++ {
 		if err := dec.step(in, images); err != nil {

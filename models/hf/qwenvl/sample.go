@@ -19,6 +19,7 @@ func (p *Policy) Sample(imgs []images.Planar, G int, opt policy.SampleOptions, r
 	if err != nil {
 		return nil, err
 	}
+	defer s.Close()
 	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
 	r, err := p.rows(imgs, 1) // one row per image
 	if err != nil {
