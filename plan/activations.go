@@ -28,7 +28,8 @@ models/hf/decoder_forward.go, norm.go, ops.go, rotary.go, scores.go):
   Not counted: the frozen vision tower's forward (no graph; freed as it goes) and the backward's
   own temporaries (about one layer's worth).
 prefill attention: I H P^2 (2e + 12) for the I images of a rollout batch (the prompt is prefilled
-  once per image, its cache expanded to the image's rows) and the prompt's P = prompt + image tokens, one layer at a
+  once per image, its cache expanded to the image's rows; Janus prefills every row, I = R) and the
+  prompt's P = prompt + image tokens, one layer at a
   time (scores in the dtype and float32, the mask added, softmax, its copy in the dtype).
 KV cache (counted): L x 2 x R x (S-1) x kv_heads x head_dim x e (the caption's last token is
   sampled, never fed), allocated once for its capacity and written in place (models/hf/kvcache.go).

@@ -195,7 +195,7 @@ func phaseRows(in Input, d derived, kv int64) []Row {
 		fmt.Sprintf("%d layers x 2 x %d rows x %d tokens x %d heads x %d x %d B, allocated once and written in place",
 			t.Layers, d.rollout, d.seq-1, t.KV, t.Dh, d.e)},
 		Row{"prefill attention", d.where(true), Rollout, prefill(t, d), Estimate,
-			fmt.Sprintf("one layer's scores of %d rows (one per image) over the %d-token prompt", d.prefill, d.prompt+d.image)},
+			fmt.Sprintf("one layer's scores of %d prefill rows over the %d-token prompt", d.prefill, d.prompt+d.image)},
 		Row{"activations", d.where(true), Update, activations(t, d, in.ActivationCheckpointing), Estimate, activationHow(d, in.ActivationCheckpointing)})
 	if d.onDevice {
 		piece := min(updateChunk, (d.nTrain+d.shard-1)/d.shard)
