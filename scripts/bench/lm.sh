@@ -136,7 +136,9 @@ if [ "$ro" = 1 ]; then
     git archive "$ro_before" | tar -x -C "$before"
     cp bench/lmbench/*.go "$before/bench/lmbench/" # the rollout command, on the earlier library
     # The earlier tree builds with this tree's gotch (go.work's replace, made absolute).
-    sed "s#=> \./#=> $PWD/#" "$(go env GOWORK)" >"$before/go.work"
+    gw=$(go env GOWORK)
+    [ -n "$gw" ] && [ "$gw" != off ] || die "go-before: no go.work here (run make setup, or LM_ROLLOUT_BEFORE= to skip it)"
+    sed "s#=> \./#=> $PWD/#" "$gw" >"$before/go.work"
     (cd "$before" && go build -o "$tools/lmbench-before" ./bench/lmbench) >"$run/logs/lm-before-build.log" 2>&1 ||
       die "the go-before build failed: $run/logs/lm-before-build.log"
     logged lm-rollout-before "$tools/lmbench-before" rollout --side go-before --group "$ro_group" --repeat "$ro_repeat" "${rargs[@]}"
