@@ -23,7 +23,8 @@
 #
 # Rollout section (LM_ROLLOUT=1; 0 skips it): the GRPO rollout of the text policy, LM_ROLLOUT_GROUP=8
 # samples of one LM_PROMPT-token prompt, LM_ROLLOUT_NEW=64 new tokens each (temperature 1, no end
-# token), float32, best of LM_ROLLOUT_REPEAT=1, by: go (this tree: sampling on the device, the
+# token), float32, best of LM_ROLLOUT_REPEAT=1 rollouts in each of LM_ROLLOUT_ROUNDS=2 rounds
+# where the sides take turns (the best round is kept), by: go (this tree: sampling on the device, the
 # preallocated cache, one prefill), go-before (bench/lmbench's rollout command built against the
 # revision LM_ROLLOUT_BEFORE=df5373e, the tree before those; empty skips it) and twin
 # (bench/torch/lmbench.py --rollout: transformers.generate's work, one prefill per row and the
@@ -54,6 +55,7 @@ ro=${LM_ROLLOUT:-1}
 ro_group=${LM_ROLLOUT_GROUP:-8}
 ro_new=${LM_ROLLOUT_NEW:-64}
 ro_repeat=${LM_ROLLOUT_REPEAT:-1}
+ro_rounds=${LM_ROLLOUT_ROUNDS:-2}
 ro_before=${LM_ROLLOUT_BEFORE-df5373e}
 only_ro=${LM_ONLY_ROLLOUT:-0}
 py=$debian_py
@@ -61,7 +63,7 @@ py=$debian_py
 [ "$grpo" = force ] || [[ $grpo =~ ^[01]$ ]] || usage_error "LM_GRPO=$grpo: want 0, 1 or force"
 want_whole ROUNDS "$rounds" LM_LAYERS "$layers" LM_BATCH "$batch" LM_PROMPT "$prompt" LM_NEW "$new" LM_REPEAT "$repeat" \
   LM_BF16_PROMPT "$bf16_prompt" LM_BF16_NEW "$bf16_new" LM_BF16_REPEAT "$bf16_repeat" LM_GRPO_TIMEOUT "$grpo_timeout" \
-  LM_ROLLOUT_GROUP "$ro_group" LM_ROLLOUT_NEW "$ro_new" LM_ROLLOUT_REPEAT "$ro_repeat"
+  LM_ROLLOUT_GROUP "$ro_group" LM_ROLLOUT_NEW "$ro_new" LM_ROLLOUT_REPEAT "$ro_repeat" LM_ROLLOUT_ROUNDS "$ro_rounds"
 [[ $ro =~ ^[01]$ ]] && [[ $only_ro =~ ^[01]$ ]] || usage_error "LM_ROLLOUT=$ro, LM_ONLY_ROLLOUT=$only_ro: want 0 or 1"
 [ "$rounds" -ge 1 ] && [ "$layers" -ge 1 ] && [ "$batch" -ge 1 ] && [ "$prompt" -ge 1 ] && [ "$bf16_prompt" -ge 1 ] &&
   [ "$repeat" -ge 1 ] && [ "$bf16_repeat" -ge 1 ] && [ "$new" -ge 2 ] && [ "$bf16_new" -ge 2 ] ||
@@ -126,11 +128,8 @@ if [ "$ro" = 1 ]; then
   rm -f "$rruns"
   rargs=(--model "$model" --dtype float32 --threads 1 --prompt "$prompt" --new "$ro_new")
   ro_line() { grep '^{' "$run/logs/$1.log" | tail -n 1 >>"$rruns"; }
-  phase "lm rollout: go, G=$ro_group, $ro_new new tokens"
-  logged lm-rollout-go "$tools/lmbench" rollout --side go --group "$ro_group" --repeat "$ro_repeat" "${rargs[@]}"
-  ro_line lm-rollout-go
   if [ -n "$ro_before" ]; then
-    phase "lm rollout: go-before ($ro_before)"
+    phase "lm rollout: build go-before ($ro_before)"
     before=$tools/before
     mkdir -p "$before"
     git archive "$ro_before" | tar -x -C "$before"
@@ -141,12 +140,18 @@ if [ "$ro" = 1 ]; then
     sed "s#=> \./#=> $PWD/#" "$gw" >"$before/go.work"
     (cd "$before" && go build -o "$tools/lmbench-before" ./bench/lmbench) >"$run/logs/lm-before-build.log" 2>&1 ||
       die "the go-before build failed: $run/logs/lm-before-build.log"
-    logged lm-rollout-before "$tools/lmbench-before" rollout --side go-before --group "$ro_group" --repeat "$ro_repeat" "${rargs[@]}"
-    ro_line lm-rollout-before
   fi
-  phase "lm rollout: twin"
-  logged lm-rollout-twin "$py" bench/torch/lmbench.py --rollout "$ro_group" --repeat "$ro_repeat" "${rargs[@]}"
-  ro_line lm-rollout-twin
+  ro_go() { logged "lm-rollout-go-$1" "$tools/lmbench" rollout --side go --group "$ro_group" --repeat "$ro_repeat" "${rargs[@]}"; ro_line "lm-rollout-go-$1"; }
+  ro_before() {
+    [ -n "$ro_before" ] || return 0
+    logged "lm-rollout-before-$1" "$tools/lmbench-before" rollout --side go-before --group "$ro_group" --repeat "$ro_repeat" "${rargs[@]}"
+    ro_line "lm-rollout-before-$1"
+  }
+  ro_twin() { logged "lm-rollout-twin-$1" "$py" bench/torch/lmbench.py --rollout "$ro_group" --repeat "$ro_repeat" "${rargs[@]}"; ro_line "lm-rollout-twin-$1"; }
+  for r in $(seq 1 "$ro_rounds"); do # the sides take turns; the best of the rounds is kept
+    phase "lm rollout round $r/$ro_rounds: go, go-before, twin (G=$ro_group, $ro_new new tokens)"
+    if [ $((r % 2)) = 1 ]; then ro_go "$r"; ro_before "$r"; ro_twin "$r"; else ro_twin "$r"; ro_before "$r"; ro_go "$r"; fi
+  done
   phase "lm rollout: go under a CPU profile (host share)"
   logged lm-rollout-prof "$tools/lmbench" rollout --side go-profiled --group "$ro_group" --repeat 1 "${rargs[@]}" \
     --cpuprofile "$run/lm/rollout.prof"
@@ -164,13 +169,19 @@ for line in open(os.environ["TOP"]).read().splitlines():
         flat[m.group(2)] = float(m.group(1))
 lib = flat.get("runtime.cgocall", 0) + flat.get("runtime._ExternalCode", 0)
 host = round(100 - lib, 2) if flat else None
-twin = next((r["rollout_tok_s"] for r in rows if r["side"] == "twin"), None)
-entries = []
+best = {}
 for r in rows:
-    if r["side"] == "go-profiled":
+    if r["side"] != "go-profiled" and (r["side"] not in best or r["rollout_tok_s"] > best[r["side"]]["rollout_tok_s"]):
+        best[r["side"]] = r
+twin = best["twin"]["rollout_tok_s"] if "twin" in best else None
+entries = []
+for side in ("go", "go-before", "twin"):
+    if side not in best:
         continue
-    e = dict(side=r["side"], rollout_tok_s=r["rollout_tok_s"], batch=r["batch"], new=r["new"], dtype=r["dtype"],
-             machine=os.environ["MACHINE"], prompt=r["prompt"], layers=r["layers"], rollout_s=r["rollout_s"])
+    r = best[side]
+    e = dict(side=side, rollout_tok_s=r["rollout_tok_s"], batch=r["batch"], new=r["new"], dtype=r["dtype"],
+             machine=os.environ["MACHINE"], prompt=r["prompt"], layers=r["layers"],
+             rounds_tok_s=[x["rollout_tok_s"] for x in rows if x["side"] == side])
     if twin and r["side"] != "twin":
         e["ratio_vs_twin"] = r["rollout_tok_s"] / twin
     if r["side"] == "go":
