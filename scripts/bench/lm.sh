@@ -158,7 +158,7 @@ if [ "$ro" = 1 ]; then
   # Samples taken while the thread runs libtorch (one thread: all the tensor work) are those of
   # runtime.cgocall and runtime._ExternalCode; the rest is the host's Go code.
   go tool pprof -top -nodecount=1000000 "$tools/lmbench" "$run/lm/rollout.prof" >"$run/lm/rollout.top" 2>/dev/null
-  machine="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -m)"
+  machine="$(nproc --all) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -m)"
   RRUNS="$rruns" TOP="$run/lm/rollout.top" MACHINE="$machine" OUT="bench/lm/$(date -u +%F)-rollout.json" "$py" - <<'EOF'
 import json, os, re
 rows = [json.loads(l) for l in open(os.environ["RRUNS"]) if l.strip()]
