@@ -24,12 +24,13 @@ type Intervals struct {
 
 // loopSpec is everything a loop needs, given at once by SFT and GRPO.
 type loopSpec struct {
-	what     string // "sft" or "train"
-	dir      string // the run folder
-	config   any    // written to config.json and recorded in checkpoints
-	resumeAt int    // the step a resumed run goes on from; < 0 starts a new run
-	force    bool   // a new run may start in a non-empty folder, moving its files aside
-	kind     string // the checkpoints' kind: "sft" or "grpo"
+	what     string            // "sft" or "train"
+	dir      string            // the run folder
+	config   any               // written to config.json and recorded in checkpoints
+	files    map[string][]byte // more files a new run writes into its folder once it has claimed it
+	resumeAt int               // the step a resumed run goes on from; < 0 starts a new run
+	force    bool              // a new run may start in a non-empty folder, moving its files aside
+	kind     string            // the checkpoints' kind: "sft" or "grpo"
 	seed     uint64
 	every    Intervals
 	monitor  float64 // seconds between device readings (0: none)
@@ -60,7 +61,7 @@ type loop struct {
 
 // openLoop opens the run folder and the device monitor.
 func openLoop(spec loopSpec, d *Dist, l *learner, obs Observer) (*loop, error) {
-	run, err := openRun(spec.dir, d.Rank() == 0, spec.config, spec.resumeAt, spec.force, obs)
+	run, err := openRun(spec.dir, d.Rank() == 0, spec.config, spec.files, spec.resumeAt, spec.force, obs)
 	if err := d.agree(err, "opening the run folder"); err != nil {
 		if run != nil {
 			run.close()

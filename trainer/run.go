@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/unigrpo/unigrpo/internal/atomicfile"
+	"maps"
 
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -41,7 +43,7 @@ type runFolder struct {
 // run: dir must be empty, or with force its files are moved aside (claimNew); config is written
 // to config.json. Otherwise metrics after resumeStep are dropped. Ranks other than 0 touch no
 // file.
-func openRun(dir string, primary bool, config any, resumeStep int, force bool, obs Observer) (_ *runFolder, err error) {
+func openRun(dir string, primary bool, config any, files map[string][]byte, resumeStep int, force bool, obs Observer) (_ *runFolder, err error) {
 	if obs == nil {
 		obs = Quiet{}
 	}
@@ -78,6 +80,11 @@ func openRun(dir string, primary bool, config any, resumeStep int, force bool, o
 		}
 		if err := atomicfile.Write(filepath.Join(dir, "config.json"), append(js, '\n')); err != nil {
 			return nil, err
+		}
+		for _, name := range slices.Sorted(maps.Keys(files)) {
+			if err := atomicfile.Write(filepath.Join(dir, name), files[name]); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if r.log, err = os.OpenFile(filepath.Join(dir, "log.txt"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err != nil {

@@ -38,7 +38,7 @@ func TestForceMovesEarlierFilesAside(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "config.json"), []byte("old\n"), 0o644)
 	os.MkdirAll(filepath.Join(dir, checkpointDir, CheckpointName(100)), 0o755)
-	r, err := openRun(dir, true, map[string]int{"new": 1}, -1, true, nil)
+	r, err := openRun(dir, true, map[string]int{"new": 1}, nil, -1, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,12 +62,12 @@ func TestForceMovesEarlierFilesAside(t *testing.T) {
 // process that is gone is detected as stale and replaced; closing the run releases it.
 func TestRunLock(t *testing.T) {
 	dir := t.TempDir()
-	first, err := openRun(dir, true, map[string]int{}, -1, false, nil)
+	first, err := openRun(dir, true, map[string]int{}, nil, -1, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	host, _ := os.Hostname()
-	_, err = openRun(dir, true, map[string]int{}, 0, false, nil)
+	_, err = openRun(dir, true, map[string]int{}, nil, 0, false, nil)
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) || !strings.Contains(err.Error(), host) {
 		t.Fatalf("a second run on a folder in use: %v; want a refusal naming pid %d on %s", err, os.Getpid(), host)
 	}
@@ -82,7 +82,7 @@ func TestRunLock(t *testing.T) {
 	}
 	js, _ := json.Marshal(runLock{PID: gone.Process.Pid, Host: host, Started: "earlier"})
 	os.WriteFile(filepath.Join(dir, lockFile), js, 0o644)
-	again, err := openRun(dir, true, map[string]int{}, 0, false, nil)
+	again, err := openRun(dir, true, map[string]int{}, nil, 0, false, nil)
 	if err != nil {
 		t.Fatalf("a stale lock (pid %d has exited) was not replaced: %v", gone.Process.Pid, err)
 	}
@@ -90,7 +90,7 @@ func TestRunLock(t *testing.T) {
 
 	js, _ = json.Marshal(runLock{PID: os.Getpid(), Host: host + "-elsewhere", Started: "earlier"})
 	os.WriteFile(filepath.Join(dir, lockFile), js, 0o644)
-	if _, err := openRun(dir, true, map[string]int{}, 0, false, nil); err == nil || !strings.Contains(err.Error(), host+"-elsewhere") {
+	if _, err := openRun(dir, true, map[string]int{}, nil, 0, false, nil); err == nil || !strings.Contains(err.Error(), host+"-elsewhere") {
 		t.Errorf("a lock held on another host: %v; want a refusal naming that host", err)
 	}
 }

@@ -100,6 +100,9 @@ type Task struct {
 	// GRPOConfig with the command's own settings: images, reward, model family); nil records the
 	// GRPOConfig. ReadRunConfig reads it back for --resume.
 	Config any
+	// Files are written into a new run's folder (name to contents) once the run has claimed it,
+	// beside config.json: e.g. the command's flags as a file it can be repeated from.
+	Files map[string][]byte
 }
 
 // Supervised is the data of supervised fine-tuning: images with reference captions.
@@ -120,4 +123,6 @@ type SFTTask struct {
 	// Config is the run's whole configuration as config.json and the checkpoints record it (the
 	// SFTConfig with the task's own settings, such as the model's shape); nil records the SFTConfig.
 	Config any
+	// Files are written into the new run's folder once it is claimed, as Task.Files.
+	Files map[string][]byte
 }

@@ -87,7 +87,7 @@ func SFT(cfg SFTConfig, task SFTTask, d *Dist, obs Observer) error {
 		return err
 	}
 	spec := loopSpec{what: "sft", dir: cfg.Out, config: task.Config, resumeAt: -1, force: cfg.Force, kind: "sft", seed: cfg.Seed,
-		every: cfg.intervals(), monitor: cfg.MonitorInterval, evalSeed: cfg.ValSeed, reward: task.Reward, judge: task.Judge}
+		every: cfg.intervals(), monitor: cfg.MonitorInterval, evalSeed: cfg.ValSeed, reward: task.Reward, judge: task.Judge, files: task.Files}
 	if spec.config == nil {
 		spec.config = cfg
 	}

@@ -52,7 +52,7 @@ func Train(cfg GRPOConfig, task Task, resume bool, d *Dist, obs Observer) error 
 	}
 	spec := loopSpec{what: "train", dir: cfg.Out, config: config, resumeAt: -1, force: cfg.Force, kind: "grpo", seed: cfg.Seed,
 		every: cfg.intervals(), monitor: cfg.MonitorInterval, evalSeed: cfg.ValSeed, reward: task.Reward,
-		judge: task.Judge, step: g.step, baseline: true}
+		judge: task.Judge, step: g.step, baseline: true, files: task.Files}
 	if resume {
 		spec.resumeAt = at.step
 	}

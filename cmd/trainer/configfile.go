@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
-
-	"github.com/unigrpo/unigrpo/internal/atomicfile"
 )
 
 // A config file is a YAML mapping from a command's long flag names to values: every command takes
@@ -173,14 +170,15 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// writeRunConfig writes the flags of fs to dir/run.yaml (atomically), in a form --config reads
+// runConfig is the run.yaml of a run from the flags of fs (the run writes it into its folder once
+// it has claimed the folder), in a form --config reads
 // back to the same parse: every flag given (on the command line or by a config file) as a key,
 // every other flag as a comment with its default, so that the repeat sees the same values and the
 // same flags given (a command may choose a default by whether a flag was given, as sft --unified
 // does for --captions). `trainer NAME --config DIR/run.yaml --out NEW` repeats the run. --out is
 // written as a comment, so that a repeat names its own folder instead of overwriting this one;
 // --resume and --config themselves are left out.
-func writeRunConfig(fs *pflag.FlagSet, dir string) error {
+func runConfig(fs *pflag.FlagSet) (map[string][]byte, error) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# The flags of this `trainer %s` run, written by the run: the flags given as keys, the\n", fs.Name())
 	fmt.Fprintf(&b, "# others as comments with the defaults it used. Repeat the run with\n")
@@ -199,12 +197,9 @@ func writeRunConfig(fs *pflag.FlagSet, dir string) error {
 		b.Write(line)
 	})
 	if err != nil {
-		return fmt.Errorf("%s: %w", RunConfigFile, err)
+		return nil, fmt.Errorf("%s: %w", RunConfigFile, err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("run folder: %w", err)
-	}
-	return atomicfile.Write(filepath.Join(dir, RunConfigFile), b.Bytes())
+	return map[string][]byte{RunConfigFile: b.Bytes()}, nil
 }
 
 // valueNode is f's value as a YAML node that reads back to the same value: numbers and booleans

@@ -109,7 +109,11 @@ func TestRunConfigRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if err := writeRunConfig(fs, dir); err != nil {
+	files, err := runConfig(fs)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, RunConfigFile), files[RunConfigFile], 0o644)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	text, _ := os.ReadFile(filepath.Join(dir, RunConfigFile))

@@ -80,10 +80,8 @@ func runSFT(args []string) error {
 		return err
 	}
 	defer cleanup()
-	if d.Rank() == 0 {
-		if err := writeRunConfig(fs, c.Out); err != nil {
-			return err
-		}
+	if task.Files, err = runConfig(fs); err != nil {
+		return err
 	}
 	obs, closeTB, err := withTensorBoard(progress.New(os.Stdout, c.LogEvery, "loss", "grad_norm", "eval_object_recall"), tensorboardDir(*tb, c.Out), d.Rank())
 	if err != nil {

@@ -31,39 +31,54 @@ func tensorboardDir(v, out string) string {
 }
 
 // withTensorBoard returns obs, also writing each step's metrics to a new event file in dir when
-// dir is set and this is rank 0; close closes the file.
+// dir is set and this is rank 0; close closes the file. The file is created when the loop begins,
+// after the run has claimed its folder (a tb/ inside a folder the run then refuses would be left
+// behind in another run's folder).
 func withTensorBoard(obs trainer.Observer, dir string, rank int) (_ trainer.Observer, close func() error, err error) {
 	if dir == "" || rank != 0 {
 		return obs, func() error { return nil }, nil
 	}
-	w, err := tfevent.Create(dir, time.Now())
-	if err != nil {
-		return nil, nil, fmt.Errorf("--tensorboard: %w", err)
-	}
-	o := &tensorboardObserver{Observer: obs, w: w}
-	return o, w.Close, nil
+	o := &tensorboardObserver{Observer: obs, dir: dir}
+	return o, o.close, nil
 }
 
 // tensorboardObserver is the loop's observer that also writes every step's record as scalars.
 // A failed write is told once and ends the event file; training goes on (metrics.jsonl has all).
 type tensorboardObserver struct {
 	trainer.Observer
-	w      *tfevent.Writer
+	dir    string
+	w      *tfevent.Writer // created by Begin
 	failed bool
 }
 
-// Begin marks a resumed run's first step (first+1) as a restart, so that TensorBoard drops what an
-// earlier event file holds for the steps the interrupted run went past its checkpoint.
+// Begin creates the event file, and marks a resumed run's first step (first+1) as a restart, so
+// that TensorBoard drops what an earlier event file holds for the steps the interrupted run went
+// past its checkpoint.
 func (o *tensorboardObserver) Begin(what string, first, total int) {
 	o.Observer.Begin(what, first, total)
-	if first > 0 {
+	if o.w == nil && !o.failed {
+		w, err := tfevent.Create(o.dir, time.Now())
+		if err != nil {
+			o.check(fmt.Errorf("--tensorboard: %w", err))
+			return
+		}
+		o.w = w
+	}
+	if first > 0 && o.w != nil {
 		o.check(o.w.Restart(int64(first+1), time.Now()))
 	}
 }
 
+func (o *tensorboardObserver) close() error {
+	if o.w == nil {
+		return nil
+	}
+	return o.w.Close()
+}
+
 func (o *tensorboardObserver) Step(rec map[string]float64) {
 	o.Observer.Step(rec)
-	if o.failed {
+	if o.failed || o.w == nil {
 		return
 	}
 	values := make(map[string]float64, len(rec))

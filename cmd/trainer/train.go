@@ -132,8 +132,8 @@ func runTrain(args []string) error {
 	if cl, ok := task.Reward.(interface{ Close() }); ok {
 		defer cl.Close()
 	}
-	if *resume == "" && d.Rank() == 0 {
-		if err := writeRunConfig(fs, c.Out); err != nil {
+	if *resume == "" {
+		if task.Files, err = runConfig(fs); err != nil {
 			return err
 		}
 	}
