@@ -144,8 +144,8 @@ func microBatchUpdate(t *testing.T, c GRPOConfig, task Task) mbRun {
 	return run
 }
 
-// sameObjective checks an objective against the full batch's within 1e-6 (relative above 1).
-func sameObjective(t *testing.T, what string, g, w ObjectiveResult) {
+// sameObjective checks an objective against the full batch's within tol (relative above 1).
+func sameObjective(t *testing.T, what string, g, w ObjectiveResult, tol float64) {
 	t.Helper()
 	if g.Tokens != w.Tokens {
 		t.Errorf("%s: %d tokens, full batch %d", what, g.Tokens, w.Tokens)
@@ -155,7 +155,7 @@ func sameObjective(t *testing.T, what string, g, w ObjectiveResult) {
 		x, y float64
 	}{{"loss", g.Loss, w.Loss}, {"kl", g.KL, w.KL}, {"clip_low", g.ClipLow, w.ClipLow}, {"clip_high", g.ClipHigh, w.ClipHigh},
 		{"ratio", g.RatioMean, w.RatioMean}} {
-		if math.Abs(f.x-f.y) > 1e-6*math.Max(1, math.Abs(f.y)) {
+		if math.Abs(f.x-f.y) > tol*math.Max(1, math.Abs(f.y)) {
 			t.Errorf("%s: %s %.9g, full batch %.9g", what, f.name, f.x, f.y)
 		}
 	}
@@ -169,8 +169,13 @@ func compareMicroBatch(t *testing.T, what string, got, want mbRun) {
 	if !slices.Equal(got.captions, want.captions) {
 		t.Fatalf("%s: captions differ from the unbatched rollout's:\n%q\n%q", what, got.captions, want.captions)
 	}
-	sameObjective(t, what+" iteration 1", got.first, want.first)
-	sameObjective(t, what+" iteration 2", got.second, want.second)
+	// Iteration 1 is the same step on the same weights: 1e-6. Iteration 2 (mu = 2) starts from
+	// weights that already differ by float32 rounding of iteration 1's sums (up to about 7e-8
+	// here, see the weights' check below); with one-row micro-batches its ratio has been seen
+	// 1.1e-6 (relative) off the full batch's on the world's training scenes, so its objectives are
+	// held to 1e-5 while its gradients stay at 1e-6.
+	sameObjective(t, what+" iteration 1", got.first, want.first, 1e-6)
+	sameObjective(t, what+" iteration 2", got.second, want.second, 1e-5)
 	if math.Abs(got.entropy-want.entropy) > 1e-6*math.Max(1, math.Abs(want.entropy)) {
 		t.Errorf("%s: entropy %.9g, full batch %.9g", what, got.entropy, want.entropy)
 	}
