@@ -17,8 +17,9 @@ var _ HiddenReward = (*Pool)(nil)
 // Pool is a reward computed by several services that serve the same reward (one decoder each, say
 // on its own GPU). Each call is cut into pieces of whole groups, one per live member, and each
 // piece goes to the member with the least outstanding work (captions sent and not yet answered,
-// over all calls in flight), so that calls made while others run (the overlap of the reward with
-// the rollout) go to the members that are free. A member that cannot be reached or does not answer
+// over all calls in flight; among equals, the one given a piece least recently), so that calls
+// made while others run (the overlap of the reward with the rollout) go to the members that are
+// free, and calls of one piece each take turns. A member that cannot be reached or does not answer
 // within its deadline is dropped with a warning and its pieces go to the others; the call fails
 // only when no member is left, or when a member answers with an error (another would answer the
 // same). A reward depends only on its caption, key and source, so the pool's rewards are the ones
@@ -28,7 +29,8 @@ type Pool struct {
 	embedders []string
 	logf      func(format string, args ...any)
 
-	mu sync.Mutex // guards the members' state below
+	mu     sync.Mutex // guards the members' state and pieces
+	pieces uint64     // pieces given out so far
 }
 
 // member is one service of a pool and what the pool knows of it.
@@ -37,6 +39,7 @@ type member struct {
 	// Guarded by Pool.mu:
 	live        bool
 	outstanding int           // captions sent and not yet answered
+	taken       uint64        // when it was last given a piece (the pool's count of pieces)
 	inFlight    int           // requests sent and not yet answered
 	busySince   time.Time     // when inFlight last rose from 0
 	images      int           // captions answered since the last Stats
@@ -199,14 +202,15 @@ func (p *Pool) cut(B int) []piece {
 	return out
 }
 
-// take picks the live member with the least outstanding work for n captions and counts them on
-// it; it fails when no member is left.
+// take picks the live member with the least outstanding work for n captions (of those, the one
+// given a piece least recently, so that calls of one piece take turns) and counts them on it; it
+// fails when no member is left.
 func (p *Pool) take(n int) (*member, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var best *member
 	for _, m := range p.members {
-		if m.live && (best == nil || m.outstanding < best.outstanding) {
+		if m.live && (best == nil || m.outstanding < best.outstanding || (m.outstanding == best.outstanding && m.taken < best.taken)) {
 			best = m
 		}
 	}
@@ -217,7 +221,9 @@ func (p *Pool) take(n int) (*member, error) {
 		}
 		return nil, errors.New("reward pool: no reward service is left (every one of " + strings.Join(urls, ", ") + " failed): restart them, or check --reward-timeout")
 	}
+	p.pieces++
 	best.outstanding += n
+	best.taken = p.pieces
 	if best.inFlight == 0 {
 		best.busySince = time.Now()
 	}

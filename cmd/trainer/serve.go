@@ -20,6 +20,7 @@ func runServeReward(args []string) error {
 	listen := fs.String("listen", "", "address to serve on: HOST:PORT (e.g. 127.0.0.1:8470) or unix:///PATH")
 	names := fs.String("reward", "all", "reward embedders, comma-separated (conv, colour, edge) or all")
 	maxBatch := fs.Int("max-batch", 4096, "most captions per request")
+	delay := fs.Duration("delay", 0, "wait this long per caption before answering, one request at a time: a stand-in for a slow text-to-image decoder, for tests and benchmarks of a pool of services (0: none)")
 	allowPaths := fs.Bool("allow-paths", false, "accept source images given as file paths (read on this machine: only for a service that is not reachable from others)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -29,6 +30,9 @@ func runServeReward(args []string) error {
 	}
 	if *maxBatch < 1 {
 		return usagef("serve-reward: --max-batch %d: must be at least 1", *maxBatch)
+	}
+	if *delay < 0 {
+		return usagef("serve-reward: --delay %v: must not be negative", *delay)
 	}
 	if strings.Contains(*names, "=") || strings.Contains(*names, "hf:") {
 		return usagef("serve-reward: --reward %s: Hugging Face encoders are not served here (they run on libtorch, one request at a time); use them in process (trainer train --reward) or in your own service", *names)
@@ -48,8 +52,18 @@ func runServeReward(args []string) error {
 	if *allowPaths {
 		size = wc.Size
 	}
-	srv := reward.NewServer(rw, reward.ServerOptions{MaxBatch: *maxBatch, Size: size,
+	var scorer reward.Scorer = rw
+	if *delay > 0 {
+		if scorer, err = reward.NewSlow(rw, *delay); err != nil {
+			return usagef("serve-reward: --delay: %v", err)
+		}
+	}
+	srv := reward.NewServer(scorer, reward.ServerOptions{MaxBatch: *maxBatch, Size: size,
 		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }})
-	fmt.Printf("serving the world reward (%s), protocol %d, on %s\n", strings.Join(rw.Embedders(), ", "), reward.Protocol, ln.Addr())
+	slow := ""
+	if *delay > 0 {
+		slow = fmt.Sprintf(", %v per caption", *delay)
+	}
+	fmt.Printf("serving the world reward (%s%s), protocol %d, on %s\n", strings.Join(rw.Embedders(), ", "), slow, reward.Protocol, ln.Addr())
 	return srv.Serve(ctx, ln)
 }

@@ -64,11 +64,15 @@ func source(path string, heldOut float64, size int, skipBad bool) (trainer.Sourc
 	return f, fmt.Sprintf("%s (%d for training, %d held out)", path, train, held), nil
 }
 
-// rewardFor is the reward service at url, or the world's renderer and the embedders named in
-// names run in this process.
-func rewardFor(url, names string, timeout time.Duration, hidden bool) (reward.Reward, error) {
-	if url != "" {
-		return reward.Dial(url, reward.ClientOptions{Deadline: timeout, SendHidden: hidden})
+// rewardFor is the pool of reward services urls names, or the world's renderer and the embedders
+// named in names run in this process.
+func rewardFor(urls rewardURLs, names string, timeout time.Duration, hidden bool, rank int) (reward.Reward, error) {
+	if len(urls) > 0 {
+		p, err := dialServices(urls, timeout, hidden, rank)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return p, nil
 	}
 	r, err := task.NewReward(world.DefaultConfig(), names)
 	if err != nil {
@@ -78,7 +82,7 @@ func rewardFor(url, names string, timeout time.Duration, hidden bool) (reward.Re
 }
 
 // grpoTask wires a GRPO run.
-func grpoTask(c trainConfig, timeout time.Duration, hidden bool) (trainer.Task, error) {
+func grpoTask(c trainConfig, timeout time.Duration, hidden bool, rank int) (trainer.Task, error) {
 	if isUnified(c.Init) {
 		return unifiedGRPOTask(c)
 	}
@@ -126,7 +130,7 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool) (trainer.Task, 
 	if c.Images != "" && fitted != "" {
 		about += fmt.Sprintf(", fitted to %d px (%s)", size, fitted)
 	}
-	rw, err := rewardFor(c.RewardURL, c.Reward, timeout, hidden)
+	rw, err := rewardFor(c.RewardURL, c.Reward, timeout, hidden, rank)
 	if err != nil {
 		return trainer.Task{}, err
 	}

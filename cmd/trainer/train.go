@@ -7,6 +7,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/internal/progress"
 	"github.com/unigrpo/unigrpo/launch"
+	"github.com/unigrpo/unigrpo/reward"
 	"github.com/unigrpo/unigrpo/trainer"
 )
 
@@ -29,12 +30,13 @@ func runTrain(args []string) error {
 	fs.IntVar(&c.Mu, "mu", c.Mu, "policy updates per rollout")
 	fs.IntVar(&c.MicroBatch, "micro-batch", c.MicroBatch, "sequences per forward and backward of the update, gradients accumulated before one optimizer step (the same step, less activation memory): 0 (all of the rank's B*G at once), a multiple of --group or a divisor of it")
 	fs.IntVar(&c.RolloutBatch, "rollout-batch", c.RolloutBatch, "images sampled at a time in the rollout, each with its --group captions (0: all of the rank's images at once); the captions do not depend on it")
+	fs.BoolVar(&c.RewardOverlap, "reward-overlap", c.RewardOverlap, "with --reward-url and --rollout-batch: ask the services for each rollout chunk's rewards as soon as it is sampled, while the next chunk is sampled (the update still waits for every reward)")
 	fs.StringVar(&c.Reward, "reward", c.Reward, "reward embedders, comma-separated: the world's (conv, colour, edge, or all) and Hugging Face vision encoders as NAME=DIR or hf:DIR (CLIP, DINOv2, SigLIP); the reward is their mean cosine")
 	fs.BoolVar(&c.TrainVision, "train-vision", c.TrainVision, "train the vision encoder too (the paper keeps it frozen)")
 	fs.StringVar(&c.Images, "images", "", "train on these source images instead of the world's scenes: a folder of PNG/JPEG/WebP files or a JSONL manifest ({\"image\": path})")
 	fs.Float64Var(&c.ImagesHeld, "images-held-out", c.ImagesHeld, "share of --images held out of training, by a hash of each file name (evaluated every --eval-every steps)")
 	fs.BoolVar(&c.SkipBad, "skip-bad-images", c.SkipBad, "skip an unreadable --images file (counted in metrics as images_skipped) instead of stopping")
-	fs.StringVar(&c.RewardURL, "reward-url", c.RewardURL, "use the reward service at this address (http://HOST:PORT or unix:///PATH; see trainer serve-reward) instead of the in-process world reward; --reward is then the service's choice")
+	fs.StringArrayVar((*[]string)(&c.RewardURL), "reward-url", nil, "use the reward service at this address (http://HOST:PORT or unix:///PATH; see trainer serve-reward) instead of the in-process world reward; --reward is then the service's choice. Give it several times, or name a file listing addresses one a line, for a pool: each rank spreads its captions over the services and drops one that dies")
 	timeout := fs.Duration("reward-timeout", 2*time.Minute, "deadline of each call to the reward service, retries included")
 	hidden := fs.Bool("reward-hidden", false, "send each caption's last hidden state to the reward service (for a decoder conditioned on it, UMM-1 in the paper)")
 	fs.StringVar(&c.Prompt, "prompt", "Describe this image in detail.", "with a Hugging Face model as --init: the prompt every caption continues (a Qwen2.5-VL model sees the image before it; a language model only the text)")
@@ -84,14 +86,18 @@ func runTrain(args []string) error {
 	if err != nil {
 		return err // before any weight is loaded
 	}
-	task, err := grpoTask(c, *timeout, *hidden)
+	task, err := grpoTask(c, *timeout, *hidden, d.Rank())
 	if err != nil {
 		return err
 	}
 	if cl, ok := task.Reward.(interface{ Close() }); ok {
 		defer cl.Close()
 	}
-	obs := progress.New(os.Stdout, c.LogEvery, "reward_mean", "length_mean", "kl", "eval_reward")
+	keys := []string{"reward_mean", "length_mean", "kl", "eval_reward"}
+	if p, ok := task.Reward.(*reward.Pool); ok {
+		keys = append(keys, poolKeys(p.Size())...)
+	}
+	obs := progress.New(os.Stdout, c.LogEvery, keys...)
 	task.Config = c
 	return pl.ExplainOOM(trainer.Train(c.GRPOConfig, task, *resume != "", d, obs))
 }
