@@ -8,6 +8,8 @@
 #   4. memory: resident memory per rank over a long GRPO run (small batch)
 #   5. language model: a Qwen2-0.5B-shaped model, Go (models/hf) against a PyTorch twin, prefill and
 #      decode tokens/s and resident memory, float32 and bfloat16 (scripts/bench/lm.sh)
+#   6. reward overlap: the reward's share of a GRPO step with a slow reward service, one service
+#      against two pooled and overlapped with the rollout (scripts/bench/overlap.sh, RUN/overlap.md)
 # and writes report.md, summary.json and PNG charts into the run folder (bench/report).
 #
 # Settings (environment): RUN=folder (default runs/bench-DATE), INIT=checkpoint or run folder to
@@ -158,6 +160,7 @@ logged memory bin/launch -np 2 bin/trainer train --init "$init" --out "$run/memo
   --batch 2 --group 4 --eval-every 0 --eval-scenes 4 --ckpt-every 0 --keep 1 --plot-every 0 --check-every 0 \
   --monitor-interval 1 --log-every 10
 phase "language model: Go vs PyTorch twin, float32 and bfloat16, then GRPO with it (RUN/lm.md)"; logged lm scripts/bench/lm.sh "$run"
+phase "reward overlap: 1 service vs 2 services + overlap at a slow service (RUN/overlap.md)"; logged overlap scripts/bench/overlap.sh "$run" "$init"
 
 # --- report --------------------------------------------------------------------------------------
 phase "done"
