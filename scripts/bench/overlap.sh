@@ -61,11 +61,11 @@ trap stop_services EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # start_service NAME DELAY: starts a service and prints its URL once it serves.
 start_service() {
-  local port log=$run/logs/ov-$1.log i
+  local port log=$run/logs/ov-$1.log
   port=$(free_port)
   bin/trainer serve-reward --listen "127.0.0.1:$port" --delay "$2" >"$log" 2>&1 &
   pids+=($!)
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     grep -q '^serving' "$log" 2>/dev/null && { echo "http://127.0.0.1:$port"; return; }
     sleep 0.1
   done
