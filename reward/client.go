@@ -50,6 +50,7 @@ func (o ClientOptions) withDefaults() ClientOptions {
 // Client calls a reward service. It is safe for concurrent use.
 type Client struct {
 	base string
+	url  string // the address as given (base is rewritten for a Unix socket)
 	opt  ClientOptions
 	http *http.Client
 	info Info
@@ -59,7 +60,7 @@ type Client struct {
 // protocol and returns a client for it.
 func Dial(base string, opt ClientOptions) (*Client, error) {
 	opt = opt.withDefaults()
-	c := &Client{base: strings.TrimRight(base, "/"), opt: opt, http: &http.Client{}}
+	c := &Client{base: strings.TrimRight(base, "/"), url: base, opt: opt, http: &http.Client{}}
 	u, err := url.Parse(base)
 	switch {
 	case err != nil:
@@ -91,6 +92,9 @@ func Dial(base string, opt ClientOptions) (*Client, error) {
 	}
 	return c, nil
 }
+
+// URL is the service's address as given to Dial.
+func (c *Client) URL() string { return c.url }
 
 // Embedders names the service's embedders.
 func (c *Client) Embedders() []string { return append([]string(nil), c.info.Embedders...) }
@@ -140,13 +144,13 @@ func (c *Client) RewardsWithHidden(src []images.Planar, G int, captions []string
 		}
 		var res Response
 		if err := json.Unmarshal(body, &res); err != nil {
-			return nil, nil, fmt.Errorf("reward service %s answered something that is not a rewards response: %v", c.base, err)
+			return nil, nil, c.badAnswer(fmt.Errorf("reward service %s answered something that is not a rewards response: %v", c.base, err))
 		}
 		if err := res.check(len(req.Captions)); err != nil {
-			return nil, nil, fmt.Errorf("reward service %s: %w", c.base, err)
+			return nil, nil, c.badAnswer(fmt.Errorf("reward service %s: %w", c.base, err))
 		}
 		if strings.Join(res.Embedders, "\x00") != strings.Join(c.info.Embedders, "\x00") {
-			return nil, nil, fmt.Errorf("reward service %s answered for embedders %v but announced %v", c.base, res.Embedders, c.info.Embedders)
+			return nil, nil, c.badAnswer(fmt.Errorf("reward service %s answered for embedders %v but announced %v", c.base, res.Embedders, c.info.Embedders))
 		}
 		rewards = append(rewards, res.Rewards...)
 		parts = append(parts, res.Parts...)
@@ -206,7 +210,7 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte) ([]
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%w (the deadline of %v ran out after %d tries)", last, c.opt.Deadline, try)
+			return nil, &TransportError{URL: c.url, Timeout: true, Err: fmt.Errorf("%w (the deadline of %v ran out after %d tries)", last, c.opt.Deadline, try)}
 		case <-time.After(wait):
 		}
 		wait *= 2
@@ -224,14 +228,14 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte) (ou
 	res, err := c.http.Do(req)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, false, fmt.Errorf("reward service %s did not answer within the deadline of %v (--reward-timeout): %v", c.base, c.opt.Deadline, err)
+			return nil, false, &TransportError{URL: c.url, Timeout: true, Err: fmt.Errorf("reward service %s did not answer within the deadline of %v (--reward-timeout): %v", c.base, c.opt.Deadline, err)}
 		}
-		return nil, true, fmt.Errorf("reward service %s is not reachable: %v (is `trainer serve-reward` or your server running there?)", c.base, err)
+		return nil, true, &TransportError{URL: c.url, Err: fmt.Errorf("reward service %s is not reachable: %v (is `trainer serve-reward` or your server running there?)", c.base, err)}
 	}
 	defer res.Body.Close()
 	out, err = io.ReadAll(io.LimitReader(res.Body, 1<<30))
 	if err != nil {
-		return nil, true, fmt.Errorf("reward service %s: reading the answer: %v", c.base, err)
+		return nil, true, &TransportError{URL: c.url, Timeout: errors.Is(ctx.Err(), context.DeadlineExceeded), Err: fmt.Errorf("reward service %s: reading the answer: %v", c.base, err)}
 	}
 	if res.StatusCode/100 != 2 {
 		var e Response
@@ -242,7 +246,15 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte) (ou
 		if len(msg) > 300 {
 			msg = msg[:300] + "..."
 		}
-		return nil, res.StatusCode == http.StatusServiceUnavailable, fmt.Errorf("reward service %s%s: %s: %s", c.base, path, res.Status, msg)
+		return nil, res.StatusCode == http.StatusServiceUnavailable, &AnswerError{URL: c.url, Status: res.StatusCode, Err: fmt.Errorf("reward service %s%s: %s: %s", c.base, path, res.Status, msg)}
 	}
 	return out, false, nil
 }
+
+// badAnswer marks err as a valid HTTP answer whose body is not a valid response.
+func (c *Client) badAnswer(err error) error {
+	return &AnswerError{URL: c.url, Status: http.StatusOK, Err: err}
+}
+
+// Remote says that the client's reward is computed by its service.
+func (c *Client) Remote() {}

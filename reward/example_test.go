@@ -77,6 +77,13 @@ func python3(t *testing.T) string {
 // URL; the server is stopped (SIGTERM, and it must exit 0) when the test ends.
 func startExample(t *testing.T, py string) string {
 	t.Helper()
+	url, _, _ := startExampleWith(t, py)
+	return url
+}
+
+// startExampleWith is startExample with more flags; it also returns the process and its stderr.
+func startExampleWith(t *testing.T, py string, flags ...string) (string, *exec.Cmd, *lockedBuffer) {
+	t.Helper()
 	script, err := filepath.Abs("../scripts/examples/reward-server.py")
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +96,7 @@ func startExample(t *testing.T, py string) string {
 	ln.Close()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 
-	cmd := exec.Command(py, script, "--listen", addr, "--stand-in")
+	cmd := exec.Command(py, append([]string{script, "--listen", addr, "--stand-in"}, flags...)...)
 	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
@@ -134,7 +141,7 @@ func startExample(t *testing.T, py string) string {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("the example server did not say it was serving within 20 s\nstderr:\n%s", stderr.String())
 	}
-	return "http://" + addr
+	return "http://" + addr, cmd, stderr
 }
 
 // checkStandIn asks the service for the rewards of src under captions and compares them with

@@ -41,6 +41,9 @@ type GRPOConfig struct {
 	// sequences); 0: every image of the rank at once. Each row samples from its own stream, so the
 	// captions do not depend on it.
 	RolloutBatch int `json:"rollout_batch,omitempty"`
+	// RewardOverlap asks a remote reward (reward.Remote) for the rewards of each rollout chunk as
+	// soon as it is sampled, while the next chunk is sampled; the update still waits for them all.
+	RewardOverlap bool `json:"reward_overlap"`
 }
 
 // DefaultGRPOConfig returns the defaults of `trainer train`.
@@ -50,6 +53,7 @@ func DefaultGRPOConfig() GRPOConfig {
 			EvalEvery: 50, EvalScenes: 100, ValSeed: ValSeed, CkptEvery: 50, Keep: 3, LogEvery: 5, PlotEvery: 25,
 			CheckEvery: 50, Device: "cpu", MonitorInterval: 2},
 		Group: 8, Beta: 0.2, Temperature: 1, EpsLow: 0.2, EpsHigh: 0.2, LossAgg: SeqMeanTokenMean, ScaleStd: true, Mu: 1,
+		RewardOverlap: true,
 	}
 }
 

@@ -101,7 +101,7 @@ func microBatchUpdate(t *testing.T, c GRPOConfig, task Task) mbRun {
 		t.Fatal(err)
 	}
 	defer g.close()
-	ro, err := g.rollout(1, 0, c.Batch)
+	ro, err := g.rollout(1, 0, c.Batch, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,11 +15,23 @@ import (
 // paper's Fig. 2: rollout -> reward -> advantages -> (objective -> backward -> sync -> update) x mu.
 func (g *grpo) step(step int) (Record, error) {
 	lo, hi := g.d.Share(g.cfg.Batch)
-	ro, err := g.rollout(step, lo, hi)
+	var pend *pendingRewards // the rewards asked for during the rollout (overlap.go)
+	if g.overlaps() {
+		pend = g.newPendingRewards(step, lo, hi-lo)
+	}
+	ro, err := g.rollout(step, lo, hi, pend)
 	if err != nil {
+		if pend != nil {
+			pend.wait() // no call outlives its step
+		}
 		return nil, fmt.Errorf("step %d: %w", step, err)
 	}
-	rw, err := g.reward(step, lo, ro)
+	var rw *rewarded
+	if pend != nil {
+		rw, err = pend.wait()
+	} else {
+		rw, err = g.reward(step, lo, ro)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("step %d: reward: %w", step, err)
 	}
@@ -43,7 +55,8 @@ type rollout struct {
 
 // rollout samples G captions for each image of global indices [lo, hi), each row from its own
 // stream keyed by its global index, so that the captions do not depend on the number of ranks.
-func (g *grpo) rollout(step, lo, hi int) (*rollout, error) {
+// With pend, the rewards of each chunk of images are asked for as soon as it is sampled.
+func (g *grpo) rollout(step, lo, hi int, pend *pendingRewards) (*rollout, error) {
 	c := g.cfg
 	G := c.Group
 	N := (hi - lo) * G
@@ -64,6 +77,7 @@ func (g *grpo) rollout(step, lo, hi int) (*rollout, error) {
 	}
 	opt := policy.SampleOptions{Temperature: c.Temperature, TopK: c.TopK, MaxLen: c.MaxLen, MinLen: c.MinLen}
 	roll := &policy.Rollout{}
+	texts := make([]string, N)
 	for b := 0; b < len(imgs); b += R {
 		e := min(b+R, len(imgs))
 		part, err := g.l.model.Sample(imgs[b:e], G, opt, rngs[b*G:e*G])
@@ -71,12 +85,18 @@ func (g *grpo) rollout(step, lo, hi int) (*rollout, error) {
 			return nil, fmt.Errorf("rollout of images %d-%d: %w", lo+b, lo+e-1, err)
 		}
 		appendRollout(roll, part)
+		for r := b * G; r < e*G; r++ {
+			texts[r] = g.l.model.Text(eval.Words(roll, r))
+		}
+		if pend != nil {
+			var hidden [][]float32
+			if len(part.Hidden) == (e-b)*G {
+				hidden = part.Hidden
+			}
+			pend.start(imgs[b:e], b, e, texts[b*G:e*G], hidden)
+		}
 	}
-	ro := &rollout{imgs: imgs, roll: roll, texts: make([]string, N), time: time.Since(t0)}
-	for r := range ro.texts {
-		ro.texts[r] = g.l.model.Text(eval.Words(roll, r))
-	}
-	return ro, nil
+	return &rollout{imgs: imgs, roll: roll, texts: texts, time: time.Since(t0)}, nil
 }
 
 // rewarded is a step's reward and the advantages it gives.
@@ -86,7 +106,9 @@ type rewarded struct {
 	codes   [][]int     // [N][n] the codes drawn for each caption, with --joint (else nil)
 	adv     []float64   // [N] the group-normalised advantages
 	zeroStd int         // groups whose rewards were all equal
-	time    time.Duration
+	// time is the reward's cost to the step: the wait after the rollout (with --reward-overlap the
+	// calls started during it); busy is the time during which a call was running.
+	time, busy time.Duration
 }
 
 // reward regenerates an image from each caption (its draws keyed by the row's global index) and
@@ -113,5 +135,6 @@ func (g *grpo) reward(step, lo int, ro *rollout) (*rewarded, error) {
 	}
 	rw.adv, rw.zeroStd = Advantages(rw.rewards, G, 1e-6, c.ScaleStd)
 	rw.time = time.Since(t0)
+	rw.busy = rw.time
 	return rw, nil
 }

@@ -27,7 +27,9 @@ func (g *grpo) metrics(step int, ro *rollout, rw *rewarded, up *updated) (Record
 		"rollout_time": ro.time.Seconds(), "reward_time": rw.time.Seconds(), "update_time": up.time.Seconds(),
 		// captions scored per second of reward time, over all ranks (the slowest rank's time)
 		"reward_captions_per_s": n / m["reward_time"],
+		"reward_busy_time":      m["reward_busy_time"],
 	}
+	serviceRecord(rec, m, g.services)
 	for k, name := range g.embedders {
 		key := "reward_" + name // the mean similarity under one embedder
 		if _, taken := rec[key]; taken {
@@ -86,6 +88,10 @@ func (g *grpo) tally(ro *rollout, rw *rewarded, up *updated) *tally {
 	t.sum("loss", up.first.Loss)
 	t.sum("samples", float64(len(ro.texts)))
 	t.max("reward_time", rw.time.Seconds())
+	t.max("reward_busy_time", rw.busy.Seconds())
+	if g.services != nil {
+		tallyServices(t, g.services.Stats())
+	}
 	if up.draw != nil {
 		up.draw.tally(t)
 	}

@@ -23,10 +23,11 @@ type grpo struct {
 	ref       Policy   // frozen copy of the initial policy, the KL reference (nil when Beta is 0)
 	d         *Dist
 	// The optional capabilities of the pieces, resolved once when the run is wired.
-	hidden    reward.HiddenReward // the reward also reads the captions' hidden states (nil: not)
-	drawer    Drawer              // the policy's drawing half, with --joint (nil: not joint)
-	refDrawer Drawer              // the reference's drawing half, with --joint and a KL term
-	skips     SkipCounter         // the source counts the images it skipped (nil: it never skips)
+	hidden    reward.HiddenReward  // the reward also reads the captions' hidden states (nil: not)
+	drawer    Drawer               // the policy's drawing half, with --joint (nil: not joint)
+	refDrawer Drawer               // the reference's drawing half, with --joint and a KL term
+	skips     SkipCounter          // the source counts the images it skipped (nil: it never skips)
+	services  reward.StatsReporter // the reward's services report their work (nil: not a pool)
 }
 
 // Train runs Unified-GRPO from cfg.Init, or, with resume set, continues the run in cfg.Out from
@@ -195,6 +196,7 @@ func (g *grpo) wire(model Policy, from string) error {
 	g.embedders = g.task.Reward.Embedders()
 	g.hidden = reward.CapabilitiesOf(g.task.Reward).Hidden
 	g.skips, _ = g.task.Source.(SkipCounter)
+	g.services, _ = g.task.Reward.(reward.StatsReporter)
 	if g.cfg.ActivationCheckpointing {
 		ck, ok := model.(Checkpointer)
 		if !ok {

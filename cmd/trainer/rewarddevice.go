@@ -35,7 +35,7 @@ func checkRewardDevice(device string, batch int) error {
 // names, or a reward service, nothing is placed: the CPU.
 func rewardEncoders(c trainConfig, d *trainer.Dist) (vit.EmbedderOptions, error) {
 	o := vit.EmbedderOptions{Device: gotch.CPU, MaxBatch: c.RewardBatch}
-	if c.RewardURL != "" || !task.HasEncoders(c.Reward) {
+	if len(c.RewardURL) > 0 || !task.HasEncoders(c.Reward) {
 		return o, nil
 	}
 	dev := c.RewardDevice

@@ -27,6 +27,7 @@ func runServeReward(args []string) error {
 	device, batch := "auto", 0
 	rewardDeviceFlags(fs, &device, &batch, "default auto: the first GPU when there is one")
 	maxBatch := fs.Int("max-batch", 4096, "most captions per request")
+	delay := fs.Duration("delay", 0, "wait this long per caption before answering, one request at a time: a stand-in for a slow text-to-image decoder, for tests and benchmarks of a pool of services (0: none)")
 	allowPaths := fs.Bool("allow-paths", false, "accept source images given as file paths (read on this machine: only for a service that is not reachable from others)")
 	maxPixels := fs.Int("max-image-pixels", images.DefaultMaxPixels, "answer 400 to a source image whose header claims more pixels than this (read before decoding)")
 	if err := parse(fs, args); err != nil {
@@ -44,6 +45,9 @@ func runServeReward(args []string) error {
 	if err := checkRewardDevice(device, batch); err != nil {
 		return usagef("serve-reward: %v", err)
 	}
+	if *delay < 0 {
+		return usagef("serve-reward: --delay %v: must not be negative", *delay)
+	}
 	wc := world.DefaultConfig()
 	rw, err := servedReward(wc, *names, device, batch, *workers)
 	if err != nil {
@@ -60,9 +64,19 @@ func runServeReward(args []string) error {
 	if *allowPaths {
 		size = wc.Size
 	}
-	srv := reward.NewServer(rw, reward.ServerOptions{MaxBatch: *maxBatch, Size: size, MaxPixels: *maxPixels,
+	var scorer reward.Scorer = rw
+	if *delay > 0 {
+		if scorer, err = reward.NewSlow(rw, *delay); err != nil {
+			return usagef("serve-reward: --delay: %v", err)
+		}
+	}
+	srv := reward.NewServer(scorer, reward.ServerOptions{MaxBatch: *maxBatch, Size: size, MaxPixels: *maxPixels,
 		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }})
-	fmt.Printf("serving the world reward (%s), protocol %d, on %s\n", strings.Join(rw.Embedders(), ", "), reward.Protocol, ln.Addr())
+	slow := ""
+	if *delay > 0 {
+		slow = fmt.Sprintf(", %v per caption", *delay)
+	}
+	fmt.Printf("serving the world reward (%s%s), protocol %d, on %s\n", strings.Join(rw.Embedders(), ", "), slow, reward.Protocol, ln.Addr())
 	return srv.Serve(ctx, ln)
 }
 

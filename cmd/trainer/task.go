@@ -66,11 +66,15 @@ func source(path string, heldOut float64, size int, skipBad bool, maxPixels int)
 	return f, fmt.Sprintf("%s (%d for training, %d held out)", path, train, held), nil
 }
 
-// rewardFor is the reward service at url, or the world's renderer and the embedders named in
-// names run in this process, its Hugging Face encoders as enc says.
-func rewardFor(url, names string, timeout time.Duration, hidden bool, enc vit.EmbedderOptions) (reward.Reward, error) {
-	if url != "" {
-		return reward.Dial(url, reward.ClientOptions{Deadline: timeout, SendHidden: hidden})
+// rewardFor is the pool of reward services urls names, or the world's renderer and the embedders
+// named in names run in this process, its Hugging Face encoders as enc says.
+func rewardFor(urls rewardURLs, names string, timeout time.Duration, hidden bool, rank int, enc vit.EmbedderOptions) (reward.Reward, error) {
+	if len(urls) > 0 {
+		p, err := dialServices(urls, timeout, hidden, rank)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return p, nil
 	}
 	r, err := task.NewRewardWith(world.DefaultConfig(), names, enc)
 	if err != nil {
@@ -80,7 +84,7 @@ func rewardFor(url, names string, timeout time.Duration, hidden bool, enc vit.Em
 }
 
 // grpoTask wires a GRPO run.
-func grpoTask(c trainConfig, timeout time.Duration, hidden bool, enc vit.EmbedderOptions) (trainer.Task, error) {
+func grpoTask(c trainConfig, timeout time.Duration, hidden bool, rank int, enc vit.EmbedderOptions) (trainer.Task, error) {
 	if isUnified(c.Init) {
 		return unifiedGRPOTask(c)
 	}
@@ -131,7 +135,7 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool, enc vit.Embedde
 	if c.Images != "" && fitted != "" {
 		about += fmt.Sprintf(", fitted to %d px (%s)", size, fitted)
 	}
-	rw, err := rewardFor(c.RewardURL, c.Reward, timeout, hidden, enc)
+	rw, err := rewardFor(c.RewardURL, c.Reward, timeout, hidden, rank, enc)
 	if err != nil {
 		return trainer.Task{}, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/internal/progress"
 	"github.com/unigrpo/unigrpo/launch"
+	"github.com/unigrpo/unigrpo/reward"
 	"github.com/unigrpo/unigrpo/trainer"
 )
 
@@ -45,13 +46,14 @@ func newTrainFlags(c *trainConfig) trainFlags {
 	fs.IntVar(&c.Mu, "mu", c.Mu, "policy updates per rollout")
 	fs.IntVar(&c.MicroBatch, "micro-batch", c.MicroBatch, "sequences per forward and backward of the update, gradients accumulated before one optimizer step (the same step, less activation memory): 0 (all of the rank's B*G at once), a multiple of --group or a divisor of it")
 	fs.IntVar(&c.RolloutBatch, "rollout-batch", c.RolloutBatch, "images sampled at a time in the rollout, each with its --group captions (0: all of the rank's images at once); the captions do not depend on it")
+	fs.BoolVar(&c.RewardOverlap, "reward-overlap", c.RewardOverlap, "with --reward-url and --rollout-batch: ask the services for each rollout chunk's rewards as soon as it is sampled, while the next chunk is sampled (the update still waits for every reward)")
 	fs.StringVar(&c.Reward, "reward", c.Reward, "reward embedders, comma-separated: the world's (conv, colour, edge, or all) and Hugging Face vision encoders as NAME=DIR or hf:DIR (CLIP, DINOv2, SigLIP); the reward is their mean cosine")
 	fs.BoolVar(&c.TrainVision, "train-vision", c.TrainVision, "train the vision encoder too (the paper keeps it frozen)")
 	fs.StringVar(&c.Images, "images", c.Images, "train on these source images instead of the world's scenes: a folder of PNG/JPEG/WebP files or a JSONL manifest ({\"image\": path})")
 	fs.Float64Var(&c.ImagesHeld, "images-held-out", c.ImagesHeld, "share of --images held out of training, by a hash of each file name (evaluated every --eval-every steps)")
 	fs.BoolVar(&c.SkipBad, "skip-bad-images", c.SkipBad, "skip an unreadable --images file, or one over --max-image-pixels (counted in metrics as images_skipped), instead of stopping")
 	fs.IntVar(&c.MaxPixels, "max-image-pixels", c.MaxPixels, "refuse an --images file whose header claims more pixels than this (read before decoding: a small file may claim gigapixels)")
-	fs.StringVar(&c.RewardURL, "reward-url", c.RewardURL, "use the reward service at this address (http://HOST:PORT or unix:///PATH; see trainer serve-reward) instead of the in-process world reward; --reward is then the service's choice")
+	fs.StringArrayVar((*[]string)(&c.RewardURL), "reward-url", nil, "use the reward service at this address (http://HOST:PORT or unix:///PATH; see trainer serve-reward) instead of the in-process world reward; --reward is then the service's choice. Give it several times, or name a file listing addresses one a line, for a pool: each rank spreads its captions over the services and drops one that dies")
 	rewardDeviceFlags(fs, &c.RewardDevice, &c.RewardBatch, "default: the rank's --device")
 	timeout := fs.Duration("reward-timeout", 2*time.Minute, "deadline of each call to the reward service, retries included")
 	hidden := fs.Bool("reward-hidden", false, "send each caption's last hidden state to the reward service (for a decoder conditioned on it, UMM-1 in the paper)")
@@ -125,7 +127,7 @@ func runTrain(args []string) error {
 	if err != nil {
 		return err
 	}
-	task, err := grpoTask(c, *timeout, *hidden, enc)
+	task, err := grpoTask(c, *timeout, *hidden, d.Rank(), enc)
 	if err != nil {
 		return err
 	}
@@ -137,7 +139,11 @@ func runTrain(args []string) error {
 			return err
 		}
 	}
-	obs, closeTB, err := withTensorBoard(progress.New(os.Stdout, c.LogEvery, "reward_mean", "length_mean", "kl", "eval_reward"), tensorboardDir(*tb, c.Out), d.Rank())
+	keys := []string{"reward_mean", "length_mean", "kl", "eval_reward"}
+	if p, ok := task.Reward.(*reward.Pool); ok {
+		keys = append(keys, poolKeys(p.Size())...)
+	}
+	obs, closeTB, err := withTensorBoard(progress.New(os.Stdout, c.LogEvery, keys...), tensorboardDir(*tb, c.Out), d.Rank())
 	if err != nil {
 		return err
 	}

@@ -17,12 +17,12 @@ import (
 // task is (the images, the reward, the policy's family). --resume reads it back.
 type trainConfig struct {
 	trainer.GRPOConfig
-	Reward     string  `json:"reward"`                     // embedders whose mean cosine is the reward, or "all"
-	RewardURL  string  `json:"reward_url,omitempty"`       // a reward service (trainer serve-reward) instead of the in-process reward
-	Images     string  `json:"images,omitempty"`           // folder or manifest of source images instead of the world's scenes
-	ImagesHeld float64 `json:"images_held_out,omitempty"`  // share of --images kept out of training (by a hash of each name)
-	SkipBad    bool    `json:"skip_bad_images,omitempty"`  // skip (and count) unreadable --images files instead of stopping
-	MaxPixels  int     `json:"max_image_pixels,omitempty"` // pixel budget of one --images file (0: images.DefaultMaxPixels)
+	Reward     string     `json:"reward"`                     // embedders whose mean cosine is the reward, or "all"
+	RewardURL  rewardURLs `json:"reward_url,omitempty"`       // reward services (trainer serve-reward), or files listing them, instead of the in-process reward
+	Images     string     `json:"images,omitempty"`           // folder or manifest of source images instead of the world's scenes
+	ImagesHeld float64    `json:"images_held_out,omitempty"`  // share of --images kept out of training (by a hash of each name)
+	SkipBad    bool       `json:"skip_bad_images,omitempty"`  // skip (and count) unreadable --images files instead of stopping
+	MaxPixels  int        `json:"max_image_pixels,omitempty"` // pixel budget of one --images file (0: images.DefaultMaxPixels)
 	// Where the reward's Hugging Face encoders run: RewardDevice ("" for the rank's device) with
 	// RewardBatch images a forward pass (0: vit.DefaultMaxBatch).
 	RewardDevice string `json:"reward_device,omitempty"`

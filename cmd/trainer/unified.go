@@ -114,7 +114,7 @@ func unifiedLoader(c trainConfig) func(string, gotch.Device, trainer.LoadOptions
 // unifiedGRPOTask wires Unified-GRPO of a unified model on the world's scenes: no task reward,
 // the policy redraws the images itself.
 func unifiedGRPOTask(c trainConfig) (trainer.Task, error) {
-	if c.RewardURL != "" || c.Images != "" {
+	if len(c.RewardURL) > 0 || c.Images != "" {
 		return trainer.Task{}, usagef("train: a unified model (--init %s) draws its own reward's images in the world: --reward-url and --images do not apply", c.Init)
 	}
 	return trainer.Task{Source: task.Source{World: world.DefaultConfig()}, Judge: task.Judge{},

@@ -29,6 +29,11 @@ Usage:
 
 Fill in the class Reward below (look for "FILL IN"). --stand-in replaces it with a trivial
 decoder and embedder that need nothing but Python (used by the tests of package reward).
+
+The requests that arrive together (from several ranks, or the pieces of a pool's call) are
+decoded in one call of up to --max-batch captions: after a request arrives the server waits up
+to --batch-wait seconds for others. Run one server per GPU and give the trainer all of them
+(--reward-url several times) for a pool.
 """
 
 import argparse
@@ -204,8 +209,9 @@ def _fit(im, size):
 class Reward:
     """The frozen reward: a text-to-image decoder and one or more image embedders.
 
-    Fill in embedders, __init__, reconstruct and embed. The server runs reconstruct and embed
-    for one request at a time (a lock serialises them), so the models need not be thread-safe.
+    Fill in embedders, __init__, reconstruct and embed. The server runs them on one thread (the
+    batcher), so the models need not be thread-safe; the captions of the requests that arrive
+    together (several ranks, several trainers) come in one call, up to --max-batch captions.
     """
 
     # FILL IN: the names of your embedders, in the order embed returns them. They are shown in
@@ -290,7 +296,12 @@ class StandIn:
     embedders = ["pixels"]
     wants_sources = True  # the stand-in "decodes" from the source; a real decoder must not
 
+    def __init__(self, delay=0.0):
+        self.delay = delay  # seconds each reconstruct call takes, whatever its batch (--stand-in-delay)
+
     def reconstruct(self, captions, seeds64, hidden, sources):
+        if self.delay > 0:
+            time.sleep(self.delay)
         out = []
         for caption, x in zip(captions, sources):
             a = min(1.0, len(caption.split()) / 10.0)
@@ -345,12 +356,38 @@ def _features(model, images, what):
     return out
 
 
-def score(model, sources, group, captions, seeds64, hidden):
-    """The rewards and parts of N = len(sources)*group captions."""
+class Job:
+    """One request's work: its sources, group, captions, seeds and hidden states (or None)."""
+
+    __slots__ = ("sources", "group", "captions", "seeds64", "hidden", "done", "result", "error")
+
+    def __init__(self, sources, group, captions, seeds64, hidden):
+        self.sources, self.group, self.captions = sources, group, captions
+        self.seeds64, self.hidden = seeds64, hidden
+        self.done = threading.Event()
+        self.result = self.error = None
+
+
+def score_jobs(model, jobs):
+    """The (rewards, parts) of each job, with one reconstruct and one embed call for them all.
+
+    The jobs must agree on whether they carry hidden states. A reward depends only on its caption,
+    seed and source, so a job's rewards do not depend on the jobs batched with it."""
+    sources, captions, seeds64, src_of, hidden = [], [], [], [], []
+    for j in jobs:
+        base = len(sources)
+        sources.extend(j.sources)
+        captions.extend(j.captions)
+        seeds64.extend(j.seeds64)
+        src_of.extend(base + r // j.group for r in range(len(j.captions)))
+        if j.hidden is not None:
+            hidden.extend(j.hidden)
+    if any(j.hidden is None for j in jobs):
+        hidden = None
     n = len(captions)
     extra = {}
     if getattr(model, "wants_sources", False):
-        extra["sources"] = [sources[r // group] for r in range(n)]
+        extra["sources"] = [sources[i] for i in src_of]
     recs = list(model.reconstruct(captions, seeds64, hidden, **extra))
     if len(recs) != n:
         raise RuntimeError("reconstruct gave %d images for %d captions" % (len(recs), n))
@@ -359,13 +396,80 @@ def score(model, sources, group, captions, seeds64, hidden):
     k = len(model.embedders)
     rewards, parts = [], []
     for r in range(n):
-        p = [cosine(src_feats[e][r // group], rec_feats[e][r]) for e in range(k)]
+        p = [cosine(src_feats[e][src_of[r]], rec_feats[e][r]) for e in range(k)]
         reward = sum(p) / k
         if not all(math.isfinite(v) for v in p + [reward]):
             raise RuntimeError("caption %d: reward %r and parts %r are not all finite" % (r, reward, p))
         rewards.append(reward)
         parts.append(p)
-    return rewards, parts
+    out, lo = [], 0
+    for j in jobs:
+        hi = lo + len(j.captions)
+        out.append((rewards[lo:hi], parts[lo:hi]))
+        lo = hi
+    return out
+
+
+class Batcher:
+    """Runs the model on one thread for the requests that arrive together.
+
+    A request's handler thread queues its Job and waits. The batcher takes the oldest job, then
+    waits up to batch_wait seconds for more, and runs the jobs in one score_jobs call while
+    their captions fit in max_batch (and they agree on sending hidden states). An error of the
+    model fails every job of its call."""
+
+    def __init__(self, model, max_batch, batch_wait, verbose=False):
+        self.model, self.max_batch, self.batch_wait, self.verbose = model, max_batch, batch_wait, verbose
+        self.cond = threading.Condition()
+        self.queue = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def submit(self, job):
+        """Queue job and wait for its rewards; raises the model's error."""
+        with self.cond:
+            self.queue.append(job)
+            self.cond.notify()
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def _take(self):
+        with self.cond:
+            while not self.queue:
+                self.cond.wait()
+            first = self.queue.pop(0)
+            jobs, n = [first], len(first.captions)
+            deadline = time.monotonic() + self.batch_wait
+            while True:
+                while self.queue:
+                    nxt = self.queue[0]
+                    if n + len(nxt.captions) > self.max_batch or (nxt.hidden is None) != (first.hidden is None):
+                        return jobs
+                    jobs.append(self.queue.pop(0))
+                    n += len(nxt.captions)
+                left = deadline - time.monotonic()
+                if left <= 0 or n >= self.max_batch:
+                    return jobs
+                self.cond.wait(left)
+
+    def _run(self):
+        while True:
+            jobs = self._take()
+            if self.verbose:
+                sys.stderr.write("reward service: one call for %d requests (%d captions)\n"
+                                 % (len(jobs), sum(len(j.captions) for j in jobs)))
+            try:
+                results = score_jobs(self.model, jobs)
+            except Exception as e:  # noqa: BLE001 - each waiting request answers with it
+                traceback.print_exc(file=sys.stderr)
+                for j in jobs:
+                    j.error = e
+                    j.done.set()
+                continue
+            for j, res in zip(jobs, results):
+                j.result = res
+                j.done.set()
 
 
 # --------------------------------------------------------------------------------------------
@@ -431,7 +535,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # Set by main.
     model = None
-    lock = None
+    batcher = None
     max_batch = 256
     max_body = 256 << 20
     size = 0
@@ -522,8 +626,7 @@ class Handler(BaseHTTPRequestHandler):
             self._fail(e.status, str(e))
             return
         try:
-            with self.lock:
-                rewards, parts = score(self.model, sources, group, captions, seeds64, hidden)
+            rewards, parts = self.batcher.submit(Job(sources, group, captions, seeds64, hidden))
         except Exception as e:  # noqa: BLE001 - the client gets the message, stderr the trace
             traceback.print_exc(file=sys.stderr)
             self._fail(500, "%s: %s" % (type(e).__name__, e))
@@ -552,12 +655,22 @@ def main():
                     help="largest request body accepted (default 256 MiB)")
     ap.add_argument("--size", type=int, default=0,
                     help="side that path images are fitted to (default 0: as stored)")
+    ap.add_argument("--batch-wait", type=float, default=0.005, metavar="SECONDS",
+                    help="after a request arrives, wait this long for more to decode with it in one "
+                         "call, up to --max-batch captions (default 0.005)")
     ap.add_argument("--stand-in", action="store_true",
                     help="serve the trivial stand-in reward instead of class Reward (for tests)")
+    ap.add_argument("--stand-in-delay", type=float, default=0.0, metavar="SECONDS",
+                    help="with --stand-in: each decoder call takes this long, whatever its batch, "
+                         "like a GPU decoding a batch (for tests and benchmarks; default 0)")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = ap.parse_args()
     if args.max_batch < 1 or args.max_body_bytes < 1 or args.size < 0:
         ap.error("--max-batch and --max-body-bytes must be positive, --size not negative")
+    if not (args.batch_wait >= 0 and args.stand_in_delay >= 0):
+        ap.error("--batch-wait and --stand-in-delay must not be negative")
+    if args.stand_in_delay > 0 and not args.stand_in:
+        ap.error("--stand-in-delay applies to --stand-in only")
 
     host, port = args.listen
 
@@ -566,8 +679,8 @@ def main():
         address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
     server = Server((host, port), Handler)  # binds now: a taken port fails before models load
-    Handler.model = StandIn() if args.stand_in else Reward()
-    Handler.lock = threading.Lock()
+    Handler.model = StandIn(args.stand_in_delay) if args.stand_in else Reward()
+    Handler.batcher = Batcher(Handler.model, args.max_batch, args.batch_wait, args.verbose)
     Handler.max_batch = args.max_batch
     Handler.max_body = args.max_body_bytes
     Handler.size = args.size
