@@ -79,6 +79,11 @@ func rewardFor(url, names string, timeout time.Duration, hidden bool) (reward.Re
 
 // grpoTask wires a GRPO run.
 func grpoTask(c trainConfig, timeout time.Duration, hidden bool) (trainer.Task, error) {
+	if c.LoRARank != 0 {
+		if _, typ := modelType(c.Init); typ != "qwen2" && typ != "llama" {
+			return trainer.Task{}, usagef("--lora-rank: LoRA applies to Hugging Face language models (qwen2, llama); --init %s is not one", c.Init)
+		}
+	}
 	if isUnified(c.Init) {
 		return unifiedGRPOTask(c)
 	}
@@ -112,7 +117,11 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool) (trainer.Task, 
 		if err != nil {
 			return trainer.Task{}, fmt.Errorf("--init %s: %w", c.Init, err)
 		}
-		load, size = hfPolicyLoader(h, kind, maxLen), world.DefaultConfig().Size
+		lora, err := c.loraSettings.config()
+		if err != nil {
+			return trainer.Task{}, err
+		}
+		load, size = hfPolicyLoader(h, kind, maxLen, lora, c.Seed), world.DefaultConfig().Size
 	} else {
 		var err error
 		if size, err = inputSize(c.Init); err != nil {

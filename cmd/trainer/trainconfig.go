@@ -29,6 +29,8 @@ type trainConfig struct {
 	// redraws each image from its caption itself:
 	Guidance        float64 `json:"guidance,omitempty"`         // classifier-free guidance scale of its drawings
 	DrawTemperature float64 `json:"draw_temperature,omitempty"` // temperature of the image codes it draws (0: greedy)
+	// LoRA adapters instead of full fine-tuning, for a Hugging Face language model (lora.go).
+	loraSettings
 }
 
 // defaultTrainConfig returns the defaults of `trainer train`.
@@ -39,6 +41,9 @@ func defaultTrainConfig() trainConfig {
 // validate checks every value before any work starts: the loop's, then the task's.
 func (c trainConfig) validate(worldSize int) error {
 	if err := c.GRPOConfig.Validate(worldSize); err != nil {
+		return err
+	}
+	if _, err := c.loraSettings.config(); err != nil {
 		return err
 	}
 	var err error
