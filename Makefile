@@ -7,7 +7,7 @@ export OMP_NUM_THREADS ?= 1
 # prints a screen of warnings that look like errors (Go's default flags plus the one warning off).
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: setup build test test-pure demo bench gpu-kit gpu-rehearse clean
+.PHONY: setup build test test-pure demo seeds bench gpu-kit gpu-rehearse clean
 
 setup:
 	@scripts/setup/gotch.sh
@@ -30,6 +30,11 @@ test-pure:
 # make demo UMM=2 runs the unified model (UMM-2) instead of the captioner (UMM-1).
 demo: build
 	@if [ "$(UMM)" = 2 ]; then scripts/demo/umm2.sh; else scripts/demo/umm1.sh; fi
+
+# make seeds runs the demo once per training seed of SEEDS (default "1 2 3"; UMM=2 for the unified
+# model) and reports the mean and spread over the seeds (scripts/demo/seeds.sh).
+seeds: build
+	@UMM=$(or $(UMM),1) scripts/demo/seeds.sh
 
 bench: build
 	@scripts/bench/run.sh

@@ -34,7 +34,7 @@ func worldTask(t *testing.T, imgs string) Task {
 			return m, m.Close, nil
 		}}
 	if imgs != "" {
-		f, err := images.OpenFolder(imgs, 0, wc.Size, false)
+		f, err := images.OpenFolder(imgs, 0, wc.Size, false, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +110,9 @@ func TestBenchWritesReport(t *testing.T) {
 	dir := t.TempDir()
 	ck := tinyCheckpoint(t, dir)
 	out := filepath.Join(dir, "bench")
-	rep, err := Bench([]Checkpoint{{"random", ck}}, worldTask(t, ""), Options{Scenes: 8, Seed: 9, Examples: 3, Out: out})
+	// The same checkpoint twice: its paired differences are exactly 0 with intervals [0, 0]
+	// (oracle: exact arithmetic, the same captions scored on the same scenes and resamples).
+	rep, err := Bench([]Checkpoint{{"random", ck}, {"again", ck}}, worldTask(t, ""), Options{Scenes: 8, Seed: 9, Examples: 3, Out: out, Bootstrap: 200, Split: "benchmark"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +122,10 @@ func TestBenchWritesReport(t *testing.T) {
 			Embedders    map[string]float64 `json:"embedders"`
 			Overall      float64            `json:"overall"`
 			ObjectRecall *float64           `json:"object_recall"`
+			CILow        map[string]float64 `json:"ci_low"`
+			CIHigh       map[string]float64 `json:"ci_high"`
 		} `json:"rows"`
+		Deltas []Delta `json:"deltas"`
 	}
 	js, err := os.ReadFile(filepath.Join(out, "unibench.json"))
 	if err != nil {
@@ -135,9 +140,35 @@ func TestBenchWritesReport(t *testing.T) {
 		if len(r.Embedders) != 3 || r.ObjectRecall == nil {
 			t.Errorf("row %s lacks embedders or object_recall: %+v", r.Name, r)
 		}
+		for _, k := range []string{"overall", "length_mean", "object_recall", "coverage"} {
+			lo, okl := r.CILow[k]
+			hi, okh := r.CIHigh[k]
+			if !okl || !okh || lo > hi {
+				t.Errorf("row %s: interval of %s [%v, %v] (present %v %v)", r.Name, k, lo, hi, okl, okh)
+			}
+		}
+		if !(r.CILow["overall"] <= r.Overall && r.Overall <= r.CIHigh["overall"]) {
+			t.Errorf("row %s: overall %v outside [%v, %v]", r.Name, r.Overall, r.CILow["overall"], r.CIHigh["overall"])
+		}
 	}
-	if strings.Join(names, ",") != "random,oracle,empty" {
+	if strings.Join(names, ",") != "random,again,oracle,empty" {
 		t.Fatalf("rows %v", names)
+	}
+	if len(got.Deltas) != 3 || got.Deltas[0].Name != "again" || got.Deltas[0].Base != "random" {
+		t.Fatalf("deltas %+v", got.Deltas)
+	}
+	for k, d := range got.Deltas[0].Delta {
+		if d != 0 || got.Deltas[0].CILow[k] != 0 || got.Deltas[0].CIHigh[k] != 0 {
+			t.Errorf("identical checkpoints differ in %s: %v [%v, %v]", k, d, got.Deltas[0].CILow[k], got.Deltas[0].CIHigh[k])
+		}
+	}
+	if d := got.Deltas[1]; d.Name != "oracle" || !(d.CILow["object_recall"] > 0) {
+		t.Errorf("oracle against a random captioner: object recall %+v", d)
+	}
+	md := rep.Markdown()
+	if !strings.Contains(md, "Paired differences against random") || !strings.Contains(md, "| again | +0.000 [+0.000, +0.000] |") ||
+		!strings.Contains(md, "of the benchmark split") {
+		t.Errorf("markdown lacks the intervals or the differences:\n%s", md)
 	}
 	if !strings.Contains(rep.Markdown(), "| oracle |") || !strings.Contains(rep.Markdown(), "Overall") {
 		t.Fatalf("markdown:\n%s", rep.Markdown())
@@ -152,7 +183,7 @@ func TestBenchWritesReport(t *testing.T) {
 		t.Fatalf("examples.png: %v, %v", err, im.Bounds())
 	}
 	csv, _ := os.ReadFile(filepath.Join(out, "unibench_scenes.csv"))
-	if n := strings.Count(string(csv), "\n"); n != 1+3*8 {
-		t.Fatalf("per-scene CSV has %d lines, want header + 24", n)
+	if n := strings.Count(string(csv), "\n"); n != 1+4*8 {
+		t.Fatalf("per-scene CSV has %d lines, want header + 32", n)
 	}
 }

@@ -95,8 +95,9 @@ func PairFiles(ref, gen []images.Item) (pairs [][2]images.Item, refOnly, genOnly
 
 // CompareFiles scores each generated set against the reference images under every embedder:
 // per pair the cosine of the two images' features, per embedder the mean, min, max and count,
-// and Overall, the unweighted mean of the embedders' means.
-func CompareFiles(refPath string, gens []GenSet, es []ImageEmbedder) (*FileReport, error) {
+// and Overall, the unweighted mean of the embedders' means. A file over maxPixels pixels (0:
+// images.DefaultMaxPixels) is an error naming it.
+func CompareFiles(refPath string, gens []GenSet, es []ImageEmbedder, maxPixels int) (*FileReport, error) {
 	if len(es) == 0 || len(gens) == 0 {
 		return nil, fmt.Errorf("unibench: need at least one embedder and one generated set")
 	}
@@ -110,7 +111,7 @@ func CompareFiles(refPath string, gens []GenSet, es []ImageEmbedder) (*FileRepor
 	}
 	refFeat := map[string]map[string][]float32{} // reference name -> embedder -> features
 	features := func(it images.Item, e ImageEmbedder) ([]float32, error) {
-		sq, err := images.Load(it.Path, e.Size())
+		sq, err := images.LoadWithin(it.Path, e.Size(), maxPixels)
 		if err != nil {
 			return nil, err
 		}

@@ -68,7 +68,7 @@ func TestCompareFiles(t *testing.T) {
 	pattern(t, filepath.Join(other, "recon_b.png"), 9)
 	pattern(t, filepath.Join(other, "zzz.png"), 4)
 	es := worldEmbedders(t)
-	rep, err := CompareFiles(ref, []GenSet{{Name: "same", Path: same}, {Name: "other", Path: other}}, es)
+	rep, err := CompareFiles(ref, []GenSet{{Name: "same", Path: same}, {Name: "other", Path: other}}, es, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/unigrpo/unigrpo/images"
+	"github.com/unigrpo/unigrpo/internal/pooled"
 	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/reward"
@@ -34,6 +35,14 @@ type Result struct {
 	Scenes        []SceneScore       `json:"-"`
 	// Reconstructions holds the first few regenerated images, for example grids.
 	Reconstructions []images.Planar `json:"-"`
+	// Items holds each image's share of the row's metrics, by the keys of CILow ("overall",
+	// "length_mean", each embedder's name, the judge's and the probes' keys): what Bootstrap
+	// resamples.
+	Items map[string][]Ratio `json:"-"`
+	// CILow and CIHigh bound each metric's 95% bootstrap interval over the images (Bootstrap;
+	// absent when it is off).
+	CILow  map[string]float64 `json:"ci_low,omitempty"`
+	CIHigh map[string]float64 `json:"ci_high,omitempty"`
 }
 
 // MarshalJSON writes the row with its understanding metrics as fields of their own.
@@ -136,25 +145,50 @@ func Assemble(name string, embedders []string, judge Judge, labels []any, caps [
 	if len(overall) != n || len(parts) != n {
 		return nil, fmt.Errorf("eval %s: %d captions, %d rewards", name, n, len(overall))
 	}
-	r := &Result{Name: name, Embedders: map[string]float64{}}
+	r := &Result{Name: name, Embedders: map[string]float64{}, Items: map[string][]Ratio{}}
 	acc := newSimilarities(embedders)
 	for i, c := range caps {
 		row := SceneScore{Scene: i, Caption: c.Text, Length: c.Length, Overall: overall[i]}
 		row.Similarity = acc.add(parts[i])
 		r.Scenes = append(r.Scenes, row)
 		r.LengthMean += float64(c.Length) / float64(n)
+		r.Items["overall"] = append(r.Items["overall"], pooled.Mean(overall[i]))
+		r.Items["length_mean"] = append(r.Items["length_mean"], pooled.Mean(float64(c.Length)))
+		for j, e := range embedders {
+			r.Items[e] = append(r.Items[e], pooled.Mean(parts[i][j]))
+		}
 	}
 	r.Stats, r.Overall = acc.result()
 	for name, st := range r.Stats {
 		r.Embedders[name] = st.Mean
 	}
-	if judge != nil && labels != nil {
-		var err error
-		if r.Understanding, err = judge.Judge(labels, captionTexts(caps)); err != nil {
-			return nil, fmt.Errorf("eval %s: %w", name, err)
+	if judge == nil || labels == nil {
+		return r, nil
+	}
+	var err error
+	if ij, ok := judge.(ItemJudge); ok {
+		var items map[string][]Ratio
+		if items, err = ij.JudgeItems(labels, captionTexts(caps)); err == nil {
+			r.Understanding = pooled.Values(items)
+			r.addItems(items)
 		}
+	} else {
+		r.Understanding, err = judge.Judge(labels, captionTexts(caps))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("eval %s: %w", name, err)
 	}
 	return r, nil
+}
+
+// addItems records the items of more metrics of the row.
+func (r *Result) addItems(items map[string][]Ratio) {
+	if r.Items == nil {
+		r.Items = map[string][]Ratio{}
+	}
+	for k, v := range items {
+		r.Items[k] = v
+	}
 }
 
 // SampleOptions say how a checkpoint captions in evaluation: greedy by default.

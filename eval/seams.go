@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/unigrpo/unigrpo/images"
+	"github.com/unigrpo/unigrpo/internal/pooled"
 	"github.com/unigrpo/unigrpo/models/policy"
 )
 
@@ -14,6 +15,20 @@ type Judge interface {
 	Metrics() []Metric
 	// Judge pools the scores of captions[i] against labels[i] over a set.
 	Judge(labels []any, captions []string) (map[string]float64, error)
+}
+
+// Ratio is one item's share of a metric pooled over items (pooled.Ratio): over a set, or a
+// bootstrap resample of it, the metric is the sum of the numerators over the sum of the
+// denominators.
+type Ratio = pooled.Ratio
+
+// ItemJudge is a Judge that also scores each item alone, so that the benchmark can draw
+// intervals by resampling the items (Bootstrap).
+type ItemJudge interface {
+	Judge
+	// JudgeItems returns each item's share of every metric, by key; pooled they are Judge's
+	// metrics.
+	JudgeItems(labels []any, captions []string) (map[string][]Ratio, error)
 }
 
 // Metric is one understanding metric: its key in JSON and metrics.jsonl, and its column title
@@ -47,4 +62,14 @@ type Prober interface {
 	Probes() []Metric
 	// Probe measures them on a held-out set (its labels), with draws keyed by seed.
 	Probe(set *images.Set, seed uint64) (map[string]float64, error)
+}
+
+// ItemProber is a Prober that also scores each item alone, for intervals over items.
+type ItemProber interface {
+	Prober
+	// ProbeItems returns every probe, as Probe does (Probe is its first result), and each item's
+	// share of the probes that pool over items, by key: item i is what scene i of the set (its
+	// questions, the drawing of a prompt written from it) contributes. Probes of the whole set
+	// (a codebook's use) have no items.
+	ProbeItems(set *images.Set, seed uint64) (values map[string]float64, items map[string][]Ratio, err error)
 }

@@ -1,6 +1,7 @@
 package images
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/unigrpo/unigrpo/internal/stream"
@@ -20,13 +21,15 @@ type Set struct {
 
 // Folder is a source of training images read from a folder or manifest of files. Image i of step
 // s is drawn from the training split by the stream keyed (seed, Image, s, i), so which image a row
-// sees does not depend on how the batch is split over ranks. Files are decoded when drawn and
-// fitted to the policy's square input.
+// sees does not depend on how the batch is split over ranks. Files are decoded when first drawn,
+// within a pixel budget, fitted to the policy's square input and kept in a bounded cache.
 type Folder struct {
 	Path        string
 	train, held []Item
 	share       float64
 	size        int
+	maxPixels   int       // the pixel budget of one file (LoadWithin)
+	cache       *fitCache // fitted images by path, bounded by DefaultCacheBytes
 	// skipBad skips a file that cannot be decoded (drawing again from the row's stream) instead
 	// of stopping; skipped counts them until TakeSkipped.
 	skipBad bool
@@ -36,13 +39,28 @@ type Folder struct {
 
 // OpenFolder lists and splits path (Open) for a policy whose input is size x size pixels.
 // heldOut is the share kept out of training by a hash of each name; with skipBad an unreadable
-// image is skipped and counted instead of stopping the run.
-func OpenFolder(path string, heldOut float64, size int, skipBad bool) (*Folder, error) {
+// image, or one over maxPixels pixels (0: DefaultMaxPixels), is skipped and counted instead of
+// stopping the run.
+func OpenFolder(path string, heldOut float64, size int, skipBad bool, maxPixels int) (*Folder, error) {
 	train, held, err := Open(path, heldOut)
 	if err != nil {
 		return nil, err
 	}
-	return &Folder{Path: path, train: train, held: held, share: heldOut, size: size, skipBad: skipBad, bad: map[string]bool{}}, nil
+	return &Folder{Path: path, train: train, held: held, share: heldOut, size: size, maxPixels: maxPixels,
+		cache: newFitCache(DefaultCacheBytes), skipBad: skipBad, bad: map[string]bool{}}, nil
+}
+
+// load returns the fitted image of a file, from the cache when it was fitted before.
+func (f *Folder) load(path string) (Square, error) {
+	if sq, ok := f.cache.get(path); ok {
+		return sq, nil
+	}
+	sq, err := LoadWithin(path, f.size, f.maxPixels)
+	if err != nil {
+		return Square{}, err
+	}
+	f.cache.put(path, sq)
+	return sq, nil
 }
 
 // Sizes returns the number of training and held-out files.
@@ -58,7 +76,7 @@ func (f *Folder) Images(seed uint64, step, lo, hi int) ([]Planar, error) {
 			if f.bad[it.Path] {
 				continue
 			}
-			sq, err := Load(it.Path, f.size)
+			sq, err := f.load(it.Path)
 			if err == nil {
 				out[i] = sq.Planar()
 				break
@@ -83,6 +101,9 @@ func (f *Folder) TakeSkipped() int {
 	return n
 }
 
+// ErrNoHeldOut is HeldOut's error for a folder too small to hold any file out at its share.
+var ErrNoHeldOut = errors.New("no held-out images")
+
 // HeldOut returns the first n images of the held-out split by name (all files when the share
 // is 0), with the manifest's captions when every one has one. The seed is not used: the set is
 // fixed by the files.
@@ -92,12 +113,12 @@ func (f *Folder) HeldOut(_ uint64, n int) (*Set, error) {
 		items = append(append([]Item(nil), f.train...), f.held...)
 	}
 	if len(items) == 0 {
-		return nil, fmt.Errorf("images: no file of %s falls in the held-out share %v", f.Path, f.share)
+		return nil, fmt.Errorf("images: no file of %s falls in the held-out share %v: %w", f.Path, f.share, ErrNoHeldOut)
 	}
 	items = items[:min(n, len(items))]
 	s := &Set{Captions: []string{}}
 	for _, it := range items {
-		sq, err := Load(it.Path, f.size)
+		sq, err := f.load(it.Path)
 		if err != nil {
 			return nil, err
 		}

@@ -19,14 +19,14 @@ func TestFolderSkipsBadImages(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "bad.png"), []byte("not a png"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	strict, err := OpenFolder(dir, 0, 8, false)
+	strict, err := OpenFolder(dir, 0, 8, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := strict.Images(1, 1, 0, 64); err == nil || !strings.Contains(err.Error(), "bad.png") || !strings.Contains(err.Error(), "--skip-bad-images") {
 		t.Fatalf("strict folder drew the corrupt file: %v", err)
 	}
-	lax, err := OpenFolder(dir, 0, 8, true)
+	lax, err := OpenFolder(dir, 0, 8, true, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestFolderSkipsBadImages(t *testing.T) {
 
 	allBad := t.TempDir()
 	os.WriteFile(filepath.Join(allBad, "x.png"), []byte("junk"), 0o644)
-	f, err := OpenFolder(allBad, 0, 8, true)
+	f, err := OpenFolder(allBad, 0, 8, true, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestFolderHeldOut(t *testing.T) {
 	}
 	man := filepath.Join(dir, "set.jsonl")
 	os.WriteFile(man, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
-	f, err := OpenFolder(man, 0, 8, false)
+	f, err := OpenFolder(man, 0, 8, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestFolderHeldOut(t *testing.T) {
 	if err != nil || len(s.Images) != 2 || s.Names[0] != "a.png" || len(s.Captions) != 2 || s.Captions[1] != "caption of b.png" || s.Labels != nil {
 		t.Fatalf("held-out set %+v, %v", s, err)
 	}
-	g, _ := OpenFolder(dir, 0, 8, false) // a folder: no captions
+	g, _ := OpenFolder(dir, 0, 8, false, 0) // a folder: no captions
 	if s, _ := g.HeldOut(0, 5); s == nil || len(s.Images) != 3 || s.Captions != nil {
 		t.Fatalf("folder held-out set %+v", s)
 	}

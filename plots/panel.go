@@ -3,6 +3,7 @@ package plots
 import (
 	"fmt"
 	"image/color"
+	"math"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -97,10 +98,27 @@ func (p panel) build() (*plot.Plot, error) {
 			pl.Legend.Add(c.label, thumb)
 		}
 	}
+	widen(&pl.X, p.logX)
+	widen(&pl.Y, p.logY)
 	pl.Legend.Top = true
 	pl.Legend.Left = true
 	pl.Legend.TextStyle.Font.Size = vg.Points(8)
 	return pl, nil
+}
+
+// widen gives an axis whose data are one value a span to draw: gonum pads such an axis by 1 on
+// each side, which is lost at float precision for values as large as 1e160 (and its tick
+// marker then panics), so the padding here is relative (a factor of 2 on a log axis).
+func widen(a *plot.Axis, log bool) {
+	if a.Min != a.Max || math.IsInf(a.Min, 0) || math.IsNaN(a.Min) {
+		return
+	}
+	if log {
+		a.Min, a.Max = a.Min/2, a.Max*2
+		return
+	}
+	d := math.Max(1, math.Abs(a.Min)/100)
+	a.Min, a.Max = a.Min-d, a.Max+d
 }
 
 // addCurve adds the plotters of c to pl and returns the one that stands

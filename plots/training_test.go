@@ -1,6 +1,10 @@
 package plots
 
-import "testing"
+import (
+	"math"
+	"os"
+	"testing"
+)
 
 // The training sheet draws a joint run's drawing-half KL and entropy beside the caption's, and a
 // run without them as before: one curve per panel. (Oracle: the metric keys the trainer writes.)
@@ -38,5 +42,23 @@ func TestSheetJointCurves(t *testing.T) {
 		if len(want) > 0 {
 			t.Errorf("joint %v: panels missing: %v", joint, want)
 		}
+	}
+}
+
+// A run whose one step has values as large as 1e160 (and a NaN) draws its figures without a
+// panic: gonum pads a one-value axis by 1, lost at that magnitude, so the panel widens it
+// relatively. Oracle: the files written, and the absence of a panic.
+func TestDynamicsOfHugeSinglePoint(t *testing.T) {
+	m := NewMetrics()
+	for _, k := range []string{"reward_mean", "reward_max", "reward_min", "loss", "grad_norm", "kl", "entropy"} {
+		m.Add(k, 1, 1e160)
+	}
+	m.Add("reward_std", 1, math.NaN())
+	dir := t.TempDir()
+	if err := TrainingDynamics(m, dir); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) == 0 {
+		t.Fatal("no figure written")
 	}
 }

@@ -45,18 +45,14 @@ func MeanReward(es []Embedder, src, rec images.Planar) float64 {
 	return m
 }
 
-// Compare scores reconstructions against their sources under the embedders es: row r of recs
-// belongs to source r/G, whose embeddings are computed once for its G rows. It returns each row's
-// mean similarity over the embedders and each embedder's similarity [N][K].
+// Compare scores reconstructions against their sources under the embedders es (Score, whose
+// errors come only from a failing libtorch encoder, as Embed's panics do): row r of recs belongs
+// to source r/G, whose embeddings are computed once for its G rows. It returns each row's mean
+// similarity over the embedders and each embedder's similarity [N][K].
 func Compare(es []Embedder, src []images.Planar, G int, recs []images.Planar) (reward []float64, parts [][]float64) {
-	srcEmb := make([][][]float32, len(src))
-	for b, im := range src {
-		srcEmb[b] = Embeddings(es, im)
-	}
-	reward = make([]float64, len(recs))
-	parts = make([][]float64, len(recs))
-	for i, rec := range recs {
-		reward[i], parts[i] = Similarities(es, srcEmb[i/G], rec)
+	reward, parts, err := Score(es, src, G, recs)
+	if err != nil {
+		panic(err.Error())
 	}
 	return reward, parts
 }

@@ -98,6 +98,12 @@ func (r *Request) check(maxBatch int) error {
 	return nil
 }
 
+// RewardBound bounds the rewards and parts a client accepts: each is a cosine similarity (or a
+// mean of them), which lies in [-1, 1]; the bound leaves room for float32 rounding. A service
+// answering outside it computes something else, and its numbers would overflow the step's
+// statistics (a reward of 1e160 turns reward_std into NaN), so the run stops naming the service.
+const RewardBound = 1.001
+
 // check reports what is wrong with an answer to a request of n captions.
 func (r *Response) check(n int) error {
 	if r.Protocol != Protocol {
@@ -107,11 +113,16 @@ func (r *Response) check(n int) error {
 		return fmt.Errorf("the service answered %d rewards and %d parts for %d captions", len(r.Rewards), len(r.Parts), n)
 	}
 	for i, v := range r.Rewards {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("the service answered reward %v for caption %d", v, i)
+		if !(math.Abs(v) <= RewardBound) { // NaN fails too
+			return fmt.Errorf("the service answered reward %v for caption %d, outside [-%v, %v]: a reward is a mean of cosine similarities", v, i, RewardBound, RewardBound)
 		}
 		if len(r.Parts[i]) != len(r.Embedders) {
 			return fmt.Errorf("the service answered %d parts for caption %d but names %d embedders", len(r.Parts[i]), i, len(r.Embedders))
+		}
+		for k, p := range r.Parts[i] {
+			if !(math.Abs(p) <= RewardBound) {
+				return fmt.Errorf("the service answered part %v (embedder %s) for caption %d, outside [-%v, %v]: a part is a cosine similarity", p, r.Embedders[k], i, RewardBound, RewardBound)
+			}
 		}
 	}
 	return nil
@@ -138,14 +149,31 @@ func EncodeImage(im images.Planar) (Image, error) {
 	return Image{F32: base64.StdEncoding.EncodeToString(raw), C: im.C, H: im.H, W: im.W}, nil
 }
 
-// DecodeImage reads an image off the wire; a path is read from disk and fitted to size x size
-// (size 0 refuses paths: a service reachable from other machines should not read files for them).
+// DecodeImage reads an image off the wire within images.DefaultMaxPixels (DecodeImageWithin).
 func DecodeImage(w Image, size int) (images.Planar, error) {
+	return DecodeImageWithin(w, size, images.DefaultMaxPixels)
+}
+
+// DecodeImageWithin reads an image off the wire; a path is read from disk and fitted to size x
+// size (size 0 refuses paths: a service reachable from other machines should not read files for
+// them). An image of more than maxPixels pixels (0: images.DefaultMaxPixels) is refused from its
+// header, before its pixels take memory.
+func DecodeImageWithin(w Image, size, maxPixels int) (images.Planar, error) {
+	if maxPixels <= 0 {
+		maxPixels = images.DefaultMaxPixels
+	}
 	switch {
 	case w.PNG != "" && w.F32 == "" && w.Path == "":
 		data, err := base64.StdEncoding.DecodeString(w.PNG)
 		if err != nil {
 			return images.Planar{}, fmt.Errorf("png: %v", err)
+		}
+		cfg, err := png.DecodeConfig(bytes.NewReader(data))
+		if err != nil {
+			return images.Planar{}, fmt.Errorf("png: %v", err)
+		}
+		if err := images.CheckPixels("the png", cfg.Width, cfg.Height, maxPixels); err != nil {
+			return images.Planar{}, err
 		}
 		img, err := png.Decode(bytes.NewReader(data))
 		if err != nil {
@@ -157,7 +185,15 @@ func DecodeImage(w Image, size int) (images.Planar, error) {
 		if err != nil {
 			return images.Planar{}, fmt.Errorf("f32: %v", err)
 		}
-		if w.C != 3 || w.H < 1 || w.W < 1 || len(data) != 4*w.C*w.H*w.W {
+		if w.C != 3 || w.H < 1 || w.W < 1 {
+			return images.Planar{}, fmt.Errorf("f32: a %dx%dx%d image (want 3 channels and a positive size)", w.C, w.H, w.W)
+		}
+		// The budget bounds h*w before any product is taken: a product that wraps could
+		// otherwise match a short body.
+		if err := images.CheckPixels("the f32 image", w.W, w.H, maxPixels); err != nil {
+			return images.Planar{}, err
+		}
+		if len(data) != 4*w.C*w.H*w.W {
 			return images.Planar{}, fmt.Errorf("f32: %d bytes for a %dx%dx%d image (want 3 channels, 4 bytes a value)", len(data), w.C, w.H, w.W)
 		}
 		im := images.NewPlanar(w.C, w.H, w.W)
@@ -173,7 +209,7 @@ func DecodeImage(w Image, size int) (images.Planar, error) {
 		if size <= 0 {
 			return images.Planar{}, fmt.Errorf("path %s: this service does not read files (start it with --allow-paths)", w.Path)
 		}
-		sq, err := images.Load(w.Path, size)
+		sq, err := images.LoadWithin(w.Path, size, maxPixels)
 		if err != nil {
 			return images.Planar{}, err
 		}

@@ -191,9 +191,17 @@ func finishCheckpoint(runDir, tmp string, st State, keep int) (string, error) {
 		d.Close()
 	}
 	if keep > 0 {
+		// Only the checkpoints up to this one are the run's: one of a later step came from
+		// elsewhere and is never pruned (nor is the one just written, the newest of the run's).
 		cks, _ := Checkpoints(runDir)
+		for i, ck := range cks {
+			if ck == final {
+				cks = cks[:i+1]
+				break
+			}
+		}
 		for len(cks) > keep {
-			os.RemoveAll(cks[0])
+			os.RemoveAll(cks[0]) // a checkpoint left by a failed removal is only disk space
 			cks = cks[1:]
 		}
 	}

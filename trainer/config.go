@@ -2,6 +2,16 @@ package trainer
 
 import "fmt"
 
+// The seeds of the held-out scenes. A run evaluates while it trains on validation scenes drawn
+// with ValSeed (--val-seed), and `trainer eval` benchmarks on scenes drawn with BenchmarkSeed:
+// choices made by watching a run are never made on the benchmark. In the world the two sets come
+// from disjoint splits of the scene descriptions as well (world.SplitOf), so they differ
+// whatever the seeds, and training never sees a description of either.
+const (
+	ValSeed       = 20260214
+	BenchmarkSeed = 20251125
+)
+
 // RunConfig is what every training run shares, supervised or GRPO: its folder, length and batch,
 // the optimizer, the seeds, and how often it evaluates, checkpoints, logs, plots and checks.
 // SFTConfig and GRPOConfig embed it, so its fields sit beside theirs in config.json.
@@ -16,7 +26,7 @@ type RunConfig struct {
 	Seed        uint64  `json:"seed"`         // keys every random stream of the run
 	EvalEvery   int     `json:"eval_every"`   // held-out evaluation interval (0: only at the end)
 	EvalScenes  int     `json:"eval_scenes"`  // held-out images per evaluation (0: no evaluation)
-	EvalSeed    uint64  `json:"eval_seed"`    // seed of the held-out images (shared by all runs)
+	ValSeed     uint64  `json:"val_seed"`     // seed of the validation images evaluated on (shared by all runs)
 	CkptEvery   int     `json:"ckpt_every"`   // checkpoint interval (0: only at the end)
 	Keep        int     `json:"keep"`         // checkpoints kept
 	LogEvery    int     `json:"log_every"`    // metrics flush and progress interval (0: only at the end)
@@ -25,6 +35,9 @@ type RunConfig struct {
 	Device      string  `json:"device"`       // cpu, cuda or auto
 	// MonitorInterval is the seconds between device readings (0: no monitor).
 	MonitorInterval float64 `json:"monitor_interval"`
+	// Force lets a new run start in a non-empty Out, moving its files into a subfolder; not
+	// recorded (a resumed run is never new).
+	Force bool `json:"-"`
 }
 
 // intervals are the run's bookkeeping intervals.
@@ -47,6 +60,8 @@ func (c RunConfig) validate(worldSize int) error {
 		return fmt.Errorf("--warmup, --clip, --weight-decay, --eval-scenes and --keep must not be negative")
 	case c.EvalEvery < 0 || c.CkptEvery < 0 || c.LogEvery < 0 || c.PlotEvery < 0 || c.CheckEvery < 0:
 		return fmt.Errorf("--eval-every, --ckpt-every, --log-every, --plot-every and --check-every must not be negative")
+	case c.EvalScenes > 0 && c.ValSeed == BenchmarkSeed:
+		return fmt.Errorf("--val-seed %d is the benchmark's seed: choices made while training must not see the benchmark's scenes; use another (default %d)", c.ValSeed, uint64(ValSeed))
 	case c.MonitorInterval < 0:
 		return fmt.Errorf("--monitor-interval %v: must not be negative", c.MonitorInterval)
 	}

@@ -47,7 +47,7 @@ type GRPOConfig struct {
 func DefaultGRPOConfig() GRPOConfig {
 	return GRPOConfig{
 		RunConfig: RunConfig{Steps: 300, Batch: 8, LR: 5e-5, Warmup: 10, WeightDecay: 0, ClipNorm: 1, Seed: 1,
-			EvalEvery: 50, EvalScenes: 100, EvalSeed: 20251125, CkptEvery: 50, Keep: 3, LogEvery: 5, PlotEvery: 25,
+			EvalEvery: 50, EvalScenes: 100, ValSeed: ValSeed, CkptEvery: 50, Keep: 3, LogEvery: 5, PlotEvery: 25,
 			CheckEvery: 50, Device: "cpu", MonitorInterval: 2},
 		Group: 8, Beta: 0.2, Temperature: 1, EpsLow: 0.2, EpsHigh: 0.2, LossAgg: SeqMeanTokenMean, ScaleStd: true, Mu: 1,
 	}

@@ -28,6 +28,7 @@ type loopSpec struct {
 	dir      string // the run folder
 	config   any    // written to config.json and recorded in checkpoints
 	resumeAt int    // the step a resumed run goes on from; < 0 starts a new run
+	force    bool   // a new run may start in a non-empty folder, moving its files aside
 	kind     string // the checkpoints' kind: "sft" or "grpo"
 	seed     uint64
 	every    Intervals
@@ -59,8 +60,11 @@ type loop struct {
 
 // openLoop opens the run folder and the device monitor.
 func openLoop(spec loopSpec, d *Dist, l *learner, obs Observer) (*loop, error) {
-	run, err := openRun(spec.dir, d.Rank() == 0, spec.config, spec.resumeAt, obs)
-	if err != nil {
+	run, err := openRun(spec.dir, d.Rank() == 0, spec.config, spec.resumeAt, spec.force, obs)
+	if err := d.agree(err, "opening the run folder"); err != nil {
+		if run != nil {
+			run.close()
+		}
 		return nil, err
 	}
 	dev := l.model.Device()
@@ -125,7 +129,7 @@ func (lp *loop) steps(first, total int) error {
 			}
 		}
 		if lp.run.primary {
-			if err := lp.record(rec, step, last, logNow); err != nil {
+			if err := lp.record(rec, logNow); err != nil {
 				return err
 			}
 		}
@@ -134,6 +138,13 @@ func (lp *loop) steps(first, total int) error {
 				return err
 			}
 			lastGood = step
+		}
+		// Plots come after the step's checkpoint: a figure that cannot be drawn is logged and
+		// never costs the run its weights.
+		if lp.run.primary && due(lp.every.Plot, step, last) {
+			if err := drawPlots(lp.run); err != nil {
+				lp.run.logf("plots: %v", err)
+			}
 		}
 	}
 	return nil
@@ -220,9 +231,9 @@ func (lp *loop) readDevices(rec Record, trimmed bool) error {
 	return nil
 }
 
-// record appends rec to the metrics (flushed when logNow), shows it to the observer and draws
-// the plots when due; rank 0 only.
-func (lp *loop) record(rec Record, step int, last, logNow bool) error {
+// record appends rec to the metrics (flushed when logNow) and shows it to the observer; rank 0
+// only.
+func (lp *loop) record(rec Record, logNow bool) error {
 	if err := lp.run.metrics.Append(rec); err != nil {
 		return err
 	}
@@ -232,15 +243,17 @@ func (lp *loop) record(rec Record, step int, last, logNow bool) error {
 			return err
 		}
 	}
-	if due(lp.every.Plot, step, last) {
-		if err := drawPlots(lp.run); err != nil {
-			lp.run.logf("plots: %v", err)
-		}
-	}
 	return nil
 }
 
-func drawPlots(run *runFolder) error {
+// drawPlots draws the run's figures from its metrics. A panic inside the plotting library (on
+// data it cannot lay out) is returned as an error: figures are a view of the run, not part of it.
+func drawPlots(run *runFolder) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("drawing the figures failed: %v", p)
+		}
+	}()
 	m, err := plots.ReadRun(filepath.Join(run.dir, "metrics.jsonl"))
 	if err != nil {
 		return err

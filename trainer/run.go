@@ -34,17 +34,39 @@ type runFolder struct {
 	log     *os.File
 	metrics *MetricsLog
 	obs     Observer
+	unlock  func() // releases the folder's lock file
 }
 
-// openRun prepares dir. resumeStep < 0 starts a new run: config is written to config.json;
-// otherwise metrics after resumeStep are dropped. Ranks other than 0 touch no file.
-func openRun(dir string, primary bool, config any, resumeStep int, obs Observer) (*runFolder, error) {
+// openRun prepares dir, holding its lock file (lockRun) until close. resumeStep < 0 starts a new
+// run: dir must be empty, or with force its files are moved aside (claimNew); config is written
+// to config.json. Otherwise metrics after resumeStep are dropped. Ranks other than 0 touch no
+// file.
+func openRun(dir string, primary bool, config any, resumeStep int, force bool, obs Observer) (_ *runFolder, err error) {
 	if obs == nil {
 		obs = Quiet{}
 	}
-	r := &runFolder{dir: dir, primary: primary, obs: obs}
+	r := &runFolder{dir: dir, primary: primary, obs: obs, unlock: func() {}}
 	if !primary {
 		return r, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("run folder: %w", err)
+	}
+	unlock, err := lockRun(dir)
+	if err != nil {
+		return nil, err
+	}
+	r.unlock = unlock
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
+	aside := ""
+	if resumeStep < 0 {
+		if aside, err = claimNew(dir, force); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "plots"), 0o755); err != nil {
 		return nil, fmt.Errorf("run folder: %w", err)
@@ -58,12 +80,15 @@ func openRun(dir string, primary bool, config any, resumeStep int, obs Observer)
 			return nil, err
 		}
 	}
-	var err error
 	if r.log, err = os.OpenFile(filepath.Join(dir, "log.txt"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err != nil {
 		return nil, fmt.Errorf("run folder: %w", err)
 	}
 	if r.metrics, err = OpenMetrics(filepath.Join(dir, "metrics.jsonl"), resumeStep); err != nil {
+		r.log.Close()
 		return nil, err
+	}
+	if aside != "" {
+		r.logf("--force: the folder's earlier files are now in %s", aside)
 	}
 	return r, nil
 }
@@ -82,6 +107,7 @@ func (r *runFolder) close() error {
 	if !r.primary {
 		return nil
 	}
+	defer r.unlock()
 	err := r.metrics.Close()
 	if cerr := r.log.Close(); err == nil {
 		err = cerr

@@ -28,7 +28,7 @@ type SFTConfig struct {
 func DefaultSFTConfig() SFTConfig {
 	return SFTConfig{
 		RunConfig: RunConfig{Steps: 2000, Batch: 32, LR: 1e-3, Warmup: 100, WeightDecay: 0.01, ClipNorm: 1, Seed: 1,
-			EvalEvery: 500, EvalScenes: 200, EvalSeed: 20251125, CkptEvery: 500, Keep: 2, LogEvery: 10, PlotEvery: 0,
+			EvalEvery: 500, EvalScenes: 200, ValSeed: ValSeed, CkptEvery: 500, Keep: 2, LogEvery: 10, PlotEvery: 0,
 			Device: "cpu", MonitorInterval: 2},
 		Captions: 2, MinLRRatio: 0.1,
 	}
@@ -86,13 +86,13 @@ func SFT(cfg SFTConfig, task SFTTask, d *Dist, obs Observer) error {
 	if err := l.syncFromRank0(); err != nil {
 		return err
 	}
-	spec := loopSpec{what: "sft", dir: cfg.Out, config: task.Config, resumeAt: -1, kind: "sft", seed: cfg.Seed,
-		every: cfg.intervals(), monitor: cfg.MonitorInterval, evalSeed: cfg.EvalSeed, reward: task.Reward, judge: task.Judge}
+	spec := loopSpec{what: "sft", dir: cfg.Out, config: task.Config, resumeAt: -1, force: cfg.Force, kind: "sft", seed: cfg.Seed,
+		every: cfg.intervals(), monitor: cfg.MonitorInterval, evalSeed: cfg.ValSeed, reward: task.Reward, judge: task.Judge}
 	if spec.config == nil {
 		spec.config = cfg
 	}
 	if cfg.EvalScenes > 0 {
-		if spec.held, err = task.Data.HeldOut(cfg.EvalSeed, cfg.EvalScenes); err != nil {
+		if spec.held, err = task.Data.HeldOut(cfg.ValSeed, cfg.EvalScenes); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/unigrpo/unigrpo/eval"
@@ -27,12 +28,12 @@ func (g *grpo) metrics(step int, ro *rollout, rw *rewarded, up *updated) (Record
 		// captions scored per second of reward time, over all ranks (the slowest rank's time)
 		"reward_captions_per_s": n / m["reward_time"],
 	}
-	for _, name := range g.embedders {
+	for k, name := range g.embedders {
 		key := "reward_" + name // the mean similarity under one embedder
 		if _, taken := rec[key]; taken {
 			key = "reward_embedder_" + name
 		}
-		rec[key] = m["embedder:"+name] / n
+		rec[key] = m[fmt.Sprintf("embedder:%d", k)] / n
 	}
 	if up.draw != nil {
 		drawRecord(rec, m, g.d.World())
@@ -44,10 +45,8 @@ func (g *grpo) metrics(step int, ro *rollout, rw *rewarded, up *updated) (Record
 }
 
 // tally adds this rank's share of the step's metrics, in the same names and order on every rank.
-//
-// The extremes (length_min/max, reward_min/max) are added once per caption under one name, and a
-// tally keeps the last entry of a name, so today they hold the extremes over ranks of each rank's
-// last caption, not of all captions: a known defect, fixed with its test in issue #25.
+// The extremes (length_min/max, reward_min/max) are added once per caption under one name and
+// fold into the extreme of all of this rank's captions, then of all ranks'.
 func (g *grpo) tally(ro *rollout, rw *rewarded, up *updated) *tally {
 	t := &tally{}
 	roll := ro.roll
@@ -67,12 +66,12 @@ func (g *grpo) tally(ro *rollout, rw *rewarded, up *updated) *tally {
 		t.max("reward_max", r)
 		t.min("reward_min", r)
 	}
-	for k, name := range g.embedders {
+	for k := range g.embedders { // by index: two embedders may share a name
 		s := 0.0
 		for _, p := range rw.parts {
 			s += p[k]
 		}
-		t.sum("embedder:"+name, s)
+		t.sum(fmt.Sprintf("embedder:%d", k), s)
 	}
 	tf := float64(ro.tokens)
 	t.sum("reward_sum", rsum)

@@ -2,12 +2,14 @@ package trainer
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 
+	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/reward"
 )
 
@@ -48,15 +50,24 @@ func Train(cfg GRPOConfig, task Task, resume bool, d *Dist, obs Observer) error 
 	if task.Config != nil {
 		config = task.Config
 	}
-	spec := loopSpec{what: "train", dir: cfg.Out, config: config, resumeAt: -1, kind: "grpo", seed: cfg.Seed,
-		every: cfg.intervals(), monitor: cfg.MonitorInterval, evalSeed: cfg.EvalSeed, reward: task.Reward,
+	spec := loopSpec{what: "train", dir: cfg.Out, config: config, resumeAt: -1, force: cfg.Force, kind: "grpo", seed: cfg.Seed,
+		every: cfg.intervals(), monitor: cfg.MonitorInterval, evalSeed: cfg.ValSeed, reward: task.Reward,
 		judge: task.Judge, step: g.step, baseline: true}
 	if resume {
 		spec.resumeAt = at.step
 	}
-	heldErr := error(nil)
+	noHeld := error(nil)
 	if cfg.EvalScenes > 0 {
-		spec.held, heldErr = task.Source.HeldOut(cfg.EvalSeed, cfg.EvalScenes)
+		// A held-out set that cannot be read stops the run before its first step: evaluation
+		// silently off would leave a run without the curve it was started for. A folder too
+		// small to hold a file out at its share runs without, and the log says so.
+		spec.held, err = task.Source.HeldOut(cfg.ValSeed, cfg.EvalScenes)
+		if errors.Is(err, images.ErrNoHeldOut) {
+			noHeld, err = err, nil
+		}
+		if err != nil {
+			return fmt.Errorf("held-out evaluation: %w (--eval-scenes 0 runs without it)", err)
+		}
 	}
 	lp, err := openLoop(spec, d, g.l, obs)
 	if err != nil {
@@ -68,8 +79,8 @@ func Train(cfg GRPOConfig, task Task, resume bool, d *Dist, obs Observer) error 
 	}
 	lp.run.logf("train: %d trainable parameters, %d ranks, B=%d images x G=%d samples per step; images: %s; reward: %s",
 		g.l.flat.N, d.World(), cfg.Batch, cfg.Group, task.About, strings.Join(g.embedders, ","))
-	if heldErr != nil {
-		lp.run.logf("train: no held-out evaluation: %v", heldErr)
+	if noHeld != nil {
+		lp.run.logf("train: no held-out evaluation: %v", noHeld)
 	}
 	if err := lp.steps(at.step, cfg.Steps); err != nil {
 		return err

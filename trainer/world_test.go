@@ -49,7 +49,7 @@ func worldTask(c testRun) (Task, error) {
 	wc := world.DefaultConfig()
 	t := Task{Source: worldtask.Source{World: wc}, Judge: worldtask.Judge{}, Load: loadWorldPolicy, About: "world scenes", Config: c}
 	if c.Images != "" {
-		f, err := images.OpenFolder(c.Images, c.ImagesHeld, wc.Size, c.SkipBad)
+		f, err := images.OpenFolder(c.Images, c.ImagesHeld, wc.Size, c.SkipBad, 0)
 		if err != nil {
 			return Task{}, fmt.Errorf("--images: %w", err)
 		}

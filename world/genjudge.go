@@ -3,6 +3,8 @@ package world
 import (
 	"fmt"
 	"math/rand/v2"
+
+	"github.com/unigrpo/unigrpo/internal/pooled"
 )
 
 // GenScore judges generated images GenEval-style: what share of the objects
@@ -47,6 +49,15 @@ func (g GenScore) Accuracy() float64 { return ratio(g.AttributesFound, g.Attribu
 
 // ObjectAccuracy returns the share of asked objects found (0 when none was asked).
 func (g GenScore) ObjectAccuracy() float64 { return ratio(g.ObjectsFound, g.Objects) }
+
+// Ratios returns Accuracy and ObjectAccuracy as numerators and denominators (pooled.Ratio), keyed
+// generation_accuracy and generation_object_accuracy, for pooling and resampling per prompt.
+func (g GenScore) Ratios() map[string]pooled.Ratio {
+	return map[string]pooled.Ratio{
+		"generation_accuracy":        {Num: float64(g.AttributesFound), Den: float64(g.Attributes)},
+		"generation_object_accuracy": {Num: float64(g.ObjectsFound), Den: float64(g.Objects)},
+	}
+}
 
 // PromptAccuracy returns the share of prompts fully satisfied (0 without prompts).
 func (g GenScore) PromptAccuracy() float64 { return ratio(g.PromptsFound, g.Prompts) }
@@ -187,15 +198,31 @@ func WorldPrompts(cfg Config, n int, seed uint64) ([][]int, []Scene) {
 		return nil, nil
 	}
 	rng := rand.New(rand.NewPCG(seed, genPromptStream))
-	opt := genPromptOptions()
 	prompts, scenes := make([][]int, n), make([]Scene, n)
 	for i := range n {
 		scenes[i] = cfg.Sample(rng)
-		if i%2 == 0 {
-			prompts[i] = Oracle(scenes[i])
-		} else {
-			prompts[i] = Partial(scenes[i], opt, rng)
-		}
+		prompts[i] = genPrompt(i, scenes[i], rng)
 	}
 	return prompts, scenes
+}
+
+// PromptsFor writes a prompt for each of the given scenes as WorldPrompts does (even indices
+// the full description, odd ones a partial one drawn from a PCG seeded by (seed, the prompts'
+// stream)): a held-out set's scenes become the prompts, so that drawing is judged on
+// descriptions of the set's own split (SplitOf) and prompt i goes with scene i.
+func PromptsFor(scenes []Scene, seed uint64) [][]int {
+	rng := rand.New(rand.NewPCG(seed, genPromptStream))
+	prompts := make([][]int, len(scenes))
+	for i, s := range scenes {
+		prompts[i] = genPrompt(i, s, rng)
+	}
+	return prompts
+}
+
+// genPrompt is prompt i of WorldPrompts and PromptsFor for scene s.
+func genPrompt(i int, s Scene, rng *rand.Rand) []int {
+	if i%2 == 0 {
+		return Oracle(s)
+	}
+	return Partial(s, genPromptOptions(), rng)
 }

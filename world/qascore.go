@@ -1,6 +1,10 @@
 package world
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/unigrpo/unigrpo/internal/pooled"
+)
 
 // VQAScore tallies exact-match answers; scores add across batches (Add).
 type VQAScore struct {
@@ -63,6 +67,15 @@ func (v VQAScore) Add(o VQAScore) VQAScore {
 
 // Accuracy returns the share of questions answered right (0 without questions).
 func (v VQAScore) Accuracy() float64 { return ratio(v.Correct, v.Questions) }
+
+// Ratios returns Accuracy and SmallAccuracy as numerators and denominators (pooled.Ratio), keyed
+// vqa_accuracy and vqa_small_accuracy, for pooling and resampling per scene.
+func (v VQAScore) Ratios() map[string]pooled.Ratio {
+	return map[string]pooled.Ratio{
+		"vqa_accuracy":       {Num: float64(v.Correct), Den: float64(v.Questions)},
+		"vqa_small_accuracy": {Num: float64(v.SmallCorrect), Den: float64(v.SmallQuestions)},
+	}
+}
 
 // SmallAccuracy returns the accuracy on questions about small objects.
 func (v VQAScore) SmallAccuracy() float64 { return ratio(v.SmallCorrect, v.SmallQuestions) }

@@ -1,5 +1,7 @@
 package world
 
+import "github.com/unigrpo/unigrpo/internal/pooled"
+
 // Understanding scores how well a caption describes its scene. Ratios whose
 // denominator is zero are 0 (for example precision of an empty caption);
 // average over scenes with MeanUnderstanding, which pools the counts.
@@ -82,22 +84,44 @@ func (c Counts) Add(o Counts) Counts {
 	}
 }
 
-// Understanding turns tallies into ratios.
-func (c Counts) Understanding() Understanding {
+// Ratios returns the understanding metrics of the tallies as numerators and denominators, by
+// their JSON keys: pooled over scenes (pooled.Values) they give the metrics of the summed
+// tallies, and a bootstrap resamples them scene by scene.
+func (c Counts) Ratios() map[string]pooled.Ratio {
+	f := func(a, b int) pooled.Ratio { return pooled.Ratio{Num: float64(a), Den: float64(b)} }
 	stated := c.SizeStated + c.ColorStated + c.ShapeStated + c.PositionStated
 	right := c.SizeRight + c.ColorRight + c.ShapeRight + c.PositionRight
+	return map[string]pooled.Ratio{
+		"object_precision":     f(c.Correct, c.Predicted),
+		"object_recall":        f(c.Correct, c.Objects),
+		"small_object_recall":  f(c.CorrectSmall, c.SmallObjects),
+		"attribute_accuracy":   f(right, stated),
+		"size_accuracy":        f(c.SizeRight, c.SizeStated),
+		"color_accuracy":       f(c.ColorRight, c.ColorStated),
+		"shape_accuracy":       f(c.ShapeRight, c.ShapeStated),
+		"position_accuracy":    f(c.PositionRight, c.PositionStated),
+		"background_accuracy":  f(c.BackgroundRight, c.BackgroundStated),
+		"coverage":             f(right+c.BackgroundRight, 4*c.Objects+c.Captions),
+		"unparsed_per_caption": f(c.Unparsed, c.Captions),
+	}
+}
+
+// Understanding turns tallies into ratios (Ratios, divided).
+func (c Counts) Understanding() Understanding {
+	r := c.Ratios()
+	v := func(k string) float64 { return pooled.Value([]pooled.Ratio{r[k]}) }
 	return Understanding{
-		ObjectPrecision:    ratio(c.Correct, c.Predicted),
-		ObjectRecall:       ratio(c.Correct, c.Objects),
-		SmallObjectRecall:  ratio(c.CorrectSmall, c.SmallObjects),
-		AttributeAccuracy:  ratio(right, stated),
-		SizeAccuracy:       ratio(c.SizeRight, c.SizeStated),
-		ColorAccuracy:      ratio(c.ColorRight, c.ColorStated),
-		ShapeAccuracy:      ratio(c.ShapeRight, c.ShapeStated),
-		PositionAccuracy:   ratio(c.PositionRight, c.PositionStated),
-		BackgroundAccuracy: ratio(c.BackgroundRight, c.BackgroundStated),
-		Coverage:           ratio(right+c.BackgroundRight, 4*c.Objects+c.Captions),
-		UnparsedPerCaption: ratio(c.Unparsed, c.Captions),
+		ObjectPrecision:    v("object_precision"),
+		ObjectRecall:       v("object_recall"),
+		SmallObjectRecall:  v("small_object_recall"),
+		AttributeAccuracy:  v("attribute_accuracy"),
+		SizeAccuracy:       v("size_accuracy"),
+		ColorAccuracy:      v("color_accuracy"),
+		ShapeAccuracy:      v("shape_accuracy"),
+		PositionAccuracy:   v("position_accuracy"),
+		BackgroundAccuracy: v("background_accuracy"),
+		Coverage:           v("coverage"),
+		UnparsedPerCaption: v("unparsed_per_caption"),
 		Counts:             c,
 	}
 }

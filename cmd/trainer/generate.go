@@ -3,16 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"image"
-	_ "image/jpeg" // decoders for --image
-	_ "image/png"
 	"math/rand/v2"
 	"os"
 	"runtime"
 	"strings"
 
 	"github.com/sugarme/gotch"
-	_ "golang.org/x/image/webp"
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
@@ -49,7 +45,7 @@ func runGenerate(args []string) error {
 	case *maxNew < 1 || *temp < 0:
 		return usagef("generate: --max-new must be positive and --temperature not negative")
 	case modelDir(path) == "":
-		return usagef("generate: --policy %s: not a Hugging Face model folder (no config.json with a model_type)", path)
+		return usagef("generate: --policy: %v", notModelFolder(path))
 	}
 	kind, err := parseDType(*dtype)
 	if err != nil {
@@ -119,10 +115,10 @@ func generateVL(dir, prompt, imageFile string, maxNew int, kind raw.Kind, dev go
 		if err != nil {
 			return usagef("generate: --image: %v", err)
 		}
-		img, _, err := image.Decode(f)
+		img, _, err := images.Decode(f, imageFile, images.DefaultMaxPixels)
 		f.Close()
 		if err != nil {
-			return usagef("generate: --image %s is not a readable PNG, JPEG or WebP image: %v", imageFile, err)
+			return usagef("generate: --image: %v", err)
 		}
 		px, grid, err := proc.Preprocess(images.RGB8(img))
 		if err != nil {

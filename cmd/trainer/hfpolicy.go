@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -25,21 +27,55 @@ func modelDir(path string) string {
 
 // modelType returns a Hugging Face checkpoint's folder and model_type ("" when it is not one).
 func modelType(path string) (dir, typ string) {
+	dir, typ, _ = readModelType(path)
+	return dir, typ
+}
+
+// readModelType is modelType with the reason a folder is not a Hugging Face model folder: its
+// config.json is missing, cannot be read, is not JSON, or names no model_type.
+func readModelType(path string) (dir, typ string, why error) {
 	dir = path
 	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		dir = filepath.Dir(path)
 	}
-	js, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	file := filepath.Join(dir, "config.json")
+	js, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", "", fmt.Errorf("it has no config.json")
+	}
 	if err != nil {
-		return "", ""
+		return "", "", fmt.Errorf("its config.json cannot be read: %w", err)
 	}
 	var c struct {
 		ModelType string `json:"model_type"`
 	}
-	if json.Unmarshal(js, &c) != nil || c.ModelType == "" {
-		return "", ""
+	if err := json.Unmarshal(js, &c); err != nil {
+		return "", "", damaged{fmt.Errorf("%s cannot be parsed: %v", file, err)}
 	}
-	return dir, c.ModelType
+	if c.ModelType == "" {
+		return "", "", fmt.Errorf("%s names no model_type", file)
+	}
+	return dir, c.ModelType, nil
+}
+
+// notModelFolder says why path is not a Hugging Face model folder.
+func notModelFolder(path string) error {
+	_, _, why := readModelType(path)
+	return fmt.Errorf("%s is not a Hugging Face model folder: %v", path, why)
+}
+
+// damaged marks a config.json that is there but cannot be parsed.
+type damaged struct{ error }
+
+// damagedConfig returns the parse error of path's config.json when it has one that cannot be
+// parsed (a Hugging Face folder or a run folder with a damaged file), else nil.
+func damagedConfig(path string) error {
+	_, _, why := readModelType(path)
+	var d damaged
+	if errors.As(why, &d) {
+		return why
+	}
+	return nil
 }
 
 // parseDType reads --dtype.
@@ -136,7 +172,7 @@ func hfPolicyLoader(h *hfText, kind raw.Kind, maxLen int, lora *hf.LoRAConfig, s
 		}
 		dir := modelDir(path)
 		if dir == "" {
-			return nil, fmt.Errorf("%s is not a Hugging Face model folder (no config.json with a model_type)", path)
+			return nil, notModelFolder(path)
 		}
 		p, err := lm.NewTextPolicy(dir, dev, kind, h.prompt, h.stop, h.text, maxLen, !o.Frozen)
 		if err != nil {
@@ -158,7 +194,7 @@ func qwenVLLoader(prompt string, kind raw.Kind, size, maxLen int) func(string, g
 	return func(path string, dev gotch.Device, o trainer.LoadOptions) (trainer.Policy, error) {
 		dir := modelDir(path)
 		if dir == "" {
-			return nil, fmt.Errorf("%s is not a Hugging Face model folder (no config.json with a model_type)", path)
+			return nil, notModelFolder(path)
 		}
 		chat, err := hf.ImageChatPrompt("qwen2_5_vl", prompt)
 		if err != nil {

@@ -16,6 +16,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -39,6 +40,7 @@ var commands = []struct {
 	{"sft", "supervised baseline on partial captions", runSFT},
 	{"plan", "the memory plan of a run from a Hugging Face model's config: per rank, against the device's memory", runPlan},
 	{"eval", "Unified-Bench: caption, regenerate, compare under every embedder", runEval},
+	{"seeds", "the benchmarks of several training seeds: mean and spread over the seeds", runSeeds},
 	{"unibench", "Unified-Bench on image files: source images against regenerated ones", runUnibench},
 	{"serve-reward", "serve the world's reward to `train --reward-url` (the reward protocol)", runServeReward},
 	{"export", "write a LoRA checkpoint's adapters merged into a Hugging Face folder (--merge) or as a PEFT folder", runExport},
@@ -54,7 +56,7 @@ func main() {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	} else if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-		usage()
+		usage(os.Stdout) // asked for: stdout, so that `trainer --help | grep` works
 		os.Exit(0)
 	}
 	for _, c := range commands {
@@ -63,17 +65,17 @@ func main() {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "trainer: unknown command %q\n\n", name)
-	usage()
+	usage(os.Stderr)
 	os.Exit(2)
 }
 
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: trainer [command] [flags]   (command defaults to train)")
-	fmt.Fprintln(os.Stderr, "\ncommands:")
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: trainer [command] [flags]   (command defaults to train)")
+	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands {
-		fmt.Fprintf(os.Stderr, "  %-12s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(os.Stderr, "\n`trainer COMMAND --help` lists a command's flags with their defaults.")
+	fmt.Fprintln(w, "\n`trainer COMMAND --help` lists a command's flags with their defaults.")
 }
 
 func exitCode(err error) int {
@@ -97,16 +99,21 @@ func newFlags(name, synopsis string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SortFlags = false
 	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: trainer %s %s\n\nflags:\n%s", name, synopsis, fs.FlagUsages())
+		fmt.Fprintf(fs.Output(), "usage: trainer %s %s\n\nflags:\n%s", name, synopsis, fs.FlagUsages())
 	}
 	return fs
 }
 
-// parse parses args, then sets the flags that --config's file names and args do not.
+// parse reads the flags, then sets those that --config's file names and args do not. --help
+// prints the usage to stdout (exit 0), as launch --help does; a mistake is a usage error (exit 2,
+// its message on stderr).
 func parse(fs *pflag.FlagSet, args []string) error {
 	addConfigFlag(fs)
+	fs.SetOutput(io.Discard) // pflag's own print of the usage; the one wanted is below
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
+			fs.SetOutput(os.Stdout)
+			fs.Usage()
 			return err
 		}
 		return usageError{err}

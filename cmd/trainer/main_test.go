@@ -85,6 +85,11 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"sft", "--out", out, "--unified", "pixels"}, "use vq"},
 		{[]string{"sft", "--out", out, "--unified", "vq", "--init", ck}, "drop --init"},
 		{[]string{"eval"}, "at least one --ckpt"},
+		{[]string{"eval", "--ckpt", ck, "--split", "train"}, "use benchmark or validation"},
+		{[]string{"eval", "--ckpt", ck, "--bootstrap", "-1"}, "--bootstrap -1"},
+		{[]string{"eval", "--ckpt", ck, "--images", out, "--split", "validation"}, "--split applies to the world's scenes"},
+		{[]string{"train", "--init", ck, "--out", out, "--val-seed", "20251125"}, "is the benchmark's seed"},
+		{[]string{"seeds"}, "at least one --bench"},
 		{[]string{"plot", "--metrics", "m.jsonl"}, "--metrics and --out are required"},
 	} {
 		got, code := runProgram(t, c.args...)

@@ -15,8 +15,9 @@ import (
 	"github.com/unigrpo/unigrpo/trainer"
 )
 
-// startService runs `trainer serve-reward` on a free port and returns its URL and process.
-func startService(t *testing.T) (string, *exec.Cmd) {
+// startService runs `trainer serve-reward` on a free port, with the extra flags, and returns its
+// URL and process.
+func startService(t *testing.T, extra ...string) (string, *exec.Cmd) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -24,7 +25,7 @@ func startService(t *testing.T) (string, *exec.Cmd) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(os.Args[0], "serve-reward", "--listen", addr)
+	cmd := exec.Command(os.Args[0], append([]string{"serve-reward", "--listen", addr}, extra...)...)
 	cmd.Env = append(os.Environ(), "TRAINER_TEST_MAIN=1")
 	out, err := cmd.StdoutPipe()
 	if err != nil {

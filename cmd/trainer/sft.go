@@ -7,6 +7,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/internal/progress"
+	"github.com/unigrpo/unigrpo/launch"
 	"github.com/unigrpo/unigrpo/models/captioner"
 	"github.com/unigrpo/unigrpo/models/unified"
 	"github.com/unigrpo/unigrpo/trainer"
@@ -52,6 +53,12 @@ func runSFT(args []string) error {
 	}
 	if c.Out == "" {
 		return usagef("sft: --out is required")
+	}
+	if n := os.Getenv(launch.EnvRestartCount); n != "" && n != "0" {
+		c.Force = true // restarted by launch --max-restarts: SFT starts again, the failed attempt's files moved aside
+	}
+	if *stage == "" && fs.Changed("init") {
+		return usagef("sft: --init is for --unified model (the run of --unified vq it starts from); the captioner's SFT starts from scratch: drop --init")
 	}
 	var task trainer.SFTTask
 	var err error

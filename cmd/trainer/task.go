@@ -9,6 +9,7 @@ import (
 	"github.com/unigrpo/unigrpo/eval"
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/models/captioner"
+	"github.com/unigrpo/unigrpo/models/hf/vit"
 	"github.com/unigrpo/unigrpo/reward"
 	"github.com/unigrpo/unigrpo/trainer"
 	"github.com/unigrpo/unigrpo/world"
@@ -26,7 +27,7 @@ var (
 	_ trainer.Source           = task.Source{}
 	_ trainer.Source           = (*images.Folder)(nil)
 	_ trainer.Supervised       = task.Partial{}
-	_ eval.Judge               = task.Judge{}
+	_ eval.ItemJudge           = task.Judge{}
 )
 
 // loadPolicy opens a captioner checkpoint on dev with the parts o says train.
@@ -52,11 +53,12 @@ func inputSize(path string) (int, error) {
 }
 
 // source is the world's scenes, or the files of a folder or manifest fitted to size x size.
-func source(path string, heldOut float64, size int, skipBad bool) (trainer.Source, string, error) {
+// Files over maxPixels pixels are refused (0: images.DefaultMaxPixels).
+func source(path string, heldOut float64, size int, skipBad bool, maxPixels int) (trainer.Source, string, error) {
 	if path == "" {
 		return task.Source{World: world.DefaultConfig()}, "world scenes", nil
 	}
-	f, err := images.OpenFolder(path, heldOut, size, skipBad)
+	f, err := images.OpenFolder(path, heldOut, size, skipBad, maxPixels)
 	if err != nil {
 		return nil, "", fmt.Errorf("--images: %w", err)
 	}
@@ -65,12 +67,12 @@ func source(path string, heldOut float64, size int, skipBad bool) (trainer.Sourc
 }
 
 // rewardFor is the reward service at url, or the world's renderer and the embedders named in
-// names run in this process.
-func rewardFor(url, names string, timeout time.Duration, hidden bool) (reward.Reward, error) {
+// names run in this process, its Hugging Face encoders as enc says.
+func rewardFor(url, names string, timeout time.Duration, hidden bool, enc vit.EmbedderOptions) (reward.Reward, error) {
 	if url != "" {
 		return reward.Dial(url, reward.ClientOptions{Deadline: timeout, SendHidden: hidden})
 	}
-	r, err := task.NewReward(world.DefaultConfig(), names)
+	r, err := task.NewRewardWith(world.DefaultConfig(), names, enc)
 	if err != nil {
 		return nil, usagef("--reward %s: %v", names, err)
 	}
@@ -78,7 +80,7 @@ func rewardFor(url, names string, timeout time.Duration, hidden bool) (reward.Re
 }
 
 // grpoTask wires a GRPO run.
-func grpoTask(c trainConfig, timeout time.Duration, hidden bool) (trainer.Task, error) {
+func grpoTask(c trainConfig, timeout time.Duration, hidden bool, enc vit.EmbedderOptions) (trainer.Task, error) {
 	if c.LoRARank != 0 {
 		if _, typ := modelType(c.Init); typ != "qwen2" && typ != "llama" {
 			return trainer.Task{}, usagef("--lora-rank: LoRA applies to Hugging Face language models (qwen2, llama); --init %s is not one", c.Init)
@@ -94,6 +96,9 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool) (trainer.Task, 
 	maxLen := c.MaxLen
 	if maxLen == 0 {
 		maxLen = 64
+	}
+	if err := damagedConfig(c.Init); err != nil {
+		return trainer.Task{}, usagef("--init %s: %v", c.Init, err)
 	}
 	if dir, typ := modelType(c.Init); typ == "qwen2_5_vl" {
 		// A vision-language model captions the images themselves: a folder's images are fitted to
@@ -128,30 +133,35 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool) (trainer.Task, 
 			return trainer.Task{}, fmt.Errorf("--init: %w", err)
 		}
 	}
-	src, about, err := source(c.Images, c.ImagesHeld, size, c.SkipBad)
+	src, about, err := source(c.Images, c.ImagesHeld, size, c.SkipBad, c.MaxPixels)
 	if err != nil {
 		return trainer.Task{}, err
 	}
 	if c.Images != "" && fitted != "" {
 		about += fmt.Sprintf(", fitted to %d px (%s)", size, fitted)
 	}
-	rw, err := rewardFor(c.RewardURL, c.Reward, timeout, hidden)
+	rw, err := rewardFor(c.RewardURL, c.Reward, timeout, hidden, enc)
 	if err != nil {
 		return trainer.Task{}, err
 	}
 	return trainer.Task{Source: src, Reward: rw, Judge: task.Judge{}, Load: load, About: about}, nil
 }
 
-// evalTask wires Unified-Bench of checkpoints: the world's held-out scenes or a folder's held-out
-// split fitted to the first checkpoint's input, the world's reward and judge.
-func evalTask(imgs string, held float64, ckpts []eval.Checkpoint, dev gotch.Device) (eval.Task, error) {
+// evalTask wires Unified-Bench of checkpoints: the world's held-out scenes (the benchmark's
+// split, or the validation's) or a folder's held-out split fitted to the first checkpoint's
+// input, the world's reward and judge.
+func evalTask(imgs string, held float64, maxPixels int, ckpts []eval.Checkpoint, benchmark bool, dev gotch.Device) (eval.Task, error) {
 	size, err := inputSize(ckpts[0].Path)
 	if err != nil {
 		return eval.Task{}, fmt.Errorf("--ckpt %s: %w", ckpts[0].Path, err)
 	}
-	src, _, err := source(imgs, held, size, false)
+	src, _, err := source(imgs, held, size, false, maxPixels)
 	if err != nil {
 		return eval.Task{}, err
+	}
+	if ws, ok := src.(task.Source); ok {
+		ws.Benchmark = benchmark
+		src = ws
 	}
 	name := "world"
 	if imgs != "" {

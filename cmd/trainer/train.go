@@ -3,18 +3,34 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/unigrpo/unigrpo/internal/progress"
 	"github.com/unigrpo/unigrpo/launch"
 	"github.com/unigrpo/unigrpo/trainer"
 )
 
-func runTrain(args []string) error {
-	c := defaultTrainConfig()
+// trainFlags are the flags of `trainer train`: those bound to a trainConfig (recorded in
+// config.json) and the ones that are not.
+type trainFlags struct {
+	fs      *pflag.FlagSet
+	resume  *string
+	agg     *string
+	timeout *time.Duration
+	hidden  *bool
+	place   placement
+	pc      planCheck
+	tb      *string
+}
+
+// newTrainFlags declares the flags onto c, its values as the defaults.
+func newTrainFlags(c *trainConfig) trainFlags {
 	fs := newFlags("train", "--init CKPT --out DIR [flags]  |  --resume DIR [--steps N]")
 	resume := fs.String("resume", "", "continue the run in this folder from its newest checkpoint (its config.json is used)")
-	fs.StringVar(&c.Init, "init", "", "checkpoint to start from: a .safetensors file, a checkpoint folder or a run folder (its newest)")
+	fs.StringVar(&c.Init, "init", c.Init, "checkpoint to start from: a .safetensors file, a checkpoint folder or a run folder (its newest)")
 	addRunFlags(fs, &c.RunConfig, "GRPO steps (with --resume: run on to this step)")
 	fs.IntVarP(&c.Group, "group", "G", c.Group, "captions sampled per scene (paper: 4)")
 	fs.Float64Var(&c.Beta, "beta", c.Beta, "weight of the k3 KL to the initial policy (paper: 1e-6; 0 turns it off)")
@@ -31,16 +47,18 @@ func runTrain(args []string) error {
 	fs.IntVar(&c.RolloutBatch, "rollout-batch", c.RolloutBatch, "images sampled at a time in the rollout, each with its --group captions (0: all of the rank's images at once); the captions do not depend on it")
 	fs.StringVar(&c.Reward, "reward", c.Reward, "reward embedders, comma-separated: the world's (conv, colour, edge, or all) and Hugging Face vision encoders as NAME=DIR or hf:DIR (CLIP, DINOv2, SigLIP); the reward is their mean cosine")
 	fs.BoolVar(&c.TrainVision, "train-vision", c.TrainVision, "train the vision encoder too (the paper keeps it frozen)")
-	fs.StringVar(&c.Images, "images", "", "train on these source images instead of the world's scenes: a folder of PNG/JPEG/WebP files or a JSONL manifest ({\"image\": path})")
+	fs.StringVar(&c.Images, "images", c.Images, "train on these source images instead of the world's scenes: a folder of PNG/JPEG/WebP files or a JSONL manifest ({\"image\": path})")
 	fs.Float64Var(&c.ImagesHeld, "images-held-out", c.ImagesHeld, "share of --images held out of training, by a hash of each file name (evaluated every --eval-every steps)")
-	fs.BoolVar(&c.SkipBad, "skip-bad-images", c.SkipBad, "skip an unreadable --images file (counted in metrics as images_skipped) instead of stopping")
+	fs.BoolVar(&c.SkipBad, "skip-bad-images", c.SkipBad, "skip an unreadable --images file, or one over --max-image-pixels (counted in metrics as images_skipped), instead of stopping")
+	fs.IntVar(&c.MaxPixels, "max-image-pixels", c.MaxPixels, "refuse an --images file whose header claims more pixels than this (read before decoding: a small file may claim gigapixels)")
 	fs.StringVar(&c.RewardURL, "reward-url", c.RewardURL, "use the reward service at this address (http://HOST:PORT or unix:///PATH; see trainer serve-reward) instead of the in-process world reward; --reward is then the service's choice")
+	rewardDeviceFlags(fs, &c.RewardDevice, &c.RewardBatch, "default: the rank's --device")
 	timeout := fs.Duration("reward-timeout", 2*time.Minute, "deadline of each call to the reward service, retries included")
 	hidden := fs.Bool("reward-hidden", false, "send each caption's last hidden state to the reward service (for a decoder conditioned on it, UMM-1 in the paper)")
-	fs.StringVar(&c.Prompt, "prompt", "Describe this image in detail.", "with a Hugging Face model as --init: the prompt every caption continues (a Qwen2.5-VL model sees the image before it; a language model only the text)")
-	fs.BoolVar(&c.Chat, "chat", true, "with a Hugging Face language model: wrap --prompt in the family's chat format")
-	fs.StringVar(&c.DType, "dtype", "float32", "with a Hugging Face model: float32 or bfloat16")
-	fs.IntVar(&c.ImageSize, "image-size", 0, "with a Qwen2.5-VL policy: the side --images files are fitted to before its processor (0: the processor's default, the side of 256 image tokens within its pixel bounds: 448 for Qwen2.5-VL's preprocessor_config.json)")
+	fs.StringVar(&c.Prompt, "prompt", c.Prompt, "with a Hugging Face model as --init: the prompt every caption continues (a Qwen2.5-VL model sees the image before it; a language model only the text)")
+	fs.BoolVar(&c.Chat, "chat", c.Chat, "with a Hugging Face language model: wrap --prompt in the family's chat format")
+	fs.StringVar(&c.DType, "dtype", c.DType, "with a Hugging Face model: float32 or bfloat16")
+	fs.IntVar(&c.ImageSize, "image-size", c.ImageSize, "with a Qwen2.5-VL policy: the side --images files are fitted to before its processor (0: the processor's default, the side of 256 image tokens within its pixel bounds: 448 for Qwen2.5-VL's preprocessor_config.json)")
 	fs.Float64Var(&c.Guidance, "guidance", c.Guidance, "with a unified model as --init: classifier-free guidance scale of the images it draws from its captions (1: none)")
 	fs.Float64Var(&c.DrawTemperature, "draw-temperature", c.DrawTemperature, "with a unified model as --init: temperature of the image codes it draws for the reward (0: greedy, so the reward depends on the caption alone)")
 	fs.BoolVar(&c.Joint, "joint", c.Joint, "with a unified model as --init: optimise the drawing direction too, the GRPO objective covering the image codes drawn for each caption as well as the caption (needs --draw-temperature > 0)")
@@ -49,15 +67,30 @@ func runTrain(args []string) error {
 	place := placementFlags(fs, "libtorch threads per process (1 is fastest for this small model)")
 	pc := planCheckFlags(fs)
 	tb := tensorboardFlag(fs)
+	return trainFlags{fs: fs, resume: resume, agg: agg, timeout: timeout, hidden: hidden, place: place, pc: pc, tb: tb}
+}
+
+func runTrain(args []string) error {
+	runtime.LockOSThread() // the reward's Hugging Face encoders are built here, on libtorch
+	defer runtime.UnlockOSThread()
+	c := defaultTrainConfig()
+	tf := newTrainFlags(&c)
+	fs, resume, timeout, hidden, place, pc, tb := tf.fs, tf.resume, tf.timeout, tf.hidden, tf.place, tf.pc, tf.tb
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	c.LossAgg = trainer.LossAgg(*agg)
+	c.LossAgg = trainer.LossAgg(*tf.agg)
+	if *timeout <= 0 {
+		return usagef("train: --reward-timeout %v: must be positive (it bounds each call to the reward service)", *timeout)
+	}
 	if *resume == "" && c.Out != "" && os.Getenv(launch.EnvRestartCount) != "" && os.Getenv(launch.EnvRestartCount) != "0" {
-		// Restarted by launch --max-restarts: go on from the run's newest checkpoint if it has one.
+		// Restarted by launch --max-restarts: go on from the run's newest checkpoint if it has one,
+		// else start again over the files of the attempt that failed (moved aside, not deleted).
 		if cks, err := trainer.Checkpoints(c.Out); err == nil && len(cks) > 0 {
 			fmt.Fprintf(os.Stderr, "trainer: restart %s: resuming %s from its newest checkpoint\n", os.Getenv(launch.EnvRestartCount), c.Out)
 			*resume = c.Out
+		} else {
+			c.Force = true
 		}
 	}
 	if *resume != "" {
@@ -66,6 +99,9 @@ func runTrain(args []string) error {
 			return err
 		}
 		// The run's own settings hold; only --steps (how far to go) may change.
+		if err := sameSettings(saved, fs); err != nil {
+			return err
+		}
 		steps := saved.Steps
 		if fs.Changed("steps") {
 			steps = c.Steps
@@ -86,7 +122,11 @@ func runTrain(args []string) error {
 	if err != nil {
 		return err // before any weight is loaded
 	}
-	task, err := grpoTask(c, *timeout, *hidden)
+	enc, err := rewardEncoders(c, d)
+	if err != nil {
+		return err
+	}
+	task, err := grpoTask(c, *timeout, *hidden, enc)
 	if err != nil {
 		return err
 	}

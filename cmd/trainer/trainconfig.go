@@ -1,9 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
+	"github.com/spf13/pflag"
+
+	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/trainer"
 )
 
@@ -12,11 +17,16 @@ import (
 // task is (the images, the reward, the policy's family). --resume reads it back.
 type trainConfig struct {
 	trainer.GRPOConfig
-	Reward     string  `json:"reward"`                    // embedders whose mean cosine is the reward, or "all"
-	RewardURL  string  `json:"reward_url,omitempty"`      // a reward service (trainer serve-reward) instead of the in-process reward
-	Images     string  `json:"images,omitempty"`          // folder or manifest of source images instead of the world's scenes
-	ImagesHeld float64 `json:"images_held_out,omitempty"` // share of --images kept out of training (by a hash of each name)
-	SkipBad    bool    `json:"skip_bad_images,omitempty"` // skip (and count) unreadable --images files instead of stopping
+	Reward     string  `json:"reward"`                     // embedders whose mean cosine is the reward, or "all"
+	RewardURL  string  `json:"reward_url,omitempty"`       // a reward service (trainer serve-reward) instead of the in-process reward
+	Images     string  `json:"images,omitempty"`           // folder or manifest of source images instead of the world's scenes
+	ImagesHeld float64 `json:"images_held_out,omitempty"`  // share of --images kept out of training (by a hash of each name)
+	SkipBad    bool    `json:"skip_bad_images,omitempty"`  // skip (and count) unreadable --images files instead of stopping
+	MaxPixels  int     `json:"max_image_pixels,omitempty"` // pixel budget of one --images file (0: images.DefaultMaxPixels)
+	// Where the reward's Hugging Face encoders run: RewardDevice ("" for the rank's device) with
+	// RewardBatch images a forward pass (0: vit.DefaultMaxBatch).
+	RewardDevice string `json:"reward_device,omitempty"`
+	RewardBatch  int    `json:"reward_batch,omitempty"`
 	// For a Hugging Face language model as the policy (--init DIR of a llama or qwen2 folder):
 	Prompt string `json:"prompt,omitempty"` // the text-only prompt every caption continues
 	Chat   bool   `json:"chat,omitempty"`   // wrap Prompt in the family's chat format
@@ -35,7 +45,51 @@ type trainConfig struct {
 
 // defaultTrainConfig returns the defaults of `trainer train`.
 func defaultTrainConfig() trainConfig {
-	return trainConfig{GRPOConfig: trainer.DefaultGRPOConfig(), Reward: "all", ImagesHeld: 0.1, Guidance: 3}
+	return trainConfig{GRPOConfig: trainer.DefaultGRPOConfig(), Reward: "all", ImagesHeld: 0.1, Guidance: 3,
+		MaxPixels: images.DefaultMaxPixels, Prompt: "Describe this image in detail.", Chat: true, DType: "float32"}
+}
+
+// sameSettings checks that the flags given with --resume (given, parsed) change none of the
+// settings the run records (saved, its config.json) but --steps: they are the run's, and a flag
+// that would silently not apply is an error naming it. Each given flag is tried alone on the
+// saved settings; a flag equal to the run's value (a restarted worker's command line) passes.
+func sameSettings(saved trainConfig, given *pflag.FlagSet) error {
+	want, err := json.Marshal(saved)
+	if err != nil {
+		return err
+	}
+	var changed []string
+	var failed error
+	given.Visit(func(f *pflag.Flag) {
+		if f.Name == "steps" || f.Name == "out" || f.Name == "resume" || failed != nil {
+			return
+		}
+		probe := saved
+		pt := newTrainFlags(&probe)
+		to := pt.fs.Lookup(f.Name)
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			failed = to.Value.(pflag.SliceValue).Replace(sv.GetSlice())
+		} else {
+			failed = to.Value.Set(f.Value.String())
+		}
+		if f.Name == "loss-agg" {
+			probe.LossAgg = trainer.LossAgg(*pt.agg)
+		}
+		probe.Out = saved.Out // --out's flag default is empty; the folder is --resume's
+		got, err := json.Marshal(probe)
+		if failed == nil && err == nil && string(got) != string(want) {
+			changed = append(changed, "--"+f.Name)
+		}
+	})
+	if failed != nil {
+		return failed
+	}
+	if len(changed) > 0 {
+		return usagef("train --resume %s: a resumed run keeps the settings of its config.json, and %s would change them: "+
+			"drop them (only --steps may change), or start a new run from its checkpoint (--init %s --out NEW)",
+			saved.Out, strings.Join(changed, ", "), saved.Out)
+	}
+	return nil
 }
 
 // validate checks every value before any work starts: the loop's, then the task's.
@@ -52,6 +106,8 @@ func (c trainConfig) validate(worldSize int) error {
 		err = fmt.Errorf("--images-held-out %v: must be in [0, 1)", c.ImagesHeld)
 	case c.Images != "" && !exists(c.Images):
 		err = fmt.Errorf("--images %s: no such folder or manifest", c.Images)
+	case checkRewardDevice(c.RewardDevice, c.RewardBatch) != nil:
+		err = checkRewardDevice(c.RewardDevice, c.RewardBatch)
 	case c.Joint && !(c.DrawTemperature > 0):
 		err = fmt.Errorf("--joint needs --draw-temperature > 0: the policy gradient of the drawn image codes needs them sampled, not greedy")
 	}

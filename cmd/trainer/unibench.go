@@ -10,6 +10,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/unigrpo/unigrpo/eval"
+	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/hf/vit"
 	"github.com/unigrpo/unigrpo/world"
@@ -25,6 +26,7 @@ func runUnibench(args []string) error {
 	names := fs.String("embedder", strings.Join(embed.Names(), ","), "embedders, comma-separated: the world's ("+strings.Join(embed.Names(), ", ")+") and Hugging Face vision encoders as NAME=DIR or hf:DIR (CLIP, DINOv2 or SigLIP folders)")
 	dtype := fs.String("dtype", "float32", "Hugging Face encoders: float32 or bfloat16")
 	out := fs.String("out", "", "folder for unibench.md, unibench.json and unibench_images.csv")
+	maxPixels := fs.Int("max-image-pixels", images.DefaultMaxPixels, "refuse an image file whose header claims more pixels than this")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -61,7 +63,7 @@ func runUnibench(args []string) error {
 			return usagef("unibench: %s: no such folder or manifest", p)
 		}
 	}
-	rep, err := eval.CompareFiles(*ref, sets, ies)
+	rep, err := eval.CompareFiles(*ref, sets, ies, *maxPixels)
 	if err != nil {
 		return err
 	}
@@ -102,7 +104,7 @@ func fileEmbedders(list string, kind raw.Kind) ([]eval.ImageEmbedder, func(), er
 			out = append(out, embed.Square{Embedder: e, Side: wc.Size})
 			continue
 		}
-		v, err := vit.Load(dir, gotch.CPU, kind)
+		v, err := vit.LoadForImages(dir, gotch.CPU, kind)
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("unibench: --embedder %s: %w", item, err)

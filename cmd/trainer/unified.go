@@ -18,7 +18,7 @@ import (
 // its package) and a prober of the benchmark.
 var (
 	_ trainer.SupervisedPolicy = (*unified.Policy)(nil)
-	_ eval.Prober              = (*unified.Policy)(nil)
+	_ eval.ItemProber          = (*unified.Policy)(nil)
 	_ trainer.Drawer           = (*unified.Policy)(nil)
 	_ trainer.Supervised       = unified.Data{}
 )
@@ -123,7 +123,7 @@ func unifiedGRPOTask(c trainConfig) (trainer.Task, error) {
 
 // unifiedEvalTask wires Unified-Bench of unified checkpoints: each is scored with its own
 // drawings, and probed for question answering and drawing from the world's prompts.
-func unifiedEvalTask(dev gotch.Device, guidance float64) eval.Task {
+func unifiedEvalTask(dev gotch.Device, guidance float64, benchmark bool) eval.Task {
 	load := func(path string) (eval.Captioner, func(), error) {
 		o := unified.DefaultOptions()
 		o.Frozen, o.Guidance = true, guidance
@@ -133,7 +133,7 @@ func unifiedEvalTask(dev gotch.Device, guidance float64) eval.Task {
 		}
 		return p, p.Close, nil
 	}
-	return eval.Task{Source: task.Source{World: world.DefaultConfig()}, Judge: task.Judge{}, Load: load, Name: "world"}
+	return eval.Task{Source: task.Source{World: world.DefaultConfig(), Benchmark: benchmark}, Judge: task.Judge{}, Load: load, Name: "world"}
 }
 
 // checkUnifiedMix reports a mix of unified and other checkpoints in one benchmark, whose rows

@@ -48,6 +48,22 @@ func (e *Encoder) Tokens(G int64) int64 {
 // (CLIP: after pre_layrnorm; the others: the embeddings), then the output of each layer, before
 // any final norm, as transformers' hidden_states.
 func (e *Encoder) Forward(a *raw.Arena, px raw.Tensor, B, S int64) []raw.Tensor {
+	x := e.Embed(a, px, B, S)
+	T := e.Tokens(S / int64(e.Cfg.Patch))
+	hidden := []raw.Tensor{x}
+	for i := range e.Layers {
+		x = e.Layer(a, i, x, B, T)
+		hidden = append(hidden, x)
+	}
+	return hidden
+}
+
+// Embed is what the first layer reads of pixels px [B, C, S, S] (float32, on the arena's
+// device): the patch embedding, the class token, the position embeddings and CLIP's
+// pre_layrnorm, [B, T, D] in the encoder's kind. Forward is Embed, then each Layer; a caller that
+// keeps only the last hidden state may run each step in an arena of its own (the batched
+// embedders of package vit do, so that one layer's activations are live at a time).
+func (e *Encoder) Embed(a *raw.Arena, px raw.Tensor, B, S int64) raw.Tensor {
 	D, P := int64(e.Cfg.D), int64(e.Cfg.Patch)
 	G := S / P
 	x := a.Conv2d(px, e.PatchW, e.PatchB, P, 0)                  // [B, D, G, G]
@@ -59,13 +75,12 @@ func (e *Encoder) Forward(a *raw.Arena, px raw.Tensor, B, S int64) []raw.Tensor 
 	if e.PreNorm != nil {
 		x = e.Norm(a, x, *e.PreNorm)
 	}
-	T := e.Tokens(G)
-	hidden := []raw.Tensor{x}
-	for i := range e.Layers {
-		x = e.layer(a, &e.Layers[i], x, B, T)
-		hidden = append(hidden, x)
-	}
-	return hidden
+	return x
+}
+
+// Layer runs encoder layer i on x [B, T, D]: [B, T, D].
+func (e *Encoder) Layer(a *raw.Arena, i int, x raw.Tensor, B, T int64) raw.Tensor {
+	return e.layer(a, &e.Layers[i], x, B, T)
 }
 
 // positions returns the position embeddings [1, T, D] for a G x G patch grid. They are

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/unigrpo/unigrpo/internal/pooled"
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/internal/stream"
 	"github.com/unigrpo/unigrpo/models/hf/janus"
@@ -309,6 +310,20 @@ func TestProbe(t *testing.T) {
 			v, ok := m[pr.Key]
 			if !ok || !(v >= 0 && v <= 1) {
 				t.Errorf("%s: %s = %v (present %v)", stage, pr.Key, v, ok)
+			}
+		}
+		// ProbeItems: one item per scene for every probe but the codebook's use, pooling exactly
+		// to Probe's values (oracle: pooled.Values, the definition of the pooled metrics).
+		vals, items, err := p.ProbeItems(set, 6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pr := range p.Probes() {
+			if pr.Key == "codebook_use" {
+				continue
+			}
+			if len(items[pr.Key]) != len(set.Images) || vals[pr.Key] != m[pr.Key] || pooled.Value(items[pr.Key]) != m[pr.Key] {
+				t.Errorf("%s: %s has %d items pooling to %v; Probe %v", stage, pr.Key, len(items[pr.Key]), pooled.Value(items[pr.Key]), m[pr.Key])
 			}
 		}
 		if stage == StageVQ && !(m["codebook_use"] > 0) {

@@ -12,7 +12,8 @@
 #   7. ZeRO-1: a Qwen2-0.5B-shaped policy on 2 ranks, replicated, sharded and sharded with
 #      checkpointing and micro-batches: peak memory against the plan, step time
 #      (scripts/bench/zero.sh; 24 layers lean alone, then all three at 12 layers)
-#   8. LoRA: the same shape at 12 layers on one rank, --lora-rank 16 against full fine-tuning:
+#   8. reward encoder: a CLIP-B/32's images/s batched against one image a pass (scripts/bench/reward.sh)
+#   9. LoRA: the same shape at 12 layers on one rank, --lora-rank 16 against full fine-tuning:
 #      optimizer state, peak memory and step time (scripts/bench/lora.sh)
 # and writes report.md, summary.json and PNG charts into the run folder (bench/report).
 #
@@ -168,6 +169,7 @@ phase "micro-batches: peak memory by --micro-batch (RUN/microbatch.md)"; logged 
 phase "ZeRO-1: 0.5B shape on 2 ranks (RUN/zero-L24.md, RUN/zero-L12.md)"
 ZERO_LAYERS=24 ZERO_CONFIGS=lean logged zero-L24 scripts/bench/zero.sh "$run"
 ZERO_LAYERS=12 ZERO_STEPS=3 logged zero-L12 scripts/bench/zero.sh "$run"
+phase "reward encoder: CLIP-B/32 batched vs one image a pass (RUN/reward.md)"; logged reward scripts/bench/reward.sh "$run"
 phase "LoRA: 0.5B shape at 12 layers, rank 16 against full fine-tuning (RUN/lora-L12.md)"; logged lora-L12 scripts/bench/lora.sh "$run"
 
 # --- report --------------------------------------------------------------------------------------

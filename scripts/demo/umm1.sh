@@ -2,8 +2,11 @@
 # UMM-1, the main job, on the embedded default world, on two CPU ranks (make demo):
 #   1. the supervised baseline, which describes scenes only in part (launch -np 2 trainer sft)
 #   2. Unified-GRPO from it: reconstruction reward, no length term (launch -np 2 trainer train)
-#   3. Unified-Bench: baseline vs trained vs the oracle and empty captions (trainer eval)
-# Set RUN=folder to keep several demos; SFT_STEPS / GRPO_STEPS shorten or lengthen it.
+#   3. Unified-Bench on the benchmark's scenes: baseline vs trained vs the oracle and empty
+#      captions, with 95% bootstrap intervals and paired differences (trainer eval)
+# Training evaluates on the validation scenes (--val-seed); only step 3 sees the benchmark's.
+# Set RUN=folder to keep several demos; SFT_STEPS / GRPO_STEPS shorten or lengthen it; SEED is
+# the training seed (scripts/demo/seeds.sh runs several).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 me=demo clock=1
@@ -13,17 +16,18 @@ run=${RUN:-runs/demo}
 np=${NP:-2}
 sft_steps=${SFT_STEPS:-2000}
 grpo_steps=${GRPO_STEPS:-300}
-want_whole NP "$np" SFT_STEPS "$sft_steps" GRPO_STEPS "$grpo_steps"
+seed=${SEED:-1}
+want_whole NP "$np" SFT_STEPS "$sft_steps" GRPO_STEPS "$grpo_steps" SEED "$seed"
 mkdir -p "$run"
 
 say "1/3 supervised baseline: $sft_steps steps on $np ranks -> $run/sft"
 rm -rf "$run/sft" "$run/grpo" "$run/bench"
-bin/launch -np "$np" bin/trainer sft --out "$run/sft" --steps "$sft_steps" --log-every 250
+bin/launch -np "$np" bin/trainer sft --out "$run/sft" --steps "$sft_steps" --seed "$seed" --log-every 250
 
 say "2/3 Unified-GRPO: $grpo_steps steps on $np ranks -> $run/grpo"
-bin/launch -np "$np" bin/trainer train --init "$run/sft" --out "$run/grpo" --steps "$grpo_steps" --log-every 25
+bin/launch -np "$np" bin/trainer train --init "$run/sft" --out "$run/grpo" --steps "$grpo_steps" --seed "$seed" --log-every 25
 
-say "3/3 Unified-Bench on held-out scenes -> $run/bench"
+say "3/3 Unified-Bench on the benchmark's held-out scenes -> $run/bench"
 bin/trainer eval --ckpt "baseline=$run/sft" --ckpt "unified-grpo=$run/grpo" --scenes 200 --out "$run/bench" >/dev/null
 cat "$run/bench/unibench.md"
 echo

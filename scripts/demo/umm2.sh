@@ -4,8 +4,11 @@
 #   2. the supervised stage: caption, answer questions, draw          (trainer sft --unified model)
 #   3. Unified-GRPO: caption, redraw with itself, reward the cosine,  (trainer train --joint)
 #      the objective over both the caption and the drawn codes
-#   4. Unified-Bench: SFT vs GRPO, with question answering and drawing (trainer eval)
-# Set RUN=folder to keep several; VQ_STEPS / SFT_STEPS / GRPO_STEPS shorten or lengthen it.
+#   4. Unified-Bench on the benchmark's scenes: SFT vs GRPO, with question answering and
+#      drawing, 95% bootstrap intervals and paired differences (trainer eval)
+# Training evaluates on the validation scenes (--val-seed); only step 4 sees the benchmark's.
+# Set RUN=folder to keep several; VQ_STEPS / SFT_STEPS / GRPO_STEPS shorten or lengthen it; SEED
+# is the training seed (scripts/demo/seeds.sh runs several).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 me=demo-umm2 clock=1
@@ -16,23 +19,24 @@ np=${NP:-2}
 vq_steps=${VQ_STEPS:-600}
 sft_steps=${SFT_STEPS:-550}
 grpo_steps=${GRPO_STEPS:-60}
-want_whole NP "$np" VQ_STEPS "$vq_steps" SFT_STEPS "$sft_steps" GRPO_STEPS "$grpo_steps"
+seed=${SEED:-1}
+want_whole NP "$np" VQ_STEPS "$vq_steps" SFT_STEPS "$sft_steps" GRPO_STEPS "$grpo_steps" SEED "$seed"
 mkdir -p "$run"
 
 rm -rf "$run/vq" "$run/sft" "$run/grpo" "$run/bench"
 say "1/4 image tokenizer (VQ-VAE): $vq_steps steps on $np ranks -> $run/vq"
-bin/launch -np "$np" bin/trainer sft --unified vq --out "$run/vq" --steps "$vq_steps" --batch 32 --lr 2e-3 \
+bin/launch -np "$np" bin/trainer sft --unified vq --out "$run/vq" --steps "$vq_steps" --seed "$seed" --batch 32 --lr 2e-3 \
   --warmup 20 --eval-every "$vq_steps" --eval-scenes 100 --log-every 100
 
 say "2/4 supervised stage (caption, answer, draw): $sft_steps steps on $np ranks -> $run/sft"
-bin/launch -np "$np" bin/trainer sft --unified model --init "$run/vq" --out "$run/sft" --steps "$sft_steps" \
+bin/launch -np "$np" bin/trainer sft --unified model --init "$run/vq" --out "$run/sft" --steps "$sft_steps" --seed "$seed" \
   --batch 32 --lr 1e-3 --warmup 30 --eval-every "$sft_steps" --eval-scenes 50 --log-every 100
 
 say "3/4 Unified-GRPO, joint over captions and drawings: $grpo_steps steps on $np ranks -> $run/grpo"
-bin/launch -np "$np" bin/trainer train --init "$run/sft" --out "$run/grpo" --steps "$grpo_steps" \
+bin/launch -np "$np" bin/trainer train --init "$run/sft" --out "$run/grpo" --steps "$grpo_steps" --seed "$seed" \
   --lr 1e-4 --joint --draw-temperature 1 --eval-every 30 --eval-scenes 50 --log-every 10
 
-say "4/4 Unified-Bench on held-out scenes -> $run/bench"
+say "4/4 Unified-Bench on the benchmark's held-out scenes -> $run/bench"
 bin/trainer eval --ckpt "sft=$run/sft" --ckpt "unified-grpo=$run/grpo" --scenes 100 --out "$run/bench" >/dev/null
 cat "$run/bench/unibench.md"
 echo

@@ -2,16 +2,16 @@
 # kit.sh (make gpu-kit) writes .gpukit/, what a GPU host without Go or network needs to build
 # this project besides its own PyTorch (scripts/gpu/run.sh unpacks and uses it):
 #
-#   go.tar.xz       a trimmed Go toolchain: go, compile, link, asm, cgo, pkg/include and the standard
-#                   library's sources without tests or testdata
+#   go.tar.xz       a trimmed Go toolchain: go, compile, link, asm, cgo, vet (which go test -c
+#                   wants), pkg/include and the standard library's sources without tests or testdata
 #   vendor.tar.xz   the module's dependencies as `go mod vendor` writes them (gotch's C++ included,
 #                   pristine: scripts/gpu/run.sh prepares it for the host's libtorch)
 #   gpucheck        cmd/gpucheck, prebuilt here: it needs no libtorch (NCCL, the CUDA runtime and
 #                   NVML are loaded at run time), so its evidence does not wait for the libtorch build
 #   report          bench/report, prebuilt here (pure Go, static): `report gpu` writes the run's
 #                   gpu-report.json and gpu-report.md, even when the build on the host failed
-#   nccl.test       the nccl package's tests, prebuilt here like gpucheck (go test wants the vet
-#                   tool, which the trimmed toolchain leaves out): scripts/gpu/checks/nccl-shard.sh
+#   nccl.test       the nccl package's tests, prebuilt here like gpucheck (needs no libtorch; the
+#                   kits before vet was packed could not run go test): scripts/gpu/checks/nccl-shard.sh
 #                   runs its TestRealReduceScatterAllGather on the host's NCCL
 #   kit.json        what is inside, its inputs and sizes
 #
@@ -43,7 +43,9 @@ if [ "$(cat "$kit/inputs" 2>/dev/null)" != "$inputs" ] || [ ! -f "$kit/go.tar.xz
   g=$tmp/go
   mkdir -p "$g/bin" "$g/pkg/tool/$arch"
   cp "$goroot/bin/go" "$g/bin/"
-  for t in compile link asm cgo; do cp "$goroot/pkg/tool/$arch/$t" "$g/pkg/tool/$arch/"; done
+  # vet too: go test refuses to run without it even with -vet=off, and the registered check
+  # reward-embed.sh builds models/hf/vit's test binary on the host (it links PyTorch's libtorch).
+  for t in compile link asm cgo vet; do cp "$goroot/pkg/tool/$arch/$t" "$g/pkg/tool/$arch/"; done
   cp -r "$goroot/pkg/include" "$g/pkg/"
   cp "$goroot/VERSION" "$g/"
   [ -f "$goroot/go.env" ] && cp "$goroot/go.env" "$g/"

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/unigrpo/unigrpo/internal/pooled"
 	"github.com/unigrpo/unigrpo/world"
 )
 
@@ -25,13 +26,24 @@ func (Judge) Metrics() []Metric {
 }
 
 // Judge pools the understanding of captions[i] of scene labels[i] over the set (a micro-average,
-// see world.MeanUnderstanding).
-func (Judge) Judge(labels []any, captions []string) (map[string]float64, error) {
+// see world.MeanUnderstanding): JudgeItems, pooled.
+func (j Judge) Judge(labels []any, captions []string) (map[string]float64, error) {
+	items, err := j.JudgeItems(labels, captions)
+	if err != nil {
+		return nil, err
+	}
+	return pooled.Values(items), nil
+}
+
+// JudgeItems returns each scene's share of every understanding metric (world.Counts.Ratios of
+// its caption's tallies), by metric key: pooled over the scenes they are Judge's metrics, and a
+// bootstrap resamples them scene by scene.
+func (Judge) JudgeItems(labels []any, captions []string) (map[string][]pooled.Ratio, error) {
 	if len(labels) != len(captions) {
 		return nil, fmt.Errorf("world judge: %d labels for %d captions", len(labels), len(captions))
 	}
 	vocab := world.NewVocab()
-	us := make([]world.Understanding, len(labels))
+	items := map[string][]pooled.Ratio{}
 	for i, l := range labels {
 		s, ok := l.(world.Scene)
 		if !ok {
@@ -44,14 +56,9 @@ func (Judge) Judge(labels []any, captions []string) (map[string]float64, error) 
 				ids[j] = id
 			}
 		}
-		us[i] = world.Understand(s, ids)
+		for k, r := range world.Understand(s, ids).Counts.Ratios() {
+			items[k] = append(items[k], r)
+		}
 	}
-	u := world.MeanUnderstanding(us)
-	return map[string]float64{
-		"object_precision": u.ObjectPrecision, "object_recall": u.ObjectRecall,
-		"attribute_accuracy": u.AttributeAccuracy, "small_object_recall": u.SmallObjectRecall,
-		"position_accuracy": u.PositionAccuracy, "coverage": u.Coverage,
-		"size_accuracy": u.SizeAccuracy, "color_accuracy": u.ColorAccuracy, "shape_accuracy": u.ShapeAccuracy,
-		"background_accuracy": u.BackgroundAccuracy, "unparsed_per_caption": u.UnparsedPerCaption,
-	}, nil
+	return items, nil
 }

@@ -18,10 +18,33 @@ import (
 	"github.com/unigrpo/unigrpo/world/embed"
 )
 
-// Source serves the world's scenes: training scenes keyed by (seed, Scene, step, index) and
-// held-out scenes by (seed, Eval, 0, index), so the two never meet.
+// Source serves the world's scenes: training scenes keyed by (seed, Scene, step, index) from the
+// training split of the descriptions (world.SplitOf), held-out scenes keyed by (seed, Eval, 0,
+// index) from the validation split, or from the benchmark split when Benchmark is set. The three
+// never share a description, whatever the seeds.
 type Source struct {
 	World world.Config
+	// Benchmark makes HeldOut serve the benchmark's scenes (trainer eval) instead of the
+	// validation's (evaluation during training).
+	Benchmark bool
+}
+
+// HeldOutSplit is the split HeldOut draws from.
+func (s Source) HeldOutSplit() world.Split {
+	if s.Benchmark {
+		return world.Benchmark
+	}
+	return world.Validation
+}
+
+// Scene returns the training scene of global index i of a step, without rendering it.
+func (s Source) Scene(seed uint64, step, i int) world.Scene {
+	return s.World.SampleIn(stream.RNG(seed, stream.Scene, step, i), world.Train)
+}
+
+// HeldOutScene returns held-out scene i of the seed, without rendering it.
+func (s Source) HeldOutScene(seed uint64, i int) world.Scene {
+	return s.World.SampleIn(stream.RNG(seed, stream.Eval, 0, i), s.HeldOutSplit())
 }
 
 // Images renders the scenes of global indices [lo, hi) of a training step.
@@ -35,19 +58,20 @@ func (s Source) Scenes(seed uint64, step, lo, hi int) ([]world.Scene, []world.Im
 	scenes := make([]world.Scene, hi-lo)
 	imgs := make([]world.Image, hi-lo)
 	for i := range scenes {
-		scenes[i] = s.World.Sample(stream.RNG(seed, stream.Scene, step, lo+i))
+		scenes[i] = s.Scene(seed, step, lo+i)
 		imgs[i] = s.World.Render(scenes[i])
 	}
 	return scenes, imgs
 }
 
-// HeldOut returns n evaluation scenes: their images, the scenes as labels and their full
-// descriptions (the oracle captions) as references. The same for every run with the same seed.
+// HeldOut returns n evaluation scenes of the held-out split (validation, or the benchmark's):
+// their images, the scenes as labels and their full descriptions (the oracle captions) as
+// references. The same for every run with the same seed and split.
 func (s Source) HeldOut(seed uint64, n int) (*images.Set, error) {
 	set := &images.Set{}
 	vocab := world.NewVocab()
 	for i := range n {
-		sc := s.World.Sample(stream.RNG(seed, stream.Eval, 0, i))
+		sc := s.HeldOutScene(seed, i)
 		set.Names = append(set.Names, fmt.Sprintf("scene%04d", i))
 		set.Images = append(set.Images, s.World.Render(sc))
 		set.Labels = append(set.Labels, sc)
@@ -90,24 +114,25 @@ type Reward struct {
 }
 
 // NewReward builds the reward with the embedders named in names: the world's ("conv,colour,edge";
-// "" or "all" for every one) and Hugging Face vision encoders given as NAME=DIR or hf:DIR (CLIP,
-// DINOv2 or SigLIP folders, run in float32 on the CPU; their features are L2-normalised, not
-// centred on the world's scenes as the world's are). Close frees the encoders.
+// "" or "all" for every one) and Hugging Face vision encoders given as NAME=DIR (named NAME) or
+// hf:DIR (named for its family: clip, dinov2, siglip): CLIP, DINOv2 or SigLIP folders, run in
+// float32 on the CPU; their features are L2-normalised, not centred on the world's scenes as the
+// world's are. Close frees the encoders.
 func NewReward(w world.Config, names string) (*Reward, error) {
+	return NewRewardWith(w, names, vit.EmbedderOptions{})
+}
+
+// NewRewardWith is NewReward with the Hugging Face encoders on o.Device, o.MaxBatch images a
+// forward pass; each step's images are embedded in batches (reward.Score). Their libtorch calls
+// belong on one goroutine locked to its OS thread: build, use and close the reward there.
+func NewRewardWith(w world.Config, names string, o vit.EmbedderOptions) (*Reward, error) {
 	dec, err := world.NewDecoder(w)
 	if err != nil {
 		return nil, err
 	}
-	if names == "" || names == "all" {
-		names = strings.Join(embed.Names(), ",")
-	}
 	r := &Reward{dec: dec, vocab: world.NewVocab()}
-	for _, item := range strings.Split(names, ",") {
-		item = strings.TrimSpace(item)
-		name, dir, isHF := strings.Cut(item, "=")
-		if !isHF && strings.HasPrefix(item, "hf:") {
-			dir, isHF = strings.TrimPrefix(item, "hf:"), true
-		}
+	for _, item := range rewardItems(names) {
+		name, dir, isHF := encoderItem(item)
 		if !isHF {
 			e, err := embed.New(w, item)
 			if err != nil {
@@ -117,7 +142,7 @@ func NewReward(w world.Config, names string) (*Reward, error) {
 			r.es = append(r.es, e)
 			continue
 		}
-		v, err := vit.LoadEmbedder(dir)
+		v, err := vit.LoadEmbedderWith(dir, o)
 		if err != nil {
 			r.Close()
 			return nil, fmt.Errorf("embedder %s: %w", item, err)
@@ -125,16 +150,48 @@ func NewReward(w world.Config, names string) (*Reward, error) {
 		r.vits = append(r.vits, v)
 		var e reward.Embedder = vit.Planar{V: v}
 		if name != "" {
-			e = renamed{e, name}
+			e = renamed{e.(reward.BatchEmbedder), name}
 		}
 		r.es = append(r.es, e)
 	}
 	return r, nil
 }
 
+// HasEncoders reports whether names (NewReward's) lists a Hugging Face encoder, which runs on
+// libtorch.
+func HasEncoders(names string) bool {
+	for _, item := range rewardItems(names) {
+		if _, _, isHF := encoderItem(item); isHF {
+			return true
+		}
+	}
+	return false
+}
+
+// rewardItems splits NewReward's names into items; "" and "all" are every world embedder.
+func rewardItems(names string) []string {
+	if names == "" || names == "all" {
+		names = strings.Join(embed.Names(), ",")
+	}
+	items := strings.Split(names, ",")
+	for i, it := range items {
+		items[i] = strings.TrimSpace(it)
+	}
+	return items
+}
+
+// encoderItem reads an item naming a Hugging Face encoder: hf:DIR (no name of its own: the
+// family's is used) or NAME=DIR.
+func encoderItem(item string) (name, dir string, isHF bool) {
+	if d, ok := strings.CutPrefix(item, "hf:"); ok {
+		return "", d, true
+	}
+	return strings.Cut(item, "=")
+}
+
 // renamed gives an embedder the name the user chose for it.
 type renamed struct {
-	reward.Embedder
+	reward.BatchEmbedder
 	name string
 }
 
@@ -172,8 +229,7 @@ func (r *Reward) Rewards(src []images.Planar, G int, captions []string, keys []s
 	if err != nil {
 		return nil, nil, err
 	}
-	rewards, parts := r.Compare(src, G, recs)
-	return rewards, parts, nil
+	return reward.Score(r.es, src, G, recs)
 }
 
 // Compare scores reconstructions against their sources under the reward's embedders

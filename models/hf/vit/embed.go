@@ -3,10 +3,8 @@ package vit
 import (
 	"fmt"
 	"image"
-	"math"
 
 	"github.com/unigrpo/unigrpo/images"
-	"github.com/unigrpo/unigrpo/internal/raw"
 )
 
 // A Model is an image embedder for the reward and for Unified-Bench on image files
@@ -15,9 +13,6 @@ import (
 // (its pooler_output when the folder has no visual_projection), DINOv2's pooler_output (the class
 // token after the final norm), SigLIP's pooler_output (the attention-pooling head). Like every
 // libtorch model of the project, a Model is used from one goroutine locked to its OS thread.
-
-// embedChunk is the most images one forward pass of EmbedBatch carries.
-const embedChunk = 16
 
 // Name is the family's short name: clip, dinov2 or siglip.
 func (v *Model) Name() string {
@@ -65,8 +60,8 @@ func (v *Model) Embed(sq images.Square) []float32 {
 	return out[0]
 }
 
-// EmbedBatch returns the L2-normalised features of several 8-bit square images, up to
-// embedChunk of them per forward pass.
+// EmbedBatch returns the L2-normalised features of several 8-bit square images, up to MaxBatch
+// of them per forward pass.
 func (v *Model) EmbedBatch(sqs []images.Square) ([][]float32, error) {
 	ims := make([]rgb8, len(sqs))
 	for i, sq := range sqs {
@@ -138,7 +133,7 @@ func (v *Model) embedRGB(ims []rgb8) ([][]float32, error) {
 	out := make([][]float32, len(ims))
 	for start := 0; start < len(pre); {
 		end := start + 1
-		for end < len(pre) && end-start < embedChunk && pre[end].side == pre[start].side {
+		for end < len(pre) && end-start < v.MaxBatch() && pre[end].side == pre[start].side {
 			end++
 		}
 		var px []float32
@@ -151,43 +146,6 @@ func (v *Model) embedRGB(ims []rgb8) ([][]float32, error) {
 		}
 		copy(out[start:end], feats)
 		start = end
-	}
-	return out, nil
-}
-
-// embedPixels runs B preprocessed images through the model and returns their L2-normalised
-// features.
-func (v *Model) embedPixels(pixels []float32, B int) ([][]float32, error) {
-	a := raw.New(v.dev.CInt())
-	defer a.Free()
-	px, S, err := v.pixels(a, pixels, B)
-	if err != nil {
-		return nil, err
-	}
-	acts := v.forward(a, px, int64(B), S)
-	f := acts.pooled
-	if acts.embeds != nil {
-		f = acts.embeds
-	}
-	dim := v.Dim()
-	flat := v.values(a, f, B*dim)
-	if err := a.Err(); err != nil {
-		return nil, fmt.Errorf("hf: %s embedder: %w", v.Name(), err)
-	}
-	out := make([][]float32, B)
-	for b := range out {
-		row := flat[b*dim : (b+1)*dim : (b+1)*dim]
-		ss := 0.0
-		for _, x := range row {
-			ss += float64(x) * float64(x)
-		}
-		if ss > 0 {
-			inv := 1 / math.Sqrt(ss)
-			for i, x := range row {
-				row[i] = float32(float64(x) * inv)
-			}
-		}
-		out[b] = row
 	}
 	return out, nil
 }

@@ -19,9 +19,16 @@ type acts struct {
 // arena a: the encoder's hidden states (hf.Encoder.Forward), then the family's final norm and
 // pooling.
 func (v *Model) forward(a *raw.Arena, px raw.Tensor, B, S int64) acts {
+	hidden := v.enc.Forward(a, px, B, S)
+	out := v.pooling(a, hidden[len(hidden)-1], B, S)
+	out.hidden = hidden
+	return out
+}
+
+// pooling is the family's final norm and pooling of the last layer's output x [B, T, D] for
+// images of side S; its hidden field is left empty.
+func (v *Model) pooling(a *raw.Arena, x raw.Tensor, B, S int64) acts {
 	var out acts
-	out.hidden = v.enc.Forward(a, px, B, S)
-	x := out.hidden[len(out.hidden)-1]
 	T := v.enc.Tokens(S / int64(v.cfg.Patch))
 	switch v.cfg.ModelType {
 	case "clip_vision_model":

@@ -29,6 +29,8 @@ type Model struct {
 	head     *poolingHead  // SigLIP's attention-pooling head
 
 	names map[string]bool // every tensor of the folder this model reads or accepts
+
+	maxBatch int // most images per forward pass of the embedders (SetMaxBatch)
 }
 
 // poolingHead is SigLIP's multi-head attention pooling: a learned probe attends over the tokens
@@ -62,7 +64,7 @@ func Load(dir string, dev gotch.Device, kind raw.Kind) (*Model, error) {
 		return nil, err
 	}
 	defer ws.Close()
-	v := &Model{cfg: cfg, pre: pre, dev: dev, kind: kind, w: raw.New(dev.CInt()), names: map[string]bool{}}
+	v := &Model{cfg: cfg, pre: pre, dev: dev, kind: kind, w: raw.New(dev.CInt()), names: map[string]bool{}, maxBatch: DefaultMaxBatch}
 	v.enc = hf.Encoder{Kind: kind, Cfg: hf.EncoderConfig{D: cfg.D, H: cfg.H, Patch: cfg.Patch, Grid: cfg.Grid(), Eps: cfg.Eps, Act: cfg.Act}}
 	if err := v.load(ws, dir); err != nil {
 		v.Close()
@@ -73,6 +75,16 @@ func Load(dir string, dev gotch.Device, kind raw.Kind) (*Model, error) {
 		return nil, fmt.Errorf("hf: %s: %w", filepath.Join(dir, "preprocessor_config.json"), err)
 	}
 	return v, nil
+}
+
+// LoadForImages loads dir as Load does for a model that will embed images (Embed, EmbedPlanar):
+// a folder without preprocessor_config.json, whose resize, crop and normalisation embedding
+// needs, is an error here rather than at the first image.
+func LoadForImages(dir string, dev gotch.Device, kind raw.Kind) (*Model, error) {
+	if _, err := os.Stat(filepath.Join(dir, "preprocessor_config.json")); err != nil {
+		return nil, fmt.Errorf("hf: %s has no readable preprocessor_config.json (%v): an image embedder needs it for its resize, crop and normalisation; copy it from the model's Hugging Face repository", dir, err)
+	}
+	return Load(dir, dev, kind)
 }
 
 // checkProcessor checks that the preprocessor makes images of a side the model reads.
