@@ -121,8 +121,8 @@ func (m *Decoder) LoadLoRA(cfg LoRAConfig, ws *Weights) error {
 	return nil
 }
 
-// attachLoRA makes the adapters of cfg with make and hooks them to the projections.
-func (m *Decoder) attachLoRA(cfg LoRAConfig, make func(a *raw.Arena, name string, shape []int64) (raw.Tensor, error)) error {
+// attachLoRA makes the adapters of cfg with mk and hooks them to the projections.
+func (m *Decoder) attachLoRA(cfg LoRAConfig, mk func(a *raw.Arena, name string, shape []int64) (raw.Tensor, error)) error {
 	if err := cfg.Check(); err != nil {
 		return err
 	}
@@ -146,7 +146,7 @@ func (m *Decoder) attachLoRA(cfg LoRAConfig, make func(a *raw.Arena, name string
 				dst   *raw.Tensor
 			}{{"lora_A", []int64{R, shape[1]}, &ad.A}, {"lora_B", []int64{shape[0], R}, &ad.B}} {
 				name := PEFTName(weight, p.which)
-				x, err := make(s.w, name, p.shape)
+				x, err := mk(s.w, name, p.shape)
 				if err != nil {
 					s.w.Free()
 					return fmt.Errorf("hf: LoRA %s: %w", name, err)
