@@ -115,14 +115,30 @@ func (m *Decoder) LoadLoRA(cfg LoRAConfig, ws *Weights) error {
 	}
 	for _, n := range ws.Names() {
 		if _, ok := m.lora.names[n]; !ok {
+			m.dropLoRA()
 			return fmt.Errorf("hf: adapter file %s holds %s, which a rank-%d LoRA of %s does not have", ws.Dir(), n, cfg.Rank, strings.Join(cfg.Targets, ","))
 		}
 	}
 	return nil
 }
 
-// attachLoRA makes the adapters of cfg with make and hooks them to the projections.
-func (m *Decoder) attachLoRA(cfg LoRAConfig, make func(a *raw.Arena, name string, shape []int64) (raw.Tensor, error)) error {
+// dropLoRA unhooks and frees the adapters: the decoder is the base model again.
+func (m *Decoder) dropLoRA() {
+	if m.lora == nil {
+		return
+	}
+	for i := range m.layers {
+		for _, t := range m.lora.cfg.Targets {
+			l, _ := m.projection(i, t)
+			l.lora = nil
+		}
+	}
+	m.closeLoRA()
+	m.lora = nil
+}
+
+// attachLoRA makes the adapters of cfg with mk and hooks them to the projections.
+func (m *Decoder) attachLoRA(cfg LoRAConfig, mk func(a *raw.Arena, name string, shape []int64) (raw.Tensor, error)) error {
 	if err := cfg.Check(); err != nil {
 		return err
 	}
@@ -130,14 +146,23 @@ func (m *Decoder) attachLoRA(cfg LoRAConfig, make func(a *raw.Arena, name string
 		return fmt.Errorf("hf: the decoder already has LoRA adapters")
 	}
 	s := &loraSet{cfg: cfg, w: raw.New(m.dev.CInt()), names: map[string]raw.Tensor{}}
+	fail := func(err error) error { // unhook what was hooked, and free it
+		for i := range m.layers {
+			for _, t := range cfg.Targets {
+				l, _ := m.projection(i, t)
+				l.lora = nil
+			}
+		}
+		s.w.Free()
+		return err
+	}
 	R := int64(cfg.Rank)
 	for i := range m.layers {
 		for _, t := range cfg.Targets {
 			l, weight := m.projection(i, t)
 			shape := m.w.Shape(l.W)
 			if shape == nil {
-				s.w.Free()
-				return fmt.Errorf("hf: LoRA on layer %d %s: %w", i, t, m.w.Err())
+				return fail(fmt.Errorf("hf: LoRA on layer %d %s: %w", i, t, m.w.Err()))
 			}
 			var ad loraAdapter
 			for _, p := range []struct {
@@ -146,10 +171,9 @@ func (m *Decoder) attachLoRA(cfg LoRAConfig, make func(a *raw.Arena, name string
 				dst   *raw.Tensor
 			}{{"lora_A", []int64{R, shape[1]}, &ad.A}, {"lora_B", []int64{shape[0], R}, &ad.B}} {
 				name := PEFTName(weight, p.which)
-				x, err := make(s.w, name, p.shape)
+				x, err := mk(s.w, name, p.shape)
 				if err != nil {
-					s.w.Free()
-					return fmt.Errorf("hf: LoRA %s: %w", name, err)
+					return fail(fmt.Errorf("hf: LoRA %s: %w", name, err))
 				}
 				*p.dst = x
 				s.names[name] = x

@@ -178,6 +178,18 @@ func TestLoRAAdapterFolderIsPEFTs(t *testing.T) {
 	if abs, _ := filepath.Abs(qwen2Fixture); base != abs || gotCfg.Rank != 8 || gotCfg.Alpha != 16 || !slices.Equal(gotCfg.Targets, cfg.Targets) {
 		t.Fatalf("adapter_config.json reads back as %+v, base %s", gotCfg, base)
 	}
+	// A config the file does not match is refused, and leaves the base model as it was.
+	other := loadDecoder(t, qwen2Fixture)
+	plain := loraLogits(t, other)
+	if err := other.LoadLoRA(LoRAConfig{Rank: 8, Alpha: 16, Targets: DefaultLoRATargets()}, ws); err == nil || !strings.Contains(err.Error(), "does not have") {
+		t.Errorf("adapters of every projection read as attention-only: %v", err)
+	}
+	if err := other.LoadLoRA(LoRAConfig{Rank: 4, Alpha: 16, Targets: LoRATargets()}, ws); err == nil || !strings.Contains(err.Error(), "shape") {
+		t.Errorf("rank-8 adapters read as rank 4: %v", err)
+	}
+	if _, ok := other.LoRA(); ok || !slices.Equal(loraLogits(t, other), plain) {
+		t.Error("a refused adapter file left adapters on the decoder")
+	}
 	back := loadDecoder(t, qwen2Fixture)
 	if err := back.LoadAdapterFolder(dir); err != nil {
 		t.Fatal(err)
