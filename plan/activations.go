@@ -27,15 +27,16 @@ models/hf/decoder_forward.go, norm.go, ops.go, rotary.go, scores.go):
                 (each layer's input is kept, one layer's activations are recomputed at a time)
   Not counted: the frozen vision tower's forward (no graph; freed as it goes) and the backward's
   own temporaries (about one layer's worth).
-prefill attention: R H P^2 (2e + 12) for the prompt's P = prompt + image tokens, one layer at a
+prefill attention: I H P^2 (2e + 12) for the I images of a rollout batch (the prompt is prefilled
+  once per image, its cache expanded to the image's rows; Janus prefills every row, I = R) and the
+  prompt's P = prompt + image tokens, one layer at a
   time (scores in the dtype and float32, the mask added, softmax, its copy in the dtype).
 KV cache (counted): L x 2 x R x (S-1) x kv_heads x head_dim x e (the caption's last token is
-  sampled, never fed), twice during a step (the stepper keeps the previous cache until the
-  extended one is complete: models/hf/step.go).
+  sampled, never fed), allocated once for its capacity and written in place (models/hf/kvcache.go).
 CUDA runtime: a fixed 1 GiB (context, cuBLAS workspace, NCCL buffers, allocator slack).`
 
 // kvCache is the rollout's key/value cache at its longest: every layer's keys and values of R
-// rows of S cached positions at kv-head width (models/hf/step.go, decoder_forward.go KVCache).
+// rows of S cached positions at kv-head width (models/hf/kvcache.go).
 func kvCache(t shape.Decoder, R int, S, e int64) int64 {
 	return int64(t.Layers) * 2 * int64(R) * S * int64(t.KV) * int64(t.Dh) * e
 }
@@ -43,7 +44,7 @@ func kvCache(t shape.Decoder, R int, S, e int64) int64 {
 // prefill is one layer's attention over the prompt in the rollout's first step.
 func prefill(t shape.Decoder, d derived) int64 {
 	P := int64(d.prompt + d.image)
-	return int64(d.rollout) * int64(t.H) * P * P * (2*d.e + 12)
+	return int64(d.prefill) * int64(t.H) * P * P * (2*d.e + 12)
 }
 
 // activations is the update's activation memory for one micro-batch (Formulas).

@@ -43,6 +43,7 @@ type derived struct {
 	rows       int   // sequences per rank and step
 	micro      int   // sequences per update micro-batch
 	rollout    int   // sequences per rollout batch
+	prefill    int   // rows of the rollout's prefill: one per image of the batch (every row for Janus)
 	image      int   // image tokens per prompt
 	prompt     int   // text tokens of the prompt
 	seq        int64 // prompt + image + caption tokens
@@ -104,6 +105,10 @@ func (in Input) derive() (derived, error) {
 	}
 	d.rows = in.Batch / in.Ranks * in.Group
 	d.micro, d.rollout = clampRows(in.MicroBatch, d.rows), clampRows(in.RolloutBatch*in.Group, d.rows)
+	d.prefill = (d.rollout + in.Group - 1) / max(in.Group, 1)
+	if in.Model.Family == "janus" { // its text policy prefills every row (models/hf/janus continueText)
+		d.prefill = d.rollout
+	}
 	d.prompt = in.PromptTokens
 	if d.prompt == 0 {
 		d.prompt = DefaultPromptTokens

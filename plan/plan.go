@@ -194,11 +194,11 @@ func phaseRows(in Input, d derived, kv int64) []Row {
 	if b, how := startBytes(in, d); b > 0 {
 		rows = append(rows, Row{"start-up copies", Host, Start, b, Code, how})
 	}
-	rows = append(rows, Row{"KV cache", d.where(true), Rollout, 2 * kv, Counted,
-		fmt.Sprintf("2 x %s: %d layers x 2 x %d rows x %d tokens x %d heads x %d x %d B, the step's extended cache beside the previous one",
-			Human(kv), t.Layers, d.rollout, d.seq-1, t.KV, t.Dh, d.e)},
+	rows = append(rows, Row{"KV cache", d.where(true), Rollout, kv, Counted,
+		fmt.Sprintf("%d layers x 2 x %d rows x %d tokens x %d heads x %d x %d B, allocated once and written in place",
+			t.Layers, d.rollout, d.seq-1, t.KV, t.Dh, d.e)},
 		Row{"prefill attention", d.where(true), Rollout, prefill(t, d), Estimate,
-			fmt.Sprintf("one layer's scores of %d rows over the %d-token prompt", d.rollout, d.prompt+d.image)},
+			fmt.Sprintf("one layer's scores of %d prefill rows over the %d-token prompt", d.prefill, d.prompt+d.image)},
 		Row{"activations", d.where(true), Update, activations(t, d, in.ActivationCheckpointing), Estimate, activationHow(d, in.ActivationCheckpointing)})
 	if d.onDevice {
 		piece := min(updateChunk, (d.nTrain+d.shard-1)/d.shard)

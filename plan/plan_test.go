@@ -218,6 +218,14 @@ func TestActivationsAndCacheScale(t *testing.T) {
 	if q.KVCache*2 != p.KVCache || p.KVCache != int64(2*2*8*15*2*16*4) {
 		t.Errorf("KV cache %d with 8 rows, %d with 1 image of 4; want %d (15 cached positions: the last token is not fed) and a half", p.KVCache, q.KVCache, 2*2*8*15*2*16*4)
 	}
+	// The cache is allocated once and written in place (models/hf/kvcache.go): its row counts it
+	// once, and the prefill runs one row per image (2 images of 4 rows, then 1).
+	if p.Row("KV cache") != p.KVCache || q.Row("KV cache") != q.KVCache {
+		t.Errorf("KV cache rows %d and %d, want the cache once: %d and %d", p.Row("KV cache"), q.Row("KV cache"), p.KVCache, q.KVCache)
+	}
+	if pf, qf := p.Row("prefill attention"), q.Row("prefill attention"); pf != 2*qf || pf == 0 {
+		t.Errorf("prefill attention %d for 2 images, %d for 1; want one prefill row per image", pf, qf)
+	}
 	in.MicroBatch = 3 // neither a multiple of --group 4 nor a divisor: trainer train refuses it
 	if _, err := Compute(in); err == nil || !strings.Contains(err.Error(), "--micro-batch 3") {
 		t.Errorf("--micro-batch 3 with --group 4: %v, want an error naming it", err)

@@ -9,6 +9,9 @@
 //	    names, tied head), streamed to disk.
 //	lmbench run --model DIR --dtype float32|bfloat16 [--batch 8 --prompt 64 --new 16 --repeat 2]
 //	    prints one JSON line (see result).
+//	lmbench rollout --model DIR [--group 8 --prompt 64 --new 64 --repeat 2 --side go]
+//	    times the text policy's Sample of G samples of one prompt (the GRPO rollout) and prints
+//	    one JSON line (see rolloutResult).
 //
 // Timing method: lm.Model.Generate has no hook between its steps, so each repeat times
 // Generate(1 new token) (the prefill of the prompt, which also yields the first token) and
@@ -39,6 +42,8 @@ func main() {
 		err = runInit(os.Args[2:])
 	case "run":
 		err = runBench(os.Args[2:])
+	case "rollout":
+		err = runRollout(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 	default:
@@ -52,6 +57,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: lmbench init --out DIR [--layers N ...] | lmbench run --model DIR --dtype float32|bfloat16 [--batch 8 --prompt 64 --new 16 --repeat 2]")
+	fmt.Fprintln(os.Stderr, "usage: lmbench init --out DIR [--layers N ...] | lmbench run --model DIR --dtype float32|bfloat16 [--batch 8 --prompt 64 --new 16 --repeat 2] | lmbench rollout --model DIR [--group 8 --prompt 64 --new 64]")
 	os.Exit(2)
 }

@@ -21,6 +21,12 @@ page faults are read as the Go side does (VmRSS, VmHWM reset after loading, ru_m
 
 Prints one JSON line with the keys of `lmbench run`.
 
+--rollout G: instead, the twin of `lmbench rollout`: G samples of one prompt, --new tokens each,
+as transformers' generate(do_sample=True, num_return_sequences=G) runs them: the prompt repeated
+to G rows before the prefill (one prefill per row), the cache grown by concatenation, each step's
+last-position logits divided by the temperature (1), softmaxed and drawn with torch.multinomial,
+no end token. Prints one JSON line with the keys of `lmbench rollout` (side "twin").
+
 No transformers or safetensors module: the header is parsed with json/struct and each tensor is
 read into its own buffer (torch.frombuffer), converted to the dtype one at a time, so that loading
 holds one copy of the weights. Run with Debian's /usr/bin/python3 (python3-torch 1.13.1).
@@ -233,6 +239,51 @@ class LM:
         return torch.stack(out, 1), first
 
 
+    def sample(self, prompt, G, new, gen):
+        """G sampled continuations of one prompt, new tokens each (transformers' generate with
+        do_sample and num_return_sequences=G: the prompt's rows expanded before the prefill)."""
+        ids = torch.tensor([prompt] * G, dtype=torch.int64)
+        B, P = ids.shape
+        pos = torch.arange(P).expand(B, P)
+        keys = torch.ones(B, P, dtype=torch.int64)
+        cache = [[None, None] for _ in range(self.L)]
+        out = []
+        for step in range(new):
+            logits = self.forward(ids, pos, keys, cache, True)[:, -1]
+            probs = (logits / 1.0).softmax(-1)
+            nxt = torch.multinomial(probs, 1, generator=gen)[:, 0]
+            out.append(nxt)
+            if step == new - 1:
+                break
+            ids = nxt[:, None]
+            pos = torch.full((B, 1), P + step, dtype=torch.int64)
+            keys = torch.cat([keys, torch.ones(B, 1, dtype=torch.int64)], 1)
+        return torch.stack(out, 1)
+
+
+def rollout(a, dtype):
+    """The twin of `lmbench rollout`: one JSON line."""
+    r = dict(side="twin", dtype=a.dtype, batch=a.rollout, prompt=a.prompt, new=a.new, repeat=a.repeat,
+             threads=a.threads, seed=a.seed,
+             method="least of --repeat timed sample calls (transformers.generate's work: prefill per row, cache by concatenation)")
+    with torch.inference_mode():
+        m = LM(a.model, dtype)
+        r["layers"] = m.L
+        prompt = prompt_ids(a.seed, 1, a.prompt, m.V)[0]
+        gen = torch.Generator().manual_seed(a.seed)
+        m.sample(prompt, a.rollout, 2, gen)  # warm-up, as the Go side
+        times = []
+        for _ in range(a.repeat):
+            t = time.perf_counter()
+            toks = m.sample(prompt, a.rollout, a.new, gen)
+            times.append(time.perf_counter() - t)
+    r["rollout_s"] = times
+    r["best_s"] = min(times)
+    r["tokens"] = toks.numel()
+    r["rollout_tok_s"] = r["tokens"] / r["best_s"]
+    print(json.dumps(r), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, help="model folder (lmbench init)")
@@ -247,7 +298,13 @@ def main():
                     help="untimed generations of 2 tokens from the first prompt's first token before timing")
     ap.add_argument("--logits", default="last", choices=["all", "last"],
                     help="last: only the last position's logits, as models/hf's generation (default); all: every position's")
+    ap.add_argument("--rollout", type=int, default=0,
+                    help="G > 0: time G sampled continuations of one prompt instead (the twin of lmbench rollout)")
     a = ap.parse_args()
+    if a.rollout > 0:
+        torch.set_num_threads(a.threads)
+        torch.set_num_interop_threads(1)
+        return rollout(a, DTYPES[a.dtype])
     if a.new < 2 or min(a.batch, a.prompt, a.repeat, a.threads) < 1 or a.warmup < 0:
         ap.error("need positive --batch, --prompt, --repeat and --threads, --new of at least 2 and --warmup of at least 0")
     torch.set_num_threads(a.threads)

@@ -206,7 +206,7 @@ func TestPlanKVCacheIsWhatTheStepperAllocates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st := m.NewStepper()
+			st := m.NewStepper(P + T - 1)
 			in := hf.Batch{}
 			for r := range R {
 				ids, pos, mask := make([]int, P), make([]int, P), make([]int, P)
@@ -240,7 +240,7 @@ func TestPlanKVCacheIsWhatTheStepperAllocates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if pl.KVCache != got || pl.Row("KV cache") != 2*got {
+			if pl.KVCache != got || pl.Row("KV cache") != got {
 				t.Errorf("%s %v: plan's cache %d bytes (row %d), the stepper holds %d", family, kind, pl.KVCache, pl.Row("KV cache"), got)
 			}
 		}

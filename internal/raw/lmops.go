@@ -19,8 +19,11 @@ const (
 
 // Size is the bytes of one value of the kind.
 func (k Kind) Size() int {
-	if k == Float32 {
+	switch k {
+	case Float32:
 		return 4
+	case Float64, Int64:
+		return 8
 	}
 	return 2
 }
@@ -33,6 +36,10 @@ func (k Kind) String() string {
 		return "float32"
 	case BFloat16:
 		return "bfloat16"
+	case Float64:
+		return "float64"
+	case Int64:
+		return "int64"
 	}
 	return fmt.Sprintf("kind(%d)", int32(k))
 }

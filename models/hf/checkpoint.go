@@ -90,7 +90,7 @@ func (c *Checkpoint) trunk(a *raw.Arena, x, cos, sin, mask raw.Tensor) ([]raw.Te
 func (c *Checkpoint) layer(l int, x raw.Tensor) raw.Tensor {
 	m := c.m
 	la := raw.New(m.dev.CInt())
-	y := m.layer(la, &m.layers[l], x, c.cos, c.sin, c.mask, nil)
+	y := m.layer(la, &m.layers[l], x, c.cos, c.sin, c.mask, nil, 0)
 	if la.Err() == nil && la.Release(y) {
 		c.keep.Adopt(y)
 	} else {
@@ -157,7 +157,7 @@ func (c *Checkpoint) backLayer(l int, g raw.Tensor) (raw.Tensor, error) {
 			a.Fail(err)
 		}
 	}
-	y := m.layer(a, &m.layers[l], x, c.cos, c.sin, c.mask, nil)
+	y := m.layer(a, &m.layers[l], x, c.cos, c.sin, c.mask, nil, 0)
 	// sum(y * g) back-propagates exactly g into y: its derivative in y is g.
 	a.Backward(a.Sum(a.Mul(y, g)))
 	var gx raw.Tensor

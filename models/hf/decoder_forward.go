@@ -33,13 +33,8 @@ type Span struct{ From, Len int }
 // a prompt of P positions: position P-1+t predicts caption token t.
 func ScoredSpan(P, T int) Span { return Span{From: P - 1, Len: T} }
 
-// KVCache holds, per layer, the keys and values of every position seen so far [B, KV, S, Dh].
-type KVCache struct {
-	k, v []raw.Tensor
-}
-
 // Forward runs a batch through the decoder in arena a. With a cache, the batch's keys and values
-// are appended to it and attention reads all of them. It returns the output of each layer
+// are written into it and attention reads every cached position. It returns the output of each layer
 // (hidden[0] the embeddings, hidden[L] after the final norm) and the logits [B, T, V] in float32,
 // of the positions in.Last or in.Logits ask for when they do.
 func (m *Decoder) Forward(a *raw.Arena, in Batch, cache *KVCache) (hidden []raw.Tensor, logits raw.Tensor, err error) {
@@ -109,28 +104,17 @@ func (m *Decoder) Trunk(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *KVCac
 	hidden = append(hidden, x)
 	for l := range m.layers {
 		// Each layer's temporaries live in their own arena, freed when the layer is done: only
-		// its output and the cache move to a, so a forward pass holds one layer's activations at
-		// a time (autograd keeps what a backward needs by itself).
+		// its output moves to a (the cache's buffers are written in place), so a forward pass
+		// holds one layer's activations at a time (autograd keeps what a backward needs by itself).
 		la := raw.New(m.dev.CInt())
-		var kv *[2]raw.Tensor
-		if cache != nil {
-			kv = &[2]raw.Tensor{cache.k[l], cache.v[l]}
-		}
-		y := m.layer(la, &m.layers[l], x, cos, sin, mask, kv)
+		y := m.layer(la, &m.layers[l], x, cos, sin, mask, cache, l)
 		if err := la.Err(); err != nil {
 			la.Free()
 			a.Fail(err)
 			return nil, err
 		}
-		keep := []raw.Tensor{y}
-		if cache != nil {
-			keep = append(keep, kv[0], kv[1])
-			cache.k[l], cache.v[l] = kv[0], kv[1]
-		}
-		for _, h := range keep {
-			if la.Release(h) {
-				a.Adopt(h)
-			}
+		if la.Release(y) {
+			a.Adopt(y)
 		}
 		if err := la.Free(); err != nil {
 			a.Fail(err)
@@ -141,13 +125,18 @@ func (m *Decoder) Trunk(a *raw.Arena, x, cos, sin, mask raw.Tensor, cache *KVCac
 			hidden = append(hidden, x)
 		}
 	}
+	if cache != nil {
+		if sh := a.Shape(x); sh != nil {
+			cache.commit(int(sh[1]))
+		}
+	}
 	hidden = append(hidden, m.rmsNorm(a, x, m.norm))
 	return hidden, a.Err()
 }
 
-// layer is one decoder layer: x + attn(norm(x)), then + mlp(norm(.)). kv, when set, holds the
-// cached keys and values on entry and the extended ones on return.
-func (m *Decoder) layer(a *raw.Arena, w *decoderLayer, x, cos, sin, mask raw.Tensor, kv *[2]raw.Tensor) raw.Tensor {
+// layer is one decoder layer: x + attn(norm(x)), then + mlp(norm(.)). cache, when set, receives
+// the layer's keys and values (layer l of it) and attention reads every cached position.
+func (m *Decoder) layer(a *raw.Arena, w *decoderLayer, x, cos, sin, mask raw.Tensor, cache *KVCache, l int) raw.Tensor {
 	c := m.cfg
 	sh := a.Shape(x)
 	if sh == nil {
@@ -162,17 +151,14 @@ func (m *Decoder) layer(a *raw.Arena, w *decoderLayer, x, cos, sin, mask raw.Ten
 	q := Rope(a, heads(w.q, H), cos, sin)
 	k := Rope(a, heads(w.k, KV), cos, sin)
 	v := heads(w.v, KV)
-	if kv != nil {
-		if kv[0] != nil {
-			k, v = a.Cat(2, kv[0], k), a.Cat(2, kv[1], v)
-		}
-		kv[0], kv[1] = k, v
+	if cache != nil {
+		K, V := cache.write(a, l, k, v)
+		if cache.expand == nil {
+			k, v = K, V
+		} // else the first step, whose rows are expanded in the cache only: it reads its own keys
 	}
-	if H != KV { // grouped-query attention: each key/value head serves H/KV query heads
-		k, v = a.RepeatInterleave(k, H/KV, 1), a.RepeatInterleave(v, H/KV, 1)
-	}
-	o := Attend(a, q, k, v, mask, m.kind, Dh)       // [B, H, T, Dh]
-	o = a.Reshape(a.Transpose(o, 1, 2), B, T, H*Dh) // [B, T, H*Dh]
+	o := groupedAttend(a, q, k, v, mask, m.kind, B, T, H, KV, Dh) // [B, H, T, Dh]
+	o = a.Reshape(a.Transpose(o, 1, 2), B, T, H*Dh)               // [B, T, H*Dh]
 	x = a.Add(x, m.project(a, w.o, o))
 	h = m.rmsNorm(a, x, w.postNorm)
 	mlp := a.Mul(a.Silu(m.project(a, w.gate, h)), m.project(a, w.up, h))

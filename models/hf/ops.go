@@ -46,3 +46,24 @@ func KnownActivation(name string) bool {
 	}
 	return false
 }
+
+// groupedAttend is the decoder's attention of queries q [B, H, T, Dh] over keys and values k, v
+// [B, KV, S, Dh] (each key/value head serving H/KV query heads) read as they are stored: the
+// queries of one key/value head are stacked into one matrix [B, KV, (H/KV)*T, Dh] instead of
+// the keys and values being copied to every query head. It returns [B, H, T, Dh].
+func groupedAttend(a *raw.Arena, q, k, v, mask raw.Tensor, kind raw.Kind, B, T, H, KV, Dh int64) raw.Tensor {
+	if H == KV {
+		return Attend(a, q, k, v, mask, kind, Dh)
+	}
+	g := H / KV
+	q = a.Reshape(q, B, KV, g*T, Dh) // query head j*g+i of key head j: rows i*T..i*T+T-1
+	if mask != nil {                 // [B, 1, T, S] -> [B, 1, g*T, S]
+		sh := a.Shape(mask)
+		if sh == nil {
+			return nil
+		}
+		mask = a.Reshape(a.Expand(a.Unsqueeze(mask, 2), sh[0], 1, g, T, sh[3]), sh[0], 1, g*T, sh[3])
+	}
+	o := Attend(a, q, k, v, mask, kind, Dh) // [B, KV, g*T, Dh]
+	return a.Reshape(o, B, H, T, Dh)
+}

@@ -20,6 +20,18 @@
 # product without AVX512-BF16 runs at about 1 GFLOP/s (50 times slower than float32), the same
 # kernel for both sides; LM_GRPO=1 (0 skips the GRPO steps, force runs them whatever the free
 # memory), LM_GRPO_TIMEOUT=1200 seconds.
+#
+# Rollout section (LM_ROLLOUT=1; 0 skips it): the GRPO rollout of the text policy, LM_ROLLOUT_GROUP=8
+# samples of one LM_PROMPT-token prompt, LM_ROLLOUT_NEW=64 new tokens each (temperature 1, no end
+# token), float32, best of LM_ROLLOUT_REPEAT=1 rollouts in each of LM_ROLLOUT_ROUNDS=2 rounds
+# where the sides take turns (the best round is kept), by: go (this tree: sampling on the device, the
+# preallocated cache, one prefill), go-before (bench/lmbench's rollout command built against the
+# revision LM_ROLLOUT_BEFORE=df5373e, the tree before those; empty skips it) and twin
+# (bench/torch/lmbench.py --rollout: transformers.generate's work, one prefill per row and the
+# cache grown by concatenation). Then one more go rollout under a Go CPU profile gives the host
+# share of the rollout (the time outside libtorch calls). Writes RUN_FOLDER/lm/rollout.jsonl and the
+# committed report bench/lm/DATE-rollout.json (one entry per side: side, rollout_tok_s, batch, new,
+# dtype, machine). LM_ONLY_ROLLOUT=1 runs this section alone (no Go/PyTorch rounds, no GRPO).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 me=bench-lm clock=1
@@ -39,11 +51,20 @@ bf16_new=${LM_BF16_NEW:-2}
 bf16_repeat=${LM_BF16_REPEAT:-1}
 grpo=${LM_GRPO:-1}
 grpo_timeout=${LM_GRPO_TIMEOUT:-1200}
+ro=${LM_ROLLOUT:-1}
+ro_group=${LM_ROLLOUT_GROUP:-8}
+ro_new=${LM_ROLLOUT_NEW:-64}
+ro_repeat=${LM_ROLLOUT_REPEAT:-1}
+ro_rounds=${LM_ROLLOUT_ROUNDS:-2}
+ro_before=${LM_ROLLOUT_BEFORE-df5373e}
+only_ro=${LM_ONLY_ROLLOUT:-0}
 py=$debian_py
 
 [ "$grpo" = force ] || [[ $grpo =~ ^[01]$ ]] || usage_error "LM_GRPO=$grpo: want 0, 1 or force"
 want_whole ROUNDS "$rounds" LM_LAYERS "$layers" LM_BATCH "$batch" LM_PROMPT "$prompt" LM_NEW "$new" LM_REPEAT "$repeat" \
-  LM_BF16_PROMPT "$bf16_prompt" LM_BF16_NEW "$bf16_new" LM_BF16_REPEAT "$bf16_repeat" LM_GRPO_TIMEOUT "$grpo_timeout"
+  LM_BF16_PROMPT "$bf16_prompt" LM_BF16_NEW "$bf16_new" LM_BF16_REPEAT "$bf16_repeat" LM_GRPO_TIMEOUT "$grpo_timeout" \
+  LM_ROLLOUT_GROUP "$ro_group" LM_ROLLOUT_NEW "$ro_new" LM_ROLLOUT_REPEAT "$ro_repeat" LM_ROLLOUT_ROUNDS "$ro_rounds"
+[[ $ro =~ ^[01]$ ]] && [[ $only_ro =~ ^[01]$ ]] || usage_error "LM_ROLLOUT=$ro, LM_ONLY_ROLLOUT=$only_ro: want 0 or 1"
 [ "$rounds" -ge 1 ] && [ "$layers" -ge 1 ] && [ "$batch" -ge 1 ] && [ "$prompt" -ge 1 ] && [ "$bf16_prompt" -ge 1 ] &&
   [ "$repeat" -ge 1 ] && [ "$bf16_repeat" -ge 1 ] && [ "$new" -ge 2 ] && [ "$bf16_new" -ge 2 ] ||
   usage_error "ROUNDS, LM_LAYERS, LM_BATCH, the prompts and repeats must be at least 1, the new tokens at least 2"
@@ -51,6 +72,7 @@ for d in $dtypes; do
   [ "$d" = float32 ] || [ "$d" = bfloat16 ] || usage_error "LM_DTYPES: $d is not float32 or bfloat16"
 done
 need_debian_torch
+[ "$only_ro" = 0 ] || { ro=1; rounds=0; grpo=0; }
 [ "$grpo" = 0 ] || [ -x bin/trainer ] || die "bin/trainer is missing: run make build (or LM_GRPO=0)"
 
 one_thread
@@ -99,6 +121,85 @@ for dtype in $dtypes; do
     fi
   done
 done
+
+# --- rollout: go, go-before, twin ----------------------------------------------------------------
+if [ "$ro" = 1 ]; then
+  rruns=$run/lm/rollout.jsonl
+  rm -f "$rruns"
+  rargs=(--model "$model" --dtype float32 --threads 1 --prompt "$prompt" --new "$ro_new")
+  ro_line() { grep '^{' "$run/logs/$1.log" | tail -n 1 >>"$rruns"; }
+  if [ -n "$ro_before" ]; then
+    phase "lm rollout: build go-before ($ro_before)"
+    before=$tools/before
+    mkdir -p "$before"
+    git archive "$ro_before" | tar -x -C "$before"
+    cp bench/lmbench/*.go "$before/bench/lmbench/" # the rollout command, on the earlier library
+    # The earlier tree builds with this tree's gotch (go.work's replace, made absolute).
+    gw=$(go env GOWORK)
+    [ -n "$gw" ] && [ "$gw" != off ] || die "go-before: no go.work here (run make setup, or LM_ROLLOUT_BEFORE= to skip it)"
+    sed "s#=> \./#=> $PWD/#" "$gw" >"$before/go.work"
+    (cd "$before" && go build -o "$tools/lmbench-before" ./bench/lmbench) >"$run/logs/lm-before-build.log" 2>&1 ||
+      die "the go-before build failed: $run/logs/lm-before-build.log"
+  fi
+  ro_go() { logged "lm-rollout-go-$1" "$tools/lmbench" rollout --side go --group "$ro_group" --repeat "$ro_repeat" "${rargs[@]}"; ro_line "lm-rollout-go-$1"; }
+  ro_before() {
+    [ -n "$ro_before" ] || return 0
+    logged "lm-rollout-before-$1" "$tools/lmbench-before" rollout --side go-before --group "$ro_group" --repeat "$ro_repeat" "${rargs[@]}"
+    ro_line "lm-rollout-before-$1"
+  }
+  ro_twin() { logged "lm-rollout-twin-$1" "$py" bench/torch/lmbench.py --rollout "$ro_group" --repeat "$ro_repeat" "${rargs[@]}"; ro_line "lm-rollout-twin-$1"; }
+  for r in $(seq 1 "$ro_rounds"); do # the sides take turns; the best of the rounds is kept
+    phase "lm rollout round $r/$ro_rounds: go, go-before, twin (G=$ro_group, $ro_new new tokens)"
+    if [ $((r % 2)) = 1 ]; then ro_go "$r"; ro_before "$r"; ro_twin "$r"; else ro_twin "$r"; ro_before "$r"; ro_go "$r"; fi
+  done
+  phase "lm rollout: go under a CPU profile (host share)"
+  logged lm-rollout-prof "$tools/lmbench" rollout --side go-profiled --group "$ro_group" --repeat 1 "${rargs[@]}" \
+    --cpuprofile "$run/lm/rollout.prof"
+  # Samples taken while the thread runs libtorch (one thread: all the tensor work) are those of
+  # runtime.cgocall and runtime._ExternalCode; the rest is the host's Go code.
+  go tool pprof -top -nodecount=1000000 "$tools/lmbench" "$run/lm/rollout.prof" >"$run/lm/rollout.top" 2>/dev/null
+  machine="$(nproc --all) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -m)"
+  RRUNS="$rruns" TOP="$run/lm/rollout.top" MACHINE="$machine" OUT="bench/lm/$(date -u +%F)-rollout.json" "$py" - <<'EOF'
+import json, os, re
+rows = [json.loads(l) for l in open(os.environ["RRUNS"]) if l.strip()]
+flat = {}
+for line in open(os.environ["TOP"]).read().splitlines():
+    m = re.match(r"\s*[\d.]+m?s\s+([\d.]+)%\s+[\d.]+%\s+[\d.]+m?s\s+[\d.]+%\s+(\S+)", line)
+    if m:
+        flat[m.group(2)] = float(m.group(1))
+lib = flat.get("runtime.cgocall", 0) + flat.get("runtime._ExternalCode", 0)
+host = round(100 - lib, 2) if flat else None
+best = {}
+for r in rows:
+    if r["side"] != "go-profiled" and (r["side"] not in best or r["rollout_tok_s"] > best[r["side"]]["rollout_tok_s"]):
+        best[r["side"]] = r
+twin = best["twin"]["rollout_tok_s"] if "twin" in best else None
+entries = []
+for side in ("go", "go-before", "twin"):
+    if side not in best:
+        continue
+    r = best[side]
+    e = dict(side=side, rollout_tok_s=r["rollout_tok_s"], batch=r["batch"], new=r["new"], dtype=r["dtype"],
+             machine=os.environ["MACHINE"], prompt=r["prompt"], layers=r["layers"],
+             rounds_tok_s=[x["rollout_tok_s"] for x in rows if x["side"] == side])
+    if twin and r["side"] != "twin":
+        e["ratio_vs_twin"] = r["rollout_tok_s"] / twin
+    if r["side"] == "go":
+        e["host_share_pct"] = host
+    entries.append(e)
+out = os.environ["OUT"]
+with open(out + ".tmp", "w") as f:
+    json.dump(entries, f, indent=1)
+os.replace(out + ".tmp", out)
+for e in entries:
+    print("rollout %-9s %7.2f tok/s%s%s" % (e["side"], e["rollout_tok_s"],
+          "  %.2fx twin" % e["ratio_vs_twin"] if "ratio_vs_twin" in e else "",
+          "  host %.2f%%" % e["host_share_pct"] if e.get("host_share_pct") is not None else ""))
+print("report:", out)
+EOF
+fi
+
+[ "$only_ro" = 0 ] || exit 0
 
 # --- GRPO with the model as the policy -----------------------------------------------------------
 # Memory: trainer train holds the policy, its gradients, AdamW's two moments and the frozen

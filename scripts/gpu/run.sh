@@ -189,8 +189,8 @@ build() {
   wait "$pure_pid" || { tail -n 20 "$work/logs/go-pure.log"; echo "the Go packages without libtorch failed to build"; return 1; }
   echo "Go packages without libtorch built beside the C++ (log: go-pure.log)"
   s=$(date +%s)
-  (cd "$work/src" && go build -p "$jobs" -o "$work/bin/" ./cmd/trainer ./cmd/launch ./bench/rewardenv)
-  echo "built trainer, launch and rewardenv in $(( $(date +%s) - s ))s"
+  (cd "$work/src" && go build -p "$jobs" -o "$work/bin/" ./cmd/trainer ./cmd/launch ./bench/rewardenv ./bench/rolloutbench)
+  echo "built trainer, launch, rewardenv and rolloutbench in $(( $(date +%s) - s ))s"
   cp "$kit/gpucheck" "$work/bin/" 2>/dev/null || true
   # the nccl package's tests, prebuilt in the kit (the trimmed toolchain has no vet, which go test
   # wants), for scripts/gpu/checks/nccl-shard.sh; that check says so when it is missing

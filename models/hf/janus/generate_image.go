@@ -65,7 +65,7 @@ func (m *Model) SampleImageCodes(prompts [][]int, o ImageGenOptions, rngs []*ran
 		next[b] = len(p)
 	}
 	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
-	dec := m.lm.NewStepper()
+	dec := m.lm.NewStepper(T + c.Vision.Tokens - 1)
 	defer dec.Close()
 	K, n := c.VQ.NumEmbeddings, c.Vision.Tokens
 	temp := o.Temperature
@@ -73,6 +73,7 @@ func (m *Model) SampleImageCodes(prompts [][]int, o ImageGenOptions, rngs []*ran
 		temp = 1
 	}
 	var pick policy.Picker
+	var lg []float32 // the step's logits on the host: guidance mixes them before the pick
 	mixed := make([]float32, K)
 	s := float32(o.Scale)
 	out := make([][]int, B)
@@ -89,8 +90,11 @@ func (m *Model) SampleImageCodes(prompts [][]int, o ImageGenOptions, rngs []*ran
 		if err != nil {
 			return nil, nil, fmt.Errorf("hf: janus image generation step %d: %w", step, err)
 		}
+		if lg, err = dec.Logits(lg); err != nil {
+			return nil, nil, fmt.Errorf("hf: janus image generation step %d: %w", step, err)
+		}
 		for b := range B {
-			cond, uncond := dec.Logits[b*K:(b+1)*K], dec.Logits[(B+b)*K:(B+b+1)*K]
+			cond, uncond := lg[b*K:(b+1)*K], lg[(B+b)*K:(B+b+1)*K]
 			for k := range K {
 				// uncond + (cond - uncond) * scale in float32, rounded as torch does (no fused
 				// multiply-add: the conversion rounds the product).

@@ -42,6 +42,7 @@ func (m *Model) GenerateText(prompts [][]int, pixels []float32, o hf.GenerateOpt
 	if err != nil {
 		return nil, err
 	}
+	defer s.Close()
 	var feats func(a *raw.Arena) (raw.Tensor, error)
 	if nImg > 0 {
 		feats = func(a *raw.Arena) (raw.Tensor, error) {
@@ -80,7 +81,7 @@ func (m *Model) continueText(prompts [][]int, feats func(a *raw.Arena) (raw.Tens
 		}
 		next[r] = len(p)
 	}
-	dec := m.lm.NewStepper()
+	dec := m.lm.NewStepper(T + s.MaxLen() - 1)
 	defer dec.Close()
 	feed := make([]int, N)
 	first := true
@@ -103,7 +104,11 @@ func (m *Model) continueText(prompts [][]int, feats func(a *raw.Arena) (raw.Tens
 			return nil, fmt.Errorf("hf: janus text step %d: %w", step, err)
 		}
 		first = false
-		if !s.Next(step, dec.Logits, dec.Hidden, c.Text.Vocab, c.Text.D, feed) {
+		active, err := s.Next(step, dec, feed)
+		if err != nil {
+			return nil, err
+		}
+		if !active {
 			break
 		}
 		for r := range N {

@@ -36,6 +36,7 @@ func (p *Policy) continueRows(imgs []images.Planar, of []int, prompts [][]int, m
 	if err != nil {
 		return nil, err
 	}
+	defer s.Close()
 	return p.Model.continueText(prompts, func(a *raw.Arena) (raw.Tensor, error) {
 		all, err := p.features(a, imgs)
 		if err != nil {

@@ -11,7 +11,6 @@ import (
 // token per step with a key/value cache, and returns each row's new tokens. Ties go to the lowest
 // id, as torch.argmax does.
 func (m *Model) Generate(prompts [][]int, o hf.GenerateOptions) ([][]int, error) {
-	c := m.Config()
 	B := len(prompts)
 	if B == 0 || o.MaxNew < 1 {
 		return nil, fmt.Errorf("hf: generate: %d prompts, %d new tokens", B, o.MaxNew)
@@ -41,18 +40,23 @@ func (m *Model) Generate(prompts [][]int, o hf.GenerateOptions) ([][]int, error)
 		}
 		next[b] = len(p)
 	}
-	dec := m.NewStepper()
+	dec := m.NewStepper(T + o.MaxNew - 1)
 	defer dec.Close()
 	s, err := hf.NewSampler(B, o.MaxNew, policy.SampleOptions{Greedy: true}, nil, o.Stop)
 	if err != nil {
 		return nil, err
 	}
+	defer s.Close()
 	feed := make([]int, B)
 	for step := 0; step < o.MaxNew; step++ {
 		if err := dec.Step(in); err != nil {
 			return nil, fmt.Errorf("hf: generate step %d: %w", step, err)
 		}
-		if !s.Next(step, dec.Logits, dec.Hidden, c.Vocab, c.D, feed) {
+		active, err := s.Next(step, dec, feed)
+		if err != nil {
+			return nil, err
+		}
+		if !active {
 			break
 		}
 		for b := range B {

@@ -86,40 +86,54 @@ func (p *TextPolicy) Close() {
 }
 
 // Sample draws G captions per image, continuing the prompt, one token per step with a key/value
-// cache; row b*G+g draws with rngs[b*G+g] (nil with opt.Greedy).
+// cache; row b*G+g draws with rngs[b*G+g] (nil with opt.Greedy). The prompt, the same for every
+// row, is prefilled once and its cache expanded to the N rows.
 func (p *TextPolicy) Sample(imgs []images.Planar, G int, opt policy.SampleOptions, rngs []*rand.Rand) (*policy.Rollout, error) {
 	N := len(imgs) * G
 	s, err := hf.NewSampler(N, p.Max, opt, rngs, p.Stop)
 	if err != nil {
 		return nil, err
 	}
+	defer s.Close()
 	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
 	m := p.LM
 	P := len(p.Prompt)
-	in := hf.Batch{IDs: make([][]int, N), Pos: make([][]int, N), Mask: make([][]int, N)}
-	for r := range N {
-		in.IDs[r] = append([]int(nil), p.Prompt...)
-		in.Pos[r] = make([]int, P)
-		in.Mask[r] = make([]int, P)
-		for t := range P {
-			in.Pos[r][t], in.Mask[r][t] = t, 1
-		}
+	in := hf.Batch{IDs: [][]int{p.Prompt}, Pos: [][]int{make([]int, P)}, Mask: [][]int{make([]int, P)}}
+	for t := range P {
+		in.Pos[0][t], in.Mask[0][t] = t, 1
 	}
-	dec := m.NewStepper()
+	expand := make([]int, N) // every row continues the one prefilled prompt
+	// The last token sampled is never fed: the cache holds the prompt and MaxLen-1 tokens.
+	dec := m.NewStepper(P + s.MaxLen() - 1)
 	defer dec.Close()
-	c := m.Config()
 	feed := make([]int, N)
+	next := hf.Batch{IDs: make([][]int, N), Pos: make([][]int, N), Mask: make([][]int, N)}
 	for t := 0; t < s.MaxLen(); t++ {
-		if err := dec.Step(in); err != nil {
+		if t == 0 {
+			in.Last = true
+			err = dec.RunWith(1, expand, func(a *raw.Arena, cache *hf.KVCache) ([]raw.Tensor, raw.Tensor, error) {
+				return m.Forward(a, in, cache)
+			})
+		} else {
+			err = dec.Step(next)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("hf: sample step %d: %w", t, err)
 		}
-		if !s.Next(t, dec.Logits, dec.Hidden, c.Vocab, c.D, feed) {
+		active, err := s.Next(t, dec, feed)
+		if err != nil {
+			return nil, err
+		}
+		if !active {
 			break
 		}
 		for r := range N {
-			in.IDs[r] = []int{feed[r]}
-			in.Pos[r] = []int{P + t}
-			in.Mask[r] = append(in.Mask[r], 1)
+			next.IDs[r] = []int{feed[r]}
+			next.Pos[r] = []int{P + t}
+			if t == 0 {
+				next.Mask[r] = append([]int(nil), in.Mask[0]...)
+			}
+			next.Mask[r] = append(next.Mask[r], 1)
 		}
 	}
 	return s.Rollout(), nil

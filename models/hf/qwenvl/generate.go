@@ -14,13 +14,19 @@ type stepper struct {
 	m *Model
 }
 
-func (m *Model) newStepper() stepper { return stepper{m.lm.NewStepper(), m} }
+func (m *Model) newStepper(capacity int) stepper { return stepper{m.lm.NewStepper(capacity), m} }
 
 // step runs a batch (the prompt first, with its images' features [M, D] made by images(a), then
 // one token per row with images nil) and reads the logits and hidden state of its last position.
 func (d stepper) step(in Batch, images func(a *raw.Arena) (raw.Tensor, error)) error {
+	return d.prefill(in, nil, images)
+}
+
+// prefill is step whose rows serve several rows each from the next step on: row r of the cache
+// is row expand[r] of in (nil: rows as they are; hf.Stepper.RunWith).
+func (d stepper) prefill(in Batch, expand []int, images func(a *raw.Arena) (raw.Tensor, error)) error {
 	in.Last = true
-	return d.Run(len(in.IDs), func(a *raw.Arena, cache *hf.KVCache) ([]raw.Tensor, raw.Tensor, error) {
+	return d.RunWith(len(in.IDs), expand, func(a *raw.Arena, cache *hf.KVCache) ([]raw.Tensor, raw.Tensor, error) {
 		var feats raw.Tensor
 		if images != nil {
 			var err error
@@ -99,9 +105,8 @@ func (m *Model) Generate(prompts []Prompt, o hf.GenerateOptions) ([][]int, error
 	for b := range B {
 		next[b] = T + delta[b]
 	}
-	dec := m.newStepper()
+	dec := m.newStepper(T + o.MaxNew - 1)
 	defer dec.Close()
-	V := m.lm.Config().Vocab
 	row := m.cfg.Vision.Channels * m.cfg.Vision.TemporalPatch * m.cfg.Vision.Patch * m.cfg.Vision.Patch
 	if len(pixels)%row != 0 {
 		return nil, fmt.Errorf("hf: generate: %d pixel values are not rows of %d", len(pixels), row)
@@ -116,13 +121,18 @@ func (m *Model) Generate(prompts []Prompt, o hf.GenerateOptions) ([][]int, error
 	if err != nil {
 		return nil, err
 	}
+	defer s.Close()
 	feed := make([]int, B)
 	for step := 0; step < o.MaxNew; step++ {
 		if err := dec.step(in, images); err != nil {
 			return nil, fmt.Errorf("hf: generate step %d: %w", step, err)
 		}
 		images = nil
-		if !s.Next(step, dec.Logits, dec.Hidden, V, m.lm.Config().D, feed) {
+		active, err := s.Next(step, dec.Stepper, feed)
+		if err != nil {
+			return nil, err
+		}
+		if !active {
 			break
 		}
 		for b := range B {

@@ -11,39 +11,56 @@ import (
 )
 
 // Sample draws G captions per image, continuing the image's prompt, one token per step with a
-// key/value cache; row b*G+g draws with rngs[b*G+g] (nil with opt.Greedy).
+// key/value cache; row b*G+g draws with rngs[b*G+g] (nil with opt.Greedy). The vision tower and
+// the prompt's prefill run once per image, and the cache is expanded to the image's G rows.
 func (p *Policy) Sample(imgs []images.Planar, G int, opt policy.SampleOptions, rngs []*rand.Rand) (*policy.Rollout, error) {
 	N := len(imgs) * G
 	s, err := hf.NewSampler(N, p.Max, opt, rngs, p.Stop)
 	if err != nil {
 		return nil, err
 	}
+	defer s.Close()
 	defer raw.SetGradEnabled(raw.SetGradEnabled(false))
-	r, err := p.rows(imgs, G)
+	r, err := p.rows(imgs, 1) // one row per image
 	if err != nil {
 		return nil, err
 	}
 	T := len(r.ids[0])
-	in := Batch{IDs: r.ids, Pos: r.pos, Mask: r.mask}
-	dec := p.Model.newStepper()
+	expand := make([]int, N)
+	next := Batch{IDs: make([][]int, N), Mask: make([][]int, N)}
+	for ax := range next.Pos {
+		next.Pos[ax] = make([][]int, N)
+	}
+	for i := range N {
+		expand[i] = i / G
+		next.Mask[i] = append([]int(nil), r.mask[i/G]...)
+	}
+	dec := p.Model.newStepper(T + s.MaxLen() - 1)
 	defer dec.Close()
-	c := p.Model.lm.Config()
 	feed := make([]int, N)
-	images := func(a *raw.Arena) (raw.Tensor, error) { return p.features(a, r, G) }
 	for t := 0; t < s.MaxLen(); t++ {
-		if err := dec.step(in, images); err != nil {
+		if t == 0 {
+			err = dec.prefill(Batch{IDs: r.ids, Pos: r.pos, Mask: r.mask}, expand,
+				func(a *raw.Arena) (raw.Tensor, error) { return p.features(a, r, 1) })
+		} else {
+			err = dec.step(next, nil)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("hf: sample step %d: %w", t, err)
 		}
-		images = nil
-		if !s.Next(t, dec.Logits, dec.Hidden, c.Vocab, c.D, feed) {
+		active, err := s.Next(t, dec.Stepper, feed)
+		if err != nil {
+			return nil, err
+		}
+		if !active {
 			break
 		}
 		for i := range N {
-			in.IDs[i] = []int{feed[i]}
-			for ax := range in.Pos {
-				in.Pos[ax][i] = []int{T + r.delta[i] + t}
+			next.IDs[i] = []int{feed[i]}
+			for ax := range next.Pos {
+				next.Pos[ax][i] = []int{T + r.delta[i/G] + t}
 			}
-			in.Mask[i] = append(in.Mask[i], 1)
+			next.Mask[i] = append(next.Mask[i], 1)
 		}
 	}
 	return s.Rollout(), nil
