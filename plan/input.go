@@ -23,6 +23,11 @@ type Input struct {
 	DType        string       `json:"dtype"`         // --dtype: float32 or bfloat16
 	Beta         float64      `json:"beta"`          // --beta: a frozen reference when above 0
 	TrainVision  bool         `json:"train_vision"`  // --train-vision (Janus: its vision tower trains too)
+	// --lora-rank and --lora-targets: only rank-LoRARank adapters on these projections of the
+	// language model train (0: every weight); the KL reference is the policy with its adapters
+	// off, so no reference copy.
+	LoRARank    int      `json:"lora_rank,omitempty"`
+	LoRATargets []string `json:"lora_targets,omitempty"`
 	// The knobs.
 	ShardOptimizer          bool   `json:"shard_optimizer"`          // --shard-optimizer: masters and moments split over the ranks (ZeRO-1)
 	ActivationCheckpointing bool   `json:"activation_checkpointing"` // --activation-checkpointing
@@ -112,6 +117,16 @@ func (in Input) derive() (derived, error) {
 	d.trainable = in.Model.TrainableParts(in.TrainVision)
 	d.nTrain = in.Model.Count(d.trainable...)
 	d.trainBytes = in.Model.Bytes(int(d.e), d.trainable...)
+	if in.LoRARank < 0 {
+		return d, fmt.Errorf("--lora-rank %d: must not be negative", in.LoRARank)
+	}
+	if in.LoRARank > 0 {
+		if d.nTrain, err = loraValues(in.Model, in.LoRARank, in.LoRATargets); err != nil {
+			return d, err
+		}
+		d.trainable = []string{"lora adapters"}
+		d.trainBytes = d.e * d.nTrain // the adapters are in the run's dtype
+	}
 	d.mixed = d.trainBytes < 4*d.nTrain
 	d.nccl = d.gpu && in.Ranks > 1
 	d.shard = 1

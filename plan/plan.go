@@ -120,7 +120,10 @@ func modelRows(in Input, d derived) []Row {
 	w := m.Bytes(int(d.e))
 	rows := []Row{{Name: "weights", Where: d.where(true), Phase: Resident, Bytes: w, Basis: Counted,
 		How: fmt.Sprintf("%s values in %s (float32 where the loader keeps it)", count(m.Count()), dtypeName(d.e))}}
-	if in.Beta > 0 {
+	if in.LoRARank > 0 {
+		rows = append(rows, Row{Name: "lora adapters", Where: d.where(true), Phase: Resident, Bytes: d.trainBytes, Basis: Counted,
+			How: fmt.Sprintf("%s values in %s: rank %d on %v (the KL reference is the policy with them off: no reference copy)", count(d.nTrain), dtypeName(d.e), in.LoRARank, in.LoRATargets)})
+	} else if in.Beta > 0 {
 		how := fmt.Sprintf("the frozen KL reference (--beta %g): a second copy of the weights", in.Beta)
 		ref := w
 		if v := m.Bytes(int(d.e), "vision"); v > 0 {

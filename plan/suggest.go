@@ -7,7 +7,7 @@ import (
 
 // Suggestion is one change of the run's knobs and the plan it gives.
 type Suggestion struct {
-	Knob  string `json:"knob"`  // shard, checkpointing, micro-batch, rollout-batch, ranks, optimizer-host, beta, together
+	Knob  string `json:"knob"`  // shard, checkpointing, micro-batch, rollout-batch, ranks, optimizer-host, beta, lora, together
 	Flags string `json:"flags"` // the change, as flags of trainer train
 	Fits  bool   `json:"fits"`
 	Note  string `json:"note,omitempty"`
@@ -50,9 +50,14 @@ var knobs = []knob{
 		return in, "--optimizer host", ok
 	}},
 	{"beta", "no KL term, so no frozen reference (changes the objective)", func(in Input, _ *Plan, _ Budget) (Input, string, bool) {
-		ok := in.Beta > 0
+		ok := in.Beta > 0 && in.LoRARank == 0 // a LoRA run has no reference copy to drop
 		in.Beta = 0
 		return in, "--beta 0", ok
+	}},
+	{"lora", "rank-16 LoRA adapters on the attention projections: only they train, and no reference copy (changes what trains)", func(in Input, _ *Plan, _ Budget) (Input, string, bool) {
+		ok := in.LoRARank == 0 && (in.Model.Family == "qwen2" || in.Model.Family == "llama")
+		in.LoRARank, in.LoRATargets = 16, []string{"q_proj", "k_proj", "v_proj", "o_proj"}
+		return in, "--lora-rank 16", ok
 	}},
 }
 

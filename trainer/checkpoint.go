@@ -19,6 +19,9 @@ import (
 //	                       master values of a mixed-precision run)
 //	state.json             step, seed and the run's config
 //
+// A run with LoRA adapters keeps, in place of model.safetensors, the adapters as a PEFT adapter
+// folder (adapter_config.json naming the base model's folder, adapter_model.safetensors).
+//
 // A checkpoint folder is written under a temporary name and renamed into place, so a crash never
 // leaves a partial checkpoint that looks complete.
 const (
@@ -26,6 +29,9 @@ const (
 	modelFile     = "model.safetensors"
 	optimFile     = "optimizer.safetensors"
 	stateFile     = "state.json"
+	// A LoRA policy saves a PEFT adapter folder in place of model.safetensors.
+	adapterConfigFile  = "adapter_config.json"
+	adapterWeightsFile = "adapter_model.safetensors"
 )
 
 // State is what a checkpoint records besides weights and optimizer moments. The random state of a
@@ -89,6 +95,9 @@ func ResolveModel(path string) (string, error) {
 	if _, err := os.Stat(filepath.Join(path, modelFile)); err == nil {
 		return filepath.Join(path, modelFile), nil
 	}
+	if exists(filepath.Join(path, adapterConfigFile)) {
+		return filepath.Join(path, adapterWeightsFile), nil // a LoRA checkpoint or adapter folder
+	}
 	if idx := filepath.Join(path, "model.safetensors.index.json"); exists(idx) {
 		return idx, nil // a sharded Hugging Face model folder
 	}
@@ -96,7 +105,16 @@ func ResolveModel(path string) (string, error) {
 	if err != nil || len(cks) == 0 {
 		return "", fmt.Errorf("%s holds no checkpoint: pass a run folder with %s/step-*, a checkpoint folder or a .safetensors file", path, checkpointDir)
 	}
-	return filepath.Join(cks[len(cks)-1], modelFile), nil
+	return checkpointModel(cks[len(cks)-1]), nil
+}
+
+// checkpointModel is the model file of a checkpoint folder: its model.safetensors, or the
+// adapters of a LoRA run (whose policy saves a PEFT adapter folder instead of its weights).
+func checkpointModel(ckpt string) string {
+	if exists(filepath.Join(ckpt, adapterConfigFile)) {
+		return filepath.Join(ckpt, adapterWeightsFile)
+	}
+	return filepath.Join(ckpt, modelFile)
 }
 
 // SaveCheckpoint writes a checkpoint folder for st.Step from one process holding the whole

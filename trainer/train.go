@@ -119,7 +119,7 @@ func findStart(cfg GRPOConfig, resume bool) (startPoint, error) {
 		return at, fmt.Errorf("--resume %s: no checkpoint to resume from (the run saves one every --ckpt-every steps)", cfg.Out)
 	}
 	at.ckpt = cks[len(cks)-1]
-	at.model = filepath.Join(at.ckpt, modelFile)
+	at.model = checkpointModel(at.ckpt)
 	if at.state, err = ReadState(at.ckpt); err != nil {
 		return at, err
 	}
@@ -157,13 +157,16 @@ func openGRPO(cfg GRPOConfig, task Task, resume bool, d *Dist) (g *grpo, at star
 		return g, at, err
 	}
 	if cfg.Beta > 0 {
-		ro := LoadOptions{Frozen: true}
-		if !cfg.TrainVision {
-			ro.Share = model // the reference's vision tower is the policy's frozen one
-		}
-		if g.ref, err = task.Load(at.init, dev, ro); err != nil {
-			model.Close()
-			return g, at, fmt.Errorf("reference policy: %w", err)
+		// A policy with LoRA adapters is its own reference, adapters off: no copy is loaded.
+		if g.ref = referenceOf(model); g.ref == nil {
+			ro := LoadOptions{Frozen: true}
+			if !cfg.TrainVision {
+				ro.Share = model // the reference's vision tower is the policy's frozen one
+			}
+			if g.ref, err = task.Load(at.init, dev, ro); err != nil {
+				model.Close()
+				return g, at, fmt.Errorf("reference policy: %w", err)
+			}
 		}
 		if g.refDrawer, _ = g.ref.(Drawer); cfg.Joint && g.refDrawer == nil {
 			model.Close()

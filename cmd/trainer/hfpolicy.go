@@ -159,9 +159,17 @@ func contains(xs []int, x int) bool {
 }
 
 // hfPolicyLoader loads Hugging Face language models as text-prompted policies of at most maxLen
-// caption tokens.
-func hfPolicyLoader(h *hfText, kind raw.Kind, maxLen int) func(string, gotch.Device, trainer.LoadOptions) (trainer.Policy, error) {
+// caption tokens. With lora, a policy that trains gets fresh adapters of it (drawn from seed); a
+// LoRA checkpoint (a PEFT adapter folder) loads its base model and its adapters.
+func hfPolicyLoader(h *hfText, kind raw.Kind, maxLen int, lora *hf.LoRAConfig, seed uint64) func(string, gotch.Device, trainer.LoadOptions) (trainer.Policy, error) {
 	return func(path string, dev gotch.Device, o trainer.LoadOptions) (trainer.Policy, error) {
+		if ad := adapterDir(path); ad != "" {
+			p, err := lm.NewAdaptedTextPolicy(ad, dev, kind, h.prompt, h.stop, h.text, maxLen, !o.Frozen)
+			if err != nil {
+				return nil, err
+			}
+			return p, nil
+		}
 		dir := modelDir(path)
 		if dir == "" {
 			return nil, notModelFolder(path)
@@ -169,6 +177,12 @@ func hfPolicyLoader(h *hfText, kind raw.Kind, maxLen int) func(string, gotch.Dev
 		p, err := lm.NewTextPolicy(dir, dev, kind, h.prompt, h.stop, h.text, maxLen, !o.Frozen)
 		if err != nil {
 			return nil, err
+		}
+		if lora != nil && !o.Frozen {
+			if err := p.AddLoRA(*lora, seed); err != nil {
+				p.Close()
+				return nil, err
+			}
 		}
 		return p, nil
 	}

@@ -6,6 +6,7 @@
 //	trainer eval  --ckpt A [--ckpt B]  Unified-Bench protocol 1
 //	trainer unibench --ref DIR --gen DIR --out DIR   Unified-Bench on image files
 //	trainer serve-reward --listen ADDR  the world's reward as a service
+//	trainer export --ckpt RUN --out DIR --merge   a LoRA run's adapters merged into the base
 //	trainer plot  --metrics FILE --out DIR
 //	trainer world                      the reward table of the synthetic world
 //
@@ -42,6 +43,7 @@ var commands = []struct {
 	{"seeds", "the benchmarks of several training seeds: mean and spread over the seeds", runSeeds},
 	{"unibench", "Unified-Bench on image files: source images against regenerated ones", runUnibench},
 	{"serve-reward", "serve the world's reward to `train --reward-url` (the reward protocol)", runServeReward},
+	{"export", "write a LoRA checkpoint's adapters merged into a Hugging Face folder (--merge) or as a PEFT folder", runExport},
 	{"generate", "continue a prompt with a Hugging Face language model", runGenerate},
 	{"tokenize", "token ids of texts with a tokenizer.json (one JSON string a line)", runTokenize},
 	{"plot", "redraw the training plots from a metrics file", runPlot},

@@ -43,6 +43,7 @@ func runPlan(args []string) error {
 	fs.Float64Var(&c.Beta, "beta", c.Beta, "weight of the KL term: above 0, a frozen reference copy of the model")
 	fs.IntVar(&c.ImageSize, "image-size", 0, "the side source images are fitted to (0: the run's default)")
 	fs.BoolVar(&c.TrainVision, "train-vision", c.TrainVision, "a Janus model's vision tower trains too")
+	addLoRAFlags(fs, &c.loraSettings)
 	knobs := addPlanKnobs(fs)
 	optimizer := fs.String("optimizer", "auto", "where the optimizer state lives: auto (on the GPU under CUDA), host or device")
 	fs.StringVar(&c.Device, "device", c.Device, "cpu, cuda or auto (cuda when NVML sees a GPU)")
@@ -107,6 +108,16 @@ func planInput(c trainConfig, m *shape.Model, ranks int, cuda bool, optimizer st
 	in := plan.Input{Model: m, Ranks: ranks, Batch: c.Batch, Group: c.Group, MaxLen: c.MaxLen, ImageSize: c.ImageSize,
 		DType: c.DType, Beta: c.Beta, TrainVision: c.TrainVision, Optimizer: optimizer, Device: "cpu",
 		ShardOptimizer: k.shard, ActivationCheckpointing: k.checkpointing, MicroBatch: k.micro, RolloutBatch: k.rollout}
+	lora, err := c.loraSettings.config()
+	if err != nil {
+		return in, err
+	}
+	if lora != nil {
+		if m.Family != "qwen2" && m.Family != "llama" {
+			return in, usagef("--lora-rank: LoRA applies to Hugging Face language models (qwen2, llama); --init %s is a %s model", m.Dir, m.Family)
+		}
+		in.LoRARank, in.LoRATargets = lora.Rank, lora.Targets
+	}
 	if cuda {
 		in.Device = "cuda"
 	}
@@ -116,7 +127,6 @@ func planInput(c trainConfig, m *shape.Model, ranks int, cuda bool, optimizer st
 			in.MaxLen = 40 // unified.DefaultOptions
 		}
 	}
-	var err error
 	if in.ImageSize, err = policyImageSize(c, m.Dir, m.Family); err != nil {
 		return in, fmt.Errorf("--init %s: %w", m.Dir, err)
 	}

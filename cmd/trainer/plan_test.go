@@ -43,7 +43,7 @@ func loadPolicyAs(t *testing.T, dir, family string, c trainConfig) (trainer.Poli
 		if err != nil {
 			t.Fatal(err)
 		}
-		load = hfPolicyLoader(h, kind, 8)
+		load = hfPolicyLoader(h, kind, 8, nil, 0)
 	case "qwen2_5_vl":
 		side, err := policyImageSize(c, dir, family)
 		if err != nil {

@@ -85,6 +85,11 @@ func rewardFor(urls rewardURLs, names string, timeout time.Duration, hidden bool
 
 // grpoTask wires a GRPO run.
 func grpoTask(c trainConfig, timeout time.Duration, hidden bool, rank int, enc vit.EmbedderOptions) (trainer.Task, error) {
+	if c.LoRARank != 0 {
+		if _, typ := modelType(c.Init); typ != "qwen2" && typ != "llama" {
+			return trainer.Task{}, usagef("--lora-rank: LoRA applies to Hugging Face language models (qwen2, llama); --init %s is not one", c.Init)
+		}
+	}
 	if isUnified(c.Init) {
 		return unifiedGRPOTask(c)
 	}
@@ -121,7 +126,11 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool, rank int, enc v
 		if err != nil {
 			return trainer.Task{}, fmt.Errorf("--init %s: %w", c.Init, err)
 		}
-		load, size = hfPolicyLoader(h, kind, maxLen), world.DefaultConfig().Size
+		lora, err := c.loraSettings.config()
+		if err != nil {
+			return trainer.Task{}, err
+		}
+		load, size = hfPolicyLoader(h, kind, maxLen, lora, c.Seed), world.DefaultConfig().Size
 	} else {
 		var err error
 		if size, err = inputSize(c.Init); err != nil {

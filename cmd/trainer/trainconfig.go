@@ -39,6 +39,8 @@ type trainConfig struct {
 	// redraws each image from its caption itself:
 	Guidance        float64 `json:"guidance,omitempty"`         // classifier-free guidance scale of its drawings
 	DrawTemperature float64 `json:"draw_temperature,omitempty"` // temperature of the image codes it draws (0: greedy)
+	// LoRA adapters instead of full fine-tuning, for a Hugging Face language model (lora.go).
+	loraSettings
 }
 
 // defaultTrainConfig returns the defaults of `trainer train`.
@@ -93,6 +95,9 @@ func sameSettings(saved trainConfig, given *pflag.FlagSet) error {
 // validate checks every value before any work starts: the loop's, then the task's.
 func (c trainConfig) validate(worldSize int) error {
 	if err := c.GRPOConfig.Validate(worldSize); err != nil {
+		return err
+	}
+	if _, err := c.loraSettings.config(); err != nil {
 		return err
 	}
 	var err error

@@ -208,6 +208,9 @@ func (c *Checkpoint) Attach(sc *policy.Scores, err error) (*policy.Scores, error
 
 // trainable reports whether any of the decoder's weights requires grad.
 func (m *Decoder) trainable() bool {
+	if m.loraTrains() {
+		return true
+	}
 	for _, t := range m.names {
 		if raw.RequiresGrad(t) {
 			return true

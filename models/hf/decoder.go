@@ -28,6 +28,7 @@ type Decoder struct {
 	// prefix is where the decoder's tensors live in the folder: "model." (empty means that) for
 	// a causal LM, "model.language_model." inside Janus.
 	prefix string
+	lora   *loraSet // LoRA adapters (nil: none; lora.go)
 }
 
 type decoderLayer struct {
@@ -151,8 +152,11 @@ func (m *Decoder) Order() []string { return append([]string(nil), m.order...) }
 
 // SetTrainable turns training of every weight on or off. With on, it returns the weights as
 // trainable parameters in load order, each a new handle the caller drops; on an error, those
-// made before it.
+// made before it. A decoder with LoRA adapters trains its adapters only (lora.go).
 func (m *Decoder) SetTrainable(on bool) ([]policy.Param, error) {
+	if m.lora != nil {
+		return m.loraTrainable(on)
+	}
 	var params []policy.Param
 	for _, name := range m.order {
 		h, ok := m.names[name]
@@ -172,6 +176,7 @@ func (m *Decoder) SetTrainable(on bool) ([]policy.Param, error) {
 
 // Close frees the weights.
 func (m *Decoder) Close() {
+	m.closeLoRA()
 	if m.w != nil {
 		_ = m.w.Free()
 		m.w = nil

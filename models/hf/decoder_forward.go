@@ -146,7 +146,7 @@ func (m *Decoder) layer(a *raw.Arena, w *decoderLayer, x, cos, sin, mask raw.Ten
 	H, KV, Dh := int64(c.H), int64(c.KV), int64(c.Dh)
 	h := m.rmsNorm(a, x, w.inNorm)
 	heads := func(l Linear, n int64) raw.Tensor { // [B, n, T, Dh]
-		return a.Transpose(a.View(a.Linear(h, l.W, l.B), B, T, n, Dh), 1, 2)
+		return a.Transpose(a.View(m.project(a, l, h), B, T, n, Dh), 1, 2)
 	}
 	q := Rope(a, heads(w.q, H), cos, sin)
 	k := Rope(a, heads(w.k, KV), cos, sin)
@@ -159,10 +159,10 @@ func (m *Decoder) layer(a *raw.Arena, w *decoderLayer, x, cos, sin, mask raw.Ten
 	}
 	o := groupedAttend(a, q, k, v, mask, m.kind, B, T, H, KV, Dh) // [B, H, T, Dh]
 	o = a.Reshape(a.Transpose(o, 1, 2), B, T, H*Dh)               // [B, T, H*Dh]
-	x = a.Add(x, a.Linear(o, w.o.W, w.o.B))
+	x = a.Add(x, m.project(a, w.o, o))
 	h = m.rmsNorm(a, x, w.postNorm)
-	mlp := a.Mul(a.Silu(a.Linear(h, w.gate.W, w.gate.B)), a.Linear(h, w.up.W, w.up.B))
-	return a.Add(x, a.Linear(mlp, w.down.W, w.down.B))
+	mlp := a.Mul(a.Silu(m.project(a, w.gate, h)), m.project(a, w.up, h))
+	return a.Add(x, m.project(a, w.down, mlp))
 }
 
 // rmsNorm is the decoder's RMSNorm with its eps and kind.

@@ -6,8 +6,12 @@ import (
 	"github.com/unigrpo/unigrpo/internal/raw"
 )
 
-// Linear is a linear layer's weight [out, in] and bias [out] (nil: none).
-type Linear struct{ W, B raw.Tensor }
+// Linear is a linear layer's weight [out, in] and bias [out] (nil: none), and its LoRA adapters
+// in a decoder that has them (lora.go).
+type Linear struct {
+	W, B raw.Tensor
+	lora *loraAdapter
+}
 
 // Attend is scaled dot-product attention with an additive mask [B, 1, T, S] (nil: every query
 // sees every key), the softmax in float32: softmax(q k^T / sqrt(Dh) + mask) v. It is the one

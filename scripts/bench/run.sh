@@ -15,6 +15,8 @@
 #   8. reward encoder: a CLIP-B/32's images/s batched against one image a pass (scripts/bench/reward.sh)
 #   9. reward overlap: the reward's share of a GRPO step with a slow reward service, one service
 #      against two pooled and overlapped with the rollout (scripts/bench/overlap.sh, RUN/overlap.md)
+#  10. LoRA: the same shape at 12 layers on one rank, --lora-rank 16 against full fine-tuning:
+#      optimizer state, peak memory and step time (scripts/bench/lora.sh)
 # and writes report.md, summary.json and PNG charts into the run folder (bench/report).
 #
 # Settings (environment): RUN=folder (default runs/bench-DATE), INIT=checkpoint or run folder to
@@ -171,6 +173,7 @@ ZERO_LAYERS=24 ZERO_CONFIGS=lean logged zero-L24 scripts/bench/zero.sh "$run"
 ZERO_LAYERS=12 ZERO_STEPS=3 logged zero-L12 scripts/bench/zero.sh "$run"
 phase "reward encoder: CLIP-B/32 batched vs one image a pass (RUN/reward.md)"; logged reward scripts/bench/reward.sh "$run"
 phase "reward overlap: 1 service vs 2 services + overlap at a slow service (RUN/overlap.md)"; logged overlap scripts/bench/overlap.sh "$run" "$init"
+phase "LoRA: 0.5B shape at 12 layers, rank 16 against full fine-tuning (RUN/lora-L12.md)"; logged lora-L12 scripts/bench/lora.sh "$run"
 
 # --- report --------------------------------------------------------------------------------------
 phase "done"

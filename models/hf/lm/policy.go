@@ -3,6 +3,7 @@ package lm
 import (
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 
 	"github.com/sugarme/gotch"
 
@@ -191,7 +192,12 @@ func (p *TextPolicy) scoreBatch(tokens [][]int) (in hf.Batch, T int) {
 
 // Save writes the weights to path as safetensors, in float32, under their Hugging Face names,
 // and copies the model folder's config and tokenizer files beside it, so that the folder of path
-// is itself a Hugging Face model folder (loadable here and by transformers).
+// is itself a Hugging Face model folder (loadable here and by transformers). A policy with LoRA
+// adapters writes, in the folder of path and instead of its weights, the adapters as a PEFT
+// adapter folder naming its base folder (SaveMerged writes the merged model).
 func (p *TextPolicy) Save(path string, meta map[string]string) error {
+	if p.HasAdapters() {
+		return p.LM.SaveLoRA(filepath.Dir(path), p.dir, meta)
+	}
 	return hf.SaveFolder(path, p.LM.Device(), p.LM.Tensors(), p.dir, meta, nil)
 }
