@@ -150,8 +150,10 @@ func TestTrainWithHFRewardEncoder(t *testing.T) {
 			t.Errorf("reward_clip %v (present %v)", c, ok)
 		}
 	}
-	if got, code := runProgram(t, "serve-reward", "--listen", "127.0.0.1:0", "--reward", "clip=x"); code != 2 || !strings.Contains(got, "not served") {
-		t.Errorf("serve-reward with a Hugging Face encoder: exit %d, %q", code, got)
+	// serve-reward serves Hugging Face encoders (servehf_test.go); one whose folder is missing is
+	// a usage error naming it, before the service listens.
+	if got, code := runProgram(t, "serve-reward", "--listen", "127.0.0.1:0", "--reward", "clip=no-such-dir"); code != 2 || !strings.Contains(got, "no-such-dir") {
+		t.Errorf("serve-reward with a missing Hugging Face encoder folder: exit %d, %q", code, got)
 	}
 }
 
