@@ -36,29 +36,19 @@ func (a *Arena) IndexSelect(x Tensor, dim int64, idx Tensor) Tensor {
 
 // SortDesc sorts x along its last dimension, largest first, stably (equal values keep their
 // order: the lower index first), and returns the sorted values and their int64 indices.
-func (a *Arena) SortDesc(x Tensor) (vals, idx Tensor) {
-	if !a.ok() {
-		return nil, nil
-	}
-	var out [2]Tensor
-	lib.AtgSortStable(&out[0], x, 1, -1, 1)
-	if err := lastErr("sort"); err != nil {
-		a.err = err
-		return nil, nil
-	}
-	a.Adopt(out[0])
-	a.Adopt(out[1])
-	return out[0], out[1]
-}
+func (a *Arena) SortDesc(x Tensor) (vals, idx Tensor) { return a.sortStable(x, 1) }
 
 // SortAsc sorts x along its last dimension, smallest first, stably, and returns the sorted
 // values and their int64 indices.
-func (a *Arena) SortAsc(x Tensor) (vals, idx Tensor) {
+func (a *Arena) SortAsc(x Tensor) (vals, idx Tensor) { return a.sortStable(x, 0) }
+
+// sortStable is SortDesc (descending 1) or SortAsc (0).
+func (a *Arena) sortStable(x Tensor, descending int32) (vals, idx Tensor) {
 	if !a.ok() {
 		return nil, nil
 	}
 	var out [2]Tensor
-	lib.AtgSortStable(&out[0], x, 1, -1, 0)
+	lib.AtgSortStable(&out[0], x, 1, -1, descending)
 	if err := lastErr("sort"); err != nil {
 		a.err = err
 		return nil, nil
