@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
@@ -212,4 +213,21 @@ func TestTopPOneIsOff(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Oracle: the documented range of SampleOptions.TopP (policy.CheckTopP): a Hugging Face policy's
+// sampler refuses a value outside [0, 1] before any step, naming it.
+func TestSamplerRejectsBadTopP(t *testing.T) {
+	rngs := []*rand.Rand{rand.New(rand.NewPCG(1, 1))}
+	for _, p := range []float64{-0.5, 1.01} {
+		s, err := NewSampler(1, 8, policy.SampleOptions{Temperature: 1, TopP: p}, rngs, nil)
+		if err == nil || !strings.Contains(err.Error(), "top-p") {
+			t.Errorf("top-p %v: sampler %v, error %v; want an error naming top-p", p, s, err)
+		}
+	}
+	s, err := NewSampler(1, 8, policy.SampleOptions{Temperature: 1, TopP: 0.9}, rngs, nil)
+	if err != nil {
+		t.Fatalf("top-p 0.9: %v", err)
+	}
+	s.Close()
 }
