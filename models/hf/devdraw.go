@@ -23,9 +23,9 @@ import (
 // top-p on) the TopK most likely, all tokens without top-k, most likely first; top-p then keeps
 // the shortest prefix whose running weight reaches TopP times the candidates' total (see search).
 // Top-p without top-k sorts whole rows: unlike the other draws it allocates [N, V] temporaries
-// each step (freed with the step's arena). What is guaranteed: the same uniforms give the same token and a log-probability within
-// float64 rounding of the host's, on 1 or N ranks (a row's draw depends on its logits and its own
-// stream only). On the CPU the running sums are taken in the host's order; libtorch's exp may
+// each step (freed with the step's arena). What is guaranteed: the same uniforms give the same
+// token and a log-probability within float64 rounding of the host's, on 1 or N ranks (a row's
+// draw depends on its logits and its own stream only). On the CPU the running sums are taken in the host's order; libtorch's exp may
 // differ from Go's in the last bit, and on a GPU the parallel scan adds in another order, so a
 // uniform within about 1e-15 (relative) of a boundary between two tokens may pick the neighbour.
 // Exactly tied logits: greedy and the full-vocabulary draw resolve them as the host (the lower id
