@@ -3,6 +3,8 @@ package trainer
 import (
 	"fmt"
 	"os"
+
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // GRPOConfig configures Unified-GRPO. Defaults are scaled for the small world model; the paper's
@@ -14,6 +16,7 @@ type GRPOConfig struct {
 	Beta        float64 `json:"beta"`              // k3 KL weight to the reference policy    (paper: 1e-6)
 	Temperature float64 `json:"temperature"`       // sampling temperature                    (paper: 1.0)
 	TopK        int     `json:"top_k"`             // sample among the k most likely tokens (0: all)
+	TopP        float64 `json:"top_p,omitempty"`   // nucleus: the most likely tokens reaching this probability (0 or 1: all)
 	MaxLen      int     `json:"max_len"`           // most caption tokens sampled, EOS included (0: the model's)
 	MinLen      int     `json:"min_len,omitempty"` // EOS is not sampled before this many tokens (0: off; benchmarks)
 	EpsLow      float64 `json:"eps_low"`           // ratio clip below, 1-EpsLow
@@ -85,6 +88,8 @@ func (c GRPOConfig) validate(worldSize int) error {
 		return fmt.Errorf("--mu %d: must be at least 1", c.Mu)
 	case c.TopK < 0 || c.MaxLen < 0 || c.MinLen < 0:
 		return fmt.Errorf("--top-k, --max-len and --min-len must not be negative")
+	case policy.CheckTopP(c.TopP) != nil:
+		return fmt.Errorf("--%w", policy.CheckTopP(c.TopP))
 	case c.RolloutBatch < 0:
 		return fmt.Errorf("--rollout-batch %d: must not be negative (0: every image at once)", c.RolloutBatch)
 	}

@@ -75,7 +75,7 @@ func (g *grpo) rollout(step, lo, hi int, pend *pendingRewards) (*rollout, error)
 	if R <= 0 {
 		R = len(imgs)
 	}
-	opt := policy.SampleOptions{Temperature: c.Temperature, TopK: c.TopK, MaxLen: c.MaxLen, MinLen: c.MinLen}
+	opt := policy.SampleOptions{Temperature: c.Temperature, TopK: c.TopK, TopP: c.TopP, MaxLen: c.MaxLen, MinLen: c.MinLen}
 	roll := &policy.Rollout{}
 	texts := make([]string, N)
 	for b := 0; b < len(imgs); b += R {

@@ -69,6 +69,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"train", "--init", ck, "--out", out, "--group", "1"}, "at least 2 samples"},
 		{[]string{"train", "--init", ck, "--out", out, "--temperature", "0"}, "--temperature"},
 		{[]string{"train", "--init", ck, "--out", out, "--eps-low", "1.5"}, "must be in (0, 1)"},
+		{[]string{"train", "--init", ck, "--out", out, "--top-p", "1.5"}, "--top-p 1.5: must be in (0, 1]"},
+		{[]string{"train", "--init", ck, "--out", out, "--top-p", "-0.1"}, "--top-p -0.1: must be in (0, 1]"},
 		{[]string{"train", "--init", ck, "--out", out, "--loss-agg", "mean"}, "unknown loss aggregation"},
 		{[]string{"train", "--init", ck, "--out", out, "--group", "4", "--micro-batch", "6"}, "--micro-batch 6: must be 0 (all rows at once), a multiple of --group 4 (whole images) or a divisor of it"},
 		{[]string{"train", "--init", ck, "--out", out, "--rollout-batch", "-1"}, "--rollout-batch -1: must not be negative"},

@@ -37,6 +37,7 @@ func newTrainFlags(c *trainConfig) trainFlags {
 	fs.Float64Var(&c.Beta, "beta", c.Beta, "weight of the k3 KL to the initial policy (paper: 1e-6; 0 turns it off)")
 	fs.Float64Var(&c.Temperature, "temperature", c.Temperature, "sampling temperature (paper: 1.0)")
 	fs.IntVar(&c.TopK, "top-k", c.TopK, "sample among the k most likely tokens (0: all)")
+	fs.Float64Var(&c.TopP, "top-p", c.TopP, "nucleus sampling: among the fewest most likely tokens whose probability (after --temperature and --top-k) reaches this, in (0, 1] (0 or 1: all)")
 	fs.IntVar(&c.MaxLen, "max-len", c.MaxLen, "most tokens per caption, EOS included (0: the model's limit)")
 	fs.IntVar(&c.MinLen, "min-len", c.MinLen, "EOS is not sampled before a caption has this many tokens (0: off; --min-len = --max-len gives fixed-length rollouts for benchmarks)")
 	fs.Float64Var(&c.EpsLow, "eps-low", c.EpsLow, "ratio clip below: 1 - eps-low")

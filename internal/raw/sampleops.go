@@ -77,6 +77,16 @@ func (a *Arena) SearchRight(seq, v Tensor) Tensor {
 	return a.take("searchsorted")
 }
 
+// SearchLeft returns, for each row of the sorted rows seq [..., n] and each value of v [..., m],
+// the first index i with seq[i] >= v (n when none): torch.searchsorted(side="left"), int64.
+func (a *Arena) SearchLeft(seq, v Tensor) Tensor {
+	if !a.ok() {
+		return nil
+	}
+	lib.AtgSearchsorted(a.begin(), seq, v, 0, 0, "left", nil)
+	return a.take("searchsorted")
+}
+
 // Logsumexp returns log(sum(exp(x))) over dim, computed stably.
 func (a *Arena) Logsumexp(x Tensor, dim int64, keepDim bool) Tensor {
 	if !a.ok() {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/policy"
 	"github.com/unigrpo/unigrpo/world"
 )
 
@@ -135,6 +136,9 @@ func (m *Model) checkSampleOptions(opt SampleOptions) (maxLen int, temp float64,
 	}
 	if opt.TopK < 0 {
 		return 0, 0, fmt.Errorf("policy: sample: TopK must be 0 (off) or positive, got %d", opt.TopK)
+	}
+	if err := policy.CheckTopP(opt.TopP); err != nil {
+		return 0, 0, fmt.Errorf("policy: sample: %w", err)
 	}
 	if opt.MinLen < 0 || opt.MinLen > maxLen {
 		return 0, 0, fmt.Errorf("policy: sample: MinLen %d outside [0, %d] (the max length)", opt.MinLen, maxLen)

@@ -22,6 +22,7 @@ func TestSampleCacheMatchesReference(t *testing.T) {
 	for _, opt := range []SampleOptions{
 		{Temperature: 1},
 		{Temperature: 0.7, TopK: 5},
+		{Temperature: 1.2, TopP: 0.9},
 		{Greedy: true, MaxLen: 6},
 	} {
 		fast, err := m.Sample(images, G, opt, rowRNGs(len(images)*G, 11))
@@ -62,14 +63,16 @@ func TestSampleCacheMatchesReference(t *testing.T) {
 }
 
 // TestTeacherForcedMatchesSampler: LogProbs of sampled captions equals the sampler's per-token
-// log-probs, at the sampling temperature.
+// log-probs, at the sampling temperature, also when top-p cut the draw: the rollout records the
+// full tempered distribution's log-probabilities, the ones the update recomputes.
 func TestTeacherForcedMatchesSampler(t *testing.T) {
 	cfg := tinyConfig()
 	m := newModel(t, cfg, 3)
 	images, _ := scenes(t, cfg, 2, 2)
 	const G = 4
-	for _, temp := range []float64{1, 0.6} {
-		roll, err := m.Sample(images, G, SampleOptions{Temperature: temp}, rowRNGs(len(images)*G, 5))
+	for _, opt := range []SampleOptions{{Temperature: 1}, {Temperature: 0.6}, {Temperature: 0.8, TopP: 0.7}} {
+		temp := opt.Temperature
+		roll, err := m.Sample(images, G, opt, rowRNGs(len(images)*G, 5))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -270,6 +273,10 @@ func TestSampleRejectsBadInput(t *testing.T) {
 			_, err := m.Sample(images, 1, SampleOptions{}, rowRNGs(2, 1))
 			return err
 		}, "Temperature"},
+		{"top-p", func() error {
+			_, err := m.Sample(images, 1, SampleOptions{Temperature: 1, TopP: 1.5}, rowRNGs(2, 1))
+			return err
+		}, "top-p 1.5"},
 		{"max len", func() error {
 			_, err := m.Sample(images, 1, SampleOptions{Greedy: true, MaxLen: cfg.MaxLen + 1}, nil)
 			return err

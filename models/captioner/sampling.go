@@ -88,7 +88,7 @@ func (st *sampling) chooseRow(r, t int) (int, float64) {
 		ban = st.m.cfg.EOS
 	}
 	V := st.m.cfg.Vocab
-	return st.pick.Choose(st.logits[r*V:(r+1)*V], st.temp, st.opt.TopK, st.opt.Greedy, rng, ban)
+	return st.pick.Choose(st.logits[r*V:(r+1)*V], st.temp, st.opt.TopK, st.opt.TopP, st.opt.Greedy, rng, ban)
 }
 
 // record appends token tok and its log-probability lp to row r, to be fed at the next step,

@@ -5,10 +5,12 @@ import (
 	"math"
 
 	"github.com/unigrpo/unigrpo/internal/raw"
+	"github.com/unigrpo/unigrpo/models/policy"
 )
 
 // DeviceDraw picks tokens from logits where they are (the CPU or a GPU), as tensor operations:
-// the temperature, top-k, greedy choice, the banned token and the chosen token's log-probability.
+// the temperature, top-k, top-p, greedy choice, the banned token and the chosen token's
+// log-probability.
 // Only the chosen ids and their log-probabilities cross to the host, N of each per step, instead
 // of N rows of V logits. It keeps an [N, V] float64 buffer (and, for greedy with a banned token, a
 // float32 one) between steps, written in place: a step allocates no full-size tensor. Close
@@ -17,17 +19,23 @@ import (
 // It draws as policy.Picker, the host oracle it is tested against: the token is found by inverse
 // CDF with one uniform u per row drawn on the host from the row's own keyed stream, as the first
 // candidate whose running weight exceeds u times the candidates' total, the weights
-// exp(logit/temperature - max) in float64, the candidates all tokens in id order or the TopK most
-// likely. What is guaranteed: the same uniforms give the same token and a log-probability within
-// float64 rounding of the host's, on 1 or N ranks (a row's draw depends on its logits and its own
-// stream only). On the CPU the running sums are taken in the host's order; libtorch's exp may
+// exp(logit/temperature - max) in float64, the candidates all tokens in id order or (top-k or
+// top-p on) the TopK most likely, all tokens without top-k, most likely first; top-p then keeps
+// the shortest prefix whose running weight reaches TopP times the candidates' total (see search).
+// Top-p without top-k sorts whole rows: unlike the other draws it allocates [N, V] temporaries
+// each step (freed with the step's arena). What is guaranteed: the same uniforms give the same
+// token and a log-probability within float64 rounding of the host's, on 1 or N ranks (a row's
+// draw depends on its logits and its own stream only). On the CPU the running sums are taken in the host's order; libtorch's exp may
 // differ from Go's in the last bit, and on a GPU the parallel scan adds in another order, so a
 // uniform within about 1e-15 (relative) of a boundary between two tokens may pick the neighbour.
 // Exactly tied logits: greedy and the full-vocabulary draw resolve them as the host (the lower id
-// first); top-k may keep another of logits tied at the k-th place (torch.topk's order).
+// first), and so does top-p alone (a stable sort); top-k may keep another of logits tied at the
+// k-th place (torch.topk's order). The log-probability is the full tempered distribution's, as
+// the host's (policy.Picker.Choose says why).
 type DeviceDraw struct {
 	Temp   float64 // positive
 	TopK   int     // 0 (or >= V): every token is a candidate
+	TopP   float64 // 0 or 1: off; in (0, 1): the nucleus of that probability (policy.CheckTopP)
 	Greedy bool    // the most likely token (ties: the lowest id); no uniforms
 
 	keep *raw.Arena // owns w and f
@@ -67,26 +75,30 @@ func (d *DeviceDraw) Draw(a *raw.Arena, logits raw.Tensor, u []float64, ban int)
 		tok = a.Unsqueeze(a.Argmax(d.f, 1), 1)
 	case d.Greedy:
 		tok = a.Unsqueeze(a.Argmax(logits, 1), 1)
-	case d.TopK > 0 && int64(d.TopK) < V:
-		vals, idx := d.topK(a, logits, int64(d.TopK))
+	case (d.TopK > 0 && int64(d.TopK) < V) || policy.NucleusOn(d.TopP):
+		vals, idx := d.candidates(a, logits, V)
 		wk := a.Exp(a.Sub(a.DivScalar(a.To(vals, raw.Float64), d.Temp), mx))
 		if hasBan {
 			wk = a.MaskedFill(wk, a.EqScalar(idx, int64(ban)), 0)
 		}
-		tok = a.Gather(idx, 1, a.ClampMax(search(a, wk, u, N, false), int64(d.TopK)-1))
+		tok = a.Gather(idx, 1, search(a, wk, u, N, d.TopP))
 	default:
 		if hasBan { // not drawable; its weight stays in the normaliser
 			a.Zero_(a.Narrow(d.w, 1, int64(ban), 1))
 		}
-		tok = a.ClampMax(search(a, d.w, u, N, true), V-1)
+		tok = search(a, d.w, u, N, 0)
 	}
 	lt := a.DivScalar(a.To(a.Gather(logits, 1, tok), raw.Float64), d.Temp)
 	return tok, a.Sub(lt, logZ)
 }
 
-// topK is the k most likely tokens of each row, most likely first, equal logits by id.
-func (d *DeviceDraw) topK(a *raw.Arena, logits raw.Tensor, k int64) (vals, idx raw.Tensor) {
-	vals, idx = a.TopK(logits, k)
+// candidates are the TopK most likely tokens of each row (every token when top-k is off), with
+// their logits, most likely first, equal logits by id.
+func (d *DeviceDraw) candidates(a *raw.Arena, logits raw.Tensor, V int64) (vals, idx raw.Tensor) {
+	if d.TopK <= 0 || int64(d.TopK) >= V {
+		return a.SortDesc(logits) // stable: equal logits by id
+	}
+	vals, idx = a.TopK(logits, int64(d.TopK))
 	// torch.topk leaves ties in no set order: sort the k by id, then stably by value.
 	byID, perm := a.SortAsc(idx)
 	vals = a.Gather(vals, 1, perm)
@@ -95,21 +107,24 @@ func (d *DeviceDraw) topK(a *raw.Arena, logits raw.Tensor, k int64) (vals, idx r
 }
 
 // search is the inverse CDF: the position [N, 1] of the first candidate whose running weight
-// exceeds u times the row's total weight (w [N, K] in candidate order, float64; summed in place
-// when inPlace).
-func search(a *raw.Arena, w raw.Tensor, u []float64, N int64, inPlace bool) raw.Tensor {
+// exceeds u times the total weight of the row's candidates (w [N, K] in candidate order, float64,
+// summed in place). With topP in (0, 1) the candidates are the nucleus: the first
+// ones up to the first position whose running weight reaches topP times the row's total (the
+// cut as policy.Picker's nucleus); as u < 1, the draw then lands at or before that position.
+func search(a *raw.Arena, w raw.Tensor, u []float64, N int64, topP float64) raw.Tensor {
+	a.Cumsum_(w, 1)
 	cdf := w
-	if inPlace {
-		a.Cumsum_(w, 1)
-	} else {
-		cdf = a.Cumsum(w, 1, raw.Float64)
-	}
 	sh := a.Shape(cdf)
 	if sh == nil {
 		return nil
 	}
-	total := a.Narrow(cdf, 1, sh[1]-1, 1)
-	return a.SearchRight(cdf, a.Mul(a.FromFloat64(u, N, 1), total))
+	K := sh[1]
+	total := a.Narrow(cdf, 1, K-1, 1)
+	if policy.NucleusOn(topP) {
+		last := a.ClampMax(a.SearchLeft(cdf, a.MulScalar(total, topP)), K-1) // the nucleus' last
+		total = a.Gather(cdf, 1, last)
+	}
+	return a.ClampMax(a.SearchRight(cdf, a.Mul(a.FromFloat64(u, N, 1), total)), K-1)
 }
 
 // scratch makes the buffers for N rows of V logits on device dev (kept while the shape holds).

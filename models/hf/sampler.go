@@ -30,7 +30,7 @@ type Sampler struct {
 // tokens; row r draws with rngs[r] (nil when opt.Greedy), and a row ends at a token of stop.
 func NewSampler(N, limit int, opt policy.SampleOptions, rngs []*rand.Rand, stop []int) (*Sampler, error) {
 	s := &Sampler{opt: opt, rngs: rngs, stop: stop, maxLen: limit, done: make([]bool, N),
-		draw: DeviceDraw{Temp: opt.Temperature, TopK: opt.TopK, Greedy: opt.Greedy},
+		draw: DeviceDraw{Temp: opt.Temperature, TopK: opt.TopK, TopP: opt.TopP, Greedy: opt.Greedy},
 		u:    make([]float64, N), out: make([]float64, 2*N),
 		roll: &policy.Rollout{Tokens: make([][]int, N), Lengths: make([]int, N), LogProbs: make([][]float32, N),
 			Hidden: make([][]float32, N), Truncated: make([]bool, N)}}
@@ -47,6 +47,8 @@ func NewSampler(N, limit int, opt policy.SampleOptions, rngs []*rand.Rand, stop 
 		return nil, fmt.Errorf("hf: sample: %d random generators for %d rows", len(rngs), N)
 	case !(s.draw.Temp > 0):
 		return nil, fmt.Errorf("hf: sample: temperature %v must be positive", s.draw.Temp)
+	case policy.CheckTopP(opt.TopP) != nil:
+		return nil, fmt.Errorf("hf: sample: %w", policy.CheckTopP(opt.TopP))
 	}
 	return s, nil
 }

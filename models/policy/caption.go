@@ -19,6 +19,11 @@ type SampleOptions struct {
 	// The reported log-probabilities are still those of the full tempered distribution, the
 	// ones LogProbs computes.
 	TopK int
+	// TopP, when in (0, 1), samples among the smallest set of most likely tokens whose
+	// probability (after Temperature and TopK, renormalised) reaches TopP: nucleus sampling.
+	// 0 and 1 turn it off; other values are refused (CheckTopP). As with TopK, the reported
+	// log-probabilities are those of the full tempered distribution, the ones LogProbs computes.
+	TopP float64
 	// MaxLen is the most tokens a caption may have, EOS included; 0 means the model's MaxLen,
 	// which is also the upper limit.
 	MaxLen int

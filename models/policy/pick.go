@@ -10,14 +10,19 @@ import (
 // space between calls (use one per goroutine).
 type Picker struct {
 	w   []float64 // exp((logit - max) / temperature)
-	idx []int     // token ids sorted by logit, for top-k
+	idx []int     // token ids sorted by logit, for top-k and top-p
 }
 
 // Choose picks a token from one row of logits [V] and returns it with its log-probability
 // under softmax(logits / temp). Greedy takes the first most likely token; otherwise the token
-// is drawn with one rng.Float64(), among the topK most likely tokens when topK is in (0, V).
+// is drawn with one rng.Float64(), among the topK most likely tokens when topK is in (0, V), and
+// among those the nucleus of probability topP when topP is in (0, 1) (see nucleus).
 // ban, when in [0, V), is a token that cannot be picked (the end token before SampleOptions.MinLen).
-func (p *Picker) Choose(logits []float32, temp float64, topK int, greedy bool, rng *rand.Rand, ban int) (int, float64) {
+//
+// The log-probability returned is the full tempered distribution's whatever topK and topP cut:
+// the one the update's teacher-forced pass recomputes (Scores.LogProbs), as top-k has always
+// done here and as TRL's and verl's GRPO ratio uses the full softmax; with mu = 1 the ratio is 1.
+func (p *Picker) Choose(logits []float32, temp float64, topK int, topP float64, greedy bool, rng *rand.Rand, ban int) (int, float64) {
 	V := len(logits)
 	best := 0
 	for i, l := range logits {
@@ -48,7 +53,7 @@ func (p *Picker) Choose(logits []float32, temp float64, topK int, greedy bool, r
 	}
 	tok := best
 	if !greedy {
-		cand := p.candidates(logits, topK)
+		cand := p.nucleus(p.candidates(logits, topK, topP), topP)
 		total := 0.0
 		for _, i := range cand {
 			total += p.w[i]
@@ -73,15 +78,17 @@ func (p *Picker) Choose(logits []float32, temp float64, topK int, greedy bool, r
 	return tok, float64(logits[tok])/temp - logZ
 }
 
-// candidates returns the token ids a draw may pick, in a fixed order: all ids in order, or the
-// topK ids of highest logit (ties to the lower id), most likely first.
-func (p *Picker) candidates(logits []float32, topK int) []int {
+// candidates returns the token ids a draw may pick, in a fixed order: all ids in order, or (with
+// top-k or top-p on) the topK ids of highest logit, all of them when topK is off, most likely
+// first, ties to the lower id.
+func (p *Picker) candidates(logits []float32, topK int, topP float64) []int {
 	V := len(logits)
 	p.idx = slices.Grow(p.idx[:0], V)[:V]
 	for i := range p.idx {
 		p.idx[i] = i
 	}
-	if topK <= 0 || topK >= V {
+	topKOn := topK > 0 && topK < V
+	if !topKOn && !NucleusOn(topP) {
 		return p.idx
 	}
 	slices.SortStableFunc(p.idx, func(i, j int) int {
@@ -93,5 +100,8 @@ func (p *Picker) candidates(logits []float32, topK int) []int {
 		}
 		return 0
 	})
+	if !topKOn {
+		return p.idx
+	}
 	return p.idx[:topK]
 }

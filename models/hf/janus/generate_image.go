@@ -104,7 +104,7 @@ func (m *Model) SampleImageCodes(prompts [][]int, o ImageGenOptions, rngs []*ran
 			if !o.Greedy {
 				rng = rngs[b]
 			}
-			code, lp := pick.Choose(mixed, temp, o.TopK, o.Greedy, rng, -1)
+			code, lp := pick.Choose(mixed, temp, o.TopK, 0, o.Greedy, rng, -1)
 			out[b] = append(out[b], code)
 			logp[b] = append(logp[b], float32(lp))
 			for _, r := range []int{b, B + b} {
