@@ -58,15 +58,6 @@ func (a *Arena) sortStable(x Tensor, descending int32) (vals, idx Tensor) {
 	return out[0], out[1]
 }
 
-// Cumsum returns the running sums of x along dim, computed in kind.
-func (a *Arena) Cumsum(x Tensor, dim int64, kind Kind) Tensor {
-	if !a.ok() {
-		return nil
-	}
-	lib.AtgCumsum(a.begin(), x, dim, int32(kind))
-	return a.take("cumsum")
-}
-
 // SearchRight returns, for each row of the sorted rows seq [..., n] and each value of v [..., m],
 // the first index i with seq[i] > v (n when none): torch.searchsorted(side="right"), int64.
 func (a *Arena) SearchRight(seq, v Tensor) Tensor {
