@@ -204,8 +204,14 @@ func (m *Decoder) projection(i int, t string) (*Linear, string) {
 // SetPEFTModule names where the decoder's layers sit in the transformers model PEFT wraps
 // (module, ending in "."), when a family's folder keeps them elsewhere: Qwen2.5-VL's folders hold
 // model.layers.*, but its transformers 5 module tree has them at model.language_model.layers.*,
-// and PEFT names adapters by module. Set it before adding adapters.
-func (m *Decoder) SetPEFTModule(module string) { m.peftModule = module }
+// and PEFT names adapters by module. exclude, when not empty, is a regular expression (Python's,
+// matched whole) of the modules beside the decoder whose names end like its targets, which
+// adapter_config.json's exclude_modules keeps PEFT from adapting (PEFT's
+// check_target_module_exists re.fullmatch-es a string exclude_modules against each module's
+// name before it matches target_modules by suffix). Set it before adding adapters.
+func (m *Decoder) SetPEFTModule(module, exclude string) {
+	m.peftModule, m.peftExclude = module, exclude
+}
 
 // peftWeight is the module-tree name of a weight of the folder: the folder's prefix replaced by
 // the PEFT module, if one is set.

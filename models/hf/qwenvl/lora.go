@@ -25,6 +25,12 @@ import (
 // (hf.PEFTName).
 const peftModule = "model.language_model."
 
+// peftExclude is adapter_config.json's exclude_modules for Qwen2.5-VL: the vision tower, at
+// model.visual in the same module tree, has MLPs named gate_proj, up_proj and down_proj
+// (Qwen2_5_VLMLP in visual.blocks.N.mlp), which PEFT's suffix match of target_modules would
+// otherwise adapt too.
+const peftExclude = `model\.visual\..*`
+
 // processorFiles are the files besides the tokenizer's a Qwen2.5-VL folder needs, copied into
 // every folder a policy writes.
 func processorFiles() []string {

@@ -1,10 +1,12 @@
 package qwenvl
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -203,6 +205,7 @@ func TestQwenVLLoRAMergedMatchesAdapters(t *testing.T) {
 	if err := m.SaveLoRA(peft, f.Dir, nil); err != nil {
 		t.Fatal(err)
 	}
+	vlCheckExclude(t, peft, m)
 	back := vlLoadFixture(t, f.Dir)
 	defer back.Close()
 	if err := back.LoadAdapterFolder(peft); err != nil {
@@ -210,5 +213,44 @@ func TestQwenVLLoRAMergedMatchesAdapters(t *testing.T) {
 	}
 	if got := vlLogits(t, f, back); !slices.Equal(got, adapted) {
 		t.Errorf("adapters read back from %s give other logits (by %g)", peft, vlMaxDiff(got, adapted))
+	}
+}
+
+// vlCheckExclude checks the exclude_modules of the adapter folder dir: matched whole, as PEFT's
+// check_target_module_exists matches a string exclude_modules, it takes in every module of the
+// vision tower whose name ends like a target (the fixture's visual.blocks.N.mlp.*_proj, at
+// model.visual.* in transformers 5's module tree) and none of the adapted language-model modules.
+// Oracle: PEFT's matching rule and the fixture's weight names.
+func vlCheckExclude(t *testing.T, dir string, m *Model) {
+	t.Helper()
+	js, err := os.ReadFile(filepath.Join(dir, hf.AdapterConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ac struct {
+		Exclude string `json:"exclude_modules"`
+	}
+	if err := json.Unmarshal(js, &ac); err != nil || ac.Exclude == "" {
+		t.Fatalf("adapter_config.json: exclude_modules %q (%v); want a regular expression of the vision tower", ac.Exclude, err)
+	}
+	re := regexp.MustCompile("^(?:" + ac.Exclude + ")$")
+	vision := 0
+	for _, n := range m.vision.names {
+		module := "model." + strings.TrimSuffix(n, ".weight")
+		if slices.Contains(hf.LoRATargets(), module[strings.LastIndex(module, ".")+1:]) {
+			vision++
+			if !re.MatchString(module) {
+				t.Errorf("exclude_modules %q lets PEFT adapt the vision module %s", ac.Exclude, module)
+			}
+		}
+	}
+	if vision == 0 {
+		t.Fatal("the fixture's vision tower has no module named like a target: the check would see nothing")
+	}
+	for n := range m.LoRATensors() {
+		module := strings.TrimPrefix(n[:strings.Index(n, ".lora_")], "base_model.model.")
+		if re.MatchString(module) {
+			t.Errorf("exclude_modules %q excludes the adapted module %s", ac.Exclude, module)
+		}
 	}
 }
