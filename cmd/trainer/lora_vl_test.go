@@ -13,6 +13,7 @@ import (
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/hf"
 	"github.com/unigrpo/unigrpo/models/hf/qwenvl"
+	"github.com/unigrpo/unigrpo/trainer"
 )
 
 // vlLogProbs is the teacher-forced log-probs of fixed captions of two fixed images under the
@@ -46,7 +47,7 @@ func vlLogProbs(t *testing.T, load func() (*qwenvl.Policy, error)) []float32 {
 }
 
 // `train --lora-rank` on the Qwen2.5-VL fixture trains adapters on its language model and
-// checkpoints them as a PEFT folder; `export --merge` writes a Qwen2.5-VL folder this project
+// checkpoints them as a PEFT folder, from which it resumes; `export --merge` writes a Qwen2.5-VL folder this project
 // loads, whose log-probs are the base model's with the adapters (1e-5). Oracle: the checkpoint's
 // adapters over the base model (qwenvl's LoRA tests check that path against the base and the
 // merge), and the base model alone to show the adapters moved.
@@ -74,6 +75,14 @@ func TestTrainQwenVLLoRAAndExport(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(merged, "preprocessor_config.json")); err != nil {
 		t.Errorf("the merged folder lacks the image processor: %v", err)
+	}
+	// The run resumes from its PEFT checkpoint (the loader takes the adapter folder, loads the
+	// base it names and the adapters) and goes on to step 3.
+	if got, code := runProgram(t, "train", "--resume", out, "--steps", "3"); code != 0 {
+		t.Fatalf("train --resume: exit %d\n%s", code, got)
+	}
+	if recs, err := trainer.ReadRecords(filepath.Join(out, "metrics.jsonl")); err != nil || len(recs) != 3 {
+		t.Fatalf("after --resume to step 3: %d records (%v)", len(recs), err)
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

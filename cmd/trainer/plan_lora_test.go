@@ -13,9 +13,10 @@ import (
 )
 
 // Oracle: the adapters the LoRA loader allocates and trainer.NewFlat's count of what trains. For
-// qwen2, llama and qwen2_5_vl (its language model's adapters) in float32 and bfloat16 with a KL term, the plan of a LoRA run trains NewFlat's
-// N values, keeps AdamW moments for those only, counts the adapters' bytes and their .grad, has
-// masters exactly when NewFlat says the run is mixed, and no reference copy.
+// qwen2, llama and qwen2_5_vl (its language model's adapters) in float32 and bfloat16 with a KL
+// term, the plan of a LoRA run trains NewFlat's N values, keeps AdamW moments for those only,
+// counts the adapters' bytes and their .grad, has masters exactly when NewFlat says the run is
+// mixed, and no reference copy.
 func TestPlanCountsLoRA(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
