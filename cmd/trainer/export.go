@@ -11,6 +11,7 @@ import (
 	"github.com/unigrpo/unigrpo/internal/raw"
 	"github.com/unigrpo/unigrpo/models/hf"
 	"github.com/unigrpo/unigrpo/models/hf/lm"
+	"github.com/unigrpo/unigrpo/models/hf/qwenvl"
 	"github.com/unigrpo/unigrpo/trainer"
 )
 
@@ -45,7 +46,7 @@ func runExport(args []string) error {
 	}
 	runtime.LockOSThread() // libtorch state is per thread
 	defer runtime.UnlockOSThread()
-	m, err := lm.Load(base, gotch.CPU, raw.Float32)
+	m, err := loadAdaptable(base)
 	if err != nil {
 		return fmt.Errorf("export: the base model of %s: %w", dir, err)
 	}
@@ -64,4 +65,31 @@ func runExport(args []string) error {
 	}
 	fmt.Printf("export: wrote %s (%s)\n", *out, map[bool]string{true: "adapters merged into " + base, false: "PEFT adapter folder over " + base}[*merge])
 	return nil
+}
+
+// adaptable is a model that takes a PEFT adapter folder and writes its adapters merged or alone:
+// a Hugging Face language model (lm.Model) or a Qwen2.5-VL model (qwenvl.Model, whose merged
+// folder keeps its vision tower as loaded).
+type adaptable interface {
+	LoadAdapterFolder(dir string) error
+	SaveMerged(path, src string, meta map[string]string) error
+	SaveLoRA(dir, base string, meta map[string]string) error
+	Close()
+}
+
+// loadAdaptable loads the base folder of an adapter folder on the CPU in float32, as the model of
+// its family.
+func loadAdaptable(base string) (adaptable, error) {
+	if _, typ := modelType(base); typ == "qwen2_5_vl" {
+		m, err := qwenvl.Load(base, gotch.CPU, raw.Float32)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+	m, err := lm.Load(base, gotch.CPU, raw.Float32)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }

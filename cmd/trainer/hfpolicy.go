@@ -189,16 +189,26 @@ func hfPolicyLoader(h *hfText, kind raw.Kind, maxLen int, lora *hf.LoRAConfig, s
 }
 
 // qwenVLLoader loads Qwen2.5-VL folders as policies that caption square images of side size
-// (vision tower frozen, language model trained), at most maxLen tokens per caption.
-func qwenVLLoader(prompt string, kind raw.Kind, size, maxLen int) func(string, gotch.Device, trainer.LoadOptions) (trainer.Policy, error) {
+// (vision tower frozen, language model trained), at most maxLen tokens per caption. With lora, a
+// policy that trains gets fresh adapters of it on its language model (drawn from seed) and is
+// its own KL reference; a LoRA checkpoint (a PEFT adapter folder) loads its base model and its
+// adapters.
+func qwenVLLoader(prompt string, kind raw.Kind, size, maxLen int, lora *hf.LoRAConfig, seed uint64) func(string, gotch.Device, trainer.LoadOptions) (trainer.Policy, error) {
 	return func(path string, dev gotch.Device, o trainer.LoadOptions) (trainer.Policy, error) {
-		dir := modelDir(path)
-		if dir == "" {
-			return nil, notModelFolder(path)
-		}
 		chat, err := hf.ImageChatPrompt("qwen2_5_vl", prompt)
 		if err != nil {
 			return nil, err
+		}
+		if ad := adapterDir(path); ad != "" {
+			p, err := qwenvl.NewAdaptedPolicy(ad, dev, kind, chat, size, maxLen, !o.Frozen)
+			if err != nil {
+				return nil, err
+			}
+			return p, nil
+		}
+		dir := modelDir(path)
+		if dir == "" {
+			return nil, notModelFolder(path)
 		}
 		if from, ok := o.Share.(*qwenvl.Policy); ok && o.Frozen {
 			p, err := qwenvl.NewFrozenSharingVision(dir, dev, kind, chat, size, maxLen, from)
@@ -210,6 +220,12 @@ func qwenVLLoader(prompt string, kind raw.Kind, size, maxLen int) func(string, g
 		p, err := qwenvl.NewPolicy(dir, dev, kind, chat, size, maxLen, !o.Frozen)
 		if err != nil {
 			return nil, err
+		}
+		if lora != nil && !o.Frozen {
+			if err := p.AddLoRA(*lora, seed); err != nil {
+				p.Close()
+				return nil, err
+			}
 		}
 		return p, nil
 	}

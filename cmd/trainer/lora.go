@@ -19,7 +19,7 @@ type loraSettings struct {
 
 // addLoRAFlags registers --lora-rank, --lora-alpha and --lora-targets.
 func addLoRAFlags(fs *pflag.FlagSet, s *loraSettings) {
-	fs.IntVar(&s.LoRARank, "lora-rank", 0, "with a Hugging Face language model (qwen2, llama): train rank-R LoRA adapters on --lora-targets instead of every weight (0: full fine-tuning); the base weights stay frozen and the KL reference is the model with its adapters off")
+	fs.IntVar(&s.LoRARank, "lora-rank", 0, "with a Hugging Face language model (qwen2, llama) or Qwen2.5-VL (its language model; the vision tower stays frozen): train rank-R LoRA adapters on --lora-targets instead of every weight (0: full fine-tuning); the base weights stay frozen and the KL reference is the model with its adapters off")
 	fs.Float64Var(&s.LoRAAlpha, "lora-alpha", 0, "LoRA scale numerator: the adapters add (alpha/rank) B A x (0: 2 x --lora-rank)")
 	fs.StringVar(&s.LoRATargets, "lora-targets", strings.Join(hf.DefaultLoRATargets(), ","), "projections that get adapters, comma-separated: "+strings.Join(hf.LoRATargets(), ","))
 }

@@ -125,8 +125,6 @@ func TestLoRAUsageErrors(t *testing.T) {
 		{[]string{"train", "--init", base, "--out", filepath.Join(tmp, "a"), "--lora-rank", "-1"}, "--lora-rank -1"},
 		{[]string{"train", "--init", base, "--out", filepath.Join(tmp, "b"), "--lora-rank", "4", "--lora-targets", "q_proj,qkv"}, `unknown target "qkv"`},
 		{[]string{"train", "--init", tinyCheckpoint(t), "--out", filepath.Join(tmp, "c"), "--lora-rank", "4", "--plot-every", "0", "--monitor-interval", "0"}, "LoRA applies to Hugging Face language models"},
-		{[]string{"train", "--init", filepath.Join(fixtures, "qwen2_5_vl"), "--out", filepath.Join(tmp, "e"), "--lora-rank", "4"}, "LoRA applies to Hugging Face language models"},
-		{[]string{"plan", "--init", filepath.Join(fixtures, "qwen2_5_vl"), "--lora-rank", "4"}, "LoRA applies to Hugging Face language models"},
 		{[]string{"export", "--ckpt", base, "--out", filepath.Join(tmp, "d"), "--merge"}, "holds no LoRA adapters"},
 	} {
 		got, code := runProgram(t, c.args...)

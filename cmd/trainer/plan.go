@@ -113,8 +113,8 @@ func planInput(c trainConfig, m *shape.Model, ranks int, cuda bool, optimizer st
 		return in, err
 	}
 	if lora != nil {
-		if m.Family != "qwen2" && m.Family != "llama" {
-			return in, usagef("--lora-rank: LoRA applies to Hugging Face language models (qwen2, llama); --init %s is a %s model", m.Dir, m.Family)
+		if m.Family != "qwen2" && m.Family != "llama" && m.Family != "qwen2_5_vl" {
+			return in, usagef("--lora-rank: LoRA applies to Hugging Face language models (qwen2, llama) and Qwen2.5-VL's language model (qwen2_5_vl); --init %s is a %s model", m.Dir, m.Family)
 		}
 		in.LoRARank, in.LoRATargets = lora.Rank, lora.Targets
 	}

@@ -13,15 +13,18 @@ import (
 )
 
 // Oracle: the adapters the LoRA loader allocates and trainer.NewFlat's count of what trains. For
-// qwen2 and llama in float32 and bfloat16 with a KL term, the plan of a LoRA run trains NewFlat's
-// N values, keeps AdamW moments for those only, counts the adapters' bytes and their .grad, has
-// masters exactly when NewFlat says the run is mixed, and no reference copy.
+// qwen2, llama and qwen2_5_vl (its language model's adapters) in float32 and bfloat16 with a KL
+// term, the plan of a LoRA run trains NewFlat's N values, keeps AdamW moments for those only,
+// counts the adapters' bytes and their .grad, has masters exactly when NewFlat says the run is
+// mixed, and no reference copy.
 func TestPlanCountsLoRA(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	for _, c := range []struct{ family, dtype, targets string }{
 		{"qwen2", "float32", "q_proj,k_proj,v_proj,o_proj"}, {"qwen2", "bfloat16", "q_proj,v_proj,gate_proj,down_proj"},
 		{"llama", "bfloat16", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"},
+		{"qwen2_5_vl", "float32", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"},
+		{"qwen2_5_vl", "bfloat16", "q_proj,v_proj"},
 	} {
 		dir := filepath.Join(fixtures, c.family)
 		cfg := defaultTrainConfig()
@@ -32,11 +35,21 @@ func TestPlanCountsLoRA(t *testing.T) {
 			t.Fatal(err)
 		}
 		kind, _ := parseDType(c.dtype)
-		h, err := openHFText(dir, "Describe the scene.", false)
-		if err != nil {
-			t.Fatal(err)
+		var load func(string, gotch.Device, trainer.LoadOptions) (trainer.Policy, error)
+		if c.family == "qwen2_5_vl" {
+			side, err := policyImageSize(cfg, dir, c.family)
+			if err != nil {
+				t.Fatal(err)
+			}
+			load = qwenVLLoader("Describe the scene.", kind, side, 8, lora, 1)
+		} else {
+			h, err := openHFText(dir, "Describe the scene.", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			load = hfPolicyLoader(h, kind, 8, lora, 1)
 		}
-		p, err := hfPolicyLoader(h, kind, 8, lora, 1)(dir, gotch.CPU, trainer.LoadOptions{})
+		p, err := load(dir, gotch.CPU, trainer.LoadOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -49,7 +49,7 @@ func loadPolicyAs(t *testing.T, dir, family string, c trainConfig) (trainer.Poli
 		if err != nil {
 			t.Fatal(err)
 		}
-		load = qwenVLLoader("Describe the scene.", kind, side, 8)
+		load = qwenVLLoader("Describe the scene.", kind, side, 8, nil, 0)
 	case "janus":
 		load = unifiedLoader(c)
 	}

@@ -86,8 +86,8 @@ func rewardFor(urls rewardURLs, names string, timeout time.Duration, hidden bool
 // grpoTask wires a GRPO run.
 func grpoTask(c trainConfig, timeout time.Duration, hidden bool, rank int, enc vit.EmbedderOptions) (trainer.Task, error) {
 	if c.LoRARank != 0 {
-		if _, typ := modelType(c.Init); typ != "qwen2" && typ != "llama" {
-			return trainer.Task{}, usagef("--lora-rank: LoRA applies to Hugging Face language models (qwen2, llama); --init %s is not one", c.Init)
+		if _, typ := modelType(c.Init); typ != "qwen2" && typ != "llama" && typ != "qwen2_5_vl" {
+			return trainer.Task{}, usagef("--lora-rank: LoRA applies to Hugging Face language models (qwen2, llama) and Qwen2.5-VL's language model (qwen2_5_vl); --init %s is none of them", c.Init)
 		}
 	}
 	if isUnified(c.Init) {
@@ -114,7 +114,11 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool, rank int, enc v
 		if size, fitted, err = vlImageSize(dir, c.ImageSize); err != nil {
 			return trainer.Task{}, fmt.Errorf("--init %s: %w", c.Init, err)
 		}
-		load = qwenVLLoader(c.Prompt, kind, size, maxLen)
+		lora, err := c.loraSettings.config()
+		if err != nil {
+			return trainer.Task{}, err
+		}
+		load = qwenVLLoader(c.Prompt, kind, size, maxLen, lora, c.Seed)
 	} else if dir != "" {
 		// A Hugging Face language model: text-prompted, it reads no image; sources are fitted to
 		// the world's size for the reward.

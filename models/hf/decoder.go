@@ -28,7 +28,11 @@ type Decoder struct {
 	// prefix is where the decoder's tensors live in the folder: "model." (empty means that) for
 	// a causal LM, "model.language_model." inside Janus.
 	prefix string
-	lora   *loraSet // LoRA adapters (nil: none; lora.go)
+	// peftModule is where the decoder's layers sit in the transformers module tree PEFT wraps,
+	// when it is not where they sit in the folder (SetPEFTModule; empty: the folder's prefix), and
+	// peftExclude the regular expression of the modules beside it PEFT must not adapt.
+	peftModule, peftExclude string
+	lora                    *loraSet // LoRA adapters (nil: none; lora.go)
 }
 
 type decoderLayer struct {

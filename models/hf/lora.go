@@ -170,7 +170,7 @@ func (m *Decoder) attachLoRA(cfg LoRAConfig, mk func(a *raw.Arena, name string, 
 				shape []int64
 				dst   *raw.Tensor
 			}{{"lora_A", []int64{R, shape[1]}, &ad.A}, {"lora_B", []int64{shape[0], R}, &ad.B}} {
-				name := PEFTName(weight, p.which)
+				name := PEFTName(m.peftWeight(weight), p.which)
 				x, err := mk(s.w, name, p.shape)
 				if err != nil {
 					return fail(fmt.Errorf("hf: LoRA %s: %w", name, err))
@@ -199,6 +199,31 @@ func (m *Decoder) projection(i int, t string) (*Linear, string) {
 		part = "mlp."
 	}
 	return lin, fmt.Sprintf("%slayers.%d.%s%s.weight", pre, i, part, t)
+}
+
+// SetPEFTModule names where the decoder's layers sit in the transformers model PEFT wraps
+// (module, ending in "."), when a family's folder keeps them elsewhere: Qwen2.5-VL's folders hold
+// model.layers.*, but its transformers 5 module tree has them at model.language_model.layers.*,
+// and PEFT names adapters by module. exclude, when not empty, is a regular expression (Python's,
+// matched whole) of the modules beside the decoder whose names end like its targets, which
+// adapter_config.json's exclude_modules keeps PEFT from adapting (PEFT's
+// check_target_module_exists re.fullmatch-es a string exclude_modules against each module's
+// name before it matches target_modules by suffix). Set it before adding adapters.
+func (m *Decoder) SetPEFTModule(module, exclude string) {
+	m.peftModule, m.peftExclude = module, exclude
+}
+
+// peftWeight is the module-tree name of a weight of the folder: the folder's prefix replaced by
+// the PEFT module, if one is set.
+func (m *Decoder) peftWeight(weight string) string {
+	if m.peftModule == "" {
+		return weight
+	}
+	pre := m.prefix
+	if pre == "" {
+		pre = "model."
+	}
+	return m.peftModule + strings.TrimPrefix(weight, pre)
 }
 
 // project applies a projection of a decoder layer to x: W x + b, plus the scaled adapters'

@@ -36,6 +36,10 @@ type adapterConfig struct {
 	UseRSLoRA       bool     `json:"use_rslora"`
 	UseDoRA         bool     `json:"use_dora"`
 	ModulesToSave   []string `json:"modules_to_save"`
+	// ExcludeModules keeps PEFT's suffix match of Targets off modules outside the decoder (a
+	// regular expression; Decoder.SetPEFTModule). Read back, it is not needed: the decoder alone
+	// has adapters here.
+	ExcludeModules any `json:"exclude_modules,omitempty"`
 }
 
 // SaveLoRA writes the decoder's adapters to dir as a PEFT adapter folder: adapter_config.json
@@ -51,7 +55,7 @@ func (m *Decoder) SaveLoRA(dir, base string, meta map[string]string) error {
 	}
 	c := m.lora.cfg
 	js, err := json.MarshalIndent(adapterConfig{PeftType: "LORA", TaskType: "CAUSAL_LM", Base: abs,
-		R: c.Rank, Alpha: c.Alpha, Targets: c.Targets, Bias: "none", InferenceMode: true, InitLoraWeights: true}, "", "  ")
+		R: c.Rank, Alpha: c.Alpha, Targets: c.Targets, Bias: "none", InferenceMode: true, InitLoraWeights: true, ExcludeModules: excludeModules(m.peftExclude)}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -121,4 +125,13 @@ func (m *Decoder) SaveMerged(path, src string, meta map[string]string) error {
 		return fmt.Errorf("hf: merge adapters: %w", err)
 	}
 	return SaveFolder(path, m.dev, ts, src, meta, nil)
+}
+
+// excludeModules is adapter_config.json's exclude_modules for the regular expression re: nil
+// (left out) when empty.
+func excludeModules(re string) any {
+	if re == "" {
+		return nil
+	}
+	return re
 }

@@ -50,6 +50,7 @@ func load(dir string, dev gotch.Device, kind raw.Kind, from *Model) (*Model, err
 		return nil, err
 	}
 	lm := hf.NewDecoder(cfg.Text, dev, kind, "")
+	lm.SetPEFTModule(peftModule, peftExclude)
 	m := &Model{cfg: cfg, lm: lm}
 	if err := lm.Load(text); err != nil {
 		m.Close()

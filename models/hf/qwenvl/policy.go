@@ -2,6 +2,7 @@ package qwenvl
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/sugarme/gotch"
 
@@ -117,12 +118,17 @@ func (p *Policy) Close() {
 
 // Save writes every weight (language model and vision tower) to path as float32 safetensors
 // under the folder's Hugging Face names (model.*, lm_head.weight, visual.*), and copies the
-// config, tokenizer and processor files beside it: the folder of path is a Qwen2.5-VL folder.
+// config, tokenizer and processor files beside it: the folder of path is a Qwen2.5-VL folder. A
+// policy with LoRA adapters writes, in the folder of path and instead of its weights, the
+// adapters as a PEFT adapter folder naming its base folder (SaveMerged writes the merged model).
 func (p *Policy) Save(path string, meta map[string]string) error {
 	m := p.Model
+	if p.HasAdapters() {
+		return m.SaveLoRA(filepath.Dir(path), p.dir, meta)
+	}
 	all := m.lm.Tensors()
 	for _, n := range m.vision.names {
 		all[n] = m.vision.named[n]
 	}
-	return hf.SaveFolder(path, m.lm.Device(), all, p.dir, meta, []string{"preprocessor_config.json", "processor_config.json", "chat_template.jinja", "chat_template.json"})
+	return hf.SaveFolder(path, m.lm.Device(), all, p.dir, meta, processorFiles())
 }
