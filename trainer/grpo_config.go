@@ -29,6 +29,11 @@ type GRPOConfig struct {
 	// Drawer): each trajectory's objective covers the image codes drawn for its caption as well as
 	// the caption (T2I-R1-style; the drawings must be sampled, not greedy).
 	Joint bool `json:"joint,omitempty"`
+	// DrawSamples is K, the drawings per caption with Joint (0 or 1: one, the caption's reward and
+	// advantage are its drawing's). With K > 1 a caption is rewarded with the mean of its K
+	// drawings' rewards and each drawing's advantage is normalised within its caption's K
+	// (drawAdvantages).
+	DrawSamples int `json:"draw_samples,omitempty"`
 	// ActivationCheckpointing has the policy's update recompute each decoder layer's activations
 	// in the backward instead of keeping them (a Checkpointer): one more forward of the layers for
 	// a peak that holds one layer's activations and every layer's input.
@@ -90,6 +95,10 @@ func (c GRPOConfig) validate(worldSize int) error {
 		return fmt.Errorf("--top-k, --max-len and --min-len must not be negative")
 	case policy.CheckTopP(c.TopP) != nil:
 		return fmt.Errorf("--%w", policy.CheckTopP(c.TopP))
+	case c.DrawSamples < 0:
+		return fmt.Errorf("--draw-samples %d: must not be negative (1: one drawing per caption)", c.DrawSamples)
+	case c.DrawSamples > 1 && !c.Joint:
+		return fmt.Errorf("--draw-samples %d: needs --joint (the drawings' own advantages train the drawing half)", c.DrawSamples)
 	case c.RolloutBatch < 0:
 		return fmt.Errorf("--rollout-batch %d: must not be negative (0: every image at once)", c.RolloutBatch)
 	}

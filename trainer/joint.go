@@ -23,8 +23,9 @@ type drawing struct {
 	entropy float64
 }
 
-// newDrawing prepares the drawing half for the codes the reward drew; opts are the caption
-// half's options, whose token counts and Dr. GRPO length it replaces with the codes'.
+// newDrawing prepares the drawing half for the codes the reward drew (texts their prompts, a
+// caption repeated for each of its drawings); opts are the caption half's options, whose
+// trajectory and token counts and Dr. GRPO length it replaces with the drawings'.
 func (g *grpo) newDrawing(texts []string, codes [][]int, opts ObjectiveOptions) (*drawing, error) {
 	N := len(codes)
 	if N == 0 || N != len(texts) {
@@ -38,7 +39,9 @@ func (g *grpo) newDrawing(texts []string, codes [][]int, opts ObjectiveOptions) 
 		}
 		d.lens[i] = n
 	}
-	d.opts.MaxLen, d.opts.GlobalTokens = n, opts.GlobalN*n
+	// K drawings per caption (GRPOConfig.DrawSamples): the drawings of all ranks number GlobalN*K.
+	d.opts.GlobalN *= max(g.cfg.DrawSamples, 1)
+	d.opts.MaxLen, d.opts.GlobalTokens = n, d.opts.GlobalN*n
 	if opts.Beta > 0 {
 		sc, err := g.refDrawer.CodeLogProbs(texts, codes, false)
 		if err != nil {

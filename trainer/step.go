@@ -103,9 +103,15 @@ func (g *grpo) rollout(step, lo, hi int, pend *pendingRewards) (*rollout, error)
 type rewarded struct {
 	rewards []float64   // [N] the mean similarity over the embedders
 	parts   [][]float64 // [N][K] each embedder's similarity
-	codes   [][]int     // [N][n] the codes drawn for each caption, with --joint (else nil)
+	codes   [][]int     // [N*K][n] the codes drawn for each caption, with --joint (else nil)
 	adv     []float64   // [N] the group-normalised advantages
-	zeroStd int         // groups whose rewards were all equal
+	// The drawings, with a drawing policy (K = GRPOConfig.DrawSamples per caption): their
+	// prompts [N*K], their advantages within their caption's K [N*K] (adv when K is 1) and, when
+	// K > 1, how the reward varies with the drawing (nil otherwise).
+	drawTexts []string
+	drawAdv   []float64
+	spread    *drawSpread
+	zeroStd   int // groups whose rewards were all equal
 	// time is the reward's cost to the step: the wait after the rollout (with --reward-overlap the
 	// calls started during it); busy is the time during which a call was running.
 	time, busy time.Duration
@@ -124,7 +130,7 @@ func (g *grpo) reward(step, lo int, ro *rollout) (*rewarded, error) {
 	var err error
 	switch {
 	case g.drawer != nil:
-		rw.rewards, rw.parts, rw.codes, err = g.drawer.DrawRewards(ro.imgs, G, ro.texts, keys)
+		err = g.drawRewards(step, lo, ro, rw)
 	case g.hidden != nil && len(ro.roll.Hidden) == N:
 		rw.rewards, rw.parts, err = g.hidden.RewardsWithHidden(ro.imgs, G, ro.texts, ro.roll.Hidden, keys)
 	default:
@@ -133,7 +139,9 @@ func (g *grpo) reward(step, lo int, ro *rollout) (*rewarded, error) {
 	if err != nil {
 		return nil, err
 	}
-	rw.adv, rw.zeroStd = Advantages(rw.rewards, G, 1e-6, c.ScaleStd)
+	if rw.adv == nil {
+		rw.adv, rw.zeroStd = Advantages(rw.rewards, G, 1e-6, c.ScaleStd)
+	}
 	rw.time = time.Since(t0)
 	rw.busy = rw.time
 	return rw, nil

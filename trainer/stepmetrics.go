@@ -40,6 +40,9 @@ func (g *grpo) metrics(step int, ro *rollout, rw *rewarded, up *updated) (Record
 	if up.draw != nil {
 		drawRecord(rec, m, g.d.World())
 	}
+	if rw.spread != nil {
+		spreadRecord(rec, m)
+	}
 	if v, ok := m["images_skipped"]; ok {
 		rec["images_skipped"] = v
 	}
@@ -94,6 +97,9 @@ func (g *grpo) tally(ro *rollout, rw *rewarded, up *updated) *tally {
 	}
 	if up.draw != nil {
 		up.draw.tally(t)
+	}
+	if rw.spread != nil {
+		rw.spread.tally(t)
 	}
 	if g.skips != nil {
 		t.sum("images_skipped", float64(g.skips.TakeSkipped()))

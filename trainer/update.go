@@ -68,7 +68,7 @@ func (g *grpo) prepare(step int, ro *rollout, rw *rewarded) (traj, ObjectiveOpti
 	if g.drawer != nil {
 		// The drawing half of the joint objective runs over the whole batch at once: micro-batches
 		// split the captions' passes only.
-		if up.draw, err = g.newDrawing(ro.texts, rw.codes, opts); err != nil {
+		if up.draw, err = g.newDrawing(rw.drawTexts, rw.codes, opts); err != nil {
 			return traj{}, opts, nil, fmt.Errorf("step %d: %w", step, err)
 		}
 	}
@@ -107,7 +107,7 @@ func (g *grpo) iterate(step, it int, ro *rollout, rw *rewarded, tr traj, opts Ob
 		return nil, err
 	}
 	if up.draw != nil {
-		if err := up.draw.backward(it, rw.adv); err != nil {
+		if err := up.draw.backward(it, rw.drawAdv); err != nil {
 			return nil, fmt.Errorf("step %d: %w", step, err)
 		}
 	}

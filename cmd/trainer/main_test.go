@@ -78,6 +78,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"train", "--steps", "x"}, "invalid argument"},
 		{[]string{"train", "--init", ck, "--out", out, "--joint"}, "--draw-temperature > 0"},
 		{[]string{"train", "--init", ck, "--out", out, "--joint", "--draw-temperature", "1"}, "not a unified model"},
+		{[]string{"train", "--init", ck, "--out", out, "--draw-samples", "4"}, "--draw-samples 4: needs --joint"},
+		{[]string{"train", "--init", ck, "--out", out, "--draw-samples", "-1"}, "--draw-samples -1: must not be negative"},
 		{[]string{"train", "--init", ck, "--out", out, "--optimizer", "gpu"}, "want auto, host or device"},
 		{[]string{"train", "--init", ck, "--out", out, "--grad-reduce-dtype", "fp8"}, "want float32 or bfloat16"},
 		{[]string{"train", "--init", ck, "--out", out, "--activation-checkpointing"}, "cannot checkpoint its activations"},

@@ -65,6 +65,7 @@ func newTrainFlags(c *trainConfig) trainFlags {
 	fs.Float64Var(&c.Guidance, "guidance", c.Guidance, "with a unified model as --init: classifier-free guidance scale of the images it draws from its captions (1: none)")
 	fs.Float64Var(&c.DrawTemperature, "draw-temperature", c.DrawTemperature, "with a unified model as --init: temperature of the image codes it draws for the reward (0: greedy, so the reward depends on the caption alone)")
 	fs.BoolVar(&c.Joint, "joint", c.Joint, "with a unified model as --init: optimise the drawing direction too, the GRPO objective covering the image codes drawn for each caption as well as the caption (needs --draw-temperature > 0)")
+	fs.IntVar(&c.DrawSamples, "draw-samples", c.DrawSamples, "with --joint: K drawings per caption; a caption's reward is the mean of its K and each drawing's advantage is normalised within its caption's K (0 or 1: one drawing, whose advantage is its caption's: the default)")
 	fs.BoolVar(&c.ActivationCheckpointing, "activation-checkpointing", c.ActivationCheckpointing, "with a Hugging Face or unified model: recompute each decoder layer's activations in the update's backward instead of keeping them (one more forward of the layers; the peak holds one layer's activations and each layer's input)")
 	addLoRAFlags(fs, &c.loraSettings)
 	place := placementFlags(fs, "libtorch threads per process (1 is fastest for this small model)")
