@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -97,10 +98,10 @@ func qwenVLLoRALoader(dir string, w *vlLoRAWatch) func(string, gotch.Device, Loa
 
 // vlLoRARun trains the Qwen2.5-VL LoRA policy on one rank for c's steps (resuming c.Out with
 // resume).
-func vlLoRARun(t *testing.T, c testRun, resume bool, w *vlLoRAWatch) []Record {
+func vlLoRARun(t *testing.T, c testRun, ranks int, resume bool, w *vlLoRAWatch) []Record {
 	t.Helper()
 	load := qwenVLLoRALoader(filepath.Dir(c.Init), w)
-	runRanksWith(t, 1, false, func(d *Dist) error {
+	runRanksWith(t, ranks, false, func(d *Dist) error {
 		rw, err := worldtask.NewReward(world.DefaultConfig(), "all")
 		if err != nil {
 			return err
@@ -126,37 +127,51 @@ func vlFixture(t *testing.T) string {
 
 // GRPO with LoRA on the Qwen2.5-VL fixture: only the language model's adapters train, every base
 // weight and every vision-tower weight is bit-identical after the steps, no reference copy is
-// loaded (the KL reference is the policy with its adapters off: 0 at step 1, then growing), and
-// the checkpoint is a PEFT adapter folder. Oracles: the weights as loaded (exact) and the
-// zero-initialised B (KL exactly 0 at step 1).
+// loaded (the KL reference is the policy with its adapters off: 0 at step 1, then growing), the
+// checkpoint is a PEFT adapter folder, and 1 and 2 ranks give the same metrics. Oracles: the
+// weights as loaded (exact), the zero-initialised B (KL exactly 0 at step 1), and the 1-rank run
+// (the existing multi-rank pattern).
 func TestGRPOWithLoRAOnQwenVL(t *testing.T) {
-	w := &vlLoRAWatch{}
-	c := smallGRPO(vlFixture(t), filepath.Join(t.TempDir(), "run"))
-	c.Steps, c.Batch, c.EvalScenes, c.LR, c.CkptEvery = 3, 2, 0, 1e-2, 3
-	recs := vlLoRARun(t, c, false, w)
-	if len(recs) != 3 {
-		t.Fatalf("%d records", len(recs))
-	}
-	if w.frozen != 0 || w.loads != 1 {
-		t.Errorf("%d loads, %d of them a frozen reference; want 1 and none", w.loads, w.frozen)
-	}
-	if w.moved != 0 {
-		t.Errorf("%d base or vision weights changed", w.moved)
-	}
-	if len(w.params) != 2*7*2 {
-		t.Errorf("%d trainable parameters, want lora_A and lora_B of 7 projections in 2 layers", len(w.params))
-	}
-	for _, n := range w.params {
-		if !strings.HasPrefix(n, "base_model.model.model.language_model.layers.") || (!strings.Contains(n, ".lora_A.") && !strings.Contains(n, ".lora_B.")) {
-			t.Errorf("trainable parameter %s is not a language-model adapter", n)
+	tmp := t.TempDir()
+	var runs [][]Record
+	for _, ranks := range []int{1, 2} {
+		w := &vlLoRAWatch{}
+		c := smallGRPO(vlFixture(t), filepath.Join(tmp, fmt.Sprint(ranks)))
+		c.Steps, c.Batch, c.EvalScenes, c.LR, c.CkptEvery = 3, 2, 0, 1e-2, 3
+		recs := vlLoRARun(t, c, ranks, false, w)
+		if len(recs) != 3 {
+			t.Fatalf("%d ranks: %d records", ranks, len(recs))
+		}
+		runs = append(runs, recs)
+		if w.frozen != 0 || w.loads != ranks {
+			t.Errorf("%d ranks: %d loads, %d of them a frozen reference; want %d and none", ranks, w.loads, w.frozen, ranks)
+		}
+		if w.moved != 0 {
+			t.Errorf("%d ranks: %d base or vision weights changed", ranks, w.moved)
+		}
+		if len(w.params) != 2*7*2 {
+			t.Errorf("%d trainable parameters, want lora_A and lora_B of 7 projections in 2 layers", len(w.params))
+		}
+		for _, n := range w.params {
+			if !strings.HasPrefix(n, "base_model.model.model.language_model.layers.") || (!strings.Contains(n, ".lora_A.") && !strings.Contains(n, ".lora_B.")) {
+				t.Errorf("trainable parameter %s is not a language-model adapter", n)
+			}
+		}
+		ck := filepath.Join(c.Out, checkpointDir, CheckpointName(3))
+		for f, want := range map[string]bool{adapterConfigFile: true, adapterWeightsFile: true, modelFile: false} {
+			if _, err := os.Stat(filepath.Join(ck, f)); (err == nil) != want {
+				t.Errorf("checkpoint %s: %s present %v, want %v", ck, f, err == nil, want)
+			}
 		}
 	}
-	ck := filepath.Join(c.Out, checkpointDir, CheckpointName(3))
-	for f, want := range map[string]bool{adapterConfigFile: true, adapterWeightsFile: true, modelFile: false} {
-		if _, err := os.Stat(filepath.Join(ck, f)); (err == nil) != want {
-			t.Errorf("checkpoint %s: %s present %v, want %v", ck, f, err == nil, want)
+	for i := range runs[0] {
+		for _, k := range []string{"reward_mean", "loss", "kl", "grad_norm", "length_mean", "entropy"} {
+			if x, y := runs[0][i][k], runs[1][i][k]; math.Abs(x-y) > 1e-5*math.Max(1, math.Abs(x)) {
+				t.Errorf("step %d %s: 1 rank %v, 2 ranks %v", i+1, k, x, y)
+			}
 		}
 	}
+	recs := runs[0]
 	if recs[0]["kl"] != 0 {
 		t.Errorf("step 1: kl %v; zero-initialised B makes the policy its reference", recs[0]["kl"])
 	}
@@ -171,12 +186,12 @@ func TestQwenVLLoRAResumeMatchesUninterrupted(t *testing.T) {
 	tmp := t.TempDir()
 	full := smallGRPO(vlFixture(t), filepath.Join(tmp, "full"))
 	full.Steps, full.Batch, full.EvalScenes, full.LR, full.CkptEvery = 4, 2, 0, 1e-2, 2
-	a := vlLoRARun(t, full, false, &vlLoRAWatch{})
+	a := vlLoRARun(t, full, 1, false, &vlLoRAWatch{})
 	part := full
 	part.Out, part.Steps = filepath.Join(tmp, "part"), 2
-	vlLoRARun(t, part, false, &vlLoRAWatch{})
+	vlLoRARun(t, part, 1, false, &vlLoRAWatch{})
 	part.Steps = 4
-	b := vlLoRARun(t, part, true, &vlLoRAWatch{})
+	b := vlLoRARun(t, part, 1, true, &vlLoRAWatch{})
 	if len(a) != 4 || len(b) != 4 {
 		t.Fatalf("records: uninterrupted %d, resumed %d; want 4 each", len(a), len(b))
 	}
