@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -164,17 +163,6 @@ func TestPoolRunSurvivesKilledService(t *testing.T) {
 	_, out, done = start(last, 100000, u1)
 	waitSteps(last, 1, out)
 	s1.Process.Kill()
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(out.String(), "no reward service is left") {
-			t.Fatalf("after every service was killed: %v\n%s", err, out.String())
-		}
-		if strings.Contains(out.String(), "goroutine ") {
-			t.Errorf("panic trace:\n%s", out.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the run still runs 30 s after its last service was killed:\n%s", out.String())
-	}
+	expectRunFails(t, done, out, "no reward service is left", "after its last service was killed")
 	t.Logf("every service killed: %s", lastLine(out.String()))
 }

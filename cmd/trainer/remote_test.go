@@ -112,19 +112,26 @@ func TestRemoteRewardRunMatchesInProcess(t *testing.T) {
 	killed := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	expectRunFails(t, done, &out, "reward service", "after its reward service was killed (deadline 5 s)")
+	t.Logf("the run stopped %v after the service was killed: %s", time.Since(killed).Round(time.Millisecond), lastLine(out.String()))
+}
+
+// expectRunFails waits on done for a run whose reward service is gone: it must exit 1 with want
+// in its output and no panic trace, within 30 s; after says when, in failures.
+func expectRunFails(t *testing.T, done <-chan error, out *bytes.Buffer, want, after string) {
+	t.Helper()
 	select {
 	case err := <-done:
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(out.String(), "reward service") {
-			t.Fatalf("after the service was killed: %v\n%s", err, out.String())
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(out.String(), want) {
+			t.Fatalf("%s: %v, want exit 1 naming %q\n%s", after, err, want, out.String())
 		}
 		if strings.Contains(out.String(), "goroutine ") {
 			t.Errorf("panic trace:\n%s", out.String())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("the run still runs 30 s after its reward service was killed (deadline 5 s):\n%s", out.String())
+		t.Fatalf("the run still runs 30 s %s:\n%s", after, out.String())
 	}
-	t.Logf("the run stopped %v after the service was killed: %s", time.Since(killed).Round(time.Millisecond), lastLine(out.String()))
 }
 
 func lastLine(s string) string {
