@@ -2,6 +2,8 @@ package reward_test
 
 import (
 	"math"
+	"net"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -79,6 +81,23 @@ func TestPythonExampleBatches(t *testing.T) {
 	}
 }
 
+// stopExample sends SIGTERM and waits until the server's port refuses connections: the example
+// shuts down gracefully, so without the wait a request sent right after the signal can still be
+// served (the flake CI hit: the "killed" member answered the next call and stayed live).
+func stopExample(t *testing.T, cmd *exec.Cmd, url string) {
+	t.Helper()
+	cmd.Process.Signal(syscall.SIGTERM)
+	addr := strings.TrimPrefix(url, "http://")
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return
+		}
+		conn.Close()
+	}
+	t.Errorf("the example server at %s still accepts connections 10 s after SIGTERM", url)
+}
+
 // A pool of two example servers, one killed between calls and one killed mid-call in a pool of
 // three: no caption is lost and every reward is the stand-in's.
 func TestPoolOfPythonExamples(t *testing.T) {
@@ -88,7 +107,7 @@ func TestPoolOfPythonExamples(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		url, cmd, _ := startExampleWith(t, py, "--stand-in-delay", "0.3")
 		urls = append(urls, url)
-		procs = append(procs, func() { cmd.Process.Signal(syscall.SIGTERM) })
+		procs = append(procs, func() { stopExample(t, cmd, url) })
 	}
 	var l logs
 	p, err := reward.DialPool(urls, reward.ClientOptions{Deadline: 20 * time.Second, Tries: 2, Backoff: 10 * time.Millisecond}, l.logf)
@@ -105,13 +124,15 @@ func TestPoolOfPythonExamples(t *testing.T) {
 	checkExampleRewards(t, "all up", src, G, caps, rewards)
 
 	// Kill one member while its piece decodes (each call takes 0.3 s).
-	go func() { time.Sleep(100 * time.Millisecond); procs[0]() }()
+	stopped := make(chan struct{})
+	go func() { time.Sleep(100 * time.Millisecond); procs[0](); close(stopped) }()
 	rewards, _, err = p.Rewards(src, G, caps, keys)
+	<-stopped
 	if err != nil {
 		t.Fatalf("one member killed mid-call: %v", err)
 	}
 	checkExampleRewards(t, "killed mid-call", src, G, caps, rewards)
-	procs[1]()
+	procs[1]() // returns once the port refuses connections: this member is down before the call
 	rewards, _, err = p.Rewards(src, G, caps, keys)
 	if err != nil {
 		t.Fatalf("two members killed: %v", err)
