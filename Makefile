@@ -7,7 +7,7 @@ export OMP_NUM_THREADS ?= 1
 # prints a screen of warnings that look like errors (Go's default flags plus the one warning off).
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: setup build test test-pure demo seeds bench gpu-kit gpu-rehearse clean
+.PHONY: setup build test test-pure demo seeds pretrain bench gpu-kit gpu-rehearse clean
 
 setup:
 	@scripts/setup/gotch.sh
@@ -35,6 +35,11 @@ demo: build
 # model) and reports the mean and spread over the seeds (scripts/demo/seeds.sh).
 seeds: build
 	@UMM=$(or $(UMM),1) scripts/demo/seeds.sh
+
+# make pretrain trains the world's baselines that the demos start from and ships them into
+# world/pretrained (about an hour on 2 cores; scripts/pretrain-world.sh).
+pretrain: build
+	@scripts/pretrain-world.sh
 
 bench: build
 	@scripts/bench/run.sh
