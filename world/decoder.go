@@ -16,7 +16,39 @@ import (
 // into one; a spec asking for a cell that an earlier spec already claimed is
 // dropped.
 type Decoder struct {
-	cfg Config
+	cfg      Config
+	unstated Unstated
+}
+
+// Unstated is how a Decoder treats an object whose caption leaves some of its size, colour, shape
+// or cell unstated.
+type Unstated int
+
+const (
+	// FromPrior draws the missing attributes from the world's prior, uniformly, as a generator
+	// hallucinates missing detail (the default).
+	FromPrior Unstated = iota
+	// LeaveOut leaves such an object out of the picture: only objects stated in full are drawn.
+	LeaveOut
+)
+
+// ParseUnstated reads an Unstated by name: "prior" (FromPrior) or "omit" (LeaveOut).
+func ParseUnstated(name string) (Unstated, error) {
+	switch name {
+	case "prior", "":
+		return FromPrior, nil
+	case "omit":
+		return LeaveOut, nil
+	}
+	return 0, fmt.Errorf("unstated attributes %q: use prior (drawn at random) or omit (the object left out)", name)
+}
+
+// String returns the name ParseUnstated reads.
+func (u Unstated) String() string {
+	if u == LeaveOut {
+		return "omit"
+	}
+	return "prior"
 }
 
 // NewDecoder returns the decoder of a world.
@@ -25,6 +57,11 @@ func NewDecoder(cfg Config) (*Decoder, error) {
 		return nil, fmt.Errorf("new decoder: %w", err)
 	}
 	return &Decoder{cfg: cfg}, nil
+}
+
+// WithUnstated returns a decoder of the same world that treats partly stated objects as u says.
+func (d *Decoder) WithUnstated(u Unstated) *Decoder {
+	return &Decoder{cfg: d.cfg, unstated: u}
 }
 
 // Config returns the world the decoder draws.
@@ -51,7 +88,8 @@ func (d *Decoder) DecodeSpecs(specs []Spec, rng *rand.Rand) Image {
 //  1. The background is the stated one, or drawn from the prior.
 //  2. Specs are taken in caption order; a spec is skipped if it states
 //     nothing, repeats an earlier kept spec exactly, or states a cell an
-//     earlier kept spec stated. Taking stops at MaxObjects specs.
+//     earlier kept spec stated, or (with LeaveOut) it leaves an attribute
+//     unstated. Taking stops at MaxObjects specs.
 //  3. Each kept spec gets its missing size, colour and shape drawn uniformly
 //     and a random jitter; specs without a cell get distinct random cells among
 //     those no kept spec stated.
@@ -71,7 +109,7 @@ func (d *Decoder) Scene(c Caption, rng *rand.Rand) Scene {
 			break
 		}
 		s = s.normalized()
-		if s.Stated() == 0 || slices.Contains(kept, s) || (s.Cell != NoCell && claimed[s.Cell]) {
+		if s.Stated() == 0 || (d.unstated == LeaveOut && s.Stated() < 4) || slices.Contains(kept, s) || (s.Cell != NoCell && claimed[s.Cell]) {
 			continue
 		}
 		if s.Cell != NoCell {

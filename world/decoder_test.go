@@ -190,3 +190,45 @@ func TestDecoderSamplesMissingFromPrior(t *testing.T) {
 		t.Errorf("DecodeSpecs did not draw a blue square in the centre")
 	}
 }
+
+// With LeaveOut only objects stated in full are drawn: the partly stated ones are left out (and
+// claim no cell), the full ones are drawn exactly as with FromPrior under the same stream, and the
+// background is still drawn from the prior when unstated.
+func TestDecoderLeaveOutDrawsOnlyFullObjects(t *testing.T) {
+	prior := mustDecoder(t, DefaultConfig())
+	omit := prior.WithUnstated(LeaveOut)
+	full := Spec{Size: Large, Color: Blue, Shape: Square, Cell: 4}
+	noCell := Spec{Size: Small, Color: Red, Shape: Circle, Cell: NoCell}
+	noColor := Spec{Size: Small, Color: NoColor, Shape: Triangle, Cell: 0}
+	bgs := map[Background]int{}
+	for i := range 200 {
+		c := Caption{Objects: []Spec{noCell, full, noColor}, Background: NoBackground}
+		s := omit.Scene(c, rngFor(43, uint64(i)))
+		if len(s.Objects) != 1 || s.Objects[0].Size != Large || s.Objects[0].Color != Blue || s.Objects[0].Shape != Square || s.Objects[0].Cell != 4 {
+			t.Fatalf("LeaveOut drew %+v from %+v, want only the fully stated object", s.Objects, c.Objects)
+		}
+		bgs[s.Background]++
+		// The same caption without its partial specs decodes the same under either mode.
+		only := Caption{Objects: []Spec{full}, Background: NoBackground}
+		if a, b := omit.Scene(only, rngFor(44, uint64(i))), prior.Scene(only, rngFor(44, uint64(i))); !reflect.DeepEqual(a, b) {
+			t.Fatalf("a fully stated caption decodes differently: %+v vs %+v", a, b)
+		}
+	}
+	if len(bgs) < NumBackgrounds {
+		t.Errorf("LeaveOut drew %d of %d backgrounds for captions without one: the background keeps its prior", len(bgs), NumBackgrounds)
+	}
+	if s := omit.Scene(Caption{Objects: []Spec{noCell}, Background: NoBackground}, rngFor(1, 1)); len(s.Objects) != 0 {
+		t.Errorf("LeaveOut drew %+v for a caption with no full object", s.Objects)
+	}
+	if s := prior.Scene(Caption{Objects: []Spec{noCell}, Background: NoBackground}, rngFor(1, 1)); len(s.Objects) != 1 {
+		t.Errorf("FromPrior drew %d objects for one partly stated object, want 1", len(s.Objects))
+	}
+	for _, name := range []string{"prior", "omit"} {
+		if u, err := ParseUnstated(name); err != nil || u.String() != name {
+			t.Errorf("ParseUnstated(%q) = %v, %v", name, u, err)
+		}
+	}
+	if _, err := ParseUnstated("zero"); err == nil {
+		t.Error("ParseUnstated accepted an unknown name")
+	}
+}

@@ -93,6 +93,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"eval", "--ckpt", ck, "--bootstrap", "-1"}, "--bootstrap -1"},
 		{[]string{"eval", "--ckpt", ck, "--images", out, "--split", "validation"}, "--split applies to the world's scenes"},
 		{[]string{"train", "--init", ck, "--out", out, "--val-seed", "20251125"}, "is the benchmark's seed"},
+		{[]string{"train", "--init", ck, "--out", out, "--reward-unstated", "blank"}, "use prior (drawn at random) or omit"},
+		{[]string{"train", "--init", ck, "--out", out, "--reward-unstated", "omit", "--reward-url", "http://127.0.0.1:9"}, "not to --reward-url services"},
 		{[]string{"seeds"}, "at least one --bench"},
 		{[]string{"plot", "--metrics", "m.jsonl"}, "--metrics and --out are required"},
 	} {

@@ -91,6 +91,9 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool, rank int, enc v
 		}
 	}
 	if isUnified(c.Init) {
+		if c.Unstated != "" && c.Unstated != "prior" {
+			return trainer.Task{}, usagef("--reward-unstated %s: a unified model redraws its captions itself; the option applies to the world's decoder", c.Unstated)
+		}
 		return unifiedGRPOTask(c)
 	}
 	if c.Joint {
@@ -151,6 +154,13 @@ func grpoTask(c trainConfig, timeout time.Duration, hidden bool, rank int, enc v
 	rw, err := rewardFor(c.RewardURL, c.Reward, timeout, hidden, rank, enc)
 	if err != nil {
 		return trainer.Task{}, err
+	}
+	if wr, ok := rw.(*task.Reward); ok {
+		u, err := world.ParseUnstated(c.Unstated)
+		if err != nil {
+			return trainer.Task{}, usagef("--reward-unstated: %v", err)
+		}
+		wr.SetUnstated(u)
 	}
 	return trainer.Task{Source: src, Reward: rw, Judge: task.Judge{}, Load: load, About: about}, nil
 }

@@ -49,6 +49,7 @@ func newTrainFlags(c *trainConfig) trainFlags {
 	fs.IntVar(&c.RolloutBatch, "rollout-batch", c.RolloutBatch, "images sampled at a time in the rollout, each with its --group captions (0: all of the rank's images at once); the captions do not depend on it")
 	fs.BoolVar(&c.RewardOverlap, "reward-overlap", c.RewardOverlap, "with --reward-url and --rollout-batch: ask the services for each rollout chunk's rewards as soon as it is sampled, while the next chunk is sampled (the update still waits for every reward)")
 	fs.StringVar(&c.Reward, "reward", c.Reward, "reward embedders, comma-separated: the world's (conv, colour, edge, or all) and Hugging Face vision encoders as NAME=DIR or hf:DIR (CLIP, DINOv2, SigLIP); the reward is their mean cosine")
+	fs.StringVar(&c.Unstated, "reward-unstated", c.Unstated, "how the world's in-process decoder draws an object a caption states in part: prior (its missing size, colour, shape or position at random, as a generator fills in detail) or omit (left out: only objects stated in full are drawn; for studying what the prior rewards)")
 	fs.BoolVar(&c.TrainVision, "train-vision", c.TrainVision, "train the vision encoder too (the paper keeps it frozen)")
 	fs.StringVar(&c.Images, "images", c.Images, "train on these source images instead of the world's scenes: a folder of PNG/JPEG/WebP files or a JSONL manifest ({\"image\": path})")
 	fs.Float64Var(&c.ImagesHeld, "images-held-out", c.ImagesHeld, "share of --images held out of training, by a hash of each file name (evaluated every --eval-every steps)")

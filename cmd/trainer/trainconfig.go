@@ -10,6 +10,7 @@ import (
 
 	"github.com/unigrpo/unigrpo/images"
 	"github.com/unigrpo/unigrpo/trainer"
+	"github.com/unigrpo/unigrpo/world"
 )
 
 // trainConfig is the whole configuration of `trainer train`, as config.json and the checkpoints
@@ -23,6 +24,9 @@ type trainConfig struct {
 	ImagesHeld float64    `json:"images_held_out,omitempty"`  // share of --images kept out of training (by a hash of each name)
 	SkipBad    bool       `json:"skip_bad_images,omitempty"`  // skip (and count) unreadable --images files instead of stopping
 	MaxPixels  int        `json:"max_image_pixels,omitempty"` // pixel budget of one --images file (0: images.DefaultMaxPixels)
+	// How the in-process world decoder draws an object the caption states in part: "prior" (its
+	// missing attributes at random; "" is the same) or "omit" (left out of the picture).
+	Unstated string `json:"reward_unstated,omitempty"`
 	// Where the reward's Hugging Face encoders run: RewardDevice ("" for the rank's device) with
 	// RewardBatch images a forward pass (0: vit.DefaultMaxBatch).
 	RewardDevice string `json:"reward_device,omitempty"`
@@ -45,7 +49,7 @@ type trainConfig struct {
 
 // defaultTrainConfig returns the defaults of `trainer train`.
 func defaultTrainConfig() trainConfig {
-	return trainConfig{GRPOConfig: trainer.DefaultGRPOConfig(), Reward: "all", ImagesHeld: 0.1, Guidance: 3,
+	return trainConfig{GRPOConfig: trainer.DefaultGRPOConfig(), Reward: "all", Unstated: "prior", ImagesHeld: 0.1, Guidance: 3,
 		MaxPixels: images.DefaultMaxPixels, Prompt: "Describe this image in detail.", Chat: true, DType: "float32"}
 }
 
@@ -100,7 +104,10 @@ func (c trainConfig) validate(worldSize int) error {
 	if _, err := c.loraSettings.config(); err != nil {
 		return err
 	}
-	var err error
+	_, err := world.ParseUnstated(c.Unstated)
+	if err != nil {
+		return trainer.ConfigError{Err: fmt.Errorf("--reward-unstated: %w", err)}
+	}
 	switch {
 	case !(c.ImagesHeld >= 0 && c.ImagesHeld < 1):
 		err = fmt.Errorf("--images-held-out %v: must be in [0, 1)", c.ImagesHeld)
@@ -108,6 +115,8 @@ func (c trainConfig) validate(worldSize int) error {
 		err = fmt.Errorf("--images %s: no such folder or manifest", c.Images)
 	case checkRewardDevice(c.RewardDevice, c.RewardBatch) != nil:
 		err = checkRewardDevice(c.RewardDevice, c.RewardBatch)
+	case c.Unstated != "" && c.Unstated != "prior" && len(c.RewardURL) > 0:
+		err = fmt.Errorf("--reward-unstated %s: applies to the in-process world decoder, not to --reward-url services", c.Unstated)
 	case c.Joint && !(c.DrawTemperature > 0):
 		err = fmt.Errorf("--joint needs --draw-temperature > 0: the policy gradient of the drawn image codes needs them sampled, not greedy")
 	}

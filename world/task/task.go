@@ -157,6 +157,10 @@ func NewRewardWith(w world.Config, names string, o vit.EmbedderOptions) (*Reward
 	return r, nil
 }
 
+// SetUnstated makes the reward's decoder treat partly stated objects as u says (world.LeaveOut:
+// draw only objects stated in full). Call it before the reward's first use.
+func (r *Reward) SetUnstated(u world.Unstated) { r.dec = r.dec.WithUnstated(u) }
+
 // HasEncoders reports whether names (NewReward's) lists a Hugging Face encoder, which runs on
 // libtorch.
 func HasEncoders(names string) bool {
