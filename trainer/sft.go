@@ -18,6 +18,9 @@ type SFTConfig struct {
 	RunConfig
 	Captions   int     `json:"captions"`     // captions per image (they share the image encoding)
 	MinLRRatio float64 `json:"min_lr_ratio"` // cosine decay floor, as a fraction of LR
+	// DecaySteps is the number of steps the cosine schedule spans (0: Steps). A run of fewer Steps
+	// with a longer run's DecaySteps takes that run's first steps exactly.
+	DecaySteps int `json:"decay_steps,omitempty"`
 }
 
 // DefaultSFTConfig returns the defaults of `trainer sft`. Batch and Captions trade distinct
@@ -51,6 +54,8 @@ func (c SFTConfig) validate(worldSize int) error {
 		return fmt.Errorf("--captions %d: must be at least 1", c.Captions)
 	case !(c.MinLRRatio >= 0 && c.MinLRRatio <= 1):
 		return fmt.Errorf("min LR ratio %v: must be in [0, 1]", c.MinLRRatio)
+	case c.DecaySteps != 0 && c.DecaySteps < c.Steps:
+		return fmt.Errorf("--decay-steps %d: must be 0 (--steps) or at least --steps %d", c.DecaySteps, c.Steps)
 	}
 	return nil
 }
@@ -78,6 +83,9 @@ func SFT(cfg SFTConfig, task SFTTask, d *Dist, obs Observer) error {
 		task.Reward = sd.Decoder() // a unified model is evaluated with its own reconstructions
 	}
 	sched := Schedule{LR: cfg.LR, Warmup: cfg.Warmup, Total: cfg.Steps, Cosine: true, MinRatio: cfg.MinLRRatio}
+	if cfg.DecaySteps != 0 {
+		sched.Total = cfg.DecaySteps
+	}
 	l, err := newLearner(model, d, sched, cfg.ClipNorm, cfg.WeightDecay)
 	if err != nil {
 		return err

@@ -28,6 +28,7 @@ func runSFT(args []string) error {
 	c := sftRun{SFTConfig: trainer.DefaultSFTConfig(), Partial: world.DefaultPartialOptions(), World: world.DefaultConfig(), Model: captioner.DefaultConfig()}
 	fs := newFlags("sft", "--out DIR [flags]")
 	addRunFlags(fs, &c.RunConfig, "optimizer steps")
+	fs.IntVar(&c.DecaySteps, "decay-steps", c.DecaySteps, "steps the cosine learning-rate schedule spans (0: --steps); fewer --steps with a longer run's --decay-steps repeat that run's first steps")
 	fs.IntVar(&c.Captions, "captions", c.Captions, "partial captions per scene (they share the scene's image encoding)")
 	fs.Float64Var(&c.Partial.StopProb, "stop-prob", c.Partial.StopProb, "probability of ending the caption after each object")
 	fs.Float64Var(&c.Partial.DropSize, "drop-size", c.Partial.DropSize, "probability of leaving an object's size out")
