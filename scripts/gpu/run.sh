@@ -124,12 +124,16 @@ jobs=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc) # nproc heeds OMP_NUM_T
 find_gpu_libs
 export GPU_RUN_MODE=$mode GPU_RUN_WORK=$work GPU_RUN_CHECKS=$work/checks work OUT root mode kit jobs
 say "mode $mode, $jobs cores, budget ${budget}s, out $OUT"
+# The kit's prebuilt programs (gpucheck, report, nccl.test) travel compressed: unpack them first.
+kitbin=$work/kitbin
+mkdir -p "$kitbin"
+[ ! -f "$kit/bin.tar.xz" ] || tar -xJf "$kit/bin.tar.xz" -C "$kitbin" || say "could not unpack $kit/bin.tar.xz"
 
 # --- 1. gpucheck ----------------------------------------------------------------------------------
 check_gpu() {
-  [ -x "$kit/gpucheck" ] || { echo "no $kit/gpucheck: run make gpu-kit on the build machine"; return 1; }
+  [ -x "$kitbin/gpucheck" ] || { echo "no $kitbin/gpucheck: run make gpu-kit on the build machine"; return 1; }
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=index,name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
-  GPUCHECK=$kit/gpucheck GPU_CHECK_SKIP_TRAIN=1 scripts/gpu/check.sh -count 67108864 -iters 20
+  GPUCHECK=$kitbin/gpucheck GPU_CHECK_SKIP_TRAIN=1 scripts/gpu/check.sh -count 67108864 -iters 20
 }
 if ! wants check; then :
 elif [ $mode = gpu ] || command -v nvidia-smi >/dev/null; then step gpucheck 90 check_gpu
@@ -191,10 +195,10 @@ build() {
   s=$(date +%s)
   (cd "$work/src" && go build -p "$jobs" -o "$work/bin/" ./cmd/trainer ./cmd/launch ./bench/rewardenv ./bench/rolloutbench)
   echo "built trainer, launch, rewardenv and rolloutbench in $(( $(date +%s) - s ))s"
-  cp "$kit/gpucheck" "$work/bin/" 2>/dev/null || true
+  cp "$kitbin/gpucheck" "$work/bin/" 2>/dev/null || true
   # the nccl package's tests, prebuilt in the kit (the trimmed toolchain has no vet, which go test
   # wants), for scripts/gpu/checks/nccl-shard.sh; that check says so when it is missing
-  cp "$kit/nccl.test" "$work/bin/" 2>/dev/null || echo "no $kit/nccl.test: remake the kit (make gpu-kit)"
+  cp "$kitbin/nccl.test" "$work/bin/" 2>/dev/null || echo "no $kitbin/nccl.test: remake the kit (make gpu-kit)"
 }
 build_cap=300; [ $mode = rehearse ] && build_cap=600
 if wants build; then step build $build_cap build; fi
@@ -286,8 +290,8 @@ for r in grpo-np1 grpo-np2; do
     break
   fi
 done
-if [ ! -x "$kit/report" ]; then say "no $kit/report, so no report: run make gpu-kit on the build machine"
-else "$kit/report" gpu --work "$work" --out "$OUT" --mode "$mode" --seconds "$(elapsed)" || say "the report failed"; fi
+if [ ! -x "$kitbin/report" ]; then say "no $kitbin/report, so no report: run make gpu-kit on the build machine"
+else "$kitbin/report" gpu --work "$work" --out "$OUT" --mode "$mode" --seconds "$(elapsed)" || say "the report failed"; fi
 fails=$(grep -c '"status": "\(fail\|timeout\)"' "$steps" || true)
 say "done in $(elapsed)s: $(grep -c '"status": "pass"' "$steps" || true) passed, $fails failed, $(grep -c '"status": "skip"' "$steps" || true) skipped"
 [ "$fails" = 0 ]
