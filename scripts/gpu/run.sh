@@ -125,7 +125,7 @@ find_gpu_libs
 export GPU_RUN_MODE=$mode GPU_RUN_WORK=$work GPU_RUN_CHECKS=$work/checks work OUT root mode kit jobs
 say "mode $mode, $jobs cores, budget ${budget}s, out $OUT"
 # The kit's prebuilt programs (gpucheck, report, nccl.test) travel compressed: unpack them first.
-kitbin=$work/kitbin
+export kitbin=$work/kitbin # the steps run in child shells
 mkdir -p "$kitbin"
 [ ! -f "$kit/bin.tar.xz" ] || tar -xJf "$kit/bin.tar.xz" -C "$kitbin" || say "could not unpack $kit/bin.tar.xz"
 
