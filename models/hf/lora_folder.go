@@ -74,6 +74,19 @@ func IsAdapterFolder(dir string) bool {
 	return err == nil
 }
 
+// AdapterBase returns the base model's folder an adapter folder names (ReadAdapterFolder's base),
+// or an error when it names none: the adapters cannot be loaded without it.
+func AdapterBase(dir string) (string, error) {
+	_, base, err := ReadAdapterFolder(dir)
+	if err != nil {
+		return "", err
+	}
+	if base == "" {
+		return "", fmt.Errorf("hf: %s names no base model (base_model_name_or_path)", filepath.Join(dir, AdapterConfigFile))
+	}
+	return base, nil
+}
+
 // ReadAdapterFolder reads the adapter_config.json of a LoRA adapter folder: the adapters' config
 // and the base model's folder (relative paths are taken from dir).
 func ReadAdapterFolder(dir string) (cfg LoRAConfig, base string, err error) {

@@ -3,6 +3,7 @@ package hf
 import (
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -228,4 +229,24 @@ func maxDiff(x, y []float32) float64 {
 		d = max(d, math.Abs(float64(x[i]-y[i])))
 	}
 	return d
+}
+
+// AdapterBase gives the base folder relative to the adapter folder, and refuses a folder that
+// names none (the adapters cannot be loaded without it). Oracle: the hand-written configs.
+func TestAdapterBase(t *testing.T) {
+	dir := t.TempDir()
+	write := func(base string) {
+		js := `{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj"], "base_model_name_or_path": "` + base + `"}`
+		if err := os.WriteFile(filepath.Join(dir, AdapterConfigFile), []byte(js), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("../base")
+	if got, err := AdapterBase(dir); err != nil || got != filepath.Join(dir, "../base") {
+		t.Errorf("AdapterBase = %q, %v; want %q", got, err, filepath.Join(dir, "../base"))
+	}
+	write("")
+	if _, err := AdapterBase(dir); err == nil || !strings.Contains(err.Error(), "names no base model") {
+		t.Errorf("a folder naming no base model: %v, want an error saying so", err)
+	}
 }

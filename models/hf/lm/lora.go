@@ -2,7 +2,6 @@ package lm
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/sugarme/gotch"
 
@@ -23,12 +22,9 @@ func (p *TextPolicy) AddLoRA(cfg hf.LoRAConfig, seed uint64) error {
 // NewAdaptedTextPolicy loads the base model an adapter folder names and its LoRA adapters, as
 // NewTextPolicy does a model folder; trainable says whether the adapters train.
 func NewAdaptedTextPolicy(adapters string, dev gotch.Device, kind raw.Kind, prompt, stop []int, detok func([]int) string, maxLen int, trainable bool) (*TextPolicy, error) {
-	_, base, err := hf.ReadAdapterFolder(adapters)
+	base, err := hf.AdapterBase(adapters)
 	if err != nil {
 		return nil, err
-	}
-	if base == "" {
-		return nil, fmt.Errorf("hf: %s names no base model (base_model_name_or_path)", filepath.Join(adapters, hf.AdapterConfigFile))
 	}
 	p, err := NewTextPolicy(base, dev, kind, prompt, stop, detok, maxLen, false)
 	if err != nil {

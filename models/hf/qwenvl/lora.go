@@ -2,7 +2,6 @@ package qwenvl
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/sugarme/gotch"
 
@@ -84,12 +83,9 @@ func (p *Policy) AddLoRA(cfg hf.LoRAConfig, seed uint64) error {
 // NewAdaptedPolicy loads the base Qwen2.5-VL folder an adapter folder names and its LoRA
 // adapters, as NewPolicy does a model folder; trainable says whether the adapters train.
 func NewAdaptedPolicy(adapters string, dev gotch.Device, kind raw.Kind, prompt string, size, maxLen int, trainable bool) (*Policy, error) {
-	_, base, err := hf.ReadAdapterFolder(adapters)
+	base, err := hf.AdapterBase(adapters)
 	if err != nil {
 		return nil, err
-	}
-	if base == "" {
-		return nil, fmt.Errorf("hf: %s names no base model (base_model_name_or_path)", filepath.Join(adapters, hf.AdapterConfigFile))
 	}
 	p, err := NewPolicy(base, dev, kind, prompt, size, maxLen, false)
 	if err != nil {
